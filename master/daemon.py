@@ -1,0 +1,209 @@
+"""`rx-master`: checks the config and the host, then supervises its children.
+
+Children (one module each): request server, N MWorkers, publisher, event
+publisher, maintenance.  A child that dies is restarted at once; SIGTERM or
+SIGINT stops them all, removes the IPC files and the pidfile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import secrets
+import signal
+import socket
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from rx import __version__
+from rx.config import ConfigError, MasterConfig, load_master_config
+from rx.daemonize import detach, fatal, remove_pidfile, running_pid, write_pidfile
+from rx.logsetup import setup_logging
+from rx.master import eventpub, maintenance, mworker, publisher, reqserver
+from rx.master.jobcache import JobCache
+from rx.master.keys import KeyStore
+from rx.master.session import SessionState
+from rx.transport.crypto import ensure_private_dir, load_or_create_identity, write_secret
+
+log = logging.getLogger("rx.master")
+
+RESTART_BACKOFF = 1.0
+STOP_GRACE = 5.0
+
+
+@dataclass
+class Child:
+    name: str
+    target: Callable[..., None]
+    args: tuple
+    process: multiprocessing.Process | None = None
+    starts: list[float] = field(default_factory=list)
+
+
+def prepare(cfg: MasterConfig) -> None:
+    """Everything that can fail on a misconfigured host, checked before any child starts."""
+    try:
+        ensure_private_dir(Path(cfg.pki_dir))
+        KeyStore(cfg.pki_dir).ensure()
+        load_or_create_identity(Path(cfg.pki_dir), "master")
+        SessionState(cfg.pki_dir).load_or_create()
+    except OSError as exc:
+        raise ConfigError(f"pki_dir: {cfg.pki_dir!r} is not usable: {exc.strerror or exc}", key="pki_dir") from None
+    try:
+        Path(cfg.cachedir).mkdir(parents=True, exist_ok=True)
+        JobCache(cfg.jobs_dir).ensure()
+        root_key = Path(cfg.root_key_path)
+        if root_key.exists():
+            root_key.chmod(0o600)
+        write_secret(root_key, secrets.token_urlsafe(48).encode(), mode=0o400)
+    except OSError as exc:
+        raise ConfigError(f"cachedir: {cfg.cachedir!r} is not usable: {exc.strerror or exc}", key="cachedir") from None
+    try:
+        ensure_private_dir(Path(cfg.sock_dir))
+    except OSError as exc:
+        raise ConfigError(f"sock_dir: {cfg.sock_dir!r} is not usable: {exc.strerror or exc}", key="sock_dir") from None
+    for key, port in (("publish_port", cfg.publish_port), ("ret_port", cfg.ret_port)):
+        _check_port_free(cfg.interface, key, port)
+    _remove_ipc(cfg)
+
+
+def _check_port_free(interface: str, key: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in interface else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((interface, port))
+        except OSError as exc:
+            why = "already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+            raise ConfigError(f"{key}: cannot bind {interface}:{port}: {why}", key=key) from None
+
+
+def _ipc_paths(cfg: MasterConfig) -> list[str]:
+    return [cfg.ret_ipc, cfg.workers_ipc, cfg.publish_pull_ipc, cfg.event_pull_ipc, cfg.event_pub_ipc]
+
+
+def _remove_ipc(cfg: MasterConfig) -> None:
+    for p in _ipc_paths(cfg):
+        try:
+            os.unlink(p)
+        except FileNotFoundError:
+            pass
+
+
+def _child_entry(name: str, target: Callable[..., None], args: tuple, level: str, log_file: str, stderr: bool) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    setup_logging(level, log_file, to_stderr=stderr)
+    try:
+        target(*args)
+    except KeyboardInterrupt:
+        pass
+
+
+class Supervisor:
+    def __init__(self, cfg: MasterConfig, *, stderr: bool) -> None:
+        self.cfg = cfg
+        self.stderr = stderr
+        self.mp = multiprocessing.get_context("fork")
+        self.children = [
+            Child("event-publisher", eventpub.main, (cfg,)),
+            Child("publisher", publisher.main, (cfg,)),
+            *[Child(f"mworker-{i}", mworker.main, (cfg, i)) for i in range(cfg.worker_threads)],
+            Child("request-server", reqserver.main, (cfg,)),
+            Child("maintenance", maintenance.main, (cfg,)),
+        ]
+        self.stopping = False
+        self._wake_r, self._wake_w = os.pipe()
+
+    def start(self, child: Child) -> None:
+        now = time.monotonic()
+        child.starts = [t for t in child.starts if now - t < 10.0] + [now]
+        p = self.mp.Process(target=_child_entry, name=f"rx-master {child.name}",
+                            args=(child.name, child.target, child.args, self.cfg.log_level, self.cfg.log_file,
+                                  self.stderr), daemon=False)
+        p.start()
+        child.process = p
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        self.stopping = True
+        os.write(self._wake_w, b"x")
+
+    def run(self) -> int:
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        for child in self.children:
+            self.start(child)
+        write_pidfile(self.cfg.pidfile)
+        log.warning("rx-master %s ready: publish %s:%d, requests %s:%d, %d workers", __version__, self.cfg.interface,
+                    self.cfg.publish_port, self.cfg.interface, self.cfg.ret_port, self.cfg.worker_threads)
+        while not self.stopping:
+            sentinels = {c.process.sentinel: c for c in self.children if c.process is not None}
+            ready = multiprocessing.connection.wait([*sentinels, self._wake_r])
+            for s in ready:
+                if s == self._wake_r:
+                    os.read(self._wake_r, 64)
+                    continue
+                child = sentinels[s]
+                if self.stopping:
+                    continue
+                child.process.join()
+                log.error("child %s (pid %d) exited with %s; restarting it", child.name, child.process.pid,
+                          child.process.exitcode)
+                if len(child.starts) >= 5:
+                    time.sleep(RESTART_BACKOFF)
+                self.start(child)
+        self.stop()
+        return 0
+
+    def stop(self) -> None:
+        procs = [c.process for c in self.children if c.process is not None and c.process.is_alive()]
+        for p in procs:
+            p.terminate()
+        deadline = time.monotonic() + STOP_GRACE
+        for p in procs:
+            p.join(max(0.0, deadline - time.monotonic()))
+            if p.is_alive():
+                p.kill()
+                p.join()
+        _remove_ipc(self.cfg)
+        remove_pidfile(self.cfg.pidfile)
+        log.warning("rx-master stopped")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="rx-master", description="Run the rx master.")
+    p.add_argument("-c", "--config-dir", help="config directory (default: $RX_CONFIG_DIR or /etc/rx)")
+    p.add_argument("-d", "--daemon", action="store_true", help="run in the background (log to log_file)")
+    p.add_argument("-l", "--log-level", choices=["debug", "info", "warning", "error", "critical"])
+    p.add_argument("--pid-file", help="pidfile path (default: pidfile setting)")
+    p.add_argument("--version", action="version", version=f"rx-master {__version__}")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    overrides = {k: v for k, v in (("log_level", args.log_level), ("pidfile", args.pid_file)) if v}
+    try:
+        cfg = load_master_config(args.config_dir, overrides)
+        setup_logging(cfg.log_level, cfg.log_file if args.daemon else "", to_stderr=not args.daemon)
+        pid = running_pid(cfg.pidfile)
+        if pid is not None and pid != os.getpid():
+            raise ConfigError(f"pidfile: another rx-master (pid {pid}) is running with {cfg.pidfile}", key="pidfile")
+        prepare(cfg)
+    except ConfigError as exc:
+        fatal(str(exc))
+    if args.daemon:
+        detach()
+        setup_logging(cfg.log_level, cfg.log_file, to_stderr=False)
+    sys.exit(Supervisor(cfg, stderr=not args.daemon).run())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,199 @@
+"""What an MWorker does with one request: authenticate it, then dispatch it
+through an explicit table.  Nothing from the wire is ever used as an attribute name.
+
+Clear (unauthenticated) commands: `_auth`, `publish` (root key required).
+Sealed commands, from accepted minions only: `_return`, `_minion_event`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+import zmq
+import zmq.asyncio
+
+from rx.master.jobcache import JobCache, JobExists, UnknownJob, new_jid
+from rx.master.keys import KeyError_, KeyStore
+from rx.master.session import SessionState
+from rx.targeting import MinionFacts, TargetError, compile_target
+from rx.transport.channels import EventBus
+from rx.transport.codec import DecodeError, decode
+from rx.transport.crypto import Identity, fingerprint
+from rx.transport.handshake import AuthError, answer_auth, check_auth_request
+from rx.transport.messages import (AesRequest, ClearRequest, ErrorInfo, Job, JobReturn, MinionEvent, ProtocolError,
+                                   PublishRequest, parse_request)
+from rx.transport.secure import Rejected, StaleSerial, open_request, seal_publication, seal_reply
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WorkerContext:
+    """What handlers may use: nothing else reaches them."""
+
+    identity: Identity
+    keys: KeyStore
+    session: SessionState
+    jobs: JobCache
+    root_key: str
+    auto_accept: bool
+    auth_window: float
+    events: EventBus
+    publish_sock: zmq.asyncio.Socket
+
+
+class _DropLog:
+    """Logs dropped requests, at most one line per second plus a count of the rest."""
+
+    def __init__(self) -> None:
+        self._last = 0.0
+        self._suppressed = 0
+
+    def __call__(self, why: str) -> None:
+        now = time.monotonic()
+        if now - self._last >= 1.0:
+            extra = f" ({self._suppressed} more dropped since last report)" if self._suppressed else ""
+            log.warning("dropped request: %s%s", why, extra)
+            self._last, self._suppressed = now, 0
+        else:
+            self._suppressed += 1
+
+
+drop_log = _DropLog()
+
+
+def _error(kind: str, message: str) -> dict:
+    return ErrorInfo(kind, message).to_wire()
+
+
+# ---------------------------------------------------------------- clear commands
+
+async def handle_auth(ctx: WorkerContext, load: dict) -> dict:
+    try:
+        req = check_auth_request(load, time.time(), ctx.auth_window)
+        status = ctx.keys.decide(req.id, req.pub, ctx.auto_accept)
+    except AuthError as exc:
+        drop_log(f"_auth: {exc}")
+        return _error("auth", str(exc))
+    except KeyError_ as exc:
+        log.error("_auth: %s", exc)
+        return _error("auth", str(exc))
+    fp = fingerprint(req.pub)
+    await ctx.events.fire("rx/auth", {"id": req.id, "status": status, "fingerprint": fp})
+    if status in ("pending", "denied"):
+        await ctx.events.fire("rx/key", {"id": req.id, "act": status, "fingerprint": fp})
+    if status != "accepted":
+        log.info("minion %s auth: %s (%s)", req.id, status, fp)
+    ctx.session.refresh()
+    reply = answer_auth(ctx.identity, req, status, ctx.session.secret, ctx.session.serial)
+    return reply.to_wire()
+
+
+async def handle_publish(ctx: WorkerContext, load: dict) -> dict:
+    key = load.get("key")
+    if not isinstance(key, str) or not hmac.compare_digest(key.encode(), ctx.root_key.encode()):
+        log.warning("publish refused: bad or missing root key")
+        return _error("permission", "publish refused: missing or wrong root key")
+    try:
+        req = PublishRequest.from_wire(load)
+        target = compile_target(req.tgt, req.tgt_type)
+    except ProtocolError as exc:
+        return _error("bad_request", str(exc))
+    except TargetError as exc:
+        return _error("bad_target", str(exc))
+    minions = target.select(MinionFacts(i) for i in ctx.keys.ids("accepted"))
+    jid = req.jid or new_jid()
+    job = Job(jid=jid, fun=req.fun, arg=req.arg, kwarg=req.kwarg, tgt=req.tgt, tgt_type=req.tgt_type, ts=time.time(),
+              user=req.user)
+    try:
+        ctx.jobs.create(jid, job.to_wire(), minions)
+    except JobExists:
+        return _error("bad_request", f"job id {jid} is already in use")
+    await ctx.events.fire(f"rx/job/{jid}/new", {**job.to_wire(), "minions": minions})
+    if minions:
+        ctx.session.refresh()
+        frame = seal_publication(ctx.identity, ctx.session.publish_key, ctx.session.serial, job)
+        await ctx.publish_sock.send(frame)
+    return {"ok": True, "jid": jid, "minions": minions}
+
+
+# ---------------------------------------------------------------- sealed commands
+
+async def handle_return(ctx: WorkerContext, minion_id: str, load: dict) -> dict:
+    try:
+        ret = JobReturn.from_wire(load)
+    except ProtocolError as exc:
+        return {"ok": False, "error": {"type": "bad_request", "message": str(exc)}}
+    data = {"id": minion_id, **ret.to_wire()}
+    try:
+        fresh = ctx.jobs.store_return(ret.jid, minion_id, data)
+    except UnknownJob:
+        return {"ok": False, "error": {"type": "unknown_job", "message": f"no job {ret.jid}"}}
+    if not fresh:
+        drop_log(f"duplicate return for {ret.jid} from {minion_id}")
+        return {"ok": False, "error": {"type": "duplicate", "message": "return already stored"}}
+    await ctx.events.fire(f"rx/job/{ret.jid}/ret/{minion_id}", data)
+    return {"ok": True}
+
+
+async def handle_minion_event(ctx: WorkerContext, minion_id: str, load: dict) -> dict:
+    try:
+        ev = MinionEvent.from_wire(load)
+    except ProtocolError as exc:
+        return {"ok": False, "error": {"type": "bad_request", "message": str(exc)}}
+    await ctx.events.fire(f"rx/minion/{minion_id}/{ev.tag}", {"id": minion_id, **ev.data})
+    return {"ok": True}
+
+
+CLEAR_COMMANDS: dict[str, Callable[[WorkerContext, dict], Awaitable[dict]]] = {
+    "_auth": handle_auth,
+    "publish": handle_publish,
+}
+SECURE_COMMANDS: dict[str, Callable[[WorkerContext, str, dict], Awaitable[dict]]] = {
+    "_return": handle_return,
+    "_minion_event": handle_minion_event,
+}
+
+
+async def dispatch(ctx: WorkerContext, frames: list[bytes]) -> dict:
+    """Handle one request body; always returns a reply, never raises for bad input."""
+    if len(frames) != 1:
+        drop_log(f"{len(frames)} body frames")
+        return _error("bad_request", "malformed request")
+    try:
+        req = parse_request(decode(frames[0]))
+    except (DecodeError, ProtocolError) as exc:
+        drop_log(str(exc))
+        return _error("bad_request", "malformed request")
+    if isinstance(req, ClearRequest):
+        handler = CLEAR_COMMANDS.get(req.cmd)
+        if handler is None:
+            drop_log(f"unknown clear command {req.cmd[:64]!r}")
+            return _error("bad_request", "unknown command")
+        return await handler(ctx, req.load)
+    return await _dispatch_secure(ctx, req)
+
+
+async def _dispatch_secure(ctx: WorkerContext, req: AesRequest) -> dict:
+    if not ctx.keys.is_accepted(req.id):
+        drop_log(f"sealed request from {req.id!r}, which is not an accepted minion")
+        return _error("auth", "not an accepted minion: authenticate again")
+    ctx.session.refresh()
+    try:
+        key, cmd = open_request(ctx.session.secret, ctx.session.serial, req, time.time(), ctx.auth_window)
+    except StaleSerial:
+        return _error("reauth", "session key rotated: authenticate again")
+    except Rejected as exc:
+        drop_log(f"sealed request claiming {req.id!r} does not open: {exc}")
+        return _error("auth", "request does not authenticate")
+    handler = SECURE_COMMANDS.get(cmd.cmd)
+    if handler is None:
+        drop_log(f"unknown command {cmd.cmd[:64]!r} from {req.id}")
+        reply: dict[str, Any] = {"ok": False, "error": {"type": "bad_request", "message": "unknown command"}}
+    else:
+        reply = await handler(ctx, req.id, cmd.load)
+    return seal_reply(key, req.id, ctx.session.serial, reply)

@@ -1,0 +1,60 @@
+"""MWorker process: takes requests fair-queued from the request server and answers each."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import zmq
+import zmq.asyncio
+
+from rx.config import MasterConfig
+from rx.master.handlers import WorkerContext, dispatch
+from rx.master.jobcache import JobCache
+from rx.master.keys import KeyStore
+from rx.master.session import SessionState
+from rx.transport.channels import EventBus, ipc
+from rx.transport.codec import encode
+from rx.transport.crypto import load_or_create_identity
+from rx.transport.messages import ErrorInfo
+
+log = logging.getLogger(__name__)
+
+
+async def run(cfg: MasterConfig, index: int = 0) -> None:
+    zctx = zmq.asyncio.Context()
+    sock = zctx.socket(zmq.REP)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(ipc(cfg.workers_ipc))
+    publish = zctx.socket(zmq.PUSH)
+    publish.setsockopt(zmq.LINGER, 2000)
+    publish.setsockopt(zmq.SNDHWM, 100_000)
+    publish.connect(ipc(cfg.publish_pull_ipc))
+    session = SessionState(cfg.pki_dir)
+    session.refresh(force=True)
+    wctx = WorkerContext(
+        identity=load_or_create_identity(Path(cfg.pki_dir), "master"),
+        keys=KeyStore(cfg.pki_dir), session=session, jobs=JobCache(cfg.jobs_dir),
+        root_key=Path(cfg.root_key_path).read_text().strip(), auto_accept=cfg.auto_accept,
+        auth_window=cfg.auth_window_seconds, events=EventBus(zctx, cfg.event_pull_ipc), publish_sock=publish,
+    )
+    log.debug("mworker %d ready", index)
+    try:
+        while True:
+            frames = await sock.recv_multipart(copy=True)
+            try:
+                reply = await dispatch(wctx, frames)
+            except Exception:
+                log.exception("mworker %d: unexpected error handling a request", index)
+                reply = ErrorInfo("internal", "internal error; see the master log").to_wire()
+            await sock.send(encode(reply))
+    finally:
+        sock.close(linger=0)
+        publish.close()
+        wctx.events.close()
+        zctx.term()
+
+
+def main(cfg: MasterConfig, index: int) -> None:
+    asyncio.run(run(cfg, index))

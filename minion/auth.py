@@ -1,0 +1,89 @@
+"""The minion's side of authentication: retry with backoff and jitter, pin the
+master's key, tell the operator exactly what to run while the key is pending."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from pathlib import Path
+
+from rx.config import MinionConfig
+from rx.transport.channels import ReqClient, RequestTimeout
+from rx.transport.crypto import Identity, fingerprint
+from rx.transport.handshake import AuthError, Session, finish_auth, start_auth
+from rx.transport.messages import ClearRequest
+
+log = logging.getLogger(__name__)
+
+FIRST_RETRY = 1.0
+PENDING_RETRY_MAX = 10.0
+
+
+class Authenticator:
+    def __init__(self, cfg: MinionConfig, identity: Identity, req: ReqClient) -> None:
+        self.cfg = cfg
+        self.identity = identity
+        self.req = req
+        self.pin_path = Path(cfg.pki_dir) / "master.pub"
+        self._last_warn = 0.0
+
+    def pinned(self) -> bytes | None:
+        try:
+            return self.pin_path.read_bytes()
+        except FileNotFoundError:
+            return None
+
+    async def once(self) -> tuple[str, Session | None]:
+        """One handshake; returns (status, session) or raises AuthError/RequestTimeout."""
+        pending = start_auth(self.identity, self.cfg.id)
+        wire = ClearRequest("_auth", pending.request.to_wire()).to_wire()
+        reply = await self.req.request(wire, timeout=self.cfg.timeout)
+        if isinstance(reply, dict) and reply.get("ok") is False:
+            err = reply.get("error") or {}
+            raise AuthError("refused", f"master refused auth: {err.get('message', 'no reason given')}")
+        pinned = self.pinned()
+        outcome = finish_auth(pending, reply, pinned, self.cfg.master_finger)
+        if pinned is None:
+            self.pin_path.write_bytes(outcome.master_pub)
+            log.warning("pinned the master's key %s (first contact)", fingerprint(outcome.master_pub))
+        return outcome.status, outcome.session
+
+    async def until_accepted(self) -> Session:
+        """Authenticate, retrying forever with capped exponential backoff and jitter."""
+        delay = FIRST_RETRY
+        while True:
+            cap = self.cfg.auth_retry_max_seconds
+            try:
+                status, session = await self.once()
+            except RequestTimeout:
+                self.req.reset()
+                log.warning("master %s:%d did not answer auth; retrying in %.0fs", self.cfg.master,
+                            self.cfg.master_port, delay)
+            except AuthError as exc:
+                log.error("authentication failed: %s", exc)
+            else:
+                if session is not None:
+                    log.info("authenticated with the master (key serial %d)", session.serial)
+                    return session
+                self._report(status)
+                if status == "pending":
+                    cap = min(cap, PENDING_RETRY_MAX)
+            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+            delay = min(delay * 1.5, cap)
+
+    def _report(self, status: str) -> None:
+        fp = self.identity.fingerprint
+        if status == "pending":
+            now = time.monotonic()
+            if now - self._last_warn >= self.cfg.pending_warn_seconds or not self._last_warn:
+                self._last_warn = now
+                log.warning("this minion's key is pending on the master; accept it there with: rx-key -a %s "
+                            "(fingerprint %s)", self.cfg.id, fp)
+        elif status == "rejected":
+            log.error("this minion's key was rejected by the master; it will keep retrying (fingerprint %s)", fp)
+        elif status == "denied":
+            log.error("the master holds a different key for id %r and denied this one (fingerprint %s); "
+                      "if the minion was reinstalled, delete the old key on the master: rx-key -d %s",
+                      self.cfg.id, fp, self.cfg.id)

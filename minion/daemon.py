@@ -1,0 +1,266 @@
+"""`rx-minion`: authenticate, subscribe, verify and decrypt jobs, run the ones
+that target this minion in child processes, and return their results."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import zmq
+import zmq.asyncio
+
+from rx import __version__
+from rx.config import ConfigError, MinionConfig, load_minion_config
+from rx.daemonize import detach, fatal, remove_pidfile, running_pid, write_pidfile
+from rx.logsetup import setup_logging
+from rx.minion.auth import Authenticator
+from rx.minion.executor import Executor
+from rx.minion.grains import load_grains
+from rx.minion.loader import INLINE_MODULE, Loader
+from rx.modules import ModuleContext
+from rx.targeting import MinionFacts, TargetError, compile_target
+from rx.transport.channels import ReqClient, RequestTimeout, subscriber, tcp_url
+from rx.transport.crypto import CryptoError, Verifier, load_or_create_identity
+from rx.transport.handshake import Session
+from rx.transport.messages import Job, JobReturn, MinionEvent, Publication
+from rx.transport.secure import Rejected, StaleSerial, open_publication, open_reply, parse_publication, seal_request
+
+log = logging.getLogger("rx.minion")
+
+JOB_WINDOW = 300.0
+"""A job older than this (by the master's clock) is refused as stale."""
+SEEN_JIDS_MAX = 100_000
+BUFFER_MAX = 256
+RETURN_ATTEMPTS = 6
+
+
+class Minion:
+    def __init__(self, cfg: MinionConfig) -> None:
+        self.cfg = cfg
+        self.identity = load_or_create_identity(Path(cfg.pki_dir), "minion")
+        self.grains = load_grains(cfg.id, cfg.grains)
+        self.loader = Loader()
+        self.loader.preload()
+        self.executor = Executor(self.loader, ModuleContext(minion_id=cfg.id, grains=self.grains))
+        self.session: Session | None = None
+        self.session_started = 0.0
+        self.verifier: Verifier | None = None
+        self.seen: collections.OrderedDict[str, float] = collections.OrderedDict()
+        self.buffered: list[Publication] = []
+        self._auth_lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task] = set()
+
+    async def run(self) -> None:
+        zctx = zmq.asyncio.Context()
+        self.req = ReqClient(zctx, tcp_url(self.cfg.master, self.cfg.master_port))
+        self.auth = Authenticator(self.cfg, self.identity, self.req)
+        try:
+            await self.reauth(force=True)
+            sub = subscriber(zctx, tcp_url(self.cfg.master, self.cfg.publish_port))
+            try:
+                self._spawn(self.fire("start", {"grains": self.grains, "version": __version__}))
+                log.warning("rx-minion %s ready: id %s, master %s", __version__, self.cfg.id, self.cfg.master)
+                while True:
+                    frame = await sub.recv()
+                    await self.on_publication(frame)
+            finally:
+                sub.close(linger=0)
+        finally:
+            self.executor.kill_all()
+            for t in self._tasks:
+                t.cancel()
+            await self.req.aclose()
+            zctx.term()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def reauth(self, force: bool = False, newer_than: int = 0) -> None:
+        """Single-flight re-authentication (many triggers, one handshake)."""
+        async with self._auth_lock:
+            if not force and self.session is not None and self.session.serial > newer_than:
+                return
+            session = await self.auth.until_accepted()
+            self.session = session
+            self.session_started = time.time() + session.master_offset
+            self.verifier = Verifier(session.master_pub)
+        if self.buffered:
+            held, self.buffered = self.buffered, []
+            for pub in held:
+                self._accept(pub)
+
+    async def on_publication(self, frame: bytes) -> None:
+        assert self.verifier is not None and self.session is not None
+        try:
+            pub = parse_publication(frame, self.verifier)
+        except Rejected as exc:
+            log.warning("dropped a publication that does not verify: %s", exc)
+            return
+        if pub.serial > self.session.serial:
+            if len(self.buffered) < BUFFER_MAX:
+                self.buffered.append(pub)
+            self._spawn(self.reauth(newer_than=self.session.serial))
+            return
+        self._accept(pub)
+
+    def _accept(self, pub: Publication) -> None:
+        assert self.session is not None
+        try:
+            job = open_publication(pub, self.session.publish_key, self.session.serial)
+        except StaleSerial:
+            log.debug("dropped a publication under an old key serial")
+            return
+        except Rejected as exc:
+            log.warning("dropped a publication that does not decrypt: %s", exc)
+            return
+        if not self._fresh(job):
+            return
+        try:
+            if not compile_target(job.tgt, job.tgt_type).match(MinionFacts(self.cfg.id, self.grains)):
+                return
+        except TargetError as exc:
+            log.debug("job %s: target not understood here: %s", job.jid, exc)
+            return
+        self._spawn(self.handle_job(job))
+
+    def _fresh(self, job: Job) -> bool:
+        assert self.session is not None
+        master_now = time.time() + self.session.master_offset
+        if job.jid in self.seen:
+            log.warning("refused a replayed job %s", job.jid)
+            return False
+        if abs(master_now - job.ts) > JOB_WINDOW or job.ts < self.session_started - 5.0:
+            log.warning("refused stale job %s (published %.0fs ago by the master's clock)", job.jid, master_now - job.ts)
+            return False
+        self.seen[job.jid] = job.ts
+        while len(self.seen) > SEEN_JIDS_MAX or (self.seen and next(iter(self.seen.values())) < master_now - JOB_WINDOW):
+            self.seen.popitem(last=False)
+        return True
+
+    async def handle_job(self, job: Job) -> None:
+        log.info("job %s: %s", job.jid, job.fun)
+        if isinstance(job.fun, str) and job.fun.startswith(INLINE_MODULE + "."):
+            result = self.inline(job)
+        else:
+            result = await self.executor.run(job)
+        fun_args = list(job.arg) + ([job.kwarg] if job.kwarg else [])
+        ret = JobReturn(jid=job.jid, fun=job.fun, fun_args=fun_args, retcode=int(result.get("retcode", 1)),
+                        success=bool(result.get("success", False)), ret=result.get("return"))
+        await self.send("_return", ret.to_wire())
+
+    def inline(self, job: Job) -> dict:
+        """`jobs.*`: functions about the minion's own job table."""
+        name = job.fun.split(".", 1)[1]
+        jid = job.arg[0] if job.arg else job.kwarg.get("jid", "")
+        if name == "running":
+            value: Any = [j.info() for j in self.executor.running.values()]
+        elif name == "find":
+            found = self.executor.running.get(str(jid))
+            value = found.info() if found else {}
+        elif name == "kill":
+            value = self.executor.kill(str(jid))
+        else:
+            return {"return": f"'{job.fun}' is not available", "retcode": 254, "success": False}
+        return {"return": value, "retcode": 0, "success": True}
+
+    async def fire(self, tag: str, data: dict) -> None:
+        await self.send("_minion_event", MinionEvent(tag=tag, data=data).to_wire())
+
+    async def send(self, cmd: str, load: dict) -> bool:
+        """Send a sealed request, re-authenticating and retrying; False if it could not be delivered."""
+        delay = 1.0
+        for _attempt in range(RETURN_ATTEMPTS):
+            session = self.session
+            assert session is not None
+            wire = seal_request(session.request_key, self.cfg.id, session.serial, cmd, load)
+            try:
+                reply = await self.req.request(wire, timeout=self.cfg.timeout, retries=1)
+            except RequestTimeout as exc:
+                log.warning("%s: %s; retrying in %.0fs", cmd, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+                continue
+            if isinstance(reply, dict) and reply.get("ok") is False:
+                kind = (reply.get("error") or {}).get("type")
+                if kind in ("reauth", "auth"):
+                    await self.reauth(newer_than=session.serial if kind == "reauth" else 2**63)
+                    continue
+                log.error("%s refused by the master: %s", cmd, reply.get("error"))
+                return False
+            try:
+                inner = open_reply(session.request_key, self.cfg.id, session.serial, reply)
+            except Rejected as exc:
+                log.error("%s: reply from the master does not authenticate: %s", cmd, exc)
+                return False
+            if isinstance(inner, dict) and inner.get("ok") is True:
+                return True
+            log.error("%s refused by the master: %s", cmd, inner.get("error") if isinstance(inner, dict) else inner)
+            return False
+        log.error("%s: gave up after %d attempts", cmd, RETURN_ATTEMPTS)
+        return False
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="rx-minion", description="Run an rx minion.")
+    p.add_argument("-c", "--config-dir", help="config directory (default: $RX_CONFIG_DIR or /etc/rx)")
+    p.add_argument("-d", "--daemon", action="store_true", help="run in the background (log to log_file)")
+    p.add_argument("-l", "--log-level", choices=["debug", "info", "warning", "error", "critical"])
+    p.add_argument("--id", help="minion id (default: id setting, else the host name)")
+    p.add_argument("--pid-file", help="pidfile path (default: pidfile setting)")
+    p.add_argument("--version", action="version", version=f"rx-minion {__version__}")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    overrides = {k: v for k, v in (("log_level", args.log_level), ("pidfile", args.pid_file), ("id", args.id)) if v}
+    try:
+        cfg = load_minion_config(args.config_dir, overrides)
+        setup_logging(cfg.log_level, cfg.log_file if args.daemon else "", to_stderr=not args.daemon)
+        pid = running_pid(cfg.pidfile)
+        if pid is not None and pid != os.getpid():
+            raise ConfigError(f"pidfile: another rx-minion (pid {pid}) is running with {cfg.pidfile}", key="pidfile")
+        try:
+            minion = Minion(cfg)
+        except (OSError, CryptoError) as exc:
+            raise ConfigError(f"pki_dir: {cfg.pki_dir!r} is not usable: {getattr(exc, 'strerror', None) or exc}",
+                              key="pki_dir") from None
+    except ConfigError as exc:
+        fatal(str(exc))
+    if args.daemon:
+        detach()
+        setup_logging(cfg.log_level, cfg.log_file, to_stderr=False)
+    write_pidfile(cfg.pidfile)
+    try:
+        sys.exit(_run_until_signal(minion))
+    finally:
+        remove_pidfile(cfg.pidfile)
+
+
+def _run_until_signal(minion: Minion) -> int:
+    async def runner() -> int:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            await minion.run()
+        except asyncio.CancelledError:
+            log.warning("rx-minion stopping")
+        return 0
+    return asyncio.run(runner())
+
+
+if __name__ == "__main__":
+    main()

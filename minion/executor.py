@@ -1,0 +1,190 @@
+"""Runs each job in its own child process, so a crashing or hanging module
+never takes the minion down, and keeps the table of running jobs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any
+
+from rx.minion.loader import Loader, UnknownFunction
+from rx.modules import CommandError, ModuleContext, Result, set_context
+from rx.transport.codec import DecodeError, decode, encode
+from rx.transport.messages import Job
+
+log = logging.getLogger(__name__)
+
+RETCODE_UNAVAILABLE = 254
+
+
+@dataclass
+class RunningJob:
+    jid: str
+    fun: str | list
+    pid: int
+    started: float
+
+    def info(self) -> dict:
+        return {"jid": self.jid, "fun": self.fun, "pid": self.pid, "started": self.started}
+
+
+def _plain(value: Any) -> Any:
+    """Make a return value msgpack-safe: unknown types become their repr."""
+    if value is None or isinstance(value, (bool, int, float, str, bytes)):
+        return value
+    if isinstance(value, dict):
+        return {str(k) if not isinstance(k, (str, int)) else k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_plain(v) for v in value]
+    return repr(value)
+
+
+def call_one(loader: Loader, fun: str, args: list, kwargs: dict) -> tuple[Any, int]:
+    """Call one function; any failure becomes (message or traceback, non-zero retcode)."""
+    try:
+        func = loader.resolve(fun)
+    except UnknownFunction as exc:
+        return str(exc), RETCODE_UNAVAILABLE
+    try:
+        value = func(*args, **kwargs)
+    except CommandError as exc:
+        return f"ERROR: {exc}", 1
+    except TypeError as exc:
+        if exc.__traceback__ is not None and exc.__traceback__.tb_next is None:
+            return f"ERROR: {fun}: {exc}", 1
+        return "".join(traceback.format_exc()), 1
+    except Exception:
+        return "".join(traceback.format_exc()), 1
+    if isinstance(value, Result):
+        return value.value, value.retcode
+    return value, 0
+
+
+def execute(loader: Loader, job: Job) -> dict:
+    """The return of a job (single or multi-function) as {return, retcode, success}."""
+    if isinstance(job.fun, list):
+        out, worst = {}, 0
+        for fun, args in zip(job.fun, job.arg):
+            value, rc = call_one(loader, fun, args, {})
+            out[fun] = value
+            worst = worst or rc
+        return {"return": _plain(out), "retcode": worst, "success": worst == 0}
+    value, rc = call_one(loader, job.fun, job.arg, job.kwarg)
+    return {"return": _plain(value), "retcode": rc, "success": rc == 0}
+
+
+class Executor:
+    def __init__(self, loader: Loader, context: ModuleContext) -> None:
+        self.loader = loader
+        self.context = context
+        self.running: dict[str, RunningJob] = {}
+
+    async def run(self, job: Job) -> dict:
+        """Fork, run the job in the child, read its msgpack result through a pipe."""
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child: never returns
+            os.close(r)
+            self._child(job, w)
+        os.close(w)
+        self.running[job.jid] = RunningJob(job.jid, job.fun, pid, time.time())
+        try:
+            data = await _read_all(r)
+            status = await asyncio.to_thread(_wait, pid)
+        finally:
+            self.running.pop(job.jid, None)
+        try:
+            result = decode(data)
+            if not isinstance(result, dict):
+                raise DecodeError("not a map")
+            return result
+        except DecodeError:
+            why = _describe_exit(status)
+            return {"return": f"ERROR: the job process {why} before returning", "retcode": 1, "success": False}
+
+    def _child(self, job: Job, w: int) -> None:
+        code = 0
+        try:
+            os.setpgid(0, 0)
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                signal.signal(sig, signal.SIG_DFL)
+            set_context(self.context)
+            result = execute(self.loader, job)
+            try:
+                payload = encode(result)
+            except (TypeError, ValueError, OverflowError) as exc:
+                payload = encode({"return": f"ERROR: return value cannot be sent: {exc}", "retcode": 1,
+                                  "success": False})
+            view = memoryview(payload)
+            while view:
+                n = os.write(w, view)
+                view = view[n:]
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+
+    def kill(self, jid: str, sig: int = signal.SIGTERM) -> bool:
+        job = self.running.get(jid)
+        if job is None:
+            return False
+        try:
+            os.killpg(job.pid, sig)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def kill_all(self) -> None:
+        for jid in list(self.running):
+            self.kill(jid, signal.SIGKILL)
+
+
+async def _read_all(fd: int) -> bytes:
+    loop = asyncio.get_running_loop()
+    os.set_blocking(fd, False)
+    chunks: list[bytes] = []
+    done = loop.create_future()
+
+    def readable() -> None:
+        try:
+            while True:
+                chunk = os.read(fd, 1 << 16)
+                if not chunk:
+                    loop.remove_reader(fd)
+                    if not done.done():
+                        done.set_result(None)
+                    return
+                chunks.append(chunk)
+        except BlockingIOError:
+            return
+
+    loop.add_reader(fd, readable)
+    try:
+        await done
+    finally:
+        loop.remove_reader(fd)
+        os.close(fd)
+    return b"".join(chunks)
+
+
+def _wait(pid: int) -> int:
+    try:
+        return os.waitpid(pid, 0)[1]
+    except ChildProcessError:
+        return 0
+
+
+def _describe_exit(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = str(sig)
+        return f"was killed by {name}"
+    return f"exited with status {os.WEXITSTATUS(status)}"
