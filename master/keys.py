@@ -57,7 +57,7 @@ class KeyStore:
 
     def read(self, state: str, minion_id: str) -> bytes | None:
         try:
-            return base64.b64decode(self._path(state, minion_id).read_bytes(), validate=True)
+            return base64.b64decode(self._path(state, minion_id).read_bytes().strip(), validate=True)
         except FileNotFoundError:
             return None
         except ValueError:

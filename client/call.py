@@ -1,0 +1,37 @@
+"""`rx-call --local FUN [ARG ...]`: run an execution module function on this
+host, without a master (for checking a module or a host by hand)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rx import __version__
+from rx.client.cli import split_args
+from rx.client.output import OUTPUTTERS, render, use_color
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="rx-call", description="Run a function on this host.")
+    p.add_argument("--local", action="store_true", help="run without a master (the only mode for now)")
+    p.add_argument("--id", default="local", help="minion id to report (default: local)")
+    p.add_argument("--out", choices=OUTPUTTERS, default="nested")
+    p.add_argument("--version", action="version", version=f"rx-call {__version__}")
+    p.add_argument("fun")
+    p.add_argument("args", nargs=argparse.REMAINDER)
+    opts = p.parse_args(argv)
+    if not opts.local:
+        p.error("only --local is supported: rx-call runs the function on this host without a master")
+    from rx.minion.executor import call_one
+    from rx.minion.grains import load_grains
+    from rx.minion.loader import Loader
+    from rx.modules import ModuleContext, set_context
+    set_context(ModuleContext(minion_id=opts.id, grains=load_grains(opts.id, {})))
+    args, kwargs = split_args(opts.args)
+    value, retcode = call_one(Loader(), opts.fun, args, kwargs)
+    print(render(opts.out, {opts.id: value}, color=use_color(sys.stdout)))
+    sys.exit(0 if retcode == 0 else 1)
+
+
+if __name__ == "__main__":
+    main()
