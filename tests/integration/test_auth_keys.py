@@ -1,0 +1,168 @@
+"""PKI: key states, rx-key, and what a pending, rejected, deleted or
+impersonating minion can (not) do."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from conftest import EventWatch, FakeMinion, wait_for
+from rx.client.local import LocalClient
+from rx.master.keys import KeyStore
+from rx.master.session import SessionState
+from rx.transport.messages import JobReturn
+
+
+def _keys(box) -> dict:
+    r = box.run_cli("rx-key", "-L", "--out", "json")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_pending_minion_warns_with_the_accept_command_then_works_once_accepted(sandbox):
+    sandbox.start_master()
+    d = sandbox.start_minion("newbie", accept=False, wait=False)
+    wait_for(lambda: "newbie" in _keys(sandbox)["pending"], what="pending key")
+    wait_for(lambda: "rx-key -a newbie" in d.output(), what="pending warning")
+    assert "fingerprint" in d.output()
+    r = sandbox.run_cli("rx", "*", "test.ping")
+    assert r.returncode == 4, "a pending minion must not be targeted"
+    watch = EventWatch(sandbox.cfg, "rx/minion/newbie/start")
+    try:
+        r = sandbox.run_cli("rx-key", "-a", "new*", "-y")
+        assert r.returncode == 0 and "newbie" in r.stdout
+        watch.next()
+    finally:
+        watch.close()
+    with LocalClient(cfg=sandbox.cfg) as c:
+        assert c.cmd("*", "test.ping") == {"newbie": True}
+
+
+def test_rx_key_listing_fingerprints_and_confirmation(fleet):
+    keys = _keys(fleet)
+    assert keys["accepted"] == ["m1", "m2"] and keys["pending"] == []
+    r = fleet.run_cli("rx-key", "-f", "m1")
+    assert r.returncode == 0
+    fp = KeyStore(fleet.cfg.pki_dir).find("m1")[0].fingerprint
+    assert fp in r.stdout
+    r = fleet.run_cli("rx-key", "-F", "--out", "json")
+    assert {k["id"] for k in json.loads(r.stdout)["accepted"]} == {"m1", "m2"}
+    r = fleet.run_cli("rx-key", "-d", "m1", input="")
+    assert r.returncode == 2 and "-y" in r.stderr
+    assert _keys(fleet)["accepted"] == ["m1", "m2"], "nothing may change without confirmation"
+    r = fleet.run_cli("rx-key", "-a", "nobody", "-y")
+    assert r.returncode == 1 and "No keys" in r.stderr
+
+
+def test_deleted_minion_cannot_read_jobs_or_return(fleet, tmp_path):
+    serial_before = SessionState(fleet.cfg.pki_dir)
+    serial_before.refresh(force=True)
+    r = fleet.run_cli("rx-key", "-d", "m2", "-y")
+    assert r.returncode == 0, r.stderr
+    after = SessionState(fleet.cfg.pki_dir)
+    after.refresh(force=True)
+    assert after.serial > serial_before.serial, "deleting an accepted key must rotate the session key"
+    marker = tmp_path / "m2-ran"
+    with LocalClient(cfg=fleet.cfg) as c:
+        out = c.cmd("*", "cmd.run", [f"echo $(hostname) >> {marker}; echo done"], full_return=True)
+        assert set(out) == {"m1"}
+        # m1 ran it once; m2 (deleted) never did
+        assert marker.read_text().count("\n") == 1
+    # m2 went back to pending on its own when it tried to re-authenticate
+    wait_for(lambda: "m2" in _keys(fleet)["pending"], what="m2 pending after delete")
+
+
+def test_rejected_minion_cannot_run_or_return(fleet):
+    r = fleet.run_cli("rx-key", "-r", "m2", "-y")
+    assert r.returncode == 0
+    assert _keys(fleet)["rejected"] == ["m2"]
+    with LocalClient(cfg=fleet.cfg) as c:
+        assert c.cmd("*", "test.ping") == {"m1": True}
+        assert c.cmd("m2", "test.ping") == {}
+
+
+def test_return_claiming_another_minions_id_is_refused(fleet):
+    evil = FakeMinion(fleet, "evil")
+    try:
+        assert evil.auth() == "accepted"
+        with LocalClient(cfg=fleet.cfg) as c:
+            jid = c.cmd_async("m1", "test.sleep", [3])
+        watch = EventWatch(fleet.cfg, f"rx/job/{jid}/ret/")
+        try:
+            ret = JobReturn(jid=jid, fun="test.sleep", fun_args=[3], retcode=0, success=True, ret="forged").to_wire()
+            # 1. envelope says m1, sealed with evil's key: does not authenticate
+            reply = evil.send_sealed(evil.sealed("_return", ret, claim_id="m1"))
+            assert reply["ok"] is False and reply["error"]["type"] == "auth"
+            # 2. payload claims m1, envelope is evil: filed under evil (the key's owner), never under m1
+            reply = evil.send_sealed(evil.sealed("_return", {**ret, "id": "m1"}))
+            assert reply["ok"] is True
+            tag, data = watch.next()
+            assert tag == f"rx/job/{jid}/ret/evil" and data["id"] == "evil"
+            tag, data = watch.next()
+            assert tag == f"rx/job/{jid}/ret/m1" and data["return"] is True
+        finally:
+            watch.close()
+    finally:
+        evil.close()
+
+
+def test_replayed_return_is_refused(fleet):
+    fake = FakeMinion(fleet, "fake")
+    try:
+        fake.auth()
+        with LocalClient(cfg=fleet.cfg) as c:
+            jid = c.cmd_async("m1", "test.ping")
+        frame = fake.sealed("_return", JobReturn(jid=jid, fun="test.ping", fun_args=[], retcode=0, success=True,
+                                                 ret=True).to_wire())
+        watch = EventWatch(fleet.cfg, f"rx/job/{jid}/ret/fake")
+        try:
+            assert fake.send_sealed(frame)["ok"] is True
+            watch.next()
+            again = fake.send_sealed(frame)
+            assert again["ok"] is False and again["error"]["type"] == "duplicate"
+            assert watch.drain(0.3) == []
+        finally:
+            watch.close()
+        unknown = fake.send_sealed(fake.sealed("_return", JobReturn(jid="20000101000000000000", fun="test.ping",
+                                                                    fun_args=[], retcode=0, success=True,
+                                                                    ret=True).to_wire()))
+        assert unknown["ok"] is False and unknown["error"]["type"] == "unknown_job"
+    finally:
+        fake.close()
+
+
+def test_pending_fake_minion_gets_no_keys_and_cannot_send(fleet):
+    fake = FakeMinion(fleet, "sneaky", accept=False)
+    try:
+        assert fake.auth() == "pending"
+        assert fake.session is None
+    finally:
+        fake.close()
+
+
+def test_different_key_for_accepted_id_is_denied(fleet):
+    imposter = FakeMinion(fleet, "m1", accept=False)
+    try:
+        assert imposter.auth() == "denied"
+    finally:
+        imposter.close()
+    assert _keys(fleet)["denied"] == ["m1"]
+    with LocalClient(cfg=fleet.cfg) as c:
+        assert c.cmd("m1", "test.ping") == {"m1": True}
+
+
+def test_minion_events_are_filed_under_the_authenticated_id(fleet):
+    fake = FakeMinion(fleet, "evt")
+    try:
+        fake.auth()
+        watch = EventWatch(fleet.cfg, "rx/")
+        try:
+            assert fake.send_sealed(fake.sealed("_minion_event", {"tag": "custom/thing", "data": {"a": 1}}))["ok"]
+            tag, data = watch.next(match=lambda t: "custom" in t)
+            assert tag == "rx/minion/evt/custom/thing" and data["id"] == "evt"
+            bad = fake.send_sealed(fake.sealed("_minion_event", {"tag": "../../job/1/ret/m1", "data": {}}))
+            assert bad["ok"] is False
+        finally:
+            watch.close()
+    finally:
+        fake.close()
