@@ -28,7 +28,7 @@ from rx.minion.loader import INLINE_MODULE, Loader
 from rx.modules import ModuleContext
 from rx.targeting import MinionFacts, TargetError, compile_target
 from rx.transport.channels import ReqClient, RequestTimeout, subscriber, tcp_url
-from rx.transport.crypto import CryptoError, Verifier, load_or_create_identity
+from rx.transport.crypto import CryptoError, Identity, Verifier, load_or_create_identity
 from rx.transport.handshake import Session
 from rx.transport.messages import Job, JobReturn, MinionEvent, Publication
 from rx.transport.secure import Rejected, StaleSerial, open_publication, open_reply, parse_publication, seal_request
@@ -43,13 +43,17 @@ RETURN_ATTEMPTS = 6
 
 
 class Minion:
-    def __init__(self, cfg: MinionConfig) -> None:
+    def __init__(self, cfg: MinionConfig, *, identity: Identity | None = None, grains: dict | None = None,
+                 executor: Any = None) -> None:
+        """`identity`, `grains` and `executor` default to the real ones; the swarm passes its own."""
         self.cfg = cfg
-        self.identity = load_or_create_identity(Path(cfg.pki_dir), "minion")
-        self.grains = load_grains(cfg.id, cfg.grains)
-        self.loader = Loader()
-        self.loader.preload()
-        self.executor = Executor(self.loader, ModuleContext(minion_id=cfg.id, grains=self.grains))
+        self.identity = identity or load_or_create_identity(Path(cfg.pki_dir), "minion")
+        self.grains = grains if grains is not None else load_grains(cfg.id, cfg.grains)
+        if executor is None:
+            loader = Loader()
+            loader.preload()
+            executor = Executor(loader, ModuleContext(minion_id=cfg.id, grains=self.grains))
+        self.executor = executor
         self.session: Session | None = None
         self.session_started = 0.0
         self.verifier: Verifier | None = None
@@ -58,8 +62,10 @@ class Minion:
         self._auth_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task] = set()
 
-    async def run(self) -> None:
-        zctx = zmq.asyncio.Context()
+    async def run(self, zctx: zmq.asyncio.Context | None = None) -> None:
+        """Run until cancelled; with a shared `zctx` (the swarm), the caller owns the context."""
+        own_ctx = zctx is None
+        zctx = zctx or zmq.asyncio.Context()
         self.req = ReqClient(zctx, tcp_url(self.cfg.master, self.cfg.master_port))
         self.auth = Authenticator(self.cfg, self.identity, self.req)
         try:
@@ -78,7 +84,8 @@ class Minion:
             for t in self._tasks:
                 t.cancel()
             await self.req.aclose()
-            zctx.term()
+            if own_ctx:
+                zctx.term()
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
