@@ -1,20 +1,34 @@
 """Target matching, shared by the master (expected minions) and the minion (self-match).
 
-Both sides call `compile_target` on the same (tgt, tgt_type), so they cannot
-disagree on the grammar.  Bad expressions raise TargetError with a message fit
-for the user.
+Both sides compile the same (tgt, tgt_type) with `compile_target`, so they can
+never disagree on the grammar.  A compiled target answers for one minion with
+three values: True, False, or None when it depends on grains the master has
+not cached (the master then expects the minion and reports it as "no grains
+cached" if it does not return).  The minion always knows its grains, so for it
+the answer is True or False.
+
+Compound expressions are parsed into a tree (never evaluated as code):
+`not` binds tighter than `and`, which binds tighter than `or`; a bare word is a
+glob on the id.  Nodegroups are expanded on the master before publishing.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import ipaddress
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
+DEFAULT_DELIMITER = ":"
+MAX_NODEGROUP_DEPTH = 32
+TARGET_TYPES = ("glob", "pcre", "list", "grain", "grain_pcre", "ipcidr", "compound", "nodegroup")
+
+Tri = bool | None  # True / False / unknown (no grains cached)
+
 
 class TargetError(ValueError):
-    """A target expression that cannot be parsed or used."""
+    """A target expression that cannot be parsed or used; the message says where and why."""
 
 
 @dataclass(frozen=True)
@@ -25,56 +39,360 @@ class MinionFacts:
     grains: Mapping[str, Any] | None = field(default=None)
 
 
+Matcher = Callable[[MinionFacts], Tri]
+
+
 @dataclass(frozen=True)
 class Target:
-    """A compiled target: `match` decides one minion."""
+    """A compiled target: `match` decides one minion (True, False or None = unknown)."""
 
     expr: str | list
     tgt_type: str
-    match: Callable[[MinionFacts], bool]
+    match: Matcher
+    uses_grains: bool
 
-    def select(self, minions: Iterable[MinionFacts]) -> list[str]:
-        return sorted(m.id for m in minions if self.match(m))
+    def select(self, minions: Iterable[MinionFacts]) -> tuple[list[str], list[str]]:
+        """(expected ids, of which the ones without cached grains that might match)."""
+        expected, unknown = [], []
+        for m in minions:
+            r = self.match(m)
+            if r is None:
+                expected.append(m.id)
+                unknown.append(m.id)
+            elif r:
+                expected.append(m.id)
+        return sorted(expected), sorted(unknown)
 
 
-def _split_list(tgt: str | list) -> set[str]:
-    if isinstance(tgt, list):
-        return {str(t) for t in tgt}
-    return {t for t in re.split(r"[,\s]+", tgt) if t}
+# ---------------------------------------------------------------- leaf matchers
+
+def _glob_id(pattern: str) -> Matcher:
+    rx = re.compile(fnmatch.translate(pattern))
+    return lambda m: rx.match(m.id) is not None
 
 
-def _glob(tgt: str) -> Callable[[MinionFacts], bool]:
-    pattern = re.compile(fnmatch.translate(tgt))
-    return lambda m: pattern.match(m.id) is not None
-
-
-def _pcre(tgt: str) -> Callable[[MinionFacts], bool]:
+def _compile_regex(pattern: str, what: str) -> re.Pattern:
     try:
-        pattern = re.compile(tgt)
+        return re.compile(pattern)
     except re.error as exc:
-        raise TargetError(f"bad regular expression {tgt!r}: {exc}") from None
-    return lambda m: pattern.match(m.id) is not None
+        raise TargetError(f"bad regular expression in {what} {pattern!r}: {exc}") from None
 
 
-def _list(tgt: str | list) -> Callable[[MinionFacts], bool]:
-    ids = _split_list(tgt)
+def _pcre_id(pattern: str) -> Matcher:
+    rx = _compile_regex(pattern, "target")
+    return lambda m: rx.match(m.id) is not None
+
+
+def _list_ids(tgt: str | list) -> Matcher:
+    ids = {str(t) for t in tgt} if isinstance(tgt, list) else {t for t in re.split(r"[,\s]+", tgt) if t}
+    if not ids:
+        raise TargetError("empty list target")
     return lambda m: m.id in ids
 
 
-_SIMPLE: dict[str, Callable[[Any], Callable[[MinionFacts], bool]]] = {
-    "glob": _glob,
-    "pcre": _pcre,
-    "list": _list,
-}
+def _value_matches(value: Any, test: Callable[[str], bool]) -> bool:
+    if isinstance(value, list):
+        return any(_value_matches(v, test) for v in value)
+    if isinstance(value, dict):
+        return any(test(str(k)) for k in value)
+    if isinstance(value, bool):
+        return test(str(value)) or test(str(value).lower())
+    return test("" if value is None else str(value))
 
 
-def compile_target(tgt: str | list, tgt_type: str = "glob") -> Target:
-    """Compile a target expression; raises TargetError for a bad one."""
-    builder = _SIMPLE.get(tgt_type)
-    if builder is None:
-        raise TargetError(f"target type {tgt_type!r} is not supported (use one of: {', '.join(_SIMPLE)})")
-    if tgt_type != "list" and not isinstance(tgt, str):
+def _grain(expr: str, delimiter: str, regex: bool) -> Matcher:
+    """`key:sub:pattern`: every split into a key path and a pattern is tried, as nested keys may hold the delimiter."""
+    parts = expr.split(delimiter)
+    if len(parts) < 2:
+        raise TargetError(f"grain target {expr!r} needs the form key{delimiter}value")
+    splits: list[tuple[tuple[str, ...], Callable[[str], bool]]] = []
+    errors = []
+    for i in range(1, len(parts)):
+        pattern = delimiter.join(parts[i:])
+        if regex:
+            try:
+                rx = re.compile(pattern)
+            except re.error as exc:
+                errors.append(f"{pattern!r}: {exc}")
+                continue
+            splits.append((tuple(parts[:i]), lambda s, rx=rx: rx.match(s) is not None))
+        else:
+            lowered = pattern.lower()
+            splits.append((tuple(parts[:i]), lambda s, p=lowered: fnmatch.fnmatchcase(s.lower(), p)))
+    if not splits:
+        raise TargetError(f"bad regular expression in grain target {expr!r}: {'; '.join(errors)}")
+
+    def match(m: MinionFacts) -> Tri:
+        if m.grains is None:
+            return None
+        for path, test in splits:
+            value: Any = m.grains
+            for key in path:
+                if not isinstance(value, dict) or key not in value:
+                    break
+                value = value[key]
+            else:
+                if _value_matches(value, test):
+                    return True
+        return False
+    return match
+
+
+def _ipcidr(expr: str) -> Matcher:
+    try:
+        net = ipaddress.ip_network(expr.strip(), strict=False)
+    except ValueError:
+        raise TargetError(f"bad IP address or CIDR {expr!r}") from None
+    key = "ipv4" if net.version == 4 else "ipv6"
+
+    def match(m: MinionFacts) -> Tri:
+        if m.grains is None:
+            return None
+        for addr in m.grains.get(key) or []:
+            try:
+                if ipaddress.ip_address(str(addr)) in net:
+                    return True
+            except ValueError:
+                continue
+        return False
+    return match
+
+
+# ---------------------------------------------------------------- compound
+
+_ENGINES: dict[str, str] = {"G": "grain", "P": "grain_pcre", "L": "list", "E": "pcre", "S": "ipcidr",
+                            "N": "nodegroup"}
+_UNSUPPORTED_ENGINES = {"I": "pillar", "J": "pillar (regex)", "R": "range"}
+_OPS = ("and", "or", "not")
+
+
+@dataclass(frozen=True)
+class _Tok:
+    text: str
+    pos: int
+
+
+def _tokenize(expr: str) -> list[_Tok]:
+    """Split on whitespace; parentheses are tokens when standalone or unbalanced at a word's edge."""
+    toks: list[_Tok] = []
+    for m in re.finditer(r"\S+", expr):
+        word, pos = m.group(), m.start()
+        lead = 0
+        while word[lead:].startswith("(") and word[lead:].count("(") > word[lead:].count(")"):
+            toks.append(_Tok("(", pos + lead))
+            lead += 1
+        word = word[lead:]
+        trail: list[_Tok] = []
+        while word.endswith(")") and word.count(")") > word.count("("):
+            trail.insert(0, _Tok(")", pos + lead + len(word) - 1))
+            word = word[:-1]
+        if word:
+            toks.append(_Tok(word, pos + lead))
+        toks.extend(trail)
+    return toks
+
+
+class _Parser:
+    def __init__(self, expr: str, delimiter: str, build_leaf: Callable[[str, str], "_Node"]) -> None:
+        self.expr = expr
+        self.toks = _tokenize(expr)
+        self.i = 0
+        self.delimiter = delimiter
+        self.build_leaf = build_leaf
+
+    def _peek(self) -> _Tok | None:
+        return self.toks[self.i] if self.i < len(self.toks) else None
+
+    def _fail(self, expected: str) -> TargetError:
+        tok = self._peek()
+        where = f"at position {tok.pos + 1} ({tok.text!r})" if tok else "at the end"
+        return TargetError(f"malformed compound target {self.expr!r}: expected {expected} {where}")
+
+    def parse(self) -> "_Node":
+        if not self.toks:
+            raise TargetError("empty compound target")
+        node = self._or()
+        if self._peek() is not None:
+            raise self._fail("'and', 'or' or the end")
+        return node
+
+    def _or(self) -> "_Node":
+        nodes = [self._and()]
+        while (t := self._peek()) is not None and t.text == "or":
+            self.i += 1
+            nodes.append(self._and())
+        return nodes[0] if len(nodes) == 1 else _Node("or", nodes)
+
+    def _and(self) -> "_Node":
+        nodes = [self._not()]
+        while (t := self._peek()) is not None and t.text == "and":
+            self.i += 1
+            nodes.append(self._not())
+        return nodes[0] if len(nodes) == 1 else _Node("and", nodes)
+
+    def _not(self) -> "_Node":
+        t = self._peek()
+        if t is not None and t.text == "not":
+            self.i += 1
+            return _Node("not", [self._not()])
+        return self._primary()
+
+    def _primary(self) -> "_Node":
+        t = self._peek()
+        if t is None or t.text in ("and", "or", ")"):
+            raise self._fail("a target or '('")
+        self.i += 1
+        if t.text == "(":
+            node = self._or()
+            if (close := self._peek()) is None or close.text != ")":
+                raise self._fail("')'")
+            self.i += 1
+            return node
+        return self.build_leaf(t.text, f"position {t.pos + 1}")
+
+
+@dataclass(frozen=True)
+class _Node:
+    op: str  # and / or / not / leaf
+    children: list["_Node"] = field(default_factory=list)
+    leaf: Matcher | None = None
+    uses_grains: bool = False
+
+    def eval(self, m: MinionFacts) -> Tri:
+        if self.op == "leaf":
+            assert self.leaf is not None
+            return self.leaf(m)
+        if self.op == "not":
+            r = self.children[0].eval(m)
+            return None if r is None else not r
+        results = (c.eval(m) for c in self.children)
+        if self.op == "and":
+            unknown = False
+            for r in results:
+                if r is False:
+                    return False
+                unknown |= r is None
+            return None if unknown else True
+        unknown = False
+        for r in results:
+            if r is True:
+                return True
+            unknown |= r is None
+        return None if unknown else False
+
+    def grains_needed(self) -> bool:
+        return self.uses_grains or any(c.grains_needed() for c in self.children)
+
+
+def _leaf_builder(delimiter: str, nodegroups: Mapping[str, Any] | None, seen: tuple[str, ...]
+                  ) -> Callable[[str, str], _Node]:
+    def build(word: str, where: str) -> _Node:
+        if len(word) > 2 and word[1] == "@" and word[0].isupper():
+            engine, expr = word[0], word[2:]
+            if engine in _UNSUPPORTED_ENGINES:
+                raise TargetError(f"{_UNSUPPORTED_ENGINES[engine]} targeting ({engine}@ at {where}) is not "
+                                  "available: rx has no pillar yet")
+            tgt_type = _ENGINES.get(engine)
+            if tgt_type is None:
+                raise TargetError(f"unknown target engine {engine}@ at {where}; use one of "
+                                  + ", ".join(f"{e}@" for e in _ENGINES))
+            if tgt_type == "nodegroup":
+                return _nodegroup_node(expr, delimiter, nodegroups, seen)
+            m, uses = _simple(expr, tgt_type, delimiter)
+            return _Node("leaf", leaf=m, uses_grains=uses)
+        if word in _OPS:
+            raise TargetError(f"operator {word!r} at {where} is missing an operand")
+        return _Node("leaf", leaf=_glob_id(word))
+    return build
+
+
+def _nodegroup_node(name: str, delimiter: str, nodegroups: Mapping[str, Any] | None, seen: tuple[str, ...]) -> _Node:
+    if nodegroups is None:
+        raise TargetError(f"nodegroup {name!r} can only be expanded on the master")
+    if name in seen:
+        raise TargetError("nodegroup cycle: " + " -> ".join((*seen, name)))
+    if len(seen) >= MAX_NODEGROUP_DEPTH:
+        raise TargetError(f"nodegroups nested deeper than {MAX_NODEGROUP_DEPTH}")
+    if name not in nodegroups:
+        known = ", ".join(sorted(nodegroups)) or "none are defined"
+        raise TargetError(f"unknown nodegroup {name!r} (known: {known})")
+    value = nodegroups[name]
+    if isinstance(value, list):
+        return _Node("leaf", leaf=_list_ids(value))
+    if not isinstance(value, str):
+        raise TargetError(f"nodegroup {name!r} must be a compound expression or a list of ids")
+    return _Parser(value, delimiter, _leaf_builder(delimiter, nodegroups, (*seen, name))).parse()
+
+
+def _simple(expr: Any, tgt_type: str, delimiter: str) -> tuple[Matcher, bool]:
+    if tgt_type == "list":
+        return _list_ids(expr), False
+    if not isinstance(expr, str):
         raise TargetError(f"a {tgt_type} target must be a string")
+    if tgt_type == "glob":
+        return _glob_id(expr), False
+    if tgt_type == "pcre":
+        return _pcre_id(expr), False
+    if tgt_type == "grain":
+        return _grain(expr, delimiter, regex=False), True
+    if tgt_type == "grain_pcre":
+        return _grain(expr, delimiter, regex=True), True
+    if tgt_type == "ipcidr":
+        return _ipcidr(expr), True
+    raise TargetError(f"unknown target type {tgt_type!r}")
+
+
+def compile_target(tgt: str | list, tgt_type: str = "glob", *, delimiter: str = DEFAULT_DELIMITER,
+                   nodegroups: Mapping[str, Any] | None = None) -> Target:
+    """Compile a target expression; raises TargetError for a bad one.
+
+    `nodegroups` is the master's table; without it (on a minion) N@ is an error,
+    which cannot happen for jobs because the master expands nodegroups first.
+    """
+    if tgt_type not in TARGET_TYPES:
+        raise TargetError(f"unknown target type {tgt_type!r} (use one of: {', '.join(TARGET_TYPES)})")
     if isinstance(tgt, str) and not tgt.strip():
         raise TargetError("empty target")
-    return Target(tgt, tgt_type, builder(tgt))
+    if not delimiter:
+        raise TargetError("the grain delimiter must not be empty")
+    if tgt_type == "compound":
+        if not isinstance(tgt, str):
+            raise TargetError("a compound target must be a string")
+        node = _Parser(tgt, delimiter, _leaf_builder(delimiter, nodegroups, ())).parse()
+        return Target(tgt, tgt_type, node.eval, node.grains_needed())
+    if tgt_type == "nodegroup":
+        if not isinstance(tgt, str):
+            raise TargetError("a nodegroup target must be a group name")
+        node = _nodegroup_node(tgt, delimiter, nodegroups, ())
+        return Target(tgt, tgt_type, node.eval, node.grains_needed())
+    matcher, uses = _simple(tgt, tgt_type, delimiter)
+    return Target(tgt, tgt_type, matcher, uses)
+
+
+def expand_nodegroups(tgt: str | list, tgt_type: str, nodegroups: Mapping[str, Any]) -> tuple[str | list, str]:
+    """Rewrite a target so minions can match it without the master's nodegroup table."""
+    if tgt_type == "nodegroup":
+        return _expand_group(str(tgt), nodegroups, ()), "compound"
+    if tgt_type != "compound" or not isinstance(tgt, str) or "N@" not in tgt:
+        return tgt, tgt_type
+    words = []
+    for tok in _tokenize(tgt):
+        if tok.text.startswith("N@"):
+            words.append(_expand_group(tok.text[2:], nodegroups, ()))
+        else:
+            words.append(tok.text)
+    return " ".join(words), "compound"
+
+
+def _expand_group(name: str, nodegroups: Mapping[str, Any], seen: tuple[str, ...]) -> str:
+    if name in seen:
+        raise TargetError("nodegroup cycle: " + " -> ".join((*seen, name)))
+    if name not in nodegroups:
+        raise TargetError(f"unknown nodegroup {name!r}")
+    value = nodegroups[name]
+    if isinstance(value, list):
+        return "( L@" + ",".join(str(v) for v in value) + " )"
+    words = []
+    for tok in _tokenize(str(value)):
+        words.append(_expand_group(tok.text[2:], nodegroups, (*seen, name)) if tok.text.startswith("N@") else tok.text)
+    return "( " + " ".join(words) + " )"

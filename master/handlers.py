@@ -1,7 +1,7 @@
 """What an MWorker does with one request: authenticate it, then dispatch it
 through an explicit table.  Nothing from the wire is ever used as an attribute name.
 
-Clear (unauthenticated) commands: `_auth`, `publish` (root key required).
+Clear (unauthenticated) commands: `_auth`; `publish` and `preview` (root key required).
 Sealed commands, from accepted minions only: `_return`, `_minion_event`.
 """
 
@@ -11,15 +11,16 @@ import hmac
 import logging
 import time
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Mapping
 
 import zmq
 import zmq.asyncio
 
+from rx.master.grainscache import GrainsCache
 from rx.master.jobcache import JobCache, JobExists, UnknownJob, new_jid
 from rx.master.keys import KeyError_, KeyStore
 from rx.master.session import SessionState
-from rx.targeting import MinionFacts, TargetError, compile_target
+from rx.targeting import MinionFacts, TargetError, compile_target, expand_nodegroups
 from rx.transport.channels import EventBus
 from rx.transport.codec import DecodeError, decode
 from rx.transport.crypto import Identity, fingerprint
@@ -44,6 +45,8 @@ class WorkerContext:
     auth_window: float
     events: EventBus
     publish_sock: zmq.asyncio.Socket
+    grains: GrainsCache
+    nodegroups: Mapping[str, Any]
 
 
 class _DropLog:
@@ -93,32 +96,73 @@ async def handle_auth(ctx: WorkerContext, load: dict) -> dict:
     return reply.to_wire()
 
 
-async def handle_publish(ctx: WorkerContext, load: dict) -> dict:
+def _check_root_key(ctx: WorkerContext, load: dict) -> dict | None:
+    """None if the load carries the root key, else the error reply."""
     key = load.get("key")
     if not isinstance(key, str) or not hmac.compare_digest(key.encode(), ctx.root_key.encode()):
-        log.warning("publish refused: bad or missing root key")
-        return _error("permission", "publish refused: missing or wrong root key")
+        log.warning("refused a client request: bad or missing root key")
+        return _error("permission", "refused: missing or wrong root key")
+    return None
+
+
+@dataclass(frozen=True)
+class _Expected:
+    tgt: str | list
+    tgt_type: str
+    minions: list[str]
+    no_grains: list[str]
+
+
+def _expected(ctx: WorkerContext, req: PublishRequest) -> _Expected:
+    """Expand nodegroups, then match every accepted minion (with cached grains when the target needs them)."""
+    tgt, tgt_type = expand_nodegroups(req.tgt, req.tgt_type, ctx.nodegroups)
+    target = compile_target(tgt, tgt_type, delimiter=req.delimiter)
+    ids = ctx.keys.ids("accepted")
+    facts = (MinionFacts(i, ctx.grains.get(i)) for i in ids) if target.uses_grains else (MinionFacts(i) for i in ids)
+    minions, no_grains = target.select(facts)
+    return _Expected(tgt, tgt_type, minions, no_grains)
+
+
+def _parse_publish(ctx: WorkerContext, load: dict) -> tuple[PublishRequest, _Expected] | dict:
+    denied = _check_root_key(ctx, load)
+    if denied is not None:
+        return denied
     try:
         req = PublishRequest.from_wire(load)
-        target = compile_target(req.tgt, req.tgt_type)
+        return req, _expected(ctx, req)
     except ProtocolError as exc:
         return _error("bad_request", str(exc))
     except TargetError as exc:
         return _error("bad_target", str(exc))
-    minions = target.select(MinionFacts(i) for i in ctx.keys.ids("accepted"))
+
+
+async def handle_preview(ctx: WorkerContext, load: dict) -> dict:
+    """The minions a target would reach, without publishing anything."""
+    parsed = _parse_publish(ctx, load)
+    if isinstance(parsed, dict):
+        return parsed
+    _req, exp = parsed
+    return {"ok": True, "minions": exp.minions, "no_grains": exp.no_grains}
+
+
+async def handle_publish(ctx: WorkerContext, load: dict) -> dict:
+    parsed = _parse_publish(ctx, load)
+    if isinstance(parsed, dict):
+        return parsed
+    req, exp = parsed
     jid = req.jid or new_jid()
-    job = Job(jid=jid, fun=req.fun, arg=req.arg, kwarg=req.kwarg, tgt=req.tgt, tgt_type=req.tgt_type, ts=time.time(),
-              user=req.user)
+    job = Job(jid=jid, fun=req.fun, arg=req.arg, kwarg=req.kwarg, tgt=exp.tgt, tgt_type=exp.tgt_type, ts=time.time(),
+              user=req.user, delimiter=req.delimiter)
     try:
-        ctx.jobs.create(jid, job.to_wire(), minions)
+        ctx.jobs.create(jid, job.to_wire(), exp.minions)
     except JobExists:
         return _error("bad_request", f"job id {jid} is already in use")
-    await ctx.events.fire(f"rx/job/{jid}/new", {**job.to_wire(), "minions": minions})
-    if minions:
+    await ctx.events.fire(f"rx/job/{jid}/new", {**job.to_wire(), "minions": exp.minions})
+    if exp.minions:
         ctx.session.refresh()
         frame = seal_publication(ctx.identity, ctx.session.publish_key, ctx.session.serial, job)
         await ctx.publish_sock.send(frame)
-    return {"ok": True, "jid": jid, "minions": minions}
+    return {"ok": True, "jid": jid, "minions": exp.minions, "no_grains": exp.no_grains}
 
 
 # ---------------------------------------------------------------- sealed commands
@@ -145,13 +189,20 @@ async def handle_minion_event(ctx: WorkerContext, minion_id: str, load: dict) ->
         ev = MinionEvent.from_wire(load)
     except ProtocolError as exc:
         return {"ok": False, "error": {"type": "bad_request", "message": str(exc)}}
-    await ctx.events.fire(f"rx/minion/{minion_id}/{ev.tag}", {"id": minion_id, **ev.data})
+    if ev.tag in GRAINS_TAGS and isinstance(ev.data.get("grains"), dict):
+        ctx.grains.store(minion_id, ev.data["grains"])
+    await ctx.events.fire(f"rx/minion/{minion_id}/{ev.tag}", {**ev.data, "id": minion_id})
     return {"ok": True}
+
+
+GRAINS_TAGS = ("start", "grains")
+"""Minion events whose `grains` the master caches for targeting."""
 
 
 CLEAR_COMMANDS: dict[str, Callable[[WorkerContext, dict], Awaitable[dict]]] = {
     "_auth": handle_auth,
     "publish": handle_publish,
+    "preview": handle_preview,
 }
 SECURE_COMMANDS: dict[str, Callable[[WorkerContext, str, dict], Awaitable[dict]]] = {
     "_return": handle_return,

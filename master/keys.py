@@ -71,7 +71,7 @@ class KeyStore:
 
     def write(self, state: str, minion_id: str, public: bytes) -> None:
         path = self._path(state, minion_id)
-        tmp = path.with_name(f".{minion_id}.tmp{os.getpid()}")
+        tmp = path.with_name(f".tmp.{os.getpid()}.{os.urandom(8).hex()}")  # short: ids may be 255 chars
         tmp.write_bytes(base64.b64encode(public) + b"\n")
         os.replace(tmp, path)
 

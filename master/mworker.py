@@ -11,6 +11,7 @@ import zmq.asyncio
 
 from rx.config import MasterConfig
 from rx.master.handlers import WorkerContext, dispatch
+from rx.master.grainscache import GrainsCache
 from rx.master.jobcache import JobCache
 from rx.master.keys import KeyStore
 from rx.master.session import SessionState
@@ -38,6 +39,7 @@ async def run(cfg: MasterConfig, index: int = 0) -> None:
         keys=KeyStore(cfg.pki_dir), session=session, jobs=JobCache(cfg.jobs_dir),
         root_key=Path(cfg.root_key_path).read_text().strip(), auto_accept=cfg.auto_accept,
         auth_window=cfg.auth_window_seconds, events=EventBus(zctx, cfg.event_pull_ipc), publish_sock=publish,
+        grains=GrainsCache(cfg.cachedir), nodegroups=cfg.nodegroups,
     )
     log.debug("mworker %d ready", index)
     try:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import functools
 import logging
 import os
 import signal
@@ -24,9 +25,9 @@ from rx.logsetup import setup_logging
 from rx.minion.auth import Authenticator
 from rx.minion.executor import Executor
 from rx.minion.grains import load_grains
-from rx.minion.loader import INLINE_MODULE, Loader
+from rx.minion.loader import INLINE_FUNCTIONS, Loader
 from rx.modules import ModuleContext
-from rx.targeting import MinionFacts, TargetError, compile_target
+from rx.targeting import MinionFacts, Target, TargetError, compile_target
 from rx.transport.channels import ReqClient, RequestTimeout, subscriber, tcp_url
 from rx.transport.crypto import CryptoError, Identity, Verifier, load_or_create_identity
 from rx.transport.handshake import Session
@@ -40,6 +41,12 @@ JOB_WINDOW = 300.0
 SEEN_JIDS_MAX = 100_000
 BUFFER_MAX = 256
 RETURN_ATTEMPTS = 6
+
+
+@functools.lru_cache(maxsize=512)
+def _target(tgt: str | tuple, tgt_type: str, delimiter: str) -> Target:
+    """Compiled targets are shared by every job (and every swarm minion) with the same expression."""
+    return compile_target(list(tgt) if isinstance(tgt, tuple) else tgt, tgt_type, delimiter=delimiter)
 
 
 class Minion:
@@ -133,7 +140,8 @@ class Minion:
         if not self._fresh(job):
             return
         try:
-            if not compile_target(job.tgt, job.tgt_type).match(MinionFacts(self.cfg.id, self.grains)):
+            if not _target(job.tgt if isinstance(job.tgt, str) else tuple(job.tgt), job.tgt_type,
+                           job.delimiter).match(MinionFacts(self.cfg.id, self.grains)):
                 return
         except TargetError as exc:
             log.debug("job %s: target not understood here: %s", job.jid, exc)
@@ -156,8 +164,8 @@ class Minion:
 
     async def handle_job(self, job: Job) -> None:
         log.info("job %s: %s", job.jid, job.fun)
-        if isinstance(job.fun, str) and job.fun.startswith(INLINE_MODULE + "."):
-            result = self.inline(job)
+        if job.fun in INLINE_FUNCTIONS:
+            result = await self.inline(job)
         else:
             result = await self.executor.run(job)
         fun_args = list(job.arg) + ([job.kwarg] if job.kwarg else [])
@@ -165,20 +173,32 @@ class Minion:
                         success=bool(result.get("success", False)), ret=result.get("return"))
         await self.send("_return", ret.to_wire())
 
-    def inline(self, job: Job) -> dict:
-        """`jobs.*`: functions about the minion's own job table."""
-        name = job.fun.split(".", 1)[1]
-        jid = job.arg[0] if job.arg else job.kwarg.get("jid", "")
-        if name == "running":
+    async def inline(self, job: Job) -> dict:
+        assert isinstance(job.fun, str)
+        jid = str(job.arg[0] if job.arg else job.kwarg.get("jid", ""))
+        if job.fun == "jobs.running":
             value: Any = [j.info() for j in self.executor.running.values()]
-        elif name == "find":
-            found = self.executor.running.get(str(jid))
+        elif job.fun == "jobs.find":
+            found = self.executor.running.get(jid)
             value = found.info() if found else {}
-        elif name == "kill":
-            value = self.executor.kill(str(jid))
+        elif job.fun == "jobs.kill":
+            value = self.executor.kill(jid)
         else:
-            return {"return": f"'{job.fun}' is not available", "retcode": 254, "success": False}
+            value = await self.refresh_grains()
         return {"return": value, "retcode": 0, "success": True}
+
+    async def refresh_grains(self) -> dict:
+        """Recompute grains (core + static from the config file) and send them to the master's cache."""
+        static = self.cfg.grains
+        try:
+            static = load_minion_config(self.cfg.config_dir, {"id": self.cfg.id}).grains
+        except ConfigError as exc:
+            log.warning("grains.refresh: keeping the static grains loaded at start: %s", exc)
+        self.grains = await asyncio.to_thread(load_grains, self.cfg.id, static)
+        if isinstance(self.executor, Executor):
+            self.executor.context = ModuleContext(minion_id=self.cfg.id, grains=self.grains)
+        await self.fire("grains", {"grains": self.grains})
+        return self.grains
 
     async def fire(self, tag: str, data: dict) -> None:
         await self.send("_minion_event", MinionEvent(tag=tag, data=data).to_wire())

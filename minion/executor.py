@@ -38,7 +38,7 @@ def _plain(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, float, str, bytes)):
         return value
     if isinstance(value, dict):
-        return {str(k) if not isinstance(k, (str, int)) else k: _plain(v) for k, v in value.items()}
+        return {k if isinstance(k, (str, bytes)) else str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
         return [_plain(v) for v in value]
     return repr(value)

@@ -9,8 +9,18 @@ from typing import Callable
 from rx.modules import MODULES
 from rx.transport.messages import FUN_RE
 
-INLINE_MODULE = "jobs"
-"""Functions of the minion process itself (job table), run without a child process."""
+INLINE_DOCS = {
+    "jobs.running": "Return the jobs running on this minion: jid, fun, pid, start time.\n\n"
+                    "CLI example: rx '*' jobs.running",
+    "jobs.find": "Return the running job with this jid ({} if it is not running).\n\n"
+                 "CLI example: rx '*' jobs.find 20261122051020123456",
+    "jobs.kill": "Send SIGTERM to the job with this jid (and its process group); True if it was running.\n\n"
+                 "CLI example: rx '*' jobs.kill 20261122051020123456",
+    "grains.refresh": "Recompute the grains (core facts and the minion config's static grains) and send them to "
+                      "the master's grains cache, for targeting.\n\nCLI example: rx '*' grains.refresh",
+}
+INLINE_FUNCTIONS = tuple(INLINE_DOCS)
+"""Functions of the minion process itself (job table, grains), run without a child process."""
 
 
 class UnknownFunction(Exception):
@@ -46,7 +56,11 @@ class Loader:
             raise UnknownFunction(fun, f"module {mod_name!r} has no function {func_name!r}")
         return getattr(mod, func_name)
 
+    def doc(self, fun: str) -> str:
+        if fun in INLINE_DOCS:
+            return INLINE_DOCS[fun]
+        return (self.resolve(fun).__doc__ or "").strip()
+
     def functions(self) -> list[str]:
         names = [f"{m}.{f}" for m in MODULES for f in self.module(m).__all__]
-        names += [f"{INLINE_MODULE}.{f}" for f in ("running", "find", "kill")]
-        return sorted(names)
+        return sorted(set(names) | set(INLINE_FUNCTIONS))

@@ -36,4 +36,4 @@ def doc(name: str = "") -> dict:
     from rx.minion.loader import Loader
     loader = Loader()
     names = list_functions(name or "*")
-    return {n: (loader.resolve(n).__doc__ or "").strip() for n in names}
+    return {n: loader.doc(n) for n in names}

@@ -126,7 +126,7 @@ def check_auth_request(load: object, now: float, window: float) -> AuthRequest:
         req = AuthRequest.from_wire(load)
     except ProtocolError as exc:
         raise AuthError("malformed", f"malformed auth request: {exc}") from None
-    if abs(now - req.ts) > window:
+    if not abs(now - req.ts) <= window:  # also refuses NaN
         raise AuthError("stale", f"auth request timestamp is {now - req.ts:+.0f}s off (window {window:.0f}s)")
     try:
         verify(req.pub, req.sig, req.signed_bytes())

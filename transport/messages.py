@@ -13,14 +13,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rx.config import validate_minion_id
+from rx.targeting import TARGET_TYPES
 from rx.transport.codec import encode
 from rx.transport.crypto import NONCE_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES
 
-JID_RE = re.compile(r"^[0-9]{20}$")
+JID_RE = re.compile(r"^[0-9]{20}\Z")
 FUN_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
-TARGET_TYPES = ("glob", "pcre", "list", "grain", "grain_pcre", "ipcidr", "compound", "nodegroup")
 MAX_TARGET_LEN = 64 * 1024
 MAX_FUNS = 64
+MAX_SERIAL = 2**64 - 1
 
 
 class ProtocolError(ValueError):
@@ -54,11 +55,25 @@ def _get(d: dict, key: str, types: type | tuple[type, ...], *, default: Any = ..
     return value
 
 
+def _serial(d: dict, key: str = "serial") -> int:
+    value = _get(d, key, int)
+    if not 0 <= value <= MAX_SERIAL:
+        raise ProtocolError(f"must be 0-{MAX_SERIAL}", key)
+    return value
+
+
 def _minion_id(d: dict, key: str = "id") -> str:
     value = _get(d, key, str)
     why = validate_minion_id(value)
     if why:
         raise ProtocolError(f"minion id {why}", key)
+    return value
+
+
+def _delimiter(d: dict) -> str:
+    value = _get(d, "delimiter", str, default=":")
+    if not 1 <= len(value) <= 8:
+        raise ProtocolError("must be 1-8 characters", "delimiter")
     return value
 
 
@@ -100,7 +115,7 @@ def parse_request(obj: Any) -> ClearRequest | AesRequest:
     if enc == "clear":
         return ClearRequest(cmd=_get(d, "cmd", str), load=_map(_get(d, "load", dict), "load"))
     if enc == "aes":
-        return AesRequest(id=_minion_id(d), serial=_get(d, "serial", int), nonce=_get(d, "nonce", bytes, size=NONCE_BYTES),
+        return AesRequest(id=_minion_id(d), serial=_serial(d), nonce=_get(d, "nonce", bytes, size=NONCE_BYTES),
                           ct=_get(d, "ct", bytes))
     raise ProtocolError(f"unknown encoding {enc!r}", "enc")
 
@@ -226,7 +241,7 @@ class AuthBody:
         status = _get(d, "status", str)
         if status not in AUTH_STATUSES:
             raise ProtocolError(f"unknown status {status!r}", "status")
-        return cls(status=status, id=_get(d, "id", str), nonce=_get(d, "nonce", bytes), serial=_get(d, "serial", int),
+        return cls(status=status, id=_get(d, "id", str), nonce=_get(d, "nonce", bytes), serial=_serial(d),
                    now=float(_get(d, "now", (int, float))), eph=_get(d, "eph", bytes), keys_nonce=_get(d, "keys_nonce", bytes), keys_ct=_get(d, "keys_ct", bytes))
 
 
@@ -245,10 +260,12 @@ class PublishRequest:
     jid: str = ""
     user: str = ""
     timeout: float = 0.0
+    delimiter: str = ":"
 
     def to_wire(self) -> dict:
         return {"key": self.key, "tgt": self.tgt, "fun": self.fun, "arg": self.arg, "kwarg": self.kwarg,
-                "tgt_type": self.tgt_type, "jid": self.jid, "user": self.user, "timeout": self.timeout}
+                "tgt_type": self.tgt_type, "jid": self.jid, "user": self.user, "timeout": self.timeout,
+                "delimiter": self.delimiter}
 
     @classmethod
     def from_wire(cls, obj: Any) -> "PublishRequest":
@@ -273,7 +290,8 @@ class PublishRequest:
             raise ProtocolError("a multi-function job needs one argument list per function", "arg")
         return cls(key=_get(d, "key", str), tgt=tgt, fun=fun, arg=arg, kwarg=_get(d, "kwarg", dict, default={}),
                    tgt_type=tgt_type, jid=jid, user=_get(d, "user", str, default=""),
-                   timeout=float(_get(d, "timeout", (int, float), default=0.0)))
+                   timeout=float(_get(d, "timeout", (int, float), default=0.0)),
+                   delimiter=_delimiter(d))
 
 
 # ---------------------------------------------------------------- publications (master -> minions)
@@ -296,7 +314,7 @@ class Publication:
     @classmethod
     def from_wire(cls, obj: Any) -> "Publication":
         d = _map(obj, "publication")
-        return cls(serial=_get(d, "serial", int), nonce=_get(d, "nonce", bytes, size=NONCE_BYTES),
+        return cls(serial=_serial(d), nonce=_get(d, "nonce", bytes, size=NONCE_BYTES),
                    ct=_get(d, "ct", bytes), sig=_get(d, "sig", bytes, size=SIGNATURE_BYTES))
 
 
@@ -320,17 +338,19 @@ class Job:
     tgt_type: str
     ts: float
     user: str = ""
+    delimiter: str = ":"
 
     def to_wire(self) -> dict:
         return {"jid": self.jid, "fun": self.fun, "arg": self.arg, "kwarg": self.kwarg, "tgt": self.tgt,
-                "tgt_type": self.tgt_type, "ts": self.ts, "user": self.user}
+                "tgt_type": self.tgt_type, "ts": self.ts, "user": self.user, "delimiter": self.delimiter}
 
     @classmethod
     def from_wire(cls, obj: Any) -> "Job":
         d = _map(obj, "job")
         return cls(jid=check_jid(d.get("jid")), fun=_get(d, "fun", (str, list)), arg=_get(d, "arg", list),
                    kwarg=_get(d, "kwarg", dict), tgt=_get(d, "tgt", (str, list)), tgt_type=_get(d, "tgt_type", str),
-                   ts=float(_get(d, "ts", (int, float))), user=_get(d, "user", str, default=""))
+                   ts=float(_get(d, "ts", (int, float))), user=_get(d, "user", str, default=""),
+                   delimiter=_delimiter(d))
 
 
 # ---------------------------------------------------------------- returns (minion -> master)

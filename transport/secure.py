@@ -47,7 +47,7 @@ def open_request(secret: bytes, serial: int, req: AesRequest, now: float, window
         cmd = SecureCommand.from_wire(decode(Aead(key).open(req.nonce, req.ct, request_aad(req.id, serial))))
     except (CryptoError, DecodeError, ProtocolError) as exc:
         raise Rejected(str(exc)) from None
-    if abs(now - cmd.ts) > window:
+    if not abs(now - cmd.ts) <= window:  # also refuses NaN
         raise Rejected(f"stale request ({now - cmd.ts:+.0f}s)")
     return key, cmd
 

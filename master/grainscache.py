@@ -1,0 +1,51 @@
+"""The master's cache of minion grains, written when a minion starts or refreshes
+its grains, read when a target needs grains to compute the expected minions."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from rx.config import validate_minion_id
+from rx.transport.codec import DecodeError, decode, encode
+
+
+class GrainsCache:
+    def __init__(self, cachedir: str | Path) -> None:
+        self.root = Path(cachedir) / "grains"
+        self._mem: dict[str, tuple[int, dict]] = {}
+
+    def store(self, minion_id: str, grains: dict[str, Any]) -> None:
+        if validate_minion_id(minion_id):
+            raise ValueError("bad minion id")
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = self.root / f".{minion_id}.{os.getpid()}"
+        tmp.write_bytes(encode(grains))
+        os.replace(tmp, self.root / minion_id)
+
+    def get(self, minion_id: str) -> dict | None:
+        """Cached grains, or None if the minion never sent any (re-read only when the file changed)."""
+        path = self.root / minion_id
+        try:
+            mtime = path.stat().st_mtime_ns
+        except (FileNotFoundError, NotADirectoryError):
+            self._mem.pop(minion_id, None)
+            return None
+        hit = self._mem.get(minion_id)
+        if hit is not None and hit[0] == mtime:
+            return hit[1]
+        try:
+            grains = decode(path.read_bytes())
+        except (OSError, DecodeError):
+            return None
+        if not isinstance(grains, dict):
+            return None
+        self._mem[minion_id] = (mtime, grains)
+        return grains
+
+    def remove(self, minion_id: str) -> None:
+        try:
+            (self.root / minion_id).unlink()
+        except FileNotFoundError:
+            pass
