@@ -288,7 +288,7 @@ def load_minion_config(config_dir: str | None = None, overrides: Mapping[str, An
 
 
 def _check_sock_dir(path: Path, sock_dir: str, names: tuple[str, ...]) -> None:
-    longest = max(len(os.path.join(sock_dir, n)) for n in names)
+    longest = max(len(os.fsencode(os.path.join(sock_dir, n))) for n in names)
     if longest > AF_UNIX_PATH_MAX:
         raise ConfigError(
             f"{path}: sock_dir: {sock_dir!r} makes IPC socket paths {longest} bytes long; the limit is "

@@ -11,27 +11,37 @@ import argparse
 import asyncio
 import signal
 import sys
-from typing import Any
-
-import yaml
+import time
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, TextIO
 
 from rx import __version__
-from rx.client.local import AsyncLocalClient, BadRequest, ClientError, Published
-from rx.client.output import OUTPUTTERS, render, use_color
-from rx.config import ConfigError, load_master_config
-from rx.transport.messages import FUN_RE
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_MISSING, EXIT_NO_MATCH, EXIT_MASTER, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 5, 130
 
-EPILOG = """exit codes:
+EPILOG = """targeting (default: glob on the minion id, case-sensitive):
+  rx 'web*' test.ping                      glob          rx -E 'web[0-9]+' test.ping   regex on the id
+  rx -L web1,db1 test.ping                 list          rx -G os:Debian test.ping     grain glob
+  rx -P 'os:(Debian|Ubuntu)' test.ping     grain regex   rx -S 10.0.0.0/24 test.ping   IP/CIDR
+  rx -N webservers test.ping               nodegroup     rx -C 'G@os:Debian and not web*' test.ping
+
+exit codes:
   0    every targeted minion returned and every function succeeded
   1    a function failed on at least one minion
-  2    usage error or bad target expression
+  2    usage error or bad target expression (nothing is published)
   3    at least one minion did not return (3 wins over 1)
   4    the target matched no minion
   5    master unreachable, authentication or permission error
   130  interrupted (the jid is printed to look the job up later)
 """
+
+_TARGET_FLAGS = (("-E", "--pcre", "pcre", "regular expression on the id (anchored at the start)"),
+                 ("-L", "--list", "list", "comma- or space-separated list of ids"),
+                 ("-G", "--grain", "grain", "grain glob: key:value, nested keys as a:b:c"),
+                 ("-P", "--grain-pcre", "grain_pcre", "grain regular expression: key:regex"),
+                 ("-S", "--ipcidr", "ipcidr", "IP address or CIDR against the ipv4/ipv6 grains"),
+                 ("-N", "--nodegroup", "nodegroup", "nodegroup from the master config"),
+                 ("-C", "--compound", "compound", "compound: G@ P@ L@ E@ S@ N@ with and/or/not/()"))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -41,22 +51,46 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="rx", description="Run an execution module function on targeted minions.",
+    from rx.client.output import OUTPUTTERS
+    p = _Parser(prog="rx", usage="rx [options] TARGET FUN [ARG ...]",
+                description="Run an execution module function on targeted minions.",
                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("target", help="target expression (a glob on the minion id by default)")
-    p.add_argument("fun", help="function to run, as module.function")
-    p.add_argument("args", nargs="*", help="arguments; key=value becomes a keyword argument (use -- before "
-                                           "arguments that start with '-')")
+    p.add_argument("target", nargs="?", help="target expression (a glob on the minion id by default)")
+    p.add_argument("fun", nargs="?", help="function(s) to run: module.function, or several joined with commas")
+    p.add_argument("args", nargs="*", help="arguments; key=value becomes a keyword argument; values are YAML "
+                                           "scalars (1 is an int, true a bool) unless --no-parse")
     p.add_argument("-c", "--config-dir", help="config directory (default: $RX_CONFIG_DIR or /etc/rx)")
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("-E", "--pcre", action="store_const", dest="tgt_type", const="pcre",
-                   help="target is a regular expression on the id")
-    g.add_argument("-L", "--list", action="store_const", dest="tgt_type", const="list",
-                   help="target is a comma- or space-separated list of ids")
-    p.add_argument("-t", "--timeout", type=float, help="seconds to wait for returns before probing (default 5)")
-    p.add_argument("--out", choices=OUTPUTTERS, default="nested", help="output format (default nested)")
-    p.add_argument("--async", dest="async_", action="store_true", help="publish, print the jid, do not wait")
-    p.add_argument("-v", "--verbose", action="store_true", help="print the jid and missing minions on stderr")
+    tg = p.add_argument_group("targeting").add_mutually_exclusive_group()
+    for short, long, kind, text in _TARGET_FLAGS:
+        tg.add_argument(short, long, action="store_const", dest="tgt_type", const=kind, help=text)
+    p.add_argument("--delimiter", default=":", help="separator of nested grain keys (default ':')")
+    p.add_argument("--preview-target", action="store_true", help="print the minions the target matches, send nothing")
+    w = p.add_argument_group("waiting")
+    w.add_argument("-t", "--timeout", type=float, help="seconds to wait for returns before asking missing minions "
+                                                       "whether the job still runs (default: master timeout, 5)")
+    w.add_argument("--gather-job-timeout", type=float, default=3.0,
+                   help="seconds to wait for that find_job probe's answers (default 3)")
+    w.add_argument("--async", dest="async_", action="store_true", help="publish, print the jid, do not wait")
+    w.add_argument("-b", "--batch", metavar="N|N%", help="rolling batches: at most N (or N%%) minions at once")
+    w.add_argument("--batch-wait", type=float, default=0.0, help="seconds to wait after a minion returns before "
+                                                                  "starting the next one")
+    w.add_argument("--failhard", action="store_true", help="with --batch: start no more minions after a failure")
+    w.add_argument("--subset", type=int, metavar="N", help="run on N minions picked at random from the target")
+    o = p.add_argument_group("output")
+    o.add_argument("--out", choices=OUTPUTTERS, default="nested", help="output format (default nested)")
+    o.add_argument("--static", action="store_true", help="print everything at the end, as one document")
+    o.add_argument("--out-file", help="write the output to this file instead of stdout")
+    o.add_argument("--out-indent", type=int, help="indent of json and yaml output (json: -1 for one line)")
+    o.add_argument("--no-color", action="store_true", help="never colour the output")
+    o.add_argument("--force-color", action="store_true", help="colour the output even when not on a terminal")
+    o.add_argument("-v", "--verbose", action="store_true", help="print the jid, missing minions and a summary on "
+                                                                "stderr")
+    o.add_argument("--summary", action="store_true", help="print a summary on stderr")
+    p.add_argument("--no-parse", action="store_true", help="pass every argument as a string")
+    p.add_argument("--args-separator", default=",", help="separates the argument groups of a multi-function job")
+    p.add_argument("-d", "--doc", action="store_true", help="show the documentation of FUN (or of all functions "
+                                                            "matching it, e.g. 'test' or 'cmd.*')")
+    p.add_argument("--versions-report", action="store_true", help="print the versions of rx and its dependencies")
     p.add_argument("--version", action="version", version=f"rx {__version__}")
     p.set_defaults(tgt_type="glob")
     return p
@@ -64,94 +98,316 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse_value(text: str) -> Any:
     """A CLI argument as a YAML scalar (so 1 is an int, true a bool); anything else stays a string."""
+    import yaml
     try:
         value = yaml.safe_load(text)
     except yaml.YAMLError:
         return text
-    return value if isinstance(value, (int, float, bool, str, type(None), list, dict)) and text.strip() else text
+    return value if _plain_yaml(value) and text.strip() else text
 
 
-def split_args(raw: list[str]) -> tuple[list, dict]:
+def _plain_yaml(value: Any) -> bool:
+    """Only what msgpack carries and the master accepts: no dates or binary, string map keys, at any depth."""
+    if isinstance(value, (int, float, bool, str, type(None))):
+        return True
+    if isinstance(value, list):
+        return all(_plain_yaml(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain_yaml(v) for k, v in value.items())
+    return False
+
+
+def split_args(raw: list[str], parse: bool = True) -> tuple[list, dict]:
+    """`key=value` words become kwargs; the rest are positional.  Values are YAML scalars unless parse=False."""
+    conv = parse_value if parse else str
     args: list = []
     kwargs: dict = {}
     for item in raw:
         key, sep, value = item.partition("=")
         if sep and key.isidentifier():
-            kwargs[key] = parse_value(value)
+            kwargs[key] = conv(value)
         else:
-            args.append(parse_value(item))
+            args.append(conv(item))
     return args, kwargs
 
 
-async def run(opts: argparse.Namespace) -> int:
-    cfg = load_master_config(opts.config_dir)
-    args, kwargs = split_args(opts.args)
-    timeout = cfg.timeout if opts.timeout is None else opts.timeout
-    async with AsyncLocalClient(cfg=cfg) as client:
-        if opts.async_:
-            jid = await client.cmd_async(opts.target, opts.fun, args, tgt_type=opts.tgt_type, kwarg=kwargs)
-            print(jid)
-            return EXIT_OK
-        results: dict = {}
-        status: dict[str, str] = {}
-        published: list[Published] = []
+def split_multi(funs: list[str], raw: list[str], separator: str, parse: bool = True) -> list[list]:
+    """Argument groups of a multi-function job: `rx '*' test.ping,test.echo ,hi` -> [[], ["hi"]]."""
+    groups: list[list] = [[] for _ in funs]
+    idx = 0
+    for word in raw:
+        pieces = word.split(separator)
+        for n, piece in enumerate(pieces):
+            if n:
+                idx += 1
+            if idx >= len(funs):
+                raise UsageError(f"more argument groups than functions ({len(funs)}); separate groups with "
+                                 f"{separator!r}")
+            if piece:
+                groups[idx].append(parse_value(piece) if parse else piece)
+    return groups
+
+
+class UsageError(Exception):
+    pass
+
+
+@dataclass
+class Report:
+    """Collects returns, streams them when the outputter allows, and decides the exit code."""
+
+    opts: argparse.Namespace
+    stream: TextIO
+    color: bool
+    results: dict = field(default_factory=dict)
+    status: dict = field(default_factory=dict)
+    jid: str = ""
+    targeted: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def streaming(self) -> bool:
+        from rx.client.output import STREAMING
+        return self.opts.out in STREAMING and not self.opts.static
+
+    def add(self, item: dict) -> None:
+        for mid, r in item.items():
+            self.results[mid] = r["ret"]
+            if r.get("failed"):
+                self.status[mid] = "unknown" if r.get("reason") == "no grains cached" else "missing"
+            else:
+                self.status[mid] = "ok" if r.get("retcode") == 0 else "failed"
+            if self.streaming:
+                self._emit({mid: r["ret"]})
+
+    def _emit(self, data: dict) -> None:
+        from rx.client.output import render
+        text = render(self.opts.out, data, color=self.color, status=self.status, indent=_indent(self.opts))
+        if text:
+            print(text, file=self.stream, flush=True)
+
+    def finish(self) -> None:
+        if not self.streaming:
+            self._emit(self.results)
+
+    def count(self, state: str) -> int:
+        return sum(1 for s in self.status.values() if s == state)
+
+    def summary(self) -> str:
+        return (f"Summary: targeted {self.targeted}, returned ok {self.count('ok')}, failed {self.count('failed')}, "
+                f"did not return {self.count('missing') + self.count('unknown')}, "
+                f"elapsed {time.monotonic() - self.started:.2f}s, jid {self.jid or '-'}")
+
+    def exit_code(self) -> int:
+        if self.count("missing"):
+            return EXIT_MISSING
+        if self.count("failed"):
+            return EXIT_FAILED
+        return EXIT_OK
+
+
+def _indent(opts: argparse.Namespace) -> int | None:
+    if opts.out_indent is None:
+        return 4 if opts.out == "json" else 2
+    return None if opts.out_indent < 0 else opts.out_indent
+
+
+def _job(opts: argparse.Namespace) -> tuple[str | list, list, dict]:
+    from rx.transport.messages import FUN_RE
+    funs = opts.fun.split(",") if "," in opts.fun else [opts.fun]
+    bad = [f for f in funs if not FUN_RE.match(f)]
+    if bad:
+        raise UsageError(f"{bad[0]!r} is not a function name; use module.function (e.g. test.ping)")
+    if len(funs) == 1:
+        args, kwargs = split_args(opts.args, parse=not opts.no_parse)
+        return funs[0], args, kwargs
+    return funs, split_multi(funs, opts.args, opts.args_separator, parse=not opts.no_parse), {}
+
+
+def _check_options(opts: argparse.Namespace) -> None:
+    if opts.timeout is not None and opts.timeout <= 0:
+        raise UsageError("-t/--timeout must be a number of seconds > 0")
+    if opts.gather_job_timeout <= 0:
+        raise UsageError("--gather-job-timeout must be a number of seconds > 0")
+    if opts.batch_wait < 0:
+        raise UsageError("--batch-wait must not be negative")
+    if opts.subset is not None and opts.subset < 1:
+        raise UsageError("--subset must be at least 1")
+    if opts.batch is not None:
+        from rx.client.local import BadRequest, batch_size
         try:
-            async for item in client.cmd_iter(opts.target, opts.fun, args, timeout=timeout, tgt_type=opts.tgt_type,
-                                               kwarg=kwargs, published=published):
-                if len(published) == 1 and opts.verbose and not results:
-                    print(f"Executing job with jid {published[0].jid}", file=sys.stderr)
-                for mid, r in item.items():
-                    results[mid] = r["ret"]
-                    status[mid] = "missing" if r.get("failed") else ("ok" if r.get("retcode") == 0 else "failed")
+            batch_size(opts.batch, 1)
+        except BadRequest as exc:
+            raise UsageError(str(exc)) from None
+    exclusive = [name for name, on in (("--async", opts.async_), ("--batch", opts.batch is not None),
+                                       ("--subset", opts.subset is not None),
+                                       ("--preview-target", opts.preview_target)) if on]
+    if len(exclusive) > 1:
+        raise UsageError(f"{' and '.join(exclusive)} cannot be combined")
+    if opts.failhard and opts.batch is None:
+        raise UsageError("--failhard goes with --batch")
+    if opts.no_color and opts.force_color:
+        raise UsageError("--no-color and --force-color contradict each other")
+
+
+async def run(opts: argparse.Namespace, stream: TextIO) -> int:
+    from rx.client.local import AsyncLocalClient, BatchProgress, Published
+    from rx.client.output import use_color
+    from rx.config import load_master_config
+    cfg = load_master_config(opts.config_dir)
+    timeout = cfg.timeout if opts.timeout is None else opts.timeout
+    force = True if opts.force_color else (False if opts.no_color or opts.out_file else None)
+    report = Report(opts, stream, use_color(stream, force))
+    verbose_summary = opts.summary or opts.verbose
+    async with AsyncLocalClient(cfg=cfg) as client:
+        if opts.preview_target:
+            preview = await client.preview(opts.target, tgt_type=opts.tgt_type, delimiter=opts.delimiter)
+            _print_preview(opts, stream, preview.minions)
+            return EXIT_OK if preview.minions else EXIT_NO_MATCH
+        fun, args, kwargs = _job(opts)
+        if opts.async_:
+            pub = await client.publish(opts.target, fun, args, tgt_type=opts.tgt_type, kwarg=kwargs,
+                                       delimiter=opts.delimiter)
+            if not pub.minions:
+                return _no_match(opts, stream)
+            print(pub.jid, file=stream)
+            return EXIT_OK
+        tgt, tgt_type = opts.target, opts.tgt_type
+        if opts.subset is not None:
+            tgt, tgt_type = await client.pick_subset(tgt, opts.subset, tgt_type=tgt_type,
+                                                     delimiter=opts.delimiter), "list"
+            if not tgt:
+                return _no_match(opts, stream)
+        published: list[Published] = []
+        items: AsyncIterator[dict]
+        if opts.batch is not None:
+            last: list[tuple] = []
+
+            def progress(p: BatchProgress) -> None:
+                report.targeted = p.total
+                if last and last[-1] == (p.done, p.running, p.failed):
+                    return
+                last.append((p.done, p.running, p.failed))
+                print(f"[batch] {p.done}/{p.total} done, {p.running} running, {p.failed} failed",
+                      file=sys.stderr, flush=True)
+            items = client.cmd_batch(tgt, fun, args, batch=opts.batch, tgt_type=tgt_type, kwarg=kwargs,
+                                     timeout=timeout, batch_wait=opts.batch_wait, failhard=opts.failhard,
+                                     delimiter=opts.delimiter, gather_job_timeout=opts.gather_job_timeout,
+                                     progress=progress)
+        else:
+            items = client.cmd_iter(tgt, fun, args, timeout=timeout, tgt_type=tgt_type, kwarg=kwargs,
+                                    expect_minions=True, gather_job_timeout=opts.gather_job_timeout,
+                                    delimiter=opts.delimiter, published=published)
+        try:
+            async for item in items:
+                if published and not report.jid:
+                    report.jid, report.targeted = published[0].jid, len(published[0].minions)
+                    if opts.verbose:
+                        print(f"Executing job with jid {report.jid}", file=sys.stderr)
+                report.add(item)
         except asyncio.CancelledError:
-            jid = published[0].jid if published else None
-            if jid:
-                print(f"\nInterrupted. The job continues; jid {jid}. Look it up later with: "
-                      f"rx-run jobs.lookup_jid {jid}", file=sys.stderr)
+            jid = published[0].jid if published else report.jid
+            print(f"\nInterrupted. The job goes on; look it up later with: rx-run jobs.lookup_jid {jid}"
+                  if jid else "\nInterrupted.", file=sys.stderr)
             return EXIT_INTERRUPTED
-    if published and not published[0].minions:
-        print(f"No minions matched the target {opts.target!r} ({opts.tgt_type}).", file=sys.stderr)
-        if opts.out == "json":
-            print("{}")
-        return EXIT_NO_MATCH
-    text = render(opts.out, results, color=use_color(sys.stdout), status=status)
-    if text:
-        print(text)
-    missing = [m for m, s in status.items() if s == "missing"]
+    if (published and not published[0].minions) or (opts.batch is not None and not report.targeted):
+        return _no_match(opts, stream)
+    report.finish()
+    missing = sorted(m for m, s in report.status.items() if s in ("missing", "unknown"))
     if opts.verbose and missing:
-        print(f"Did not return: {', '.join(sorted(missing))}", file=sys.stderr)
-    if missing:
-        return EXIT_MISSING
-    if any(s == "failed" for s in status.values()):
-        return EXIT_FAILED
+        print(f"Did not return: {', '.join(missing)}", file=sys.stderr)
+    if verbose_summary:
+        print(report.summary(), file=sys.stderr)
+    return report.exit_code()
+
+
+def _no_match(opts: argparse.Namespace, stream: TextIO) -> int:
+    print(f"No minions matched the target {opts.target!r} ({opts.tgt_type}).", file=sys.stderr)
+    if opts.out == "json":
+        print("{}", file=stream)
+    return EXIT_NO_MATCH
+
+
+def _print_preview(opts: argparse.Namespace, stream: TextIO, minions: list[str]) -> None:
+    import json
+    if opts.out == "json":
+        print(json.dumps(minions, indent=_indent(opts)), file=stream)
+    else:
+        for m in minions:
+            print(m, file=stream)
+    if not minions:
+        print(f"No minions matched the target {opts.target!r} ({opts.tgt_type}).", file=sys.stderr)
+
+
+def show_doc(pattern: str | None) -> int:
+    """Documentation from the local copy of the modules (minions run the same code)."""
+    from rx.modules import sys as sysmod
+    docs = sysmod.doc(pattern or "*")
+    if not docs:
+        print(f"rx: error: no function matches {pattern!r}; see rx -d for the list", file=sys.stderr)
+        return EXIT_USAGE
+    for name in sorted(docs):
+        print(f"{name}:\n" + "\n".join("    " + line for line in docs[name].splitlines()) + "\n")
     return EXIT_OK
+
+
+def versions_report() -> str:
+    import platform
+    from importlib import metadata
+    lines = [f"rx: {__version__}", f"Python: {platform.python_version()}"]
+    for dist in ("pyzmq", "msgpack", "cryptography", "PyYAML", "tornado"):
+        try:
+            lines.append(f"{dist}: {metadata.version(dist)}")
+        except metadata.PackageNotFoundError:
+            lines.append(f"{dist}: not installed")
+    try:
+        import zmq
+        lines.append(f"libzmq: {zmq.zmq_version()}")
+    except ImportError:
+        pass
+    lines.append(f"System: {platform.system()} {platform.release()} {platform.machine()}")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
     opts = build_parser().parse_intermixed_args(argv)
-    if not FUN_RE.match(opts.fun):
-        print(f"rx: error: {opts.fun!r} is not a function name; use module.function (e.g. test.ping)",
-              file=sys.stderr)
-        sys.exit(EXIT_USAGE)
-    if opts.timeout is not None and opts.timeout <= 0:
-        print("rx: error: -t/--timeout must be a number of seconds > 0", file=sys.stderr)
+    if opts.versions_report:
+        print(versions_report())
+        sys.exit(EXIT_OK)
+    if opts.doc:
+        sys.exit(show_doc(opts.fun or opts.target))
+    if opts.target is None or (opts.fun is None and not opts.preview_target):
+        build_parser().error("TARGET and FUN are required")
+    try:
+        _check_options(opts)
+        if not opts.preview_target:
+            _job(opts)
+    except UsageError as exc:
+        print(f"rx: error: {exc}", file=sys.stderr)
         sys.exit(EXIT_USAGE)
     sys.exit(_run_main(opts))
 
 
 def _run_main(opts: argparse.Namespace) -> int:
-    async def runner() -> int:
+    from rx.client.local import BadRequest, ClientError
+    from rx.config import ConfigError
+
+    async def runner(stream: TextIO) -> int:
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         assert task is not None
         loop.add_signal_handler(signal.SIGINT, task.cancel)
-        return await run(opts)
+        return await run(opts, stream)
+    stream: TextIO = sys.stdout
+    if opts.out_file:
+        try:
+            stream = open(opts.out_file, "w")
+        except OSError as exc:
+            print(f"rx: error: --out-file {opts.out_file!r}: {exc.strerror}", file=sys.stderr)
+            return EXIT_USAGE
     try:
-        return asyncio.run(runner())
-    except ConfigError as exc:
-        print(f"rx: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except BadRequest as exc:
+        return asyncio.run(runner(stream))
+    except (ConfigError, BadRequest, UsageError) as exc:
         print(f"rx: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except ClientError as exc:
@@ -159,6 +415,9 @@ def _run_main(opts: argparse.Namespace) -> int:
         return exc.exit_code
     except asyncio.CancelledError:
         return EXIT_INTERRUPTED
+    finally:
+        if stream is not sys.stdout:
+            stream.close()
 
 
 if __name__ == "__main__":

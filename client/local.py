@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import secrets
 import time
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Iterator, Sequence
+from typing import Any, AsyncIterator, Callable, Iterator, Sequence
 
 import zmq
 import zmq.asyncio
 
 from rx.config import MasterConfig, load_master_config
-from rx.master.jobcache import new_jid
+from rx.master.jobcache import JobCache, UnknownJob, new_jid
 from rx.transport.channels import EventBus, ReqClient, RequestTimeout, event_subscriber, ipc, iter_events
 from rx.transport.messages import ClearRequest, ProtocolError, PublishRequest, ReplyError, parse_reply
 
@@ -48,6 +49,7 @@ class BadRequest(ClientError):
 class Published:
     jid: str
     minions: list[str]
+    no_grains: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -57,9 +59,9 @@ class Missing:
     id: str
     reason: str
 
-    def as_return(self) -> dict:
+    def as_return(self, jid: str = "") -> dict:
         return {"ret": f"Minion did not return. [{self.reason}]", "retcode": None, "failed": True,
-                "reason": self.reason}
+                "reason": self.reason, "jid": jid}
 
 
 @dataclass
@@ -153,69 +155,110 @@ class AsyncLocalClient:
             raise MasterUnreachable(f"unexpected answer from the master: {exc}") from None
 
     async def publish(self, tgt: str | list, fun: str | list, arg: Sequence = (), *, tgt_type: str = "glob",
-                      kwarg: dict | None = None, jid: str = "", timeout: float | None = None) -> Published:
+                      kwarg: dict | None = None, jid: str = "", timeout: float | None = None,
+                      delimiter: str = ":") -> Published:
         """Publish a job; returns the jid and the minions expected to answer (without waiting)."""
-        req = PublishRequest(key=self._root_key(), tgt=tgt, fun=fun, arg=list(arg), kwarg=dict(kwarg or {}),
-                             tgt_type=tgt_type, jid=jid, user=_user(), timeout=float(timeout or 0))
-        reply = await self._request("publish", req.to_wire(), timeout=self.cfg.timeout)
+        reply = await self._request("publish", self._load(tgt, fun, arg, tgt_type, kwarg, jid, timeout, delimiter),
+                                    timeout=self.cfg.timeout)
         minions = reply.get("minions")
         if not isinstance(reply.get("jid"), str) or not isinstance(minions, list):
             raise MasterUnreachable("malformed publish reply from the master")
-        return Published(jid=reply["jid"], minions=[m for m in minions if isinstance(m, str)])
+        no_grains = reply.get("no_grains") if isinstance(reply.get("no_grains"), list) else []
+        return Published(jid=reply["jid"], minions=[m for m in minions if isinstance(m, str)],
+                         no_grains=[m for m in no_grains if isinstance(m, str)])
+
+    async def preview(self, tgt: str | list, *, tgt_type: str = "glob", delimiter: str = ":") -> Published:
+        """The minions a target would reach now; publishes nothing (jid is empty)."""
+        reply = await self._request("preview", self._load(tgt, "test.ping", (), tgt_type, None, "", None, delimiter),
+                                    timeout=self.cfg.timeout)
+        return Published(jid="", minions=[m for m in reply.get("minions", []) if isinstance(m, str)],
+                         no_grains=[m for m in reply.get("no_grains", []) if isinstance(m, str)])
+
+    def _load(self, tgt: str | list, fun: str | list, arg: Sequence, tgt_type: str, kwarg: dict | None, jid: str,
+              timeout: float | None, delimiter: str) -> dict:
+        return PublishRequest(key=self._root_key(), tgt=tgt, fun=fun, arg=list(arg), kwarg=dict(kwarg or {}),
+                              tgt_type=tgt_type, jid=jid, user=_user(), timeout=float(timeout or 0),
+                              delimiter=delimiter).to_wire()
 
     async def cmd_async(self, tgt: str | list, fun: str | list, arg: Sequence = (), *, tgt_type: str = "glob",
-                        kwarg: dict | None = None) -> str:
-        """Publish and return the jid at once; returns are in the job cache."""
-        return (await self.publish(tgt, fun, arg, tgt_type=tgt_type, kwarg=kwarg)).jid
+                        kwarg: dict | None = None, delimiter: str = ":") -> str:
+        """Publish and return the jid at once; returns are in the job cache (rx-run jobs.lookup_jid)."""
+        return (await self.publish(tgt, fun, arg, tgt_type=tgt_type, kwarg=kwarg, delimiter=delimiter)).jid
 
     async def run_job(self, tgt: str | list, fun: str | list, arg: Sequence = (), *, tgt_type: str = "glob",
-                      kwarg: dict | None = None) -> Published:
-        """Alias of publish, under Salt's name."""
-        return await self.publish(tgt, fun, arg, tgt_type=tgt_type, kwarg=kwarg)
+                      kwarg: dict | None = None, delimiter: str = ":") -> Published:
+        """Publish without waiting; returns jid and expected minions (gather later with get_iter_returns)."""
+        return await self.publish(tgt, fun, arg, tgt_type=tgt_type, kwarg=kwarg, delimiter=delimiter)
 
     async def cmd_iter(self, tgt: str | list, fun: str | list, arg: Sequence = (), *, timeout: float | None = None,
-                       tgt_type: str = "glob", kwarg: dict | None = None, expect_minions: bool = True,
-                       gather_job_timeout: float = DEFAULT_GATHER_JOB_TIMEOUT,
+                       tgt_type: str = "glob", kwarg: dict | None = None, expect_minions: bool = False,
+                       gather_job_timeout: float = DEFAULT_GATHER_JOB_TIMEOUT, delimiter: str = ":",
                        published: list[Published] | None = None) -> AsyncIterator[dict]:
         """Yield `{id: {"ret", "retcode", "success", "jid"}}` as each minion returns.
 
         After `timeout` seconds the missing minions are probed with `jobs.find`;
         those still running extend the wait.  With `expect_minions` each minion
         that never returns is yielded last as `{id: {"ret": "Minion did not
-        return. [reason]", "failed": True, "reason": ..., "retcode": None}}`.
+        return. [reason]", "failed": True, "reason": ..., "retcode": None}}`,
+        reason one of "not connected", "no response", "no grains cached".
         If `published` is a list, the Published record is appended to it first.
         """
-        timeout = self.cfg.timeout if timeout is None else timeout
         jid = new_jid()
         sub = await self._listen((f"rx/job/{jid}/ret/",))
         try:
-            pub = await self.publish(tgt, fun, arg, tgt_type=tgt_type, kwarg=kwarg, jid=jid)
+            pub = await self.publish(tgt, fun, arg, tgt_type=tgt_type, kwarg=kwarg, jid=jid, delimiter=delimiter)
             if published is not None:
                 published.append(pub)
-            state = _Gather(expected=set(pub.minions))
-            async for item in self._gather(sub, pub.jid, state, timeout, gather_job_timeout):
+            async for item in self._gather(sub, pub, timeout, gather_job_timeout, expect_minions):
                 yield item
         finally:
             sub.close(linger=0)
-        if expect_minions:
-            for m in sorted(state.expected - state.returned):
-                reason = "no response" if m in state.answered_probe else "not connected"
-                yield {m: Missing(m, reason).as_return()}
 
-    async def _gather(self, sub: zmq.asyncio.Socket, jid: str, state: _Gather, timeout: float,
-                      gather_job_timeout: float) -> AsyncIterator[dict]:
+    async def get_iter_returns(self, jid: str, minions: Sequence[str], *, timeout: float | None = None,
+                               expect_minions: bool = True,
+                               gather_job_timeout: float = DEFAULT_GATHER_JOB_TIMEOUT) -> AsyncIterator[dict]:
+        """Gather the returns of an already published job (from run_job or cmd_async), like cmd_iter."""
+        sub = await self._listen((f"rx/job/{jid}/ret/",))
+        try:
+            pub = Published(jid=jid, minions=list(minions))
+            async for item in self._gather(sub, pub, timeout, gather_job_timeout, expect_minions):
+                yield item
+        finally:
+            sub.close(linger=0)
+
+    async def get_cli_returns(self, jid: str, minions: Sequence[str], *, timeout: float | None = None) -> dict:
+        """`{id: return}` of an already published job, missing minions included as Salt's CLI shows them."""
+        out: dict = {}
+        async for item in self.get_iter_returns(jid, minions, timeout=timeout):
+            for mid, r in item.items():
+                out[mid] = r["ret"]
+        return out
+
+    def _cached_returns(self, jid: str) -> dict[str, dict]:
+        try:
+            return JobCache(self.cfg.jobs_dir).returns(jid)
+        except (OSError, UnknownJob):
+            return {}
+
+    async def _gather(self, sub: zmq.asyncio.Socket, pub: Published, timeout: float | None,
+                      gather_job_timeout: float, expect_minions: bool) -> AsyncIterator[dict]:
+        timeout = self.cfg.timeout if timeout is None else timeout
+        state = _Gather(expected=set(pub.minions))
+        for minion_id, data in self._cached_returns(pub.jid).items():
+            state.returned.add(minion_id)
+            yield {minion_id: _as_return(pub.jid, data)}
         deadline = time.monotonic() + timeout
         events = iter_events(sub)
         while state.expected - state.returned:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 if gather_job_timeout <= 0:
-                    return
-                answers = await self._probe(sorted(state.expected - state.returned), "jobs.find", [jid],
+                    break
+                answers = await self._probe(sorted(state.expected - state.returned), "jobs.find", [pub.jid],
                                             gather_job_timeout)
                 state.answered_probe |= answers.keys()
                 if not any(isinstance(r, dict) and r for r in answers.values()):
-                    return
+                    break
                 deadline = time.monotonic() + timeout
                 continue
             try:
@@ -227,10 +270,17 @@ class AsyncLocalClient:
                 continue
             state.returned.add(minion_id)
             state.expected.add(minion_id)
-            yield {minion_id: {"ret": data.get("return"), "retcode": data.get("retcode"),
-                               "success": data.get("success"), "jid": jid}}
+            yield {minion_id: _as_return(pub.jid, data)}
+        if expect_minions:
+            for m in sorted(state.expected - state.returned):
+                if m in pub.no_grains:
+                    reason = "no grains cached"
+                else:
+                    reason = "no response" if m in state.answered_probe else "not connected"
+                yield {m: Missing(m, reason).as_return(pub.jid)}
 
-    async def find_job(self, jid: str, minions: list[str], timeout: float) -> dict[str, dict]:
+    async def find_job(self, jid: str, minions: list[str], timeout: float = DEFAULT_GATHER_JOB_TIMEOUT
+                       ) -> dict[str, dict]:
         """Ask `minions` whether `jid` is still running; returns those that say it is."""
         answers = await self._probe(minions, "jobs.find", [jid], timeout)
         return {m: r for m, r in answers.items() if isinstance(r, dict) and r}
@@ -246,14 +296,112 @@ class AsyncLocalClient:
         return out
 
     async def cmd(self, tgt: str | list, fun: str | list, arg: Sequence = (), *, timeout: float | None = None,
-                  tgt_type: str = "glob", kwarg: dict | None = None, full_return: bool = False) -> dict:
+                  tgt_type: str = "glob", kwarg: dict | None = None, full_return: bool = False,
+                  delimiter: str = ":") -> dict:
         """Run a job and return `{id: return}` for the minions that returned (full dicts with full_return)."""
         out: dict = {}
         async for item in self.cmd_iter(tgt, fun, arg, timeout=timeout, tgt_type=tgt_type, kwarg=kwarg,
-                                        expect_minions=False):
+                                        expect_minions=False, delimiter=delimiter):
             for mid, r in item.items():
                 out[mid] = r if full_return else r["ret"]
         return out
+
+    async def cmd_subset(self, tgt: str | list, fun: str | list, arg: Sequence = (), *, subset: int = 1,
+                         tgt_type: str = "glob", kwarg: dict | None = None, timeout: float | None = None,
+                         delimiter: str = ":", full_return: bool = False) -> dict:
+        """Run on `subset` minions picked at random from those the target matches."""
+        picked = await self.pick_subset(tgt, subset, tgt_type=tgt_type, delimiter=delimiter)
+        if not picked:
+            return {}
+        return await self.cmd(picked, fun, arg, timeout=timeout, tgt_type="list", kwarg=kwarg,
+                              full_return=full_return)
+
+    async def pick_subset(self, tgt: str | list, subset: int, *, tgt_type: str = "glob",
+                          delimiter: str = ":") -> list[str]:
+        if subset < 1:
+            raise BadRequest("subset must be at least 1")
+        matched = (await self.preview(tgt, tgt_type=tgt_type, delimiter=delimiter)).minions
+        return sorted(random.sample(matched, min(subset, len(matched))))
+
+    async def cmd_batch(self, tgt: str | list, fun: str | list, arg: Sequence = (), *, batch: str | int = "10%",
+                        tgt_type: str = "glob", kwarg: dict | None = None, timeout: float | None = None,
+                        batch_wait: float = 0.0, failhard: bool = False, delimiter: str = ":",
+                        gather_job_timeout: float = DEFAULT_GATHER_JOB_TIMEOUT,
+                        progress: Callable[[BatchProgress], None] | None = None) -> AsyncIterator[dict]:
+        """Rolling batches: at most `batch` minions (a number or "N%") run at once; each return frees a slot.
+
+        With `failhard`, no new minion is started after the first failure.
+        `progress` is called with a BatchProgress after every change.
+        """
+        matched = (await self.preview(tgt, tgt_type=tgt_type, delimiter=delimiter)).minions
+        size = batch_size(batch, len(matched))
+        queue: asyncio.Queue = asyncio.Queue()
+        todo = list(matched)
+        state = BatchProgress(total=len(matched))
+
+        async def run_one(minion_id: str) -> None:
+            try:
+                async for item in self.cmd_iter([minion_id], fun, arg, timeout=timeout, tgt_type="list", kwarg=kwarg,
+                                                gather_job_timeout=gather_job_timeout, expect_minions=True):
+                    await queue.put(item)
+            finally:
+                await queue.put(None)
+
+        tasks: set[asyncio.Task] = set()
+        try:
+            while todo or state.running:
+                while todo and state.running < size and not (failhard and state.failed):
+                    tasks.add(asyncio.create_task(run_one(todo.pop(0))))
+                    state.running += 1
+                if progress:
+                    progress(state)
+                if not state.running:
+                    break
+                item = await queue.get()
+                if item is None:
+                    state.running -= 1
+                    state.done += 1
+                    if batch_wait > 0 and todo:
+                        await asyncio.sleep(batch_wait)
+                    continue
+                for r in item.values():
+                    if r.get("failed") or r.get("retcode") != 0:
+                        state.failed += 1
+                yield item
+        finally:
+            for t in tasks:
+                t.cancel()
+        if progress:
+            progress(state)
+
+
+@dataclass
+class BatchProgress:
+    total: int
+    done: int = 0
+    running: int = 0
+    failed: int = 0
+
+
+def batch_size(spec: str | int, matched: int) -> int:
+    """`N` or `N%` of the matched minions, at least 1; BadRequest for anything else."""
+    text = str(spec).strip()
+    try:
+        if text.endswith("%"):
+            pct = float(text[:-1])
+            if not 0 < pct <= 100:
+                raise ValueError
+            return max(1, int(matched * pct / 100))
+        n = int(text)
+        if n < 1:
+            raise ValueError
+        return n
+    except ValueError:
+        raise BadRequest(f"batch size {spec!r} must be a whole number >= 1 or a percentage like 25%") from None
+
+
+def _as_return(jid: str, data: dict) -> dict:
+    return {"ret": data.get("return"), "retcode": data.get("retcode"), "success": data.get("success"), "jid": jid}
 
 
 def _user() -> str:
@@ -265,7 +413,12 @@ def _user() -> str:
 
 
 class LocalClient:
-    """Synchronous LocalClient for scripts: same methods as AsyncLocalClient."""
+    """Synchronous LocalClient for scripts and long-running programs (not inside a running event loop).
+
+    Same methods and keyword arguments as AsyncLocalClient; one client runs
+    any number of jobs; use it as a context manager (or call close()) so its
+    sockets are released.
+    """
 
     def __init__(self, config_dir: str | None = None, *, cfg: MasterConfig | None = None) -> None:
         self._loop = asyncio.new_event_loop()
@@ -285,28 +438,51 @@ class LocalClient:
     def _run(self, coro: Any) -> Any:
         return self._loop.run_until_complete(coro)
 
-    def cmd(self, tgt: str | list, fun: str | list, arg: Sequence = (), timeout: float | None = None,
-            tgt_type: str = "glob", kwarg: dict | None = None, full_return: bool = False) -> dict:
-        return self._run(self._client.cmd(tgt, fun, arg, timeout=timeout, tgt_type=tgt_type, kwarg=kwarg,
-                                          full_return=full_return))
-
-    def cmd_async(self, tgt: str | list, fun: str | list, arg: Sequence = (), tgt_type: str = "glob",
-                  kwarg: dict | None = None) -> str:
-        return self._run(self._client.cmd_async(tgt, fun, arg, tgt_type=tgt_type, kwarg=kwarg))
-
-    def run_job(self, tgt: str | list, fun: str | list, arg: Sequence = (), tgt_type: str = "glob",
-                kwarg: dict | None = None) -> Published:
-        return self._run(self._client.run_job(tgt, fun, arg, tgt_type=tgt_type, kwarg=kwarg))
-
-    def cmd_iter(self, tgt: str | list, fun: str | list, arg: Sequence = (), timeout: float | None = None,
-                 tgt_type: str = "glob", kwarg: dict | None = None, expect_minions: bool = False) -> Iterator[dict]:
-        agen = self._client.cmd_iter(tgt, fun, arg, timeout=timeout, tgt_type=tgt_type, kwarg=kwarg,
-                                     expect_minions=expect_minions)
+    def _iter(self, agen: AsyncIterator[dict], poll: float | None = None) -> Iterator[dict | None]:
         try:
             while True:
+                step = self._loop.create_task(agen.__anext__())
+                if poll is not None:
+                    while not step.done():
+                        self._run(asyncio.wait({step}, timeout=poll))
+                        if not step.done():
+                            yield None
                 try:
-                    yield self._run(agen.__anext__())
+                    yield self._run(step)
                 except StopAsyncIteration:
                     return
         finally:
             self._run(agen.aclose())
+
+    def cmd(self, tgt: str | list, fun: str | list, arg: Sequence = (), **kw: Any) -> dict:
+        """`{id: return}`; see AsyncLocalClient.cmd."""
+        return self._run(self._client.cmd(tgt, fun, arg, **kw))
+
+    def cmd_async(self, tgt: str | list, fun: str | list, arg: Sequence = (), **kw: Any) -> str:
+        return self._run(self._client.cmd_async(tgt, fun, arg, **kw))
+
+    def run_job(self, tgt: str | list, fun: str | list, arg: Sequence = (), **kw: Any) -> Published:
+        return self._run(self._client.run_job(tgt, fun, arg, **kw))
+
+    def preview(self, tgt: str | list, **kw: Any) -> Published:
+        return self._run(self._client.preview(tgt, **kw))
+
+    def cmd_subset(self, tgt: str | list, fun: str | list, arg: Sequence = (), **kw: Any) -> dict:
+        return self._run(self._client.cmd_subset(tgt, fun, arg, **kw))
+
+    def get_cli_returns(self, jid: str, minions: Sequence[str], **kw: Any) -> dict:
+        return self._run(self._client.get_cli_returns(jid, minions, **kw))
+
+    def cmd_iter(self, tgt: str | list, fun: str | list, arg: Sequence = (), **kw: Any) -> Iterator[dict]:
+        return self._iter(self._client.cmd_iter(tgt, fun, arg, **kw))  # type: ignore[return-value]
+
+    def cmd_iter_no_block(self, tgt: str | list, fun: str | list, arg: Sequence = (), poll: float = 0.1,
+                          **kw: Any) -> Iterator[dict | None]:
+        """Like cmd_iter, but yields None every `poll` seconds while nothing new has arrived."""
+        return self._iter(self._client.cmd_iter(tgt, fun, arg, **kw), poll=poll)
+
+    def cmd_batch(self, tgt: str | list, fun: str | list, arg: Sequence = (), **kw: Any) -> Iterator[dict]:
+        return self._iter(self._client.cmd_batch(tgt, fun, arg, **kw))  # type: ignore[return-value]
+
+    def get_iter_returns(self, jid: str, minions: Sequence[str], **kw: Any) -> Iterator[dict]:
+        return self._iter(self._client.get_iter_returns(jid, minions, **kw))  # type: ignore[return-value]

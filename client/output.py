@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from typing import Any, Callable
 
 import yaml
 
-OUTPUTTERS = ("nested", "json", "yaml", "raw")
+OUTPUTTERS = ("nested", "json", "jsonl", "yaml", "txt", "raw")
+STREAMING = ("nested", "jsonl", "txt", "raw")
+"""Outputters that print each minion as it returns (the others print one document at the end)."""
 
 _GREEN, _RED, _YELLOW, _CYAN, _RESET = "\033[32m", "\033[31m", "\033[33m", "\033[36m", "\033[0m"
 
 
 def use_color(stream: Any = sys.stdout, force: bool | None = None) -> bool:
+    """Colour only on a TTY and never with NO_COLOR, unless forced either way."""
     if force is not None:
         return force
-    return stream.isatty() and not os.environ.get("NO_COLOR")
+    return bool(stream.isatty()) and not os.environ.get("NO_COLOR")
 
 
 def _json_default(value: Any) -> Any:
@@ -26,12 +30,39 @@ def _json_default(value: Any) -> Any:
     return repr(value)
 
 
+def _jsonable(value: Any) -> Any:
+    """NaN/Infinity are not JSON and bytes keys are not allowed: make them strings."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    if isinstance(value, dict):
+        return {(k.decode("utf-8", "replace") if isinstance(k, bytes) else k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
 def out_json(data: dict, indent: int | None = 4, **_: Any) -> str:
-    return json.dumps(data, indent=indent, sort_keys=True, default=_json_default)
+    return json.dumps(_jsonable(data), indent=indent, sort_keys=True, default=_json_default, allow_nan=False)
 
 
-def out_yaml(data: dict, **_: Any) -> str:
-    return yaml.safe_dump(data, default_flow_style=False, sort_keys=True).rstrip("\n")
+def out_jsonl(data: dict, **_: Any) -> str:
+    """One compact JSON object per minion per line: {"id": ..., "ret": ...}."""
+    return "\n".join(json.dumps(_jsonable({"id": k, "ret": v}), sort_keys=True, default=_json_default,
+                                allow_nan=False) for k, v in data.items())
+
+
+def out_txt(data: dict, **_: Any) -> str:
+    """`minion: value` lines; multi-line values get the minion name on every line."""
+    lines = []
+    for minion, value in data.items():
+        text = value if isinstance(value, str) else json.dumps(_jsonable(value), sort_keys=True, default=_json_default)
+        lines.extend(f"{minion}: {line}" for line in (text.splitlines() or [""]))
+    return "\n".join(lines)
+
+
+def out_yaml(data: dict, indent: int | None = 2, **_: Any) -> str:
+    return yaml.safe_dump(_jsonable(data), default_flow_style=False, sort_keys=True,
+                          indent=max(2, indent or 2)).rstrip("\n")
 
 
 def out_raw(data: dict, **_: Any) -> str:
@@ -75,7 +106,9 @@ def out_nested(data: dict, color: bool = False, status: dict[str, str] | None = 
 FORMATTERS: dict[str, Callable[..., str]] = {
     "nested": out_nested,
     "json": out_json,
+    "jsonl": out_jsonl,
     "yaml": out_yaml,
+    "txt": out_txt,
     "raw": out_raw,
 }
 

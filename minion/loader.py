@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 from types import ModuleType
 from typing import Callable
 
@@ -59,7 +60,7 @@ class Loader:
     def doc(self, fun: str) -> str:
         if fun in INLINE_DOCS:
             return INLINE_DOCS[fun]
-        return (self.resolve(fun).__doc__ or "").strip()
+        return inspect.cleandoc(self.resolve(fun).__doc__ or "")
 
     def functions(self) -> list[str]:
         names = [f"{m}.{f}" for m in MODULES for f in self.module(m).__all__]

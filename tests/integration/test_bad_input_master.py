@@ -68,7 +68,7 @@ def test_flood_of_garbage_then_ping(fleet):
         raw.close()
     with LocalClient(cfg=fleet.cfg) as c:
         assert c.cmd("*", "test.ping") == {"m1": True, "m2": True}
-    assert _worker_pids(fleet) == before
+    assert _worker_pids(fleet) == before, fleet.master.output()
     log = fleet.master.output()
     assert "dropped request" in log and "Traceback" not in log
 
