@@ -1,0 +1,45 @@
+# rx — developer entry points.  `make demo` and `make test` are all a newcomer needs.
+
+PYTHON ?= python3
+VENV   := .venv
+STAMP  := $(VENV)/.installed
+
+# The demo master listens on 127.0.0.1 only; change the ports if they are taken.
+DEMO_PUB_PORT ?= 24505
+DEMO_RET_PORT ?= 24506
+export DEMO_PUB_PORT DEMO_RET_PORT
+
+PYTEST_ARGS ?=
+
+.PHONY: help venv demo stop clean-demo test bench
+
+help:
+	@echo "make demo        venv + a sandbox master and 3 minions under .demo/, then rx '*' test.ping"
+	@echo "make stop        stop the sandbox daemons (keeps .demo/)"
+	@echo "make clean-demo  stop the sandbox and remove .demo/"
+	@echo "make test        run the test suite (PYTEST_ARGS='-x -k codec' to pass options)"
+	@echo "make bench       run the benchmarks (python -m bench)"
+	@echo "make venv        create .venv and pip install -e '.[test]'"
+
+venv: $(STAMP)
+
+# Re-install only when the packaging metadata changes.
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/python -m pip install -e '.[test]'
+	@touch $@
+
+demo: venv
+	@bash scripts/demo.sh start
+
+stop:
+	@bash scripts/demo.sh stop
+
+clean-demo:
+	@bash scripts/demo.sh clean
+
+test: venv
+	$(VENV)/bin/python -m pytest -q tests $(PYTEST_ARGS)
+
+bench: venv
+	$(VENV)/bin/python -m bench

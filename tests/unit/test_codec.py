@@ -1,0 +1,151 @@
+"""rx.transport.codec: strict msgpack with named size limits; every bad frame is a DecodeError."""
+
+from __future__ import annotations
+
+import datetime
+import random
+import struct
+
+import msgpack
+import pytest
+
+from rx.transport import codec
+from rx.transport.codec import DecodeError, decode, encode
+
+
+def _nested(depth: int, kind: str = "list") -> object:
+    obj: object = 0
+    for i in range(depth):
+        obj = [obj] if (kind == "list" or (kind == "mixed" and i % 2)) else {"k": obj}
+    return obj
+
+
+@pytest.mark.parametrize("value", [
+    None, True, False, 0, -1, 2**64 - 1, -(2**63), 1.5, -0.0, "", "ünïcödé ✓", b"", b"\x00\xff",
+    [], {}, [1, [2, [3]]], {"a": {"b": [1, "x", b"y"]}}, {b"raw-key": 1},
+    _nested(codec.MAX_DEPTH), _nested(codec.MAX_DEPTH, "map"), _nested(codec.MAX_DEPTH, "mixed"),
+], ids=repr)
+def test_round_trip(value):
+    assert decode(encode(value)) == value
+
+
+def test_bytes_and_str_stay_distinct():
+    out = decode(encode({"s": "abc", "b": b"abc"}))
+    assert type(out["s"]) is str and type(out["b"]) is bytes
+
+
+def test_tuple_decodes_as_list():
+    assert decode(encode((1, (2, 3)))) == [1, [2, 3]]
+
+
+@pytest.mark.parametrize("value", [object(), {1, 2}, datetime.date(2024, 1, 1), 2**64, -(2**63) - 1, 1j],
+                         ids=repr)
+def test_encode_refuses_unknown_types(value):
+    with pytest.raises((TypeError, OverflowError)):
+        encode(value)
+
+
+@pytest.mark.parametrize("frame", [bytearray(encode({"a": 1})), memoryview(encode({"a": 1}))], ids=type)
+def test_decode_accepts_buffer_types(frame):
+    assert decode(frame) == {"a": 1}
+
+
+def _header(code: int, length: int) -> bytes:
+    return bytes([code]) + struct.pack(">I", length)
+
+
+BAD_FRAMES = {
+    "not-bytes-str": "\x80",
+    "not-bytes-none": None,
+    "not-bytes-list": [1],
+    "empty": b"",
+    "truncated-map": encode({"a": "bcdef"})[:-2],
+    "trailing-bytes": encode(1) + encode(2),
+    "reserved-byte-0xc1": b"\xc1",
+    "int-map-key": encode({1: "a"}),
+    "nil-map-key": b"\x81\xc0\x01",
+    "array-map-key": b"\x81\x91\x01\x01",
+    "invalid-utf8-str": b"\xa2\xff\xfe",
+    "ext-type": b"\xd4\x01\x00",
+    "timestamp-ext": encode(msgpack.Timestamp(0, 0)),
+    "array-over-limit": _header(0xDD, codec.MAX_ARRAY_LEN + 1),
+    "map-over-limit": _header(0xDF, codec.MAX_MAP_LEN + 1),
+    "array-header-lies": _header(0xDD, 3) + b"\x01",
+    "depth-over-limit-list": encode(_nested(codec.MAX_DEPTH + 1)),
+    "depth-over-limit-map": encode(_nested(codec.MAX_DEPTH + 1, "map")),
+    "depth-over-limit-mixed": encode(_nested(codec.MAX_DEPTH + 1, "mixed")),
+    "depth-far-over-stack": b"\x91" * 5000 + b"\xc0",
+}
+
+
+@pytest.mark.parametrize("frame", list(BAD_FRAMES.values()), ids=list(BAD_FRAMES))
+def test_malformed_frames_raise_decode_error(frame):
+    with pytest.raises(DecodeError):
+        decode(frame)
+
+
+def test_decode_error_is_a_value_error():
+    # callers catch DecodeError; it must not escape as something unrelated
+    assert issubclass(DecodeError, ValueError)
+
+
+@pytest.mark.parametrize("size, limit, ok", [(10, 10, True), (11, 10, False), (1, 0, False)])
+def test_frame_size_limit(size, limit, ok):
+    frame = encode(b"x" * (size - 2)) if size >= 2 else b"\xc0"
+    assert len(frame) == size
+    if ok:
+        assert decode(frame, max_bytes=limit) == b"x" * (size - 2)
+    else:
+        with pytest.raises(DecodeError, match="exceeds"):
+            decode(frame, max_bytes=limit)
+
+
+def test_default_frame_limit():
+    with pytest.raises(DecodeError, match=str(codec.MAX_FRAME_BYTES)):
+        decode(b"\xc0" * (codec.MAX_FRAME_BYTES + 1))
+
+
+def test_string_limit():
+    assert len(decode(encode("x" * codec.MAX_STR_BYTES))) == codec.MAX_STR_BYTES
+    with pytest.raises(DecodeError):
+        decode(encode("x" * (codec.MAX_STR_BYTES + 1)))
+
+
+def test_bin_limit_under_frame_limit():
+    # a bin of MAX_BIN_BYTES does not fit a frame of MAX_FRAME_BYTES with its header: the frame limit wins
+    frame = encode(b"x" * codec.MAX_BIN_BYTES)
+    with pytest.raises(DecodeError):
+        decode(frame)
+    assert decode(frame, max_bytes=len(frame)) == b"x" * codec.MAX_BIN_BYTES
+
+
+@pytest.mark.parametrize("container, n, ok", [
+    ("array", codec.MAX_ARRAY_LEN, True), ("array", codec.MAX_ARRAY_LEN + 1, False),
+    ("map", codec.MAX_MAP_LEN, True), ("map", codec.MAX_MAP_LEN + 1, False),
+])
+def test_container_length_limits(container, n, ok):
+    value = [None] * n if container == "array" else {str(i): None for i in range(n)}
+    frame = encode(value)
+    if ok:
+        assert len(decode(frame)) == n
+    else:
+        with pytest.raises(DecodeError):
+            decode(frame)
+
+
+def test_random_garbage_only_ever_raises_decode_error():
+    rng = random.Random(0x5EED)
+    seeds = [encode({"enc": "aes", "id": "web1", "serial": 3, "nonce": b"n" * 12, "ct": b"c" * 40}),
+             encode([1, "two", {"three": [4.0, None, True]}])]
+    for i in range(3000):
+        if i % 2:
+            frame = bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 40)))
+        else:
+            frame = bytearray(rng.choice(seeds))
+            for _ in range(rng.randint(1, 4)):
+                frame[rng.randrange(len(frame))] = rng.getrandbits(8)
+            frame = bytes(frame)
+        try:
+            decode(frame)
+        except DecodeError:
+            pass

@@ -1,0 +1,227 @@
+"""rx.transport.secure: sealed requests, replies and publications with real keys."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+
+import pytest
+
+from rx.transport.codec import decode, encode
+from rx.transport.crypto import Aead, Identity, Verifier
+from rx.transport.handshake import publish_key, request_key
+from rx.transport.messages import (AesRequest, Job, SecureCommand, parse_request, publication_aad,
+                                   publication_signed_bytes, request_aad)
+from rx.transport.secure import (Rejected, StaleSerial, open_publication, open_reply, open_request, parse_publication,
+                                 seal_publication, seal_reply, seal_request)
+
+WINDOW = 300.0
+SERIAL = 3
+JID = "20240102030405060708"
+
+
+@pytest.fixture(scope="module")
+def master() -> Identity:
+    return Identity.generate()
+
+
+@pytest.fixture
+def secret() -> bytes:
+    return os.urandom(32)
+
+
+def _job(**kw) -> Job:
+    base = dict(jid=JID, fun="test.echo", arg=["hi"], kwarg={}, tgt="*", tgt_type="glob", ts=time.time())
+    return Job(**{**base, **kw})
+
+
+def _req(wire: dict) -> AesRequest:
+    req = parse_request(decode(encode(wire)))
+    assert isinstance(req, AesRequest)
+    return req
+
+
+def _flip(data: bytes, index: int = 0) -> bytes:
+    b = bytearray(data)
+    b[index] ^= 1
+    return bytes(b)
+
+
+# ---------------------------------------------------------------- requests (minion -> master)
+
+def test_request_round_trip(secret):
+    key = request_key(secret, SERIAL, "web1")
+    wire = seal_request(key, "web1", SERIAL, "_return", {"jid": JID, "return": True})
+    got_key, cmd = open_request(secret, SERIAL, _req(wire), time.time(), WINDOW)
+    assert got_key == key
+    assert cmd.cmd == "_return" and cmd.load == {"jid": JID, "return": True}
+    assert b"_return" not in wire["ct"]
+
+
+def test_request_under_an_old_serial_is_stale(secret):
+    wire = seal_request(request_key(secret, SERIAL, "web1"), "web1", SERIAL, "_return", {})
+    with pytest.raises(StaleSerial) as info:
+        open_request(secret, SERIAL + 1, _req(wire), time.time(), WINDOW)
+    assert (info.value.theirs, info.value.ours) == (SERIAL, SERIAL + 1)
+
+
+def test_request_claiming_another_minion_id_is_rejected(secret):
+    # web1 holds only its own request key; relabelling its request as web2 must not work
+    wire = seal_request(request_key(secret, SERIAL, "web1"), "web1", SERIAL, "_return", {})
+    with pytest.raises(Rejected):
+        open_request(secret, SERIAL, _req({**wire, "id": "web2"}), time.time(), WINDOW)
+
+
+def test_request_sealed_with_own_key_but_another_id_is_rejected(secret):
+    # web1 seals with its key but binds web2's id into the AAD
+    wire = seal_request(request_key(secret, SERIAL, "web1"), "web2", SERIAL, "_return", {})
+    with pytest.raises(Rejected):
+        open_request(secret, SERIAL, _req(wire), time.time(), WINDOW)
+
+
+def test_request_with_a_key_from_another_secret_is_rejected(secret):
+    wire = seal_request(request_key(os.urandom(32), SERIAL, "web1"), "web1", SERIAL, "_return", {})
+    with pytest.raises(Rejected):
+        open_request(secret, SERIAL, _req(wire), time.time(), WINDOW)
+
+
+@pytest.mark.parametrize("field", ["ct-first", "ct-last", "nonce"])
+def test_tampered_request_is_rejected(secret, field):
+    wire = seal_request(request_key(secret, SERIAL, "web1"), "web1", SERIAL, "_return", {})
+    if field == "nonce":
+        wire["nonce"] = _flip(wire["nonce"])
+    else:
+        wire["ct"] = _flip(wire["ct"], 0 if field == "ct-first" else -1)
+    with pytest.raises(Rejected):
+        open_request(secret, SERIAL, _req(wire), time.time(), WINDOW)
+
+
+def _seal_at(secret: bytes, ts: float, cmd: object = None) -> AesRequest:
+    key = request_key(secret, SERIAL, "web1")
+    plain = encode(cmd if cmd is not None else SecureCommand(cmd="_return", ts=ts, load={}).to_wire())
+    nonce, ct = Aead(key).seal(plain, request_aad("web1", SERIAL))
+    return AesRequest(id="web1", serial=SERIAL, nonce=nonce, ct=ct)
+
+
+@pytest.mark.parametrize("offset, ok", [(0, True), (-WINDOW + 1, True), (WINDOW - 1, True),
+                                        (-WINDOW - 1, False), (WINDOW + 1, False)])
+def test_request_freshness_window(secret, offset, ok):
+    now = 1_700_000_000.0
+    req = _seal_at(secret, now + offset)
+    if ok:
+        assert open_request(secret, SERIAL, req, now, WINDOW)[1].cmd == "_return"
+    else:
+        with pytest.raises(Rejected, match="stale"):
+            open_request(secret, SERIAL, req, now, WINDOW)
+
+
+@pytest.mark.parametrize("ts", [math.nan, math.inf, -math.inf], ids=repr)
+def test_request_with_non_finite_timestamp_is_rejected(secret, ts):
+    with pytest.raises(Rejected):
+        open_request(secret, SERIAL, _seal_at(secret, ts), time.time(), WINDOW)
+
+
+@pytest.mark.parametrize("plain", [["not", "a", "map"], {"cmd": "_return", "load": {}}, {"cmd": 1, "ts": 1.0, "load": {}}],
+                         ids=repr)
+def test_authentic_but_malformed_command_is_rejected(secret, plain):
+    with pytest.raises(Rejected):
+        open_request(secret, SERIAL, _seal_at(secret, 0, cmd=plain), time.time(), WINDOW)
+
+
+# ---------------------------------------------------------------- replies (master -> minion)
+
+def test_reply_round_trip(secret):
+    key = request_key(secret, SERIAL, "web1")
+    sealed = decode(encode(seal_reply(key, "web1", SERIAL, {"ok": True, "n": 1})))
+    assert open_reply(key, "web1", SERIAL, sealed) == {"ok": True, "n": 1}
+
+
+def test_reply_for_another_minion_or_serial_is_rejected(secret):
+    key = request_key(secret, SERIAL, "web1")
+    sealed = seal_reply(key, "web2", SERIAL, {"ok": True})
+    with pytest.raises(Rejected):
+        open_reply(key, "web1", SERIAL, sealed)
+    sealed = seal_reply(key, "web1", SERIAL + 1, {"ok": True})
+    with pytest.raises(Rejected):
+        open_reply(key, "web1", SERIAL, sealed)
+
+
+def test_request_reflected_as_a_reply_is_rejected(secret):
+    # the request and reply directions are bound into the AAD, so one cannot stand in for the other
+    key = request_key(secret, SERIAL, "web1")
+    wire = seal_request(key, "web1", SERIAL, "_return", {})
+    with pytest.raises(Rejected):
+        open_reply(key, "web1", SERIAL, {"ok": True, "enc": "aes", "nonce": wire["nonce"], "ct": wire["ct"]})
+
+
+@pytest.mark.parametrize("obj", [
+    None, [], {"ok": True}, {"ok": False, "error": {"type": "auth", "message": "x"}},
+    {"enc": "aes"}, {"enc": "aes", "nonce": b"n" * 12}, {"enc": "aes", "nonce": "n" * 12, "ct": b"x" * 20},
+    {"enc": "aes", "nonce": b"n" * 12, "ct": "text"}, {"enc": "aes", "nonce": b"n" * 12, "ct": b"x" * 32},
+], ids=repr)
+def test_unsealed_or_malformed_reply_is_rejected(secret, obj):
+    with pytest.raises(Rejected):
+        open_reply(request_key(secret, SERIAL, "web1"), "web1", SERIAL, obj)
+
+
+# ---------------------------------------------------------------- publications (master -> minions)
+
+def test_publication_round_trip(master, secret):
+    pub_key = publish_key(secret, SERIAL)
+    job = _job()
+    frame = seal_publication(master, pub_key, SERIAL, job)
+    pub = parse_publication(frame, Verifier(master.public))
+    assert pub.serial == SERIAL
+    assert open_publication(pub, pub_key, SERIAL) == job
+
+
+def test_publication_forged_by_a_publish_key_holder_is_rejected(master, secret):
+    # every accepted minion holds the publish key; only the master's signature makes a job real
+    rogue_minion = Identity.generate()
+    frame = seal_publication(rogue_minion, publish_key(secret, SERIAL), SERIAL, _job(fun="cmd.run", arg=["id"]))
+    with pytest.raises(Rejected):
+        parse_publication(frame, Verifier(master.public))
+
+
+@pytest.mark.parametrize("field", ["serial", "nonce", "ct", "sig"])
+def test_tampered_publication_fails_the_signature(master, secret, field):
+    wire = decode(seal_publication(master, publish_key(secret, SERIAL), SERIAL, _job()))
+    wire[field] = wire[field] + 1 if field == "serial" else _flip(wire[field], -1)
+    with pytest.raises(Rejected):
+        parse_publication(encode(wire), Verifier(master.public))
+
+
+@pytest.mark.parametrize("frame", [
+    b"", b"\xc1", encode([1, 2]), encode({}), encode({"serial": -1, "nonce": b"n" * 12, "ct": b"", "sig": b"s" * 64}),
+    encode({"serial": 1, "nonce": b"n" * 12, "ct": b"", "sig": b"s" * 63}),
+    encode({"serial": "1", "nonce": b"n" * 12, "ct": b"", "sig": b"s" * 64}),
+], ids=["empty", "bad-byte", "list", "empty-map", "negative-serial", "short-sig", "str-serial"])
+def test_malformed_publication_frames_are_rejected(master, frame):
+    with pytest.raises(Rejected):
+        parse_publication(frame, Verifier(master.public))
+
+
+def test_rotated_publish_key_makes_old_publications_stale(master, secret):
+    frame = seal_publication(master, publish_key(secret, SERIAL), SERIAL, _job())
+    pub = parse_publication(frame, Verifier(master.public))
+    with pytest.raises(StaleSerial) as info:
+        open_publication(pub, publish_key(secret, SERIAL + 1), SERIAL + 1)
+    assert (info.value.theirs, info.value.ours) == (SERIAL, SERIAL + 1)
+
+
+def test_publication_under_the_wrong_key_is_rejected(master, secret):
+    frame = seal_publication(master, publish_key(secret, SERIAL), SERIAL, _job())
+    pub = parse_publication(frame, Verifier(master.public))
+    with pytest.raises(Rejected):
+        open_publication(pub, publish_key(os.urandom(32), SERIAL), SERIAL)
+
+
+def test_signed_publication_with_a_malformed_job_is_rejected(master, secret):
+    pub_key = publish_key(secret, SERIAL)
+    nonce, ct = Aead(pub_key).seal(encode({"jid": "../../x", "fun": "test.ping"}), publication_aad(SERIAL))
+    sig = master.sign(publication_signed_bytes(SERIAL, nonce, ct))
+    frame = encode({"serial": SERIAL, "nonce": nonce, "ct": ct, "sig": sig})
+    pub = parse_publication(frame, Verifier(master.public))
+    with pytest.raises(Rejected):
+        open_publication(pub, pub_key, SERIAL)
