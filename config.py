@@ -42,8 +42,8 @@ def validate_minion_id(minion_id: Any) -> str | None:
     """Return why `minion_id` is not acceptable, or None if it is (DESIGN §3)."""
     if not isinstance(minion_id, str):
         return "must be a string"
-    if not 1 <= len(minion_id) <= MINION_ID_MAX:
-        return f"must be 1-{MINION_ID_MAX} characters"
+    if not minion_id or len(minion_id.encode("utf-8", "surrogatepass")) > MINION_ID_MAX:
+        return f"must be 1-{MINION_ID_MAX} bytes long (UTF-8)"
     if not minion_id.isprintable():
         return "must contain only printable characters"
     if _MINION_ID_BAD.search(minion_id):
@@ -171,7 +171,7 @@ _MASTER_CHECKS: dict[str, _Check] = {
 
 _MINION_CHECKS: dict[str, _Check] = {
     **_COMMON_CHECKS,
-    "id": (str, lambda v: validate_minion_id(v) is None, "1-255 printable characters, no '/', '\\', NUL or leading '.'"),
+    "id": (str, lambda v: validate_minion_id(v) is None, "1-255 bytes of printable characters, no '/', '\\', NUL or leading '.'"),
     "master": (str, lambda v: bool(v.strip()), "a host name or IP address"),
     "master_port": (int, _port, "a port number 1-65535"),
     "publish_port": (int, _port, "a port number 1-65535"),

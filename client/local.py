@@ -20,7 +20,7 @@ import zmq.asyncio
 
 from rx.config import MasterConfig, load_master_config
 from rx.master.jobcache import JobCache, UnknownJob, new_jid
-from rx.transport.channels import EventBus, ReqClient, RequestTimeout, event_subscriber, ipc, iter_events
+from rx.transport.channels import EventBus, ReqClient, RequestTimeout, event_subscriber, ipc, next_event
 from rx.transport.messages import ClearRequest, ProtocolError, PublishRequest, ReplyError, parse_reply
 
 DEFAULT_GATHER_JOB_TIMEOUT = 3.0
@@ -248,7 +248,6 @@ class AsyncLocalClient:
             state.returned.add(minion_id)
             yield {minion_id: _as_return(pub.jid, data)}
         deadline = time.monotonic() + timeout
-        events = iter_events(sub)
         while state.expected - state.returned:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -261,10 +260,10 @@ class AsyncLocalClient:
                     break
                 deadline = time.monotonic() + timeout
                 continue
-            try:
-                tag, data = await asyncio.wait_for(events.__anext__(), remaining)
-            except asyncio.TimeoutError:
+            event = await next_event(sub, remaining)
+            if event is None:
                 continue
+            tag, data = event
             minion_id = tag.rsplit("/", 1)[-1]
             if minion_id in state.returned:
                 continue

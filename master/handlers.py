@@ -82,9 +82,9 @@ async def handle_auth(ctx: WorkerContext, load: dict) -> dict:
     except AuthError as exc:
         drop_log(f"_auth: {exc}")
         return _error("auth", str(exc))
-    except KeyError_ as exc:
-        log.error("_auth: %s", exc)
-        return _error("auth", str(exc))
+    except (KeyError_, OSError) as exc:
+        log.error("_auth: cannot file the key: %s", exc)
+        return _error("auth", "the master cannot file this key; see its log")
     fp = fingerprint(req.pub)
     await ctx.events.fire("rx/auth", {"id": req.id, "status": status, "fingerprint": fp})
     if status in ("pending", "denied"):

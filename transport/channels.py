@@ -11,7 +11,8 @@ import asyncio
 import itertools
 import logging
 import os
-from typing import Any, AsyncIterator
+import time
+from typing import Any
 
 import zmq
 import zmq.asyncio
@@ -192,9 +193,12 @@ def event_subscriber(ctx: zmq.asyncio.Context, pub_path: str, prefixes: tuple[st
     return sock
 
 
-async def iter_events(sock: zmq.asyncio.Socket) -> AsyncIterator[tuple[str, dict]]:
-    """Decoded (tag, data) pairs from an event subscription; malformed ones are skipped."""
-    while True:
+async def next_event(sock: zmq.asyncio.Socket, timeout: float) -> tuple[str, dict] | None:
+    """The next well-formed (tag, data) within `timeout` seconds, or None; malformed events are skipped."""
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        if not await sock.poll(max(1, int(left * 1000))):
+            return None
         frames = await sock.recv_multipart()
         if len(frames) != 2:
             continue
@@ -203,4 +207,5 @@ async def iter_events(sock: zmq.asyncio.Socket) -> AsyncIterator[tuple[str, dict
         except (UnicodeDecodeError, DecodeError):
             continue
         if isinstance(data, dict):
-            yield tag, data
+            return tag, data
+    return None
