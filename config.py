@@ -93,6 +93,11 @@ class MasterConfig(_Common):
         return os.path.join(self.sock_dir, "workers.ipc")
 
     @property
+    def workers_local_ipc(self) -> str:
+        """Where MWorkers take requests that came in on the local socket (publish is only accepted there)."""
+        return os.path.join(self.sock_dir, "workers_local.ipc")
+
+    @property
     def publish_pull_ipc(self) -> str:
         return os.path.join(self.sock_dir, "publish_pull.ipc")
 
@@ -262,7 +267,7 @@ def load_master_config(config_dir: str | None = None, overrides: Mapping[str, An
         values["log_level"] = values["log_level"].lower()
     _resolve_paths("master", values)
     cfg = MasterConfig(**values)
-    _check_sock_dir(path, cfg.sock_dir, ("master_event_pull.ipc", "master_event_pub.ipc", "publish_pull.ipc"))
+    _check_sock_dir(path, cfg.sock_dir, ("master_event_pull.ipc", "master_event_pub.ipc", "publish_pull.ipc", "workers_local.ipc"))
     return cfg
 
 

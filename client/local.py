@@ -20,7 +20,7 @@ import zmq.asyncio
 
 from rx.config import MasterConfig, load_master_config
 from rx.master.jobcache import JobCache, UnknownJob, new_jid
-from rx.transport.channels import EventBus, ReqClient, RequestTimeout, event_subscriber, ipc, next_event
+from rx.transport.channels import EventBus, ReqClient, RequestTimeout, event_subscriber, ipc, next_event, recv_multipart
 from rx.transport.messages import ClearRequest, ProtocolError, PublishRequest, ReplyError, parse_reply
 
 DEFAULT_GATHER_JOB_TIMEOUT = 3.0
@@ -128,7 +128,7 @@ class AsyncLocalClient:
         while time.monotonic() < deadline:
             await self._bus.fire(sync_tag, {})
             if await sub.poll(50):
-                frames = await sub.recv_multipart()
+                frames = await recv_multipart(sub)
                 if frames[0] == sync_tag.encode():
                     sub.setsockopt(zmq.UNSUBSCRIBE, sync_tag.encode())
                     return sub

@@ -86,7 +86,8 @@ def _check_port_free(interface: str, key: str, port: int) -> None:
 
 
 def _ipc_paths(cfg: MasterConfig) -> list[str]:
-    return [cfg.ret_ipc, cfg.workers_ipc, cfg.publish_pull_ipc, cfg.event_pull_ipc, cfg.event_pub_ipc]
+    return [cfg.ret_ipc, cfg.workers_ipc, cfg.workers_local_ipc, cfg.publish_pull_ipc, cfg.event_pull_ipc,
+            cfg.event_pub_ipc]
 
 
 def _remove_ipc(cfg: MasterConfig) -> None:
@@ -131,6 +132,17 @@ class Supervisor:
         p.start()
         child.process = p
 
+    def _wait_for_sockets(self, timeout: float = 10.0) -> None:
+        """Readiness: every child has bound its IPC socket (the pidfile is written only after)."""
+        deadline = time.monotonic() + timeout
+        missing = _ipc_paths(self.cfg)
+        while missing and time.monotonic() < deadline and not self.stopping:
+            missing = [p for p in missing if not os.path.exists(p)]
+            if missing:
+                multiprocessing.connection.wait([self._wake_r], timeout=0.02)
+        if missing:
+            log.error("still waiting for %s; check the errors above", ", ".join(missing))
+
     def _on_signal(self, signum: int, _frame: object) -> None:
         self.stopping = True
         os.write(self._wake_w, b"x")
@@ -140,6 +152,7 @@ class Supervisor:
         signal.signal(signal.SIGINT, self._on_signal)
         for child in self.children:
             self.start(child)
+        self._wait_for_sockets()
         write_pidfile(self.cfg.pidfile)
         log.warning("rx-master %s ready: publish %s:%d, requests %s:%d, %d workers", __version__, self.cfg.interface,
                     self.cfg.publish_port, self.cfg.interface, self.cfg.ret_port, self.cfg.worker_threads)

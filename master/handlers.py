@@ -1,7 +1,8 @@
 """What an MWorker does with one request: authenticate it, then dispatch it
 through an explicit table.  Nothing from the wire is ever used as an attribute name.
 
-Clear (unauthenticated) commands: `_auth`; `publish` and `preview` (root key required).
+Clear (unauthenticated) commands: `_auth`; `publish` and `preview` (root key
+required, and only from the local socket).
 Sealed commands, from accepted minions only: `_return`, `_minion_event`.
 """
 
@@ -204,14 +205,19 @@ CLEAR_COMMANDS: dict[str, Callable[[WorkerContext, dict], Awaitable[dict]]] = {
     "publish": handle_publish,
     "preview": handle_preview,
 }
+LOCAL_ONLY = frozenset({"publish", "preview"})
+"""Clear commands accepted only from the master's local socket, never from the network."""
 SECURE_COMMANDS: dict[str, Callable[[WorkerContext, str, dict], Awaitable[dict]]] = {
     "_return": handle_return,
     "_minion_event": handle_minion_event,
 }
 
 
-async def dispatch(ctx: WorkerContext, frames: list[bytes]) -> dict:
-    """Handle one request body; always returns a reply, never raises for bad input."""
+async def dispatch(ctx: WorkerContext, frames: list[bytes], *, local: bool = False) -> dict:
+    """Handle one request body; always returns a reply, never raises for bad input.
+
+    `local` is True for requests from the master's local socket (master_req.ipc).
+    """
     if len(frames) != 1:
         drop_log(f"{len(frames)} body frames")
         return _error("bad_request", "malformed request")
@@ -222,8 +228,8 @@ async def dispatch(ctx: WorkerContext, frames: list[bytes]) -> dict:
         return _error("bad_request", "malformed request")
     if isinstance(req, ClearRequest):
         handler = CLEAR_COMMANDS.get(req.cmd)
-        if handler is None:
-            drop_log(f"unknown clear command {req.cmd[:64]!r}")
+        if handler is None or (req.cmd in LOCAL_ONLY and not local):
+            drop_log(f"clear command {req.cmd[:64]!r} refused on the {'local' if local else 'network'} socket")
             return _error("bad_request", "unknown command")
         return await handler(ctx, req.load)
     return await _dispatch_secure(ctx, req)

@@ -15,7 +15,7 @@ from rx.master.grainscache import GrainsCache
 from rx.master.jobcache import JobCache
 from rx.master.keys import KeyStore
 from rx.master.session import SessionState
-from rx.transport.channels import EventBus, ipc
+from rx.transport.channels import EventBus, ipc, recv_multipart
 from rx.transport.codec import encode
 from rx.transport.crypto import load_or_create_identity
 from rx.transport.messages import ErrorInfo
@@ -25,9 +25,11 @@ log = logging.getLogger(__name__)
 
 async def run(cfg: MasterConfig, index: int = 0) -> None:
     zctx = zmq.asyncio.Context()
-    sock = zctx.socket(zmq.REP)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.connect(ipc(cfg.workers_ipc))
+    remote = zctx.socket(zmq.REP)
+    local = zctx.socket(zmq.REP)
+    for sock, path in ((remote, cfg.workers_ipc), (local, cfg.workers_local_ipc)):
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.connect(ipc(path))
     publish = zctx.socket(zmq.PUSH)
     publish.setsockopt(zmq.LINGER, 2000)
     publish.setsockopt(zmq.SNDHWM, 100_000)
@@ -43,19 +45,25 @@ async def run(cfg: MasterConfig, index: int = 0) -> None:
     )
     log.debug("mworker %d ready", index)
     try:
-        while True:
-            frames = await sock.recv_multipart(copy=True)
-            try:
-                reply = await dispatch(wctx, frames)
-            except Exception:
-                log.exception("mworker %d: unexpected error handling a request", index)
-                reply = ErrorInfo("internal", "internal error; see the master log").to_wire()
-            await sock.send(encode(reply))
+        await asyncio.gather(_serve(wctx, remote, local=False, index=index), _serve(wctx, local, local=True, index=index))
     finally:
-        sock.close(linger=0)
+        remote.close(linger=0)
+        local.close(linger=0)
         publish.close()
         wctx.events.close()
         zctx.term()
+
+
+async def _serve(wctx: WorkerContext, sock: zmq.asyncio.Socket, *, local: bool, index: int) -> None:
+    """Answer every request on one REP socket, one at a time; never let a request end the loop."""
+    while True:
+        frames = await recv_multipart(sock)
+        try:
+            reply = await dispatch(wctx, frames, local=local)
+        except Exception:
+            log.exception("mworker %d: unexpected error handling a request", index)
+            reply = ErrorInfo("internal", "internal error; see the master log").to_wire()
+        await sock.send(encode(reply))
 
 
 def main(cfg: MasterConfig, index: int) -> None:

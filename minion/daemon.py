@@ -28,7 +28,7 @@ from rx.minion.grains import load_grains
 from rx.minion.loader import INLINE_FUNCTIONS, Loader
 from rx.modules import ModuleContext
 from rx.targeting import MinionFacts, Target, TargetError, compile_target
-from rx.transport.channels import ReqClient, RequestTimeout, subscriber, tcp_url
+from rx.transport.channels import ReqClient, RequestTimeout, recv_multipart, subscriber, tcp_url
 from rx.transport.crypto import CryptoError, Identity, Verifier, load_or_create_identity
 from rx.transport.handshake import Session
 from rx.transport.messages import Job, JobReturn, MinionEvent, Publication
@@ -82,8 +82,8 @@ class Minion:
                 self._spawn(self.fire("start", {"grains": self.grains, "version": __version__}))
                 log.warning("rx-minion %s ready: id %s, master %s", __version__, self.cfg.id, self.cfg.master)
                 while True:
-                    frame = await sub.recv()
-                    await self.on_publication(frame)
+                    frames = await recv_multipart(sub)
+                    await self.on_publication(frames[-1])
             finally:
                 sub.close(linger=0)
         finally:

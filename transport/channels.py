@@ -37,6 +37,20 @@ def tcp_url(host: str, port: int) -> str:
     return f"tcp://{host}:{port}"
 
 
+async def recv_multipart(sock: zmq.asyncio.Socket) -> list[bytes]:
+    """recv_multipart that survives a spurious wake-up.
+
+    libzmq can report a socket readable and then drop the message (a REP
+    socket discards requests without an envelope delimiter), so the recv
+    raises EAGAIN: that is not an error, just nothing to read yet.
+    """
+    while True:
+        try:
+            return await sock.recv_multipart()
+        except zmq.Again:
+            continue
+
+
 def _client_options(sock: zmq.Socket) -> None:
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
@@ -74,7 +88,7 @@ class ReqClient:
     async def _read(self, sock: zmq.asyncio.Socket) -> None:
         while True:
             try:
-                frames = await sock.recv_multipart()
+                frames = await recv_multipart(sock)
             except (zmq.ZMQError, asyncio.CancelledError):
                 return
             if len(frames) != 3 or frames[1] != b"":
@@ -199,7 +213,7 @@ async def next_event(sock: zmq.asyncio.Socket, timeout: float) -> tuple[str, dic
     while (left := deadline - time.monotonic()) > 0:
         if not await sock.poll(max(1, int(left * 1000))):
             return None
-        frames = await sock.recv_multipart()
+        frames = await recv_multipart(sock)
         if len(frames) != 2:
             continue
         try:

@@ -97,3 +97,24 @@ def test_raw_tcp_garbage(fleet):
         s.sendall(os.urandom(1024))
     with LocalClient(cfg=fleet.cfg) as c:
         assert wait_for(lambda: c.cmd("*", "test.ping") == {"m1": True, "m2": True}, what="ping after garbage")
+
+
+def test_publish_over_the_network_is_refused_even_with_the_root_key(fleet, tmp_path):
+    """The root key only works on the master's local socket: a remote publish is refused, nothing runs."""
+    from pathlib import Path
+    from rx.transport.messages import ClearRequest, PublishRequest
+    marker = tmp_path / "remote-publish"
+    key = Path(fleet.cfg.root_key_path).read_text().strip()
+    jobs_before = set(os.listdir(fleet.cfg.jobs_dir))
+    raw = RawClient(f"tcp://127.0.0.1:{fleet.ret_port}")
+    try:
+        for cmd in ("publish", "preview"):
+            load = PublishRequest(key=key, tgt="*", fun="cmd.run", arg=[f"touch {marker}"]).to_wire()
+            reply = raw.request(ClearRequest(cmd, load).to_wire())
+            assert reply["ok"] is False and reply["error"]["type"] == "bad_request"
+    finally:
+        raw.close()
+    with LocalClient(cfg=fleet.cfg) as c:
+        assert c.cmd("*", "test.ping") == {"m1": True, "m2": True}
+    assert set(os.listdir(fleet.cfg.jobs_dir)) - jobs_before and not marker.exists()
+    assert len(set(os.listdir(fleet.cfg.jobs_dir)) - jobs_before) == 1, "only the local ping was published"

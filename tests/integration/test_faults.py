@@ -48,7 +48,8 @@ def test_sigterm_stops_children_and_removes_ipc_files(fleet):
     assert fleet.stop_master() == 0
     for pid in kids:
         assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
-    for path in (cfg.ret_ipc, cfg.workers_ipc, cfg.publish_pull_ipc, cfg.event_pull_ipc, cfg.event_pub_ipc,
+    for path in (cfg.ret_ipc, cfg.workers_ipc, cfg.workers_local_ipc, cfg.publish_pull_ipc, cfg.event_pull_ipc,
+                 cfg.event_pub_ipc,
                  cfg.pidfile):
         assert not os.path.exists(path), path
 
