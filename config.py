@@ -137,6 +137,15 @@ class MinionConfig(_Common):
 _Check = tuple[type | tuple[type, ...], Any, str]
 
 
+def _user_exists(name: str) -> bool:
+    import pwd
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
+
+
 def _port(v: int) -> bool:
     return 1 <= v <= 65535
 
@@ -151,7 +160,7 @@ def _non_negative(v: float) -> bool:
 
 _COMMON_CHECKS: dict[str, _Check] = {
     "root_dir": (str, None, "a directory path"),
-    "user": (str, None, "a user name"),
+    "user": (str, lambda v: v == "" or _user_exists(v), "an existing user name (empty: the user rx is started as)"),
     "log_level": (str, lambda v: v.lower() in LOG_LEVELS, "one of " + ", ".join(LOG_LEVELS)),
     "log_file": (str, None, "a file path"),
     "pki_dir": (str, None, "a directory path"),

@@ -16,11 +16,11 @@ def fatal(message: str, code: int = EXIT_USAGE) -> NoReturn:
 
 
 def write_pidfile(path: str) -> None:
+    """Write our pid (in place, so a file handed to the daemon's user stays writable after a switch)."""
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    with os.fdopen(fd, "w") as f:
         f.write(f"{os.getpid()}\n")
-    os.replace(tmp, path)
 
 
 def remove_pidfile(path: str) -> None:
@@ -31,6 +31,38 @@ def remove_pidfile(path: str) -> None:
         os.unlink(path)
     except (FileNotFoundError, ValueError):
         pass
+    except PermissionError:  # after switching user the pidfile's directory may not be ours: empty it instead
+        with open(path, "w"):
+            pass
+
+
+def switch_user(user: str, paths: list[str], files: list[str]) -> None:
+    """Run as `user` from here on, after handing it the daemon's directories and files.
+
+    Does nothing when `user` is empty or already the current user; raises
+    PermissionError (with a message naming the setting) when not root.
+    """
+    if not user:
+        return
+    import pwd
+    try:
+        pw = pwd.getpwnam(user)
+    except KeyError:
+        raise LookupError(f"user: no such user {user!r}") from None
+    if os.geteuid() == pw.pw_uid:
+        return
+    if os.geteuid() != 0:
+        raise PermissionError(f"user: {user!r} is set, but only root can switch to it (running as uid {os.geteuid()})")
+    for top in paths:
+        for root, dirs, names in os.walk(top):
+            for name in [root, *(os.path.join(root, n) for n in dirs + names)]:
+                os.lchown(name, pw.pw_uid, pw.pw_gid)
+    for name in files:
+        if name and os.path.exists(name):
+            os.chown(name, pw.pw_uid, pw.pw_gid)
+    os.initgroups(user, pw.pw_gid)
+    os.setgid(pw.pw_gid)
+    os.setuid(pw.pw_uid)
 
 
 def running_pid(path: str) -> int | None:

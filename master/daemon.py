@@ -24,7 +24,7 @@ from typing import Callable
 
 from rx import __version__
 from rx.config import ConfigError, MasterConfig, load_master_config
-from rx.daemonize import detach, fatal, remove_pidfile, running_pid, write_pidfile
+from rx.daemonize import detach, fatal, remove_pidfile, running_pid, switch_user, write_pidfile
 from rx.logsetup import setup_logging
 from rx.master import eventpub, maintenance, mworker, publisher, reqserver
 from rx.master.jobcache import JobCache
@@ -109,9 +109,10 @@ def _child_entry(name: str, target: Callable[..., None], args: tuple, level: str
 
 
 class Supervisor:
-    def __init__(self, cfg: MasterConfig, *, stderr: bool) -> None:
+    def __init__(self, cfg: MasterConfig, *, stderr: bool, log_file: str) -> None:
         self.cfg = cfg
         self.stderr = stderr
+        self.log_file = log_file
         self.mp = multiprocessing.get_context("fork")
         self.children = [
             Child("event-publisher", eventpub.main, (cfg,)),
@@ -127,7 +128,7 @@ class Supervisor:
         now = time.monotonic()
         child.starts = [t for t in child.starts if now - t < 10.0] + [now]
         p = self.mp.Process(target=_child_entry, name=f"rx-master {child.name}",
-                            args=(child.name, child.target, child.args, self.cfg.log_level, self.cfg.log_file,
+                            args=(child.name, child.target, child.args, self.cfg.log_level, self.log_file,
                                   self.stderr), daemon=False)
         p.start()
         child.process = p
@@ -215,7 +216,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.daemon:
         detach()
         setup_logging(cfg.log_level, cfg.log_file, to_stderr=False)
-    sys.exit(Supervisor(cfg, stderr=not args.daemon).run())
+    try:
+        write_pidfile(cfg.pidfile)
+        switch_user(cfg.user, [cfg.pki_dir, cfg.cachedir, cfg.sock_dir], [cfg.pidfile, cfg.log_file])
+    except (LookupError, PermissionError, OSError) as exc:
+        remove_pidfile(cfg.pidfile)
+        fatal(str(exc))
+    sys.exit(Supervisor(cfg, stderr=not args.daemon, log_file=cfg.log_file if args.daemon else "").run())
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ import zmq.asyncio
 
 from rx import __version__
 from rx.config import ConfigError, MinionConfig, load_minion_config
-from rx.daemonize import detach, fatal, remove_pidfile, running_pid, write_pidfile
+from rx.daemonize import detach, fatal, remove_pidfile, running_pid, switch_user, write_pidfile
 from rx.logsetup import setup_logging
 from rx.minion.auth import Authenticator
 from rx.minion.executor import Executor
@@ -267,7 +267,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.daemon:
         detach()
         setup_logging(cfg.log_level, cfg.log_file, to_stderr=False)
-    write_pidfile(cfg.pidfile)
+    try:
+        write_pidfile(cfg.pidfile)
+        switch_user(cfg.user, [cfg.pki_dir, cfg.cachedir], [cfg.pidfile, cfg.log_file])
+    except (LookupError, PermissionError, OSError) as exc:
+        fatal(str(exc))
     try:
         sys.exit(_run_until_signal(minion))
     finally:

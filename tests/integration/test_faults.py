@@ -146,3 +146,45 @@ def test_unknown_config_key_warns_with_suggestion(sandbox):
     sandbox.master_overrides = {"publsh_port": 1234}
     d = sandbox.start_master()
     assert "did you mean 'publish_port'" in d.output()
+
+
+def _uid_of(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("Uid:"):
+                return int(line.split()[1])
+    raise AssertionError("no Uid line")
+
+
+def _world_readable_python() -> bool:
+    """Can another user run this interpreter and import its packages (every parent dir o+x)?"""
+    import zmq
+    for top in (os.path.dirname(os.__file__), os.path.dirname(zmq.__file__), os.path.dirname(__file__)):
+        path = top
+        while path != "/":
+            if not os.stat(path).st_mode & 0o001:
+                return False
+            path = os.path.dirname(path)
+    return True
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not _world_readable_python(),
+                    reason="needs root, and a Python installation and checkout that user 'nobody' can read "
+                           "(not the case when Python lives under a 0700 /root)")
+def test_master_and_minion_switch_to_the_configured_user(sandbox):
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    os.chmod(sandbox.root, 0o755)
+    sandbox.start_master(user="nobody")
+    sandbox.start_minion("m1", user="nobody")
+    assert _uid_of(sandbox.master.pid) == nobody.pw_uid
+    assert all(_uid_of(pid) == nobody.pw_uid for pid in children_of(sandbox.master.pid))
+    assert _uid_of(sandbox.minions["m1"].pid) == nobody.pw_uid
+    assert os.stat(sandbox.cfg.pki_dir).st_uid == nobody.pw_uid
+    with LocalClient(cfg=sandbox.cfg) as c:
+        assert c.cmd("m1", "cmd.run", ["id -un"]) == {"m1": "nobody"}
+
+
+def test_unknown_user_is_one_line_exit_2(sandbox):
+    sandbox.write_master_config(user="no-such-user-rx")
+    _start_expect_exit_2(sandbox, [sys.executable, "-m", "rx.master.daemon", "-c", str(sandbox.master_dir)], "user")
