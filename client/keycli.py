@@ -16,9 +16,10 @@ from rx import __version__
 from rx.config import ConfigError, MasterConfig, load_master_config
 from rx.master.keys import STATES, KeyError_, KeyInfo, KeyStore
 from rx.master.session import SessionState
+from rx.transport.crypto import fingerprint
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
-_HEADINGS = {"accepted": "Accepted Keys:", "denied": "Denied Keys:", "pending": "Unaccepted Keys:",
+_HEADINGS = {"local": "Local Keys (the master's own; put it in a minion's master_finger):", "accepted": "Accepted Keys:", "denied": "Denied Keys:", "pending": "Unaccepted Keys:",
              "rejected": "Rejected Keys:"}
 
 
@@ -37,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
     act.add_argument("-d", "--delete", metavar="GLOB", help="delete keys matching GLOB, in any state")
     act.add_argument("-D", "--delete-all", action="store_true", help="delete all keys")
     act.add_argument("-f", "--finger", metavar="GLOB", help="print fingerprints of keys matching GLOB")
-    act.add_argument("-F", "--finger-all", action="store_true", help="print fingerprints of all keys")
+    act.add_argument("-F", "--finger-all", action="store_true",
+                     help="print fingerprints of all keys, the master's own included")
     p.add_argument("--include-rejected", action="store_true", help="with -a/-A: also accept rejected keys")
     p.add_argument("--include-denied", action="store_true", help="with -a/-A: also accept denied keys")
     p.add_argument("-y", "--yes", action="store_true", help="do not ask for confirmation")
@@ -58,7 +60,9 @@ def _print_keys(by_state: dict[str, list], out: str) -> None:
     if out == "json":
         print(json.dumps(by_state, indent=2, sort_keys=True))
         return
-    for state in ("accepted", "denied", "pending", "rejected"):
+    for state in ("local", "accepted", "denied", "pending", "rejected"):
+        if state == "local" and state not in by_state:
+            continue
         print(_HEADINGS[state])
         for item in by_state.get(state, []):
             print(item if isinstance(item, str) else f"{item['id']}:  {item['fingerprint']}")
@@ -115,9 +119,13 @@ def run(opts: argparse.Namespace) -> int:
         return EXIT_OK
     if opts.finger or opts.finger_all:
         found = store.find(opts.finger or "*")
-        _print_keys({s: [{"id": k.id, "fingerprint": k.fingerprint} for k in found if k.state == s] for s in STATES},
-                    opts.out)
-        return EXIT_OK if found else EXIT_ERROR
+        listing: dict[str, list] = {s: [{"id": k.id, "fingerprint": k.fingerprint} for k in found if k.state == s]
+                                    for s in STATES}
+        master_pub = store.root / "master.pub"
+        if opts.finger_all and master_pub.exists():
+            listing["local"] = [{"id": "master.pub", "fingerprint": fingerprint(master_pub.read_bytes())}]
+        _print_keys(listing, opts.out)
+        return EXIT_OK if found or listing.get("local") else EXIT_ERROR
     if opts.accept or opts.accept_all:
         states = ("pending",) + (("rejected",) if opts.include_rejected else ()) + (
             ("denied",) if opts.include_denied else ())

@@ -254,7 +254,29 @@ def sandbox() -> Iterator[Sandbox]:
         yield box
     finally:
         box.close()
+        leftovers = _processes_mentioning(str(root))
+        for pid in leftovers:
+            os.kill(pid, signal.SIGKILL)
         shutil.rmtree(root, ignore_errors=True)
+    assert not leftovers, f"processes left running after the test: {leftovers}"
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    """Live (non-zombie) processes whose command line mentions `text` (our daemons, their children and jobs)."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+            with open(f"/proc/{name}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if text in cmdline and state != "Z":
+            found.append(int(name))
+    return found
 
 
 @pytest.fixture

@@ -166,3 +166,16 @@ def test_minion_events_are_filed_under_the_authenticated_id(fleet):
             watch.close()
     finally:
         fake.close()
+
+
+def test_master_finger_pins_the_right_master_and_refuses_another(sandbox):
+    sandbox.start_master()
+    r = sandbox.run_cli("rx-key", "-F", "--out", "json")
+    finger = json.loads(r.stdout)["local"][0]["fingerprint"]
+    sandbox.start_minion("good", master_finger=finger)
+    wrong = "00:" * 31 + "00"
+    d = sandbox.start_minion("bad", master_finger=wrong, wait=False)
+    wait_for(lambda: "does not match master_finger" in d.output(), what="master_finger refusal")
+    with LocalClient(cfg=sandbox.cfg) as c:
+        assert c.cmd("*", "test.ping", timeout=1) == {"good": True}
+    assert not (sandbox.minion_dir("bad") / "root" / "etc" / "rx" / "pki" / "minion" / "master.pub").exists()
