@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
-from typing import NoReturn
+from typing import Any, Callable, NoReturn, TypeVar
+
+from rx import __version__
+from rx.config import LOG_LEVELS, ConfigError
+from rx.logsetup import setup_logging
+
+T = TypeVar("T")
 
 EXIT_USAGE = 2
 
@@ -89,3 +96,43 @@ def detach() -> None:
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
     os.close(devnull)
+
+
+def daemon_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """The options every rx daemon takes."""
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    p.add_argument("-c", "--config-dir", help="config directory (default: $RX_CONFIG_DIR or /etc/rx)")
+    p.add_argument("-d", "--daemon", action="store_true", help="run in the background (log to log_file)")
+    p.add_argument("-l", "--log-level", choices=LOG_LEVELS)
+    p.add_argument("--pid-file", help="pidfile path (default: pidfile setting)")
+    p.add_argument("--version", action="version", version=f"{prog} {__version__}")
+    return p
+
+
+def overrides(args: argparse.Namespace, *names: str) -> dict[str, Any]:
+    """Config settings given on the command line (only those actually given)."""
+    pairs = {"log_level": args.log_level, "pidfile": args.pid_file, **{n: getattr(args, n) for n in names}}
+    return {k: v for k, v in pairs.items() if v}
+
+
+def launch(prog: str, args: argparse.Namespace, cfg: Any, prepare: Callable[[], T], own_dirs: list[str]) -> T:
+    """Shared start-up of a daemon: logging, one instance per pidfile, host checks (`prepare`, whose
+    ConfigError is a one-line exit 2), detaching, the pidfile, and switching to `cfg.user`."""
+    try:
+        setup_logging(cfg.log_level, cfg.log_file if args.daemon else "", to_stderr=not args.daemon)
+        pid = running_pid(cfg.pidfile)
+        if pid is not None and pid != os.getpid():
+            raise ConfigError(f"pidfile: another {prog} (pid {pid}) is running with {cfg.pidfile}", key="pidfile")
+        prepared = prepare()
+    except ConfigError as exc:
+        fatal(str(exc))
+    if args.daemon:
+        detach()
+        setup_logging(cfg.log_level, cfg.log_file, to_stderr=False)
+    try:
+        write_pidfile(cfg.pidfile)
+        switch_user(cfg.user, own_dirs, [cfg.pidfile, cfg.log_file])
+    except (LookupError, OSError) as exc:
+        remove_pidfile(cfg.pidfile)
+        fatal(str(exc))
+    return prepared

@@ -7,7 +7,6 @@ SIGINT stops them all, removes the IPC files and the pidfile.
 
 from __future__ import annotations
 
-import argparse
 import errno
 import logging
 import multiprocessing
@@ -24,7 +23,7 @@ from typing import Callable
 
 from rx import __version__
 from rx.config import ConfigError, MasterConfig, load_master_config
-from rx.daemonize import detach, fatal, remove_pidfile, running_pid, switch_user, write_pidfile
+from rx.daemonize import daemon_parser, fatal, launch, overrides, remove_pidfile, write_pidfile
 from rx.logsetup import setup_logging
 from rx.master import eventpub, maintenance, mworker, publisher, reqserver
 from rx.master.jobcache import JobCache
@@ -191,37 +190,13 @@ class Supervisor:
         log.warning("rx-master stopped")
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="rx-master", description="Run the rx master.")
-    p.add_argument("-c", "--config-dir", help="config directory (default: $RX_CONFIG_DIR or /etc/rx)")
-    p.add_argument("-d", "--daemon", action="store_true", help="run in the background (log to log_file)")
-    p.add_argument("-l", "--log-level", choices=["debug", "info", "warning", "error", "critical"])
-    p.add_argument("--pid-file", help="pidfile path (default: pidfile setting)")
-    p.add_argument("--version", action="version", version=f"rx-master {__version__}")
-    return p.parse_args(argv)
-
-
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    overrides = {k: v for k, v in (("log_level", args.log_level), ("pidfile", args.pid_file)) if v}
+    args = daemon_parser("rx-master", "Run the rx master.").parse_args(argv)
     try:
-        cfg = load_master_config(args.config_dir, overrides)
-        setup_logging(cfg.log_level, cfg.log_file if args.daemon else "", to_stderr=not args.daemon)
-        pid = running_pid(cfg.pidfile)
-        if pid is not None and pid != os.getpid():
-            raise ConfigError(f"pidfile: another rx-master (pid {pid}) is running with {cfg.pidfile}", key="pidfile")
-        prepare(cfg)
+        cfg = load_master_config(args.config_dir, overrides(args))
     except ConfigError as exc:
         fatal(str(exc))
-    if args.daemon:
-        detach()
-        setup_logging(cfg.log_level, cfg.log_file, to_stderr=False)
-    try:
-        write_pidfile(cfg.pidfile)
-        switch_user(cfg.user, [cfg.pki_dir, cfg.cachedir, cfg.sock_dir], [cfg.pidfile, cfg.log_file])
-    except (LookupError, PermissionError, OSError) as exc:
-        remove_pidfile(cfg.pidfile)
-        fatal(str(exc))
+    launch("rx-master", args, cfg, lambda: prepare(cfg), [cfg.pki_dir, cfg.cachedir, cfg.sock_dir])
     sys.exit(Supervisor(cfg, stderr=not args.daemon, log_file=cfg.log_file if args.daemon else "").run())
 
 

@@ -3,12 +3,10 @@ that target this minion in child processes, and return their results."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import collections
 import functools
 import logging
-import os
 import signal
 import sys
 import time
@@ -20,8 +18,7 @@ import zmq.asyncio
 
 from rx import __version__
 from rx.config import ConfigError, MinionConfig, load_minion_config
-from rx.daemonize import detach, fatal, remove_pidfile, running_pid, switch_user, write_pidfile
-from rx.logsetup import setup_logging
+from rx.daemonize import daemon_parser, fatal, launch, overrides, remove_pidfile
 from rx.minion.auth import Authenticator
 from rx.minion.executor import Executor
 from rx.minion.grains import load_grains
@@ -237,41 +234,22 @@ class Minion:
         return False
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="rx-minion", description="Run an rx minion.")
-    p.add_argument("-c", "--config-dir", help="config directory (default: $RX_CONFIG_DIR or /etc/rx)")
-    p.add_argument("-d", "--daemon", action="store_true", help="run in the background (log to log_file)")
-    p.add_argument("-l", "--log-level", choices=["debug", "info", "warning", "error", "critical"])
-    p.add_argument("--id", help="minion id (default: id setting, else the host name)")
-    p.add_argument("--pid-file", help="pidfile path (default: pidfile setting)")
-    p.add_argument("--version", action="version", version=f"rx-minion {__version__}")
-    return p.parse_args(argv)
-
-
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    overrides = {k: v for k, v in (("log_level", args.log_level), ("pidfile", args.pid_file), ("id", args.id)) if v}
+    parser = daemon_parser("rx-minion", "Run an rx minion.")
+    parser.add_argument("--id", help="minion id (default: id setting, else the host name)")
+    args = parser.parse_args(argv)
     try:
-        cfg = load_minion_config(args.config_dir, overrides)
-        setup_logging(cfg.log_level, cfg.log_file if args.daemon else "", to_stderr=not args.daemon)
-        pid = running_pid(cfg.pidfile)
-        if pid is not None and pid != os.getpid():
-            raise ConfigError(f"pidfile: another rx-minion (pid {pid}) is running with {cfg.pidfile}", key="pidfile")
+        cfg = load_minion_config(args.config_dir, overrides(args, "id"))
+    except ConfigError as exc:
+        fatal(str(exc))
+
+    def prepare() -> Minion:
         try:
-            minion = Minion(cfg)
+            return Minion(cfg)
         except (OSError, CryptoError) as exc:
             raise ConfigError(f"pki_dir: {cfg.pki_dir!r} is not usable: {getattr(exc, 'strerror', None) or exc}",
                               key="pki_dir") from None
-    except ConfigError as exc:
-        fatal(str(exc))
-    if args.daemon:
-        detach()
-        setup_logging(cfg.log_level, cfg.log_file, to_stderr=False)
-    try:
-        write_pidfile(cfg.pidfile)
-        switch_user(cfg.user, [cfg.pki_dir, cfg.cachedir], [cfg.pidfile, cfg.log_file])
-    except (LookupError, PermissionError, OSError) as exc:
-        fatal(str(exc))
+    minion = launch("rx-minion", args, cfg, prepare, [cfg.pki_dir, cfg.cachedir])
     try:
         sys.exit(_run_until_signal(minion))
     finally:
