@@ -275,6 +275,12 @@ def load_master_config(config_dir: str | None = None, overrides: Mapping[str, An
     if "log_level" in values:
         values["log_level"] = values["log_level"].lower()
     _resolve_paths("master", values)
+    if values.get("nodegroups"):
+        from rx.targeting import TargetError, check_nodegroups
+        try:
+            check_nodegroups(values["nodegroups"])
+        except TargetError as exc:
+            raise ConfigError(f"{path}: nodegroups: {exc}", path=str(path), key="nodegroups") from None
     cfg = MasterConfig(**values)
     _check_sock_dir(path, cfg.sock_dir, ("master_event_pull.ipc", "master_event_pub.ipc", "publish_pull.ipc", "workers_local.ipc"))
     return cfg

@@ -173,23 +173,43 @@ class _Tok:
 
 
 def _tokenize(expr: str) -> list[_Tok]:
-    """Split on whitespace; parentheses are tokens when standalone or unbalanced at a word's edge."""
+    """Split on whitespace.  Leading '(' of a word always opens a group; trailing ')' close one
+    when the word has more ')' than '(' (so `E@web(1|2)` keeps its regex group)."""
     toks: list[_Tok] = []
     for m in re.finditer(r"\S+", expr):
         word, pos = m.group(), m.start()
-        lead = 0
-        while word[lead:].startswith("(") and word[lead:].count("(") > word[lead:].count(")"):
-            toks.append(_Tok("(", pos + lead))
-            lead += 1
-        word = word[lead:]
+        while word.startswith("("):
+            toks.append(_Tok("(", pos))
+            word, pos = word[1:], pos + 1
         trail: list[_Tok] = []
         while word.endswith(")") and word.count(")") > word.count("("):
-            trail.insert(0, _Tok(")", pos + lead + len(word) - 1))
+            trail.insert(0, _Tok(")", pos + len(word) - 1))
             word = word[:-1]
         if word:
-            toks.append(_Tok(word, pos + lead))
+            toks.append(_Tok(word, pos))
         toks.extend(trail)
     return toks
+
+
+def as_compound(tgt: str | list, tgt_type: str) -> str:
+    """The same target written as one compound term (for narrowing a job to some ids)."""
+    if tgt_type == "compound":
+        return f"( {tgt} )"
+    if tgt_type == "list":
+        ids = tgt if isinstance(tgt, list) else [t for t in re.split(r"[,\s]+", tgt) if t]
+        return "L@" + ",".join(ids)
+    prefix = {"glob": "", "pcre": "E@", "grain": "G@", "grain_pcre": "P@", "ipcidr": "S@", "nodegroup": "N@"}
+    if tgt_type not in prefix:
+        raise TargetError(f"unknown target type {tgt_type!r}")
+    if any(c.isspace() for c in str(tgt)):
+        raise TargetError(f"a {tgt_type} target with spaces cannot be narrowed to a list of minions")
+    return prefix[tgt_type] + str(tgt)
+
+
+def narrowed(tgt: str | list, tgt_type: str, ids: list[str]) -> str:
+    """A compound target for `ids` that still requires the original target, so a minion that
+    was only listed for lack of cached grains checks the real target itself."""
+    return f"{as_compound(tgt, tgt_type)} and L@{','.join(ids)}"
 
 
 class _Parser:
@@ -369,6 +389,18 @@ def compile_target(tgt: str | list, tgt_type: str = "glob", *, delimiter: str = 
     return Target(tgt, tgt_type, matcher, uses)
 
 
+def check_nodegroups(nodegroups: Mapping[str, Any]) -> None:
+    """Raise TargetError for the first nodegroup that cannot be used (bad type, syntax, cycle, unknown name)."""
+    for name in nodegroups:
+        if not isinstance(name, str):
+            raise TargetError(f"nodegroup name {name!r} must be a string")
+        value = nodegroups[name]
+        if isinstance(value, list) and not all(isinstance(v, str) for v in value):
+            raise TargetError(f"nodegroup {name!r}: a list nodegroup holds minion ids (strings)")
+        compile_target(name, "nodegroup", nodegroups=nodegroups)
+        expand_nodegroups(name, "nodegroup", nodegroups)
+
+
 def expand_nodegroups(tgt: str | list, tgt_type: str, nodegroups: Mapping[str, Any]) -> tuple[str | list, str]:
     """Rewrite a target so minions can match it without the master's nodegroup table."""
     if tgt_type == "nodegroup":
@@ -388,10 +420,15 @@ def _expand_group(name: str, nodegroups: Mapping[str, Any], seen: tuple[str, ...
     if name in seen:
         raise TargetError("nodegroup cycle: " + " -> ".join((*seen, name)))
     if name not in nodegroups:
-        raise TargetError(f"unknown nodegroup {name!r}")
+        known = ", ".join(sorted(nodegroups)) or "none are defined"
+        raise TargetError(f"unknown nodegroup {name!r} (known: {known})")
+    if len(seen) >= MAX_NODEGROUP_DEPTH:
+        raise TargetError(f"nodegroups nested deeper than {MAX_NODEGROUP_DEPTH}")
     value = nodegroups[name]
     if isinstance(value, list):
         return "( L@" + ",".join(str(v) for v in value) + " )"
+    if not isinstance(value, str):
+        raise TargetError(f"nodegroup {name!r} must be a compound expression or a list of ids")
     words = []
     for tok in _tokenize(str(value)):
         words.append(_expand_group(tok.text[2:], nodegroups, (*seen, name)) if tok.text.startswith("N@") else tok.text)

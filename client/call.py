@@ -14,6 +14,8 @@ from rx.client.output import OUTPUTTERS, render, use_color
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="rx-call", description="Run a function on this host.")
     p.add_argument("--local", action="store_true", help="run without a master (the only mode for now)")
+    p.add_argument("-c", "--config-dir", help="minion config directory, for static grains "
+                                               "(default: $RX_CONFIG_DIR or /etc/rx; optional)")
     p.add_argument("--id", default="local", help="minion id to report (default: local)")
     p.add_argument("--out", choices=OUTPUTTERS, default="nested")
     p.add_argument("--version", action="version", version=f"rx-call {__version__}")
@@ -26,7 +28,13 @@ def main(argv: list[str] | None = None) -> None:
     from rx.minion.grains import load_grains
     from rx.minion.loader import Loader
     from rx.modules import ModuleContext, set_context
-    set_context(ModuleContext(minion_id=opts.id, grains=load_grains(opts.id, {})))
+    from rx.config import ConfigError, load_minion_config
+    try:
+        static = load_minion_config(opts.config_dir, {"id": opts.id}).grains
+    except ConfigError as exc:
+        print(f"rx-call: warning: static grains not loaded: {exc}", file=sys.stderr)
+        static = {}
+    set_context(ModuleContext(minion_id=opts.id, grains=load_grains(opts.id, static)))
     args, kwargs = split_args(opts.args)
     value, retcode = call_one(Loader(), opts.fun, args, kwargs)
     print(render(opts.out, {opts.id: value}, color=use_color(sys.stdout)))

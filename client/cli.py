@@ -171,10 +171,12 @@ class Report:
         return self.opts.out in STREAMING and not self.opts.static
 
     def add(self, item: dict) -> None:
+        from rx.client.local import NOT_STARTED
         for mid, r in item.items():
             self.results[mid] = r["ret"]
             if r.get("failed"):
-                self.status[mid] = "unknown" if r.get("reason") == "no grains cached" else "missing"
+                self.status[mid] = {"no grains cached": "unknown", NOT_STARTED: "skipped"}.get(r.get("reason"),
+                                                                                              "missing")
             else:
                 self.status[mid] = "ok" if r.get("retcode") == 0 else "failed"
             if self.streaming:
@@ -196,6 +198,7 @@ class Report:
     def summary(self) -> str:
         return (f"Summary: targeted {self.targeted}, returned ok {self.count('ok')}, failed {self.count('failed')}, "
                 f"did not return {self.count('missing') + self.count('unknown')}, "
+                + (f"not started {self.count('skipped')}, " if self.count("skipped") else "") +
                 f"elapsed {time.monotonic() - self.started:.2f}s, jid {self.jid or '-'}")
 
     def exit_code(self) -> int:
@@ -252,6 +255,7 @@ def _check_options(opts: argparse.Namespace) -> None:
 
 async def run(opts: argparse.Namespace, stream: TextIO) -> int:
     from rx.client.local import AsyncLocalClient, BatchProgress, Published
+    from rx.targeting import narrowed
     from rx.client.output import use_color
     from rx.config import load_master_config
     cfg = load_master_config(opts.config_dir)
@@ -263,6 +267,9 @@ async def run(opts: argparse.Namespace, stream: TextIO) -> int:
         if opts.preview_target:
             preview = await client.preview(opts.target, tgt_type=opts.tgt_type, delimiter=opts.delimiter)
             _print_preview(opts, stream, preview.minions)
+            if preview.no_grains:
+                print(f"Listed only because their grains are not cached yet: {', '.join(preview.no_grains)}",
+                      file=sys.stderr)
             return EXIT_OK if preview.minions else EXIT_NO_MATCH
         fun, args, kwargs = _job(opts)
         if opts.async_:
@@ -274,10 +281,10 @@ async def run(opts: argparse.Namespace, stream: TextIO) -> int:
             return EXIT_OK
         tgt, tgt_type = opts.target, opts.tgt_type
         if opts.subset is not None:
-            tgt, tgt_type = await client.pick_subset(tgt, opts.subset, tgt_type=tgt_type,
-                                                     delimiter=opts.delimiter), "list"
-            if not tgt:
+            picked = await client.pick_subset(tgt, opts.subset, tgt_type=tgt_type, delimiter=opts.delimiter)
+            if not picked:
                 return _no_match(opts, stream)
+            tgt, tgt_type = narrowed(tgt, tgt_type, picked), "compound"
         published: list[Published] = []
         items: AsyncIterator[dict]
         if opts.batch is not None:

@@ -14,6 +14,7 @@ import sys
 
 from rx import __version__
 from rx.config import ConfigError, MasterConfig, load_master_config
+from rx.master.grainscache import GrainsCache
 from rx.master.keys import STATES, KeyError_, KeyInfo, KeyStore
 from rx.master.session import SessionState
 from rx.transport.crypto import fingerprint
@@ -99,6 +100,7 @@ def _change(cfg: MasterConfig, store: KeyStore, keys: list[KeyInfo], to_state: s
     for k in keys:
         if to_state is None:
             store.remove(k.state, k.id)
+            GrainsCache(cfg.cachedir).remove(k.id)
         else:
             store.move(k, to_state)
         revoked |= k.state == "accepted" and to_state != "accepted"

@@ -21,9 +21,11 @@ import zmq.asyncio
 from rx.config import MasterConfig, load_master_config
 from rx.master.jobcache import JobCache, UnknownJob, new_jid
 from rx.transport.channels import EventBus, ReqClient, RequestTimeout, event_subscriber, ipc, next_event, recv_multipart
+from rx.targeting import narrowed
 from rx.transport.messages import ClearRequest, ProtocolError, PublishRequest, ReplyError, parse_reply
 
 DEFAULT_GATHER_JOB_TIMEOUT = 3.0
+NOT_STARTED = "not started: --failhard stopped the batch"
 SYNC_TIMEOUT = 5.0
 
 
@@ -215,12 +217,12 @@ class AsyncLocalClient:
             sub.close(linger=0)
 
     async def get_iter_returns(self, jid: str, minions: Sequence[str], *, timeout: float | None = None,
-                               expect_minions: bool = True,
+                               expect_minions: bool = False,
                                gather_job_timeout: float = DEFAULT_GATHER_JOB_TIMEOUT) -> AsyncIterator[dict]:
         """Gather the returns of an already published job (from run_job or cmd_async), like cmd_iter."""
         sub = await self._listen((f"rx/job/{jid}/ret/",))
         try:
-            pub = Published(jid=jid, minions=list(minions))
+            pub = Published(jid=jid, minions=list(minions), no_grains=self._cached_no_grains(jid))
             async for item in self._gather(sub, pub, timeout, gather_job_timeout, expect_minions):
                 yield item
         finally:
@@ -229,10 +231,16 @@ class AsyncLocalClient:
     async def get_cli_returns(self, jid: str, minions: Sequence[str], *, timeout: float | None = None) -> dict:
         """`{id: return}` of an already published job, missing minions included as Salt's CLI shows them."""
         out: dict = {}
-        async for item in self.get_iter_returns(jid, minions, timeout=timeout):
+        async for item in self.get_iter_returns(jid, minions, timeout=timeout, expect_minions=True):
             for mid, r in item.items():
                 out[mid] = r["ret"]
         return out
+
+    def _cached_no_grains(self, jid: str) -> list[str]:
+        try:
+            return list(JobCache(self.cfg.jobs_dir).load(jid).get("no_grains", []))
+        except (OSError, UnknownJob):
+            return []
 
     def _cached_returns(self, jid: str) -> dict[str, dict]:
         try:
@@ -296,24 +304,28 @@ class AsyncLocalClient:
 
     async def cmd(self, tgt: str | list, fun: str | list, arg: Sequence = (), *, timeout: float | None = None,
                   tgt_type: str = "glob", kwarg: dict | None = None, full_return: bool = False,
-                  delimiter: str = ":") -> dict:
+                  delimiter: str = ":", gather_job_timeout: float = DEFAULT_GATHER_JOB_TIMEOUT) -> dict:
         """Run a job and return `{id: return}` for the minions that returned (full dicts with full_return)."""
         out: dict = {}
         async for item in self.cmd_iter(tgt, fun, arg, timeout=timeout, tgt_type=tgt_type, kwarg=kwarg,
-                                        expect_minions=False, delimiter=delimiter):
+                                        expect_minions=False, delimiter=delimiter,
+                                        gather_job_timeout=gather_job_timeout):
             for mid, r in item.items():
                 out[mid] = r if full_return else r["ret"]
         return out
 
     async def cmd_subset(self, tgt: str | list, fun: str | list, arg: Sequence = (), *, subset: int = 1,
                          tgt_type: str = "glob", kwarg: dict | None = None, timeout: float | None = None,
-                         delimiter: str = ":", full_return: bool = False) -> dict:
-        """Run on `subset` minions picked at random from those the target matches."""
+                         delimiter: str = ":", full_return: bool = False,
+                         gather_job_timeout: float = DEFAULT_GATHER_JOB_TIMEOUT) -> dict:
+        """Run on `subset` minions picked at random from those the target matches (each still checks the
+        target itself, so one listed only for lack of cached grains does not run it unless it matches)."""
         picked = await self.pick_subset(tgt, subset, tgt_type=tgt_type, delimiter=delimiter)
         if not picked:
             return {}
-        return await self.cmd(picked, fun, arg, timeout=timeout, tgt_type="list", kwarg=kwarg,
-                              full_return=full_return)
+        return await self.cmd(narrowed(tgt, tgt_type, picked), fun, arg, timeout=timeout, tgt_type="compound",
+                              kwarg=kwarg, full_return=full_return, delimiter=delimiter,
+                              gather_job_timeout=gather_job_timeout)
 
     async def pick_subset(self, tgt: str | list, subset: int, *, tgt_type: str = "glob",
                           delimiter: str = ":") -> list[str]:
@@ -340,7 +352,8 @@ class AsyncLocalClient:
 
         async def run_one(minion_id: str) -> None:
             try:
-                async for item in self.cmd_iter([minion_id], fun, arg, timeout=timeout, tgt_type="list", kwarg=kwarg,
+                async for item in self.cmd_iter(narrowed(tgt, tgt_type, [minion_id]), fun, arg, timeout=timeout,
+                                                tgt_type="compound", kwarg=kwarg, delimiter=delimiter,
                                                 gather_job_timeout=gather_job_timeout, expect_minions=True):
                     await queue.put(item)
             finally:
@@ -370,6 +383,8 @@ class AsyncLocalClient:
         finally:
             for t in tasks:
                 t.cancel()
+        for minion_id in todo:
+            yield {minion_id: Missing(minion_id, NOT_STARTED).as_return()}
         if progress:
             progress(state)
 

@@ -97,7 +97,7 @@ def out_nested(data: dict, color: bool = False, status: dict[str, str] | None = 
     lines: list[str] = []
     for minion in sorted(data):
         st = (status or {}).get(minion, "ok")
-        code = {"ok": _GREEN, "failed": _RED, "missing": _YELLOW}.get(st, _GREEN)
+        code = {"ok": _GREEN, "failed": _RED}.get(st, _YELLOW)
         lines.append(paint(code, f"{minion}:"))
         _nested(data[minion], 4, lines, paint)
     return "\n".join(lines)

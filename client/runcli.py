@@ -11,6 +11,8 @@ from rx.config import ConfigError, load_master_config
 from rx.master.jobcache import JobCache, UnknownJob
 
 RUNNERS = ("jobs.lookup_jid", "jobs.list_jobs")
+INTERNAL_FUNS = ("jobs.find",)
+"""The clients' own find_job probes: not listed as jobs."""
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -27,6 +29,8 @@ def main(argv: list[str] | None = None) -> None:
             jobs = {}
             for jid in sorted(n for n in cache.root.iterdir() if n.is_dir()):
                 load = cache.load(jid.name)
+                if load["load"]["fun"] in INTERNAL_FUNS:
+                    continue
                 jobs[jid.name] = {"fun": load["load"]["fun"], "target": load["load"]["tgt"],
                                   "minions": len(load["minions"])}
             data = jobs

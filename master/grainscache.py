@@ -20,8 +20,10 @@ class GrainsCache:
         if validate_minion_id(minion_id):
             raise ValueError("bad minion id")
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tmp = self.root / f".{minion_id}.{os.getpid()}"
-        tmp.write_bytes(encode(grains))
+        tmp = self.root / f".tmp.{os.getpid()}.{os.urandom(6).hex()}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(encode(grains))
         os.replace(tmp, self.root / minion_id)
 
     def get(self, minion_id: str) -> dict | None:

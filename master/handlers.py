@@ -155,7 +155,7 @@ async def handle_publish(ctx: WorkerContext, load: dict) -> dict:
     job = Job(jid=jid, fun=req.fun, arg=req.arg, kwarg=req.kwarg, tgt=exp.tgt, tgt_type=exp.tgt_type, ts=time.time(),
               user=req.user, delimiter=req.delimiter)
     try:
-        ctx.jobs.create(jid, job.to_wire(), exp.minions)
+        ctx.jobs.create(jid, job.to_wire(), exp.minions, exp.no_grains)
     except JobExists:
         return _error("bad_request", f"job id {jid} is already in use")
     await ctx.events.fire(f"rx/job/{jid}/new", {**job.to_wire(), "minions": exp.minions})

@@ -45,13 +45,13 @@ class JobCache:
             raise UnknownJob(jid)
         return self.root / jid
 
-    def create(self, jid: str, load: dict, minions: list[str]) -> None:
+    def create(self, jid: str, load: dict, minions: list[str], no_grains: list[str] | None = None) -> None:
         path = self._job_dir(jid)
         try:
             path.mkdir()
         except FileExistsError:
             raise JobExists(jid) from None
-        (path / ".load").write_bytes(encode({"load": load, "minions": minions}))
+        (path / ".load").write_bytes(encode({"load": load, "minions": minions, "no_grains": no_grains or []}))
 
     def exists(self, jid: str) -> bool:
         return self._job_dir(jid).is_dir()

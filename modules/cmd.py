@@ -41,7 +41,7 @@ def run(cmd: str, cwd: str | None = None, shell: str = "/bin/sh", timeout: float
 
 def run_all(cmd: str, cwd: str | None = None, shell: str = "/bin/sh", timeout: float | None = None,
             env: dict | None = None, stdin: str | None = None) -> Any:
-    """Run `cmd` in a shell; return {pid, retcode, stdout, stderr}.
+    """Run `cmd` in a shell; return {retcode, stdout, stderr}; the job's retcode is the command's.
 
     CLI example: rx '*' cmd.run_all 'ls /nonexistent'
     """

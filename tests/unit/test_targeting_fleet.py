@@ -67,6 +67,8 @@ CASES = [
     ("L@web1,db9 and E@db", "compound", {"db9"}, set()),
     ("S@10.0.0.0/8 and P@roles:^c", "compound", {"web2", "db9"}, {"db9"}),
     ("E@web(1|2) and not G@roles:cache", "compound", {"web1"}, set()),
+    ("(P@os:(Debian|Ubuntu)$) and (web*)", "compound", {"web1", "web2"}, set()),
+    ("((web1 or db1)) and not (G@env:dev)", "compound", {"web1", "db1"}, set()),
     ("G@os:Debian and not G@os:Debian", "compound", {"db9"}, {"db9"}),
     ("web1 or G@nosuch:x", "compound", {"web1", "db9"}, {"db9"}),
     ("web1 and G@nosuch:x", "compound", set(), set()),
@@ -136,3 +138,29 @@ def test_bad_targets_are_clear_errors(tgt, tgt_type, message):
 def test_expand_nodegroup_cycle_is_an_error():
     with pytest.raises(TargetError, match="cycle"):
         expand_nodegroups("loop1", "nodegroup", NODEGROUPS)
+
+
+@pytest.mark.parametrize("tgt, tgt_type", [("web*", "glob"), ("web", "pcre"), ("web1,db9", "list"),
+                                           (["web1", "db9"], "list"), ("os:Debian", "grain"),
+                                           ("os:Deb", "grain_pcre"), ("10.0.0.0/16", "ipcidr"),
+                                           ("web* or G@os:RedHat", "compound"), ("prodweb", "nodegroup")])
+def test_narrowed_target_is_the_original_restricted_to_ids(tgt, tgt_type):
+    from rx.targeting import narrowed
+    ids = ["web1", "db1", "db9"]
+    original = compile_target(tgt, tgt_type, nodegroups=NODEGROUPS)
+    wire, wire_type = expand_nodegroups(narrowed(tgt, tgt_type, ids), "compound", NODEGROUPS)
+    narrow = compile_target(wire, wire_type)
+    for m in FLEET:
+        if m.grains is not None:
+            assert bool(narrow.match(m)) == (bool(original.match(m)) and m.id in ids), m.id
+
+
+def test_bad_nodegroups_are_config_errors(tmp_path):
+    from rx.config import ConfigError, load_master_config
+    for groups, message in (({"a": "N@b", "b": "N@a"}, "cycle"), ({"a": "web1 and"}, "malformed"),
+                            ({"a": 5}, "compound expression or a list"), ({"a": ["x", 1]}, "strings"),
+                            ({"a": "N@zzz"}, "unknown nodegroup")):
+        (tmp_path / "master").write_text(__import__("yaml").safe_dump({"nodegroups": groups}))
+        with pytest.raises(ConfigError, match=message) as err:
+            load_master_config(str(tmp_path))
+        assert "nodegroups" in str(err.value)
