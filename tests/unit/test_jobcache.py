@@ -50,9 +50,9 @@ def test_ensure_makes_a_private_dir(cache, tmp_path):
 
 
 def test_create_and_load(cache):
-    cache.create(JID, LOAD, ["web1", "web2"])
+    cache.create(JID, LOAD, ["web1", "web2"], no_grains=["web2"])
     assert cache.exists(JID)
-    assert cache.load(JID) == {"load": LOAD, "minions": ["web1", "web2"]}
+    assert cache.load(JID) == {"load": LOAD, "minions": ["web1", "web2"], "no_grains": ["web2"]}
     assert cache.returns(JID) == {}
 
 
