@@ -27,7 +27,10 @@ class SessionState:
     def load_or_create(self) -> None:
         with self._locked():
             if not self.path.exists():
-                write_secret(self.path, encode({"secret": os.urandom(KEY_BYTES), "serial": 1}))
+                # a random first serial: minions of an earlier session (same master key, lost session
+                # file) see a different serial and re-authenticate at once
+                first = int.from_bytes(os.urandom(4), "big") | 1
+                write_secret(self.path, encode({"secret": os.urandom(KEY_BYTES), "serial": first}))
         self.refresh(force=True)
 
     def refresh(self, force: bool = False) -> None:

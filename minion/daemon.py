@@ -73,7 +73,7 @@ class Minion:
         self.req = ReqClient(zctx, tcp_url(self.cfg.master, self.cfg.master_port))
         self.auth = Authenticator(self.cfg, self.identity, self.req)
         try:
-            await self.reauth(force=True)
+            await self.reauth(None)
             sub = subscriber(zctx, tcp_url(self.cfg.master, self.cfg.publish_port))
             try:
                 self._spawn(self.fire("start", {"grains": self.grains, "version": __version__}))
@@ -96,10 +96,11 @@ class Minion:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def reauth(self, force: bool = False, newer_than: int = 0) -> None:
-        """Single-flight re-authentication (many triggers, one handshake)."""
+    async def reauth(self, seen: Session | None) -> None:
+        """Single-flight re-authentication: only if the session is still the one the caller found wanting,
+        so a burst of triggers costs one handshake.  Held publications are then tried once more."""
         async with self._auth_lock:
-            if not force and self.session is not None and self.session.serial > newer_than:
+            if self.session is not seen:
                 return
             session = await self.auth.until_accepted()
             self.session = session
@@ -108,7 +109,13 @@ class Minion:
         if self.buffered:
             held, self.buffered = self.buffered, []
             for pub in held:
-                self._accept(pub)
+                self._accept(pub, retry=False)
+
+    def _hold(self, pub: Publication) -> None:
+        """Keep a master-signed publication we cannot open yet, and re-authenticate to get the key."""
+        if len(self.buffered) < BUFFER_MAX:
+            self.buffered.append(pub)
+        self._spawn(self.reauth(self.session))
 
     async def on_publication(self, frame: bytes) -> None:
         assert self.verifier is not None and self.session is not None
@@ -117,22 +124,25 @@ class Minion:
         except Rejected as exc:
             log.warning("dropped a publication that does not verify: %s", exc)
             return
-        if pub.serial > self.session.serial:
-            if len(self.buffered) < BUFFER_MAX:
-                self.buffered.append(pub)
-            self._spawn(self.reauth(newer_than=self.session.serial))
-            return
-        self._accept(pub)
+        self._accept(pub, retry=True)
 
-    def _accept(self, pub: Publication) -> None:
+    def _accept(self, pub: Publication, retry: bool) -> None:
+        """Open a verified publication; one under a newer serial or another secret (the master's
+        session changed) is held and tried again after re-authenticating, once."""
         assert self.session is not None
         try:
             job = open_publication(pub, self.session.publish_key, self.session.serial)
-        except StaleSerial:
-            log.debug("dropped a publication under an old key serial")
+        except StaleSerial as exc:
+            if exc.theirs > exc.ours and retry:
+                self._hold(pub)
+            else:
+                log.debug("dropped a publication under key serial %d (ours %d)", exc.theirs, exc.ours)
             return
         except Rejected as exc:
-            log.warning("dropped a publication that does not decrypt: %s", exc)
+            if retry:
+                self._hold(pub)
+            else:
+                log.warning("dropped a publication that does not decrypt: %s", exc)
             return
         if not self._fresh(job):
             return
@@ -217,7 +227,7 @@ class Minion:
             if isinstance(reply, dict) and reply.get("ok") is False:
                 kind = (reply.get("error") or {}).get("type")
                 if kind in ("reauth", "auth"):
-                    await self.reauth(newer_than=session.serial if kind == "reauth" else 2**63)
+                    await self.reauth(session)
                     continue
                 log.error("%s refused by the master: %s", cmd, reply.get("error"))
                 return False

@@ -188,3 +188,18 @@ def test_master_and_minion_switch_to_the_configured_user(sandbox):
 def test_unknown_user_is_one_line_exit_2(sandbox):
     sandbox.write_master_config(user="no-such-user-rx")
     _start_expect_exit_2(sandbox, [sys.executable, "-m", "rx.master.daemon", "-c", str(sandbox.master_dir)], "user")
+
+
+def test_master_with_a_new_session_secret_minions_reauthenticate(fleet):
+    """The session file is lost (same master key, same serial number, new secret): publications no longer
+    open with the old key, so minions hold them, re-authenticate and run them."""
+    from pathlib import Path
+    from rx.transport.codec import decode, encode
+    from rx.transport.crypto import write_secret
+    assert fleet.stop_master() == 0
+    path = Path(fleet.cfg.pki_dir) / "session"
+    old = decode(path.read_bytes())
+    write_secret(path, encode({"secret": os.urandom(32), "serial": old["serial"]}))
+    fleet.start_master()
+    wait_for(lambda: _ping_all(fleet, {"m1": True, "m2": True}), timeout=15, what="minions back on a new secret")
+    assert "authenticated with the master" in fleet.minions["m1"].output().split("ready")[-1]
