@@ -20,12 +20,16 @@ def state(tmp_path) -> SessionState:
     return s
 
 
-def test_created_with_serial_1_and_a_private_file(state, tmp_path):
+def test_created_with_a_random_odd_serial_and_a_private_file(state, tmp_path):
     path = tmp_path / "session"
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
-    assert state.serial == 1 and len(state.secret) == KEY_BYTES
-    assert state.publish_key == publish_key(state.secret, 1)
-    assert decode(path.read_bytes()) == {"secret": state.secret, "serial": 1}
+    assert 1 <= state.serial < 2**32 and state.serial % 2 == 1 and len(state.secret) == KEY_BYTES
+    assert state.publish_key == publish_key(state.secret, state.serial)
+    assert decode(path.read_bytes()) == {"secret": state.secret, "serial": state.serial}
+    other = SessionState(tmp_path / "x")
+    (tmp_path / "x").mkdir()
+    other.load_or_create()
+    assert other.serial != state.serial or other.secret != state.secret
 
 
 def test_second_process_loads_the_same_secret(state, tmp_path):
@@ -45,10 +49,11 @@ def test_secrets_differ_between_masters(tmp_path):
 
 def test_rotate_changes_publish_and_request_keys(state):
     old_pub, old_req, secret = state.publish_key, request_key(state.secret, state.serial, "web1"), state.secret
-    assert state.rotate() == 2
-    assert state.serial == 2 and state.secret == secret
+    first = state.serial
+    assert state.rotate() == first + 1
+    assert state.serial == first + 1 and state.secret == secret
     assert state.publish_key != old_pub
-    assert state.publish_key == publish_key(secret, 2)
+    assert state.publish_key == publish_key(secret, first + 1)
     assert request_key(state.secret, state.serial, "web1") != old_req
 
 
@@ -57,29 +62,31 @@ def test_other_processes_see_a_rotation_on_refresh(state, tmp_path):
     reader.load_or_create()
     writer = SessionState(tmp_path)
     writer.load_or_create()
-    old = reader.publish_key
+    old, first = reader.publish_key, reader.serial
     writer.rotate()
     reader.refresh()  # not forced: the changed file is noticed
-    assert reader.serial == 2 and reader.publish_key == writer.publish_key != old
+    assert reader.serial == first + 1 and reader.publish_key == writer.publish_key != old
 
 
 def test_rotations_from_several_instances_accumulate(state, tmp_path):
     others = [SessionState(tmp_path) for _ in range(3)]
     for o in others:
         o.load_or_create()
+    first = state.serial
     for o in others:
         o.rotate()
     state.refresh()
-    assert state.serial == 4
-    assert len({publish_key(state.secret, n) for n in range(1, 5)}) == 4
+    assert state.serial == first + 3
+    assert len({publish_key(state.secret, n) for n in range(first, first + 4)}) == 4
 
 
 def test_refresh_is_a_no_op_when_the_file_is_unchanged(state):
+    first = state.serial
     state.serial = 99  # an in-memory value the file does not have
     state.refresh()
     assert state.serial == 99  # not re-read: the file did not change
     state.refresh(force=True)
-    assert state.serial == 1
+    assert state.serial == first
 
 
 def test_rotate_keeps_the_file_private_and_leaves_no_temp_files(state, tmp_path):
