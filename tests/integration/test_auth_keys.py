@@ -179,3 +179,33 @@ def test_master_finger_pins_the_right_master_and_refuses_another(sandbox):
     with LocalClient(cfg=sandbox.cfg) as c:
         assert c.cmd("*", "test.ping", timeout=1) == {"good": True}
     assert not (sandbox.minion_dir("bad") / "root" / "etc" / "rx" / "pki" / "minion" / "master.pub").exists()
+
+
+def test_rx_key_bulk_operations(sandbox):
+    """-A, -R, -D and --include-rejected on keys filed by real _auth requests; events on the bus."""
+    sandbox.start_master()
+    fakes = [FakeMinion(sandbox, f"k{i}", accept=False) for i in range(3)]
+    watch = EventWatch(sandbox.cfg, "rx/key")
+    try:
+        for f in fakes:
+            assert f.auth() == "pending"
+        assert sorted(_keys(sandbox)["pending"]) == ["k0", "k1", "k2"]
+        assert watch.next()[1]["act"] == "pending"
+        assert sandbox.run_cli("rx-key", "-r", "k0", "-y").returncode == 0
+        assert sandbox.run_cli("rx-key", "-A", "-y").returncode == 0
+        keys = _keys(sandbox)
+        assert keys["accepted"] == ["k1", "k2"] and keys["rejected"] == ["k0"]
+        assert fakes[1].auth() == "accepted" and fakes[0].auth() == "rejected"
+        assert sandbox.run_cli("rx-key", "-A", "-y", "--include-rejected").returncode == 0
+        assert fakes[0].auth() == "accepted"
+        assert sandbox.run_cli("rx-key", "-D", "-y").returncode == 0
+        assert _keys(sandbox) == {"accepted": [], "pending": [], "rejected": [], "denied": []}
+        assert fakes[2].auth() == "pending"
+        assert sandbox.run_cli("rx-key", "-R", "-y").returncode == 0
+        assert _keys(sandbox)["rejected"] == ["k2"]
+        acts = [d["act"] for _t, d in watch.drain(1.0)]
+        assert {"reject", "accept", "delete"} <= set(acts)
+    finally:
+        watch.close()
+        for f in fakes:
+            f.close()
