@@ -362,7 +362,7 @@ def versions_report() -> str:
     import platform
     from importlib import metadata
     lines = [f"rx: {__version__}", f"Python: {platform.python_version()}"]
-    for dist in ("pyzmq", "msgpack", "cryptography", "PyYAML", "tornado"):
+    for dist in ("pyzmq", "msgpack", "cryptography", "PyYAML"):
         try:
             lines.append(f"{dist}: {metadata.version(dist)}")
         except metadata.PackageNotFoundError:
