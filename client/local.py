@@ -20,7 +20,7 @@ import zmq.asyncio
 
 from rx.config import MasterConfig, load_master_config
 from rx.master.jobcache import JobCache, UnknownJob, new_jid
-from rx.transport.channels import EventBus, ReqClient, RequestTimeout, event_subscriber, ipc, next_event, recv_multipart
+from rx.transport.channels import EventBus, ReqClient, RequestTimeout, event_batch, event_subscriber, ipc, recv_multipart
 from rx.targeting import narrowed
 from rx.transport.messages import ClearRequest, ProtocolError, PublishRequest, ReplyError, parse_reply
 
@@ -127,13 +127,15 @@ class AsyncLocalClient:
         if self._bus is None:
             self._bus = EventBus(ctx, self.cfg.event_pull_ipc)
         deadline = time.monotonic() + SYNC_TIMEOUT
+        wait_ms = 1
         while time.monotonic() < deadline:
             await self._bus.fire(sync_tag, {})
-            if await sub.poll(50):
+            if await sub.poll(wait_ms):
                 frames = await recv_multipart(sub)
                 if frames[0] == sync_tag.encode():
                     sub.setsockopt(zmq.UNSUBSCRIBE, sync_tag.encode())
                     return sub
+            wait_ms = min(wait_ms * 2, 50)
         sub.close(linger=0)
         raise MasterUnreachable(f"the master's event bus at {self.cfg.event_pub_ipc} does not answer")
 
@@ -255,29 +257,27 @@ class AsyncLocalClient:
         for minion_id, data in self._cached_returns(pub.jid).items():
             state.returned.add(minion_id)
             yield {minion_id: _as_return(pub.jid, data)}
+        pending = state.expected - state.returned
         deadline = time.monotonic() + timeout
-        while state.expected - state.returned:
+        while pending:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 if gather_job_timeout <= 0:
                     break
-                answers = await self._probe(sorted(state.expected - state.returned), "jobs.find", [pub.jid],
-                                            gather_job_timeout)
+                answers = await self._probe(sorted(pending), "jobs.find", [pub.jid], gather_job_timeout)
                 state.answered_probe |= answers.keys()
                 if not any(isinstance(r, dict) and r for r in answers.values()):
                     break
                 deadline = time.monotonic() + timeout
                 continue
-            event = await next_event(sub, remaining)
-            if event is None:
-                continue
-            tag, data = event
-            minion_id = tag.rsplit("/", 1)[-1]
-            if minion_id in state.returned:
-                continue
-            state.returned.add(minion_id)
-            state.expected.add(minion_id)
-            yield {minion_id: _as_return(pub.jid, data)}
+            for tag, data in await event_batch(sub, remaining):
+                minion_id = tag.rsplit("/", 1)[-1]
+                if minion_id in state.returned:
+                    continue
+                state.returned.add(minion_id)
+                state.expected.add(minion_id)
+                pending.discard(minion_id)
+                yield {minion_id: _as_return(pub.jid, data)}
         if expect_minions:
             for m in sorted(state.expected - state.returned):
                 if m in pub.no_grains:

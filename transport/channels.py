@@ -11,7 +11,6 @@ import asyncio
 import itertools
 import logging
 import os
-import time
 from typing import Any
 
 import zmq
@@ -207,13 +206,19 @@ def event_subscriber(ctx: zmq.asyncio.Context, pub_path: str, prefixes: tuple[st
     return sock
 
 
-async def next_event(sock: zmq.asyncio.Socket, timeout: float) -> tuple[str, dict] | None:
-    """The next well-formed (tag, data) within `timeout` seconds, or None; malformed events are skipped."""
-    deadline = time.monotonic() + timeout
-    while (left := deadline - time.monotonic()) > 0:
-        if not await sock.poll(max(1, int(left * 1000))):
-            return None
-        frames = await recv_multipart(sock)
+async def event_batch(sock: zmq.asyncio.Socket, timeout: float) -> list[tuple[str, dict]]:
+    """Wait up to `timeout` seconds for events, then take every one already queued, without
+    waiting again (a job to 10,000 minions is one wake-up per burst, not one per return).
+    Malformed events are skipped."""
+    if not await sock.poll(max(1, int(timeout * 1000))):
+        return []
+    raw = zmq.Socket.shadow(sock.underlying)
+    out: list[tuple[str, dict]] = []
+    while True:
+        try:
+            frames = raw.recv_multipart(zmq.NOBLOCK)
+        except zmq.Again:
+            return out
         if len(frames) != 2:
             continue
         try:
@@ -221,5 +226,4 @@ async def next_event(sock: zmq.asyncio.Socket, timeout: float) -> tuple[str, dic
         except (UnicodeDecodeError, DecodeError):
             continue
         if isinstance(data, dict):
-            return tag, data
-    return None
+            out.append((tag, data))

@@ -15,7 +15,7 @@ from typing import Any
 from rx.config import validate_minion_id
 from rx.targeting import TARGET_TYPES
 from rx.transport.codec import encode
-from rx.transport.crypto import NONCE_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES
+from rx.transport.sizes import NONCE_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES
 
 JID_RE = re.compile(r"^[0-9]{20}\Z")
 FUN_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*\Z")
