@@ -11,6 +11,7 @@ import asyncio
 import os
 import random
 import secrets
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable, Iterator, Sequence
@@ -81,6 +82,7 @@ class AsyncLocalClient:
         self._zctx: zmq.asyncio.Context | None = None
         self._req: ReqClient | None = None
         self._bus: EventBus | None = None
+        self._jobs = JobCache(self.cfg.jobs_dir)
 
     async def __aenter__(self) -> "AsyncLocalClient":
         return self
@@ -89,6 +91,7 @@ class AsyncLocalClient:
         await self.aclose()
 
     async def aclose(self) -> None:
+        self._jobs.close()
         if self._req is not None:
             await self._req.aclose()
             self._req = None
@@ -225,7 +228,7 @@ class AsyncLocalClient:
         sub = await self._listen((f"rx/job/{jid}/ret/",))
         try:
             pub = Published(jid=jid, minions=list(minions), no_grains=self._cached_no_grains(jid))
-            async for item in self._gather(sub, pub, timeout, gather_job_timeout, expect_minions):
+            async for item in self._gather(sub, pub, timeout, gather_job_timeout, expect_minions, from_cache=True):
                 yield item
         finally:
             sub.close(linger=0)
@@ -240,21 +243,24 @@ class AsyncLocalClient:
 
     def _cached_no_grains(self, jid: str) -> list[str]:
         try:
-            return list(JobCache(self.cfg.jobs_dir).load(jid).get("no_grains", []))
+            return list(self._jobs.load(jid).get("no_grains", []))
         except (OSError, UnknownJob):
             return []
 
     def _cached_returns(self, jid: str) -> dict[str, dict]:
+        """Returns already stored for `jid` (for jobs gathered after publishing; a new jid has none)."""
         try:
-            return JobCache(self.cfg.jobs_dir).returns(jid)
-        except (OSError, UnknownJob):
+            return self._jobs.returns(jid)
+        except (OSError, UnknownJob, sqlite3.Error):
             return {}
 
     async def _gather(self, sub: zmq.asyncio.Socket, pub: Published, timeout: float | None,
-                      gather_job_timeout: float, expect_minions: bool) -> AsyncIterator[dict]:
+                      gather_job_timeout: float, expect_minions: bool,
+                      from_cache: bool = False) -> AsyncIterator[dict]:
+        """Yield returns as they come; `from_cache` first yields those stored before we subscribed."""
         timeout = self.cfg.timeout if timeout is None else timeout
         state = _Gather(expected=set(pub.minions))
-        for minion_id, data in self._cached_returns(pub.jid).items():
+        for minion_id, data in (self._cached_returns(pub.jid) if from_cache else {}).items():
             state.returned.add(minion_id)
             yield {minion_id: _as_return(pub.jid, data)}
         pending = state.expected - state.returned

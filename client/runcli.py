@@ -27,12 +27,12 @@ def main(argv: list[str] | None = None) -> None:
         cache = JobCache(load_master_config(opts.config_dir).jobs_dir)
         if opts.fun == "jobs.list_jobs":
             jobs = {}
-            for jid in sorted(n for n in cache.root.iterdir() if n.is_dir()):
-                load = cache.load(jid.name)
+            for jid in cache.jids():
+                load = cache.load(jid)
                 if load["load"]["fun"] in INTERNAL_FUNS:
                     continue
-                jobs[jid.name] = {"fun": load["load"]["fun"], "target": load["load"]["tgt"],
-                                  "minions": len(load["minions"])}
+                jobs[jid] = {"fun": load["load"]["fun"], "target": load["load"]["tgt"],
+                            "minions": len(load["minions"])}
             data = jobs
         else:
             if not opts.jid:

@@ -99,7 +99,27 @@ def test_store_return_once_and_refuse_the_replay(cache, tmp_path):
     assert cache.store_return(JID, "web1", first) is True
     assert cache.store_return(JID, "web1", {"id": "web1", "return": "forged", "retcode": 0}) is False
     assert cache.returns(JID) == {"web1": first}
-    assert stat.S_IMODE(os.stat(tmp_path / "jobs" / JID / "web1").st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(tmp_path / "jobs" / ".returns.sqlite").st_mode) == 0o600
+
+
+def test_concurrent_stores_from_several_processes_keep_exactly_one(cache, tmp_path):
+    """MWorkers are separate processes: a replay racing the original still stores once."""
+    import multiprocessing
+    cache.create(JID, LOAD, ["web1"])
+    ctx = multiprocessing.get_context("fork")
+    results = ctx.Queue()
+
+    def store(n: int) -> None:
+        results.put(JobCache(tmp_path / "jobs").store_return(JID, "web1", {"return": n}))
+
+    procs = [ctx.Process(target=store, args=(n,)) for n in range(6)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(30)
+    stored = [results.get(timeout=10) for _ in procs]
+    assert stored.count(True) == 1 and stored.count(False) == 5
+    assert list(cache.returns(JID)) == ["web1"]
 
 
 def test_returns_are_per_minion(cache):
