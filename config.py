@@ -38,6 +38,12 @@ class ConfigError(Exception):
         self.key = key
 
 
+def default_workers() -> int:
+    """One MWorker per CPU, at least 2 and at most 8: the workers are CPU-bound (crypto, msgpack), so more
+    than the cores only costs memory (measured in bench/RESULTS.md)."""
+    return max(2, min(8, os.cpu_count() or 2))
+
+
 def validate_minion_id(minion_id: Any) -> str | None:
     """Return why `minion_id` is not acceptable, or None if it is (DESIGN §3)."""
     if not isinstance(minion_id, str):
@@ -75,7 +81,7 @@ class MasterConfig(_Common):
     interface: str = "0.0.0.0"
     publish_port: int = 4505
     ret_port: int = 4506
-    worker_threads: int = 5
+    worker_threads: int = field(default_factory=lambda: default_workers())
     auto_accept: bool = False
     timeout: float = 5.0
     keep_jobs_hours: float = 24.0
