@@ -40,7 +40,9 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
-from .sandbox import BenchSandbox, cpu_seconds, script, tree_memory, rss_kb, pss_kb
+from rx.config import default_workers
+
+from .sandbox import BenchSandbox, cpu_seconds, installed_venv, script, tree_memory, rss_kb, pss_kb
 from .swarm import SwarmGroup, max_minions_per_process, processes_needed, raise_nofile
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -152,7 +154,7 @@ def bench_real(sizes: list[int], runs: int, workers: int, idle_wait: float, with
     out, tp = {}, {}
     for n in sizes:
         box = BenchSandbox(workers=workers)
-        res: dict[str, Any] = {"n": n, "workers": workers}
+        res: dict[str, Any] = {"n": n, "workers": workers or default_workers()}
         try:
             res["master_start_s"] = box.start_master()
             time.sleep(idle_wait)
@@ -193,7 +195,7 @@ def bench_real(sizes: list[int], runs: int, workers: int, idle_wait: float, with
                         rates.append(rate)
                         lost += l
                     tp[f"jobs_per_s_{mode}"] = {"n": n, "jobs": tp_jobs, "rate": median(rates), "runs": rates,
-                                                "lost_returns": lost, "workers": workers}
+                                                "lost_returns": lost, "workers": workers or default_workers()}
                     say(f"throughput: {n} real minions, {tp_jobs} jobs {mode}: {median(rates):.1f} jobs/s "
                         f"(lost returns {lost})")
         finally:
@@ -246,7 +248,7 @@ async def _returns_rate(cfg_dir: str, n: int, jobs: int, timeout: float) -> dict
 def _swarm_once(n: int, workers: int, procs: int | None, ping_runs: int, tp: tuple[int, int] | None,
                 idle_wait: float, ready_timeout: float) -> dict:
     box = BenchSandbox(workers=workers)
-    res: dict[str, Any] = {"n": n, "workers": workers}
+    res: dict[str, Any] = {"n": n, "workers": workers or default_workers()}
     group: SwarmGroup | None = None
     try:
         box.prepare_pki()
@@ -535,10 +537,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--storm-runs", type=int, help="auth storm runs per storm size (default 3)")
     p.add_argument("--real", help="real minion counts (default 10,50)")
     p.add_argument("--runs", type=int, help="runs per figure (default 5)")
-    p.add_argument("--workers", type=int, default=5, help="master worker_threads (default 5, as Salt's)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="master worker_threads for rx and Salt (default: each one's own default; rx: one per CPU, "
+                        "Salt: 5)")
     p.add_argument("--swarm-procs", type=int, help="swarm processes (default: as few as the fd limit allows)")
     p.add_argument("--throughput-size", type=int, help="swarm size for returns/s (default 1000)")
     p.add_argument("--throughput-jobs", type=int, default=10, help="jobs published at once for returns/s")
+    p.add_argument("--dev-install", action="store_true",
+                   help="time the CLI from this interpreter (editable install) instead of a clean bench/.rxvenv")
     p.add_argument("--no-salt", action="store_true", help="skip the Salt comparison")
     p.add_argument("--idle-wait", type=float, default=3.0, help="seconds to let things settle before memory")
     p.add_argument("--out-dir", default=str(BENCH_DIR), help="where RESULTS.md and results.json go")
@@ -568,6 +574,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     if args.patch:
         os.environ["RX_BENCH_PATCHES"] = args.patch
+    elif not args.dev_install and {"startup", "real"} & set(args.sections):
+        say("bench: installing rx into bench/.rxvenv (pip install ., as a user would) to time its CLI")
+        os.environ["RX_BENCH_VENV"] = str(installed_venv(REPO, BENCH_DIR / ".rxvenv"))
     if os.environ.get("RX_BENCH_PATCHES"):
         from .patched import apply
         say(f"bench: PATCHED run: {', '.join(apply())} (results go to results-patched.json only)")
@@ -593,7 +602,7 @@ def main(argv: list[str] | None = None) -> None:
 
     def run_salt() -> None:
         from .salt_compare import measure
-        salt = measure(args.real, runs=args.runs, workers=args.workers, idle_wait=args.idle_wait,
+        salt = measure(args.real, runs=args.runs, workers=args.workers or 5, idle_wait=args.idle_wait,
                        progress=say)
         _stamp_entries(salt.get("sizes", {}), st)
         new["salt"] = salt

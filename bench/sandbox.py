@@ -50,10 +50,26 @@ def script(name: str) -> list[str]:
     """
     if os.environ.get("RX_BENCH_PATCHES"):
         return [sys.executable, "-m", "rx.bench.patched", f"{_ENTRY_POINTS[name]}:main"]
+    installed = os.environ.get("RX_BENCH_VENV")
+    if installed and (Path(installed) / "bin" / name).exists():
+        return [str(Path(installed) / "bin" / name)]
     path = Path(sys.executable).parent / name
     if path.exists():
         return [str(path)]
     return [sys.executable, "-m", _ENTRY_POINTS[name]]
+
+
+def installed_venv(repo: Path, venv: Path) -> Path:
+    """A clean venv with rx installed from the checkout as a user would (`pip install .`, not editable),
+    so the CLI is timed without this machine's editable finder and site hooks, as Salt is in its own venv.
+    The rx package is reinstalled every run (the checkout may have changed); dependencies stay."""
+    if not (venv / "bin" / "python").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", str(repo)],
+                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", "--no-deps",
+                    "--force-reinstall", str(repo)], check=True, stdout=subprocess.DEVNULL)
+    return venv
 
 
 def wait_for(cond: Callable[[], Any], timeout: float = DEADLINE, what: str = "condition",
@@ -259,7 +275,7 @@ class EventWatch:
 class BenchSandbox:
     """A master under a temp root with free ports, and any number of real minions."""
 
-    def __init__(self, workers: int = 5, log_level: str = "warning", root: Path | None = None) -> None:
+    def __init__(self, workers: int | None = None, log_level: str = "warning", root: Path | None = None) -> None:
         self.root = root or Path(tempfile.mkdtemp(prefix="rxb-", dir="/tmp"))
         self.workers = workers
         self.log_level = log_level
@@ -275,7 +291,8 @@ class BenchSandbox:
     def write_master_config(self, **overrides: Any) -> None:
         self.master_dir.mkdir(parents=True, exist_ok=True)
         conf = {"root_dir": str(self.root / "m"), "interface": "127.0.0.1", "publish_port": self.pub_port,
-                "ret_port": self.ret_port, "worker_threads": self.workers, "log_level": self.log_level,
+                "ret_port": self.ret_port, "log_level": self.log_level,
+                **({"worker_threads": self.workers} if self.workers else {}),
                 "keep_jobs_hours": 0, **overrides}
         (self.master_dir / "master").write_text(yaml.safe_dump(conf))
         self._cfg = None

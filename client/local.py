@@ -11,7 +11,6 @@ import asyncio
 import os
 import random
 import secrets
-import sqlite3
 import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable, Iterator, Sequence
@@ -20,7 +19,7 @@ import zmq
 import zmq.asyncio
 
 from rx.config import MasterConfig, load_master_config
-from rx.master.jobcache import JobCache, UnknownJob, new_jid
+from rx.master.jobcache import DatabaseError, JobCache, UnknownJob, new_jid
 from rx.transport.channels import EventBus, ReqClient, RequestTimeout, event_batch, event_subscriber, ipc, recv_multipart
 from rx.targeting import narrowed
 from rx.transport.messages import ClearRequest, ProtocolError, PublishRequest, ReplyError, parse_reply
@@ -251,7 +250,7 @@ class AsyncLocalClient:
         """Returns already stored for `jid` (for jobs gathered after publishing; a new jid has none)."""
         try:
             return self._jobs.returns(jid)
-        except (OSError, UnknownJob, sqlite3.Error):
+        except (OSError, UnknownJob, DatabaseError):
             return {}
 
     async def _gather(self, sub: zmq.asyncio.Socket, pub: Published, timeout: float | None,

@@ -12,14 +12,21 @@ from __future__ import annotations
 import datetime
 import os
 import shutil
-import sqlite3
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rx.config import validate_minion_id
 from rx.transport.codec import DecodeError, decode, encode
 from rx.transport.messages import JID_RE
+
+
+if TYPE_CHECKING:
+    import sqlite3
+
+
+class DatabaseError(Exception):
+    """The returns database cannot be read (wraps sqlite3.Error, so callers need not import sqlite3)."""
 
 
 class JobExists(Exception):
@@ -39,7 +46,7 @@ def new_jid(now: float | None = None) -> str:
 class JobCache:
     def __init__(self, jobs_dir: str | Path) -> None:
         self.root = Path(jobs_dir)
-        self._conn: sqlite3.Connection | None = None
+        self._conn: "sqlite3.Connection | None" = None
         self._conn_pid = 0
 
     def close(self) -> None:
@@ -48,9 +55,10 @@ class JobCache:
             self._conn.close()
         self._conn = None
 
-    def _db(self) -> sqlite3.Connection:
-        """This process's connection (a forked child opens its own)."""
+    def _db(self) -> "sqlite3.Connection":
+        """This process's connection (a forked child opens its own); sqlite3 loads on first use."""
         if self._conn is None or self._conn_pid != os.getpid():
+            import sqlite3
             path = self.root / ".returns.sqlite"
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)  # private before SQLite opens it (and its -wal)
             os.close(fd)
@@ -100,8 +108,13 @@ class JobCache:
     def returns(self, jid: str) -> dict[str, Any]:
         if not self._job_dir(jid).is_dir():
             raise UnknownJob(jid)
+        import sqlite3
         out = {}
-        for minion_id, data in self._db().execute("SELECT id, data FROM ret WHERE jid = ?", (jid,)):
+        try:
+            rows = self._db().execute("SELECT id, data FROM ret WHERE jid = ?", (jid,)).fetchall()
+        except sqlite3.Error as exc:
+            raise DatabaseError(str(exc)) from None
+        for minion_id, data in rows:
             try:
                 out[minion_id] = decode(data)
             except DecodeError:

@@ -95,7 +95,7 @@ class Executor:
         self.running[job.jid] = RunningJob(job.jid, job.fun, pid, time.time())
         try:
             data = await _read_all(r)
-            status = await asyncio.to_thread(_wait, pid)
+            status = await _reap(pid)
         finally:
             self.running.pop(job.jid, None)
         try:
@@ -172,11 +172,19 @@ async def _read_all(fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def _wait(pid: int) -> int:
-    try:
-        return os.waitpid(pid, 0)[1]
-    except ChildProcessError:
-        return 0
+async def _reap(pid: int) -> int:
+    """Wait status of a job process that has closed its pipe (it is exiting: this takes microseconds,
+    so poll without a thread)."""
+    delay = 0.0005
+    while True:
+        try:
+            done, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return 0
+        if done:
+            return status
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.05)
 
 
 def _describe_exit(status: int) -> str:
