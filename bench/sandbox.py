@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -22,11 +21,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 import yaml
-import zmq
 
+from rx.client.events import EventWatch
 from rx.config import MasterConfig, load_master_config
 from rx.master.keys import KeyStore
-from rx.transport.codec import decode, encode
 from rx.transport.crypto import load_or_create_identity
 
 DEADLINE = 60.0
@@ -227,47 +225,6 @@ def _state(pid: int) -> str:
 def _stop_all() -> None:
     for p in list(_LIVE):
         p.stop(timeout=5.0)
-
-
-# ---------------------------------------------------------------- event bus
-
-class EventWatch:
-    """A synchronous subscription to the master's event bus, proven live before use."""
-
-    def __init__(self, cfg: MasterConfig, prefix: str = "") -> None:
-        self.ctx = zmq.Context()
-        self.sub = self.ctx.socket(zmq.SUB)
-        self.sub.setsockopt(zmq.LINGER, 0)
-        self.sub.setsockopt(zmq.RCVHWM, 1_000_000)
-        self.sub.setsockopt(zmq.SUBSCRIBE, prefix.encode())
-        token = f"rx/sync/{secrets.token_hex(6)}"
-        self.sub.setsockopt(zmq.SUBSCRIBE, token.encode())
-        self.sub.connect(f"ipc://{cfg.event_pub_ipc}")
-        push = self.ctx.socket(zmq.PUSH)
-        push.setsockopt(zmq.LINGER, 0)
-        push.connect(f"ipc://{cfg.event_pull_ipc}")
-        deadline = time.monotonic() + DEADLINE
-        try:
-            while time.monotonic() < deadline:
-                push.send_multipart([token.encode(), encode({})])
-                if self.sub.poll(50) and self.sub.recv_multipart()[0] == token.encode():
-                    self.sub.setsockopt(zmq.UNSUBSCRIBE, token.encode())
-                    return
-            raise TimeoutError("the master's event bus did not answer")
-        finally:
-            push.close()
-
-    def next(self, timeout: float) -> tuple[str, dict] | None:
-        if self.sub.poll(int(max(0.0, timeout) * 1000)):
-            tag, data = self.sub.recv_multipart()
-            if tag.startswith(b"rx/sync/"):
-                return None
-            return tag.decode(), decode(data)
-        return None
-
-    def close(self) -> None:
-        self.sub.close()
-        self.ctx.term()
 
 
 # ---------------------------------------------------------------- the sandbox

@@ -6,7 +6,6 @@ event on the master's bus), never after a sleep."""
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -21,6 +20,7 @@ import pytest
 import yaml
 import zmq
 
+from rx.client import events as rx_events
 from rx.config import MasterConfig, load_master_config
 from rx.master.keys import KeyStore
 from rx.transport.codec import decode, encode
@@ -47,58 +47,23 @@ def wait_for(cond: Callable[[], Any], timeout: float = DEADLINE, what: str = "co
         time.sleep(interval)
 
 
-class EventWatch:
-    """A synchronous subscription to the master's event bus, proven live before use."""
-
-    def __init__(self, cfg: MasterConfig, prefix: str = "") -> None:
-        self.ctx = zmq.Context()
-        self.sub = self.ctx.socket(zmq.SUB)
-        self.sub.setsockopt(zmq.LINGER, 0)
-        self.sub.setsockopt(zmq.SUBSCRIBE, prefix.encode())
-        token = f"rx/sync/{secrets.token_hex(6)}"
-        self.sub.setsockopt(zmq.SUBSCRIBE, token.encode())
-        self.sub.connect(f"ipc://{cfg.event_pub_ipc}")
-        push = self.ctx.socket(zmq.PUSH)
-        push.setsockopt(zmq.LINGER, 0)
-        push.connect(f"ipc://{cfg.event_pull_ipc}")
-        deadline = time.monotonic() + DEADLINE
-        try:
-            while time.monotonic() < deadline:
-                push.send_multipart([token.encode(), encode({})])
-                if self.sub.poll(50) and self.sub.recv_multipart()[0] == token.encode():
-                    self.sub.setsockopt(zmq.UNSUBSCRIBE, token.encode())
-                    return
-            raise AssertionError("event bus did not answer")
-        finally:
-            push.close()
+class EventWatch(rx_events.EventWatch):
+    """rx's EventWatch, failing the test when an expected event does not come."""
 
     def next(self, timeout: float = DEADLINE, match: Callable[[str], bool] = lambda t: True) -> tuple[str, dict]:
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError("timed out waiting for an event")
-            if self.sub.poll(int(left * 1000)):
-                tag, data = self.sub.recv_multipart()
-                if tag.startswith(b"rx/sync/"):
-                    continue
-                if match(tag.decode()):
-                    return tag.decode(), decode(data)
+        event = super().next(timeout, match)
+        if event is None:
+            raise AssertionError("timed out waiting for an event")
+        return event
 
     def drain(self, timeout: float = 0.3) -> list[tuple[str, dict]]:
-        """Everything that arrives within `timeout` (for asserting that something did NOT happen)."""
         out = []
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
-            if self.sub.poll(int(left * 1000)):
-                tag, data = self.sub.recv_multipart()
-                if not tag.startswith(b"rx/sync/"):
-                    out.append((tag.decode(), decode(data)))
+            event = rx_events.EventWatch.next(self, left)
+            if event is not None:
+                out.append(event)
         return out
-
-    def close(self) -> None:
-        self.sub.close()
-        self.ctx.term()
 
 
 class Daemon:

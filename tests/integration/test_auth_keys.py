@@ -4,7 +4,6 @@ impersonating minion can (not) do."""
 from __future__ import annotations
 
 import json
-import time
 
 from conftest import EventWatch, FakeMinion, wait_for
 from rx.client.local import LocalClient

@@ -6,12 +6,11 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from pathlib import Path
 
 import pytest
 import zmq
 
-from conftest import EventWatch, free_port, wait_for
+from conftest import EventWatch, free_port
 from rx.client.local import AsyncLocalClient
 from rx.master.session import SessionState
 from rx.transport.codec import encode

@@ -13,7 +13,7 @@ import time
 import pytest
 import yaml
 
-from conftest import Daemon, children_of, wait_for
+from conftest import children_of, wait_for
 from rx.client.local import LocalClient
 
 
