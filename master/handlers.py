@@ -196,6 +196,9 @@ async def handle_minion_event(ctx: WorkerContext, minion_id: str, load: dict) ->
     return {"ok": True}
 
 
+NONCE_CHECKED = frozenset({"_minion_event"})
+"""Sealed commands whose replay is refused by nonce (returns are de-duplicated by (jid, id) instead)."""
+
 GRAINS_TAGS = ("start", "grains")
 """Minion events whose `grains` the master caches for targeting."""
 
@@ -248,9 +251,13 @@ async def _dispatch_secure(ctx: WorkerContext, req: AesRequest) -> dict:
         drop_log(f"sealed request claiming {req.id!r} does not open: {exc}")
         return _error("auth", "request does not authenticate")
     handler = SECURE_COMMANDS.get(cmd.cmd)
+    if cmd.cmd in NONCE_CHECKED and not ctx.jobs.first_use(req.nonce, time.time()):
+        drop_log(f"replayed {cmd.cmd} from {req.id}")
+        reply: dict[str, Any] = {"ok": False, "error": {"type": "duplicate", "message": "replayed request"}}
+        return seal_reply(key, req.id, ctx.session.serial, reply)
     if handler is None:
         drop_log(f"unknown command {cmd.cmd[:64]!r} from {req.id}")
-        reply: dict[str, Any] = {"ok": False, "error": {"type": "bad_request", "message": "unknown command"}}
+        reply = {"ok": False, "error": {"type": "bad_request", "message": "unknown command"}}
     else:
         reply = await handler(ctx, req.id, cmd.load)
     return seal_reply(key, req.id, ctx.session.serial, reply)

@@ -67,6 +67,7 @@ class JobCache:
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("CREATE TABLE IF NOT EXISTS ret (jid TEXT NOT NULL, id TEXT NOT NULL, data BLOB NOT NULL, "
                          "PRIMARY KEY (jid, id)) WITHOUT ROWID")
+            conn.execute("CREATE TABLE IF NOT EXISTS seen (nonce BLOB PRIMARY KEY, ts REAL NOT NULL) WITHOUT ROWID")
             self._conn, self._conn_pid = conn, os.getpid()
         return self._conn
 
@@ -104,6 +105,15 @@ class JobCache:
             return decode((self._job_dir(jid) / ".load").read_bytes())
         except (FileNotFoundError, DecodeError):
             raise UnknownJob(jid) from None
+
+    def first_use(self, nonce: bytes, now: float) -> bool:
+        """True the first time a sealed message's nonce is presented, False for a replay (any worker)."""
+        cur = self._db().execute("INSERT OR IGNORE INTO seen VALUES (?, ?)", (nonce, now))
+        return cur.rowcount == 1
+
+    def forget_nonces(self, older_than: float) -> None:
+        """Drop nonces older than the freshness window: a message that old is refused as stale anyway."""
+        self._db().execute("DELETE FROM seen WHERE ts < ?", (older_than,))
 
     def returns(self, jid: str) -> dict[str, Any]:
         if not self._job_dir(jid).is_dir():

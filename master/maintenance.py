@@ -68,7 +68,7 @@ async def run(cfg: MasterConfig) -> None:
     session.refresh(force=True)
     jobs = JobCache(cfg.jobs_dir)
     watch = KeyWatch(keys, session)
-    last_purge = 0.0
+    last_purge = last_nonce_purge = 0.0
     try:
         while True:
             if watch.check():
@@ -79,6 +79,9 @@ async def run(cfg: MasterConfig) -> None:
                 watch.check()
                 log.info("scheduled session key rotation: serial %d", session.serial)
                 await events.fire("rx/key/rotate", {"serial": session.serial, "reason": "schedule"})
+            if time.monotonic() - last_nonce_purge > cfg.auth_window_seconds:
+                last_nonce_purge = time.monotonic()
+                jobs.forget_nonces(time.time() - 2 * cfg.auth_window_seconds)
             if time.monotonic() - last_purge > PURGE_INTERVAL:
                 last_purge = time.monotonic()
                 removed = await asyncio.to_thread(jobs.purge, cfg.keep_jobs_hours)

@@ -52,6 +52,8 @@ class Loader:
         if not isinstance(fun, str) or not FUN_RE.match(fun):
             raise UnknownFunction(str(fun), "function names are 'module.function'")
         mod_name, func_name = fun.split(".", 1)
+        if mod_name not in MODULES:
+            raise UnknownFunction(fun, f"no module {mod_name!r}")
         mod = self.module(mod_name)
         if func_name not in getattr(mod, "__all__", ()):
             raise UnknownFunction(fun, f"module {mod_name!r} has no function {func_name!r}")

@@ -208,3 +208,21 @@ def test_rx_key_bulk_operations(sandbox):
         watch.close()
         for f in fakes:
             f.close()
+
+
+def test_replayed_minion_event_is_refused(fleet):
+    fake = FakeMinion(fleet, "evt2")
+    try:
+        fake.auth()
+        frame = fake.sealed("_minion_event", {"tag": "custom/once", "data": {}})
+        watch = EventWatch(fleet.cfg, "rx/minion/evt2/custom")
+        try:
+            assert fake.send_sealed(frame)["ok"] is True
+            watch.next()
+            again = fake.send_sealed(frame)
+            assert again["ok"] is False and again["error"]["type"] == "duplicate"
+            assert watch.drain(0.3) == []
+        finally:
+            watch.close()
+    finally:
+        fake.close()

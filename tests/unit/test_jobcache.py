@@ -185,3 +185,12 @@ def test_purge_with_keep_hours_0_keeps_everything(cache, keep):
     cache.create(jid, LOAD, [])
     assert cache.purge(keep_hours=keep, now=1_700_000_000.0) == 0
     assert cache.exists(jid)
+
+
+def test_nonce_is_accepted_once_then_forgotten_after_the_window(cache):
+    assert cache.first_use(b"n" * 12, 1000.0) is True
+    assert cache.first_use(b"n" * 12, 1001.0) is False
+    assert cache.first_use(b"m" * 12, 1001.0) is True
+    cache.forget_nonces(older_than=1000.5)
+    assert cache.first_use(b"n" * 12, 2000.0) is True
+    assert cache.first_use(b"m" * 12, 2000.0) is False
