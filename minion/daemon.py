@@ -104,7 +104,8 @@ class Minion:
                 return
             session = await self.auth.until_accepted()
             self.session = session
-            self.session_started = time.time() + session.master_offset
+            if not self.session_started:  # when this process first got keys: older jobs are replays
+                self.session_started = time.time() + session.master_offset
             self.verifier = Verifier(session.master_pub)
         if self.buffered:
             held, self.buffered = self.buffered, []
@@ -237,6 +238,9 @@ class Minion:
                 log.error("%s: reply from the master does not authenticate: %s", cmd, exc)
                 return False
             if isinstance(inner, dict) and inner.get("ok") is True:
+                return True
+            if isinstance(inner, dict) and (inner.get("error") or {}).get("type") == "duplicate":
+                log.debug("%s was already delivered (a retry after a lost reply)", cmd)
                 return True
             log.error("%s refused by the master: %s", cmd, inner.get("error") if isinstance(inner, dict) else inner)
             return False
