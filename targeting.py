@@ -22,6 +22,8 @@ from typing import Any, Callable, Iterable, Mapping
 
 DEFAULT_DELIMITER = ":"
 MAX_NODEGROUP_DEPTH = 32
+MAX_NESTING = 64
+"""Deepest parenthesis/`not` nesting in a compound target (the parser recurses)."""
 TARGET_TYPES = ("glob", "pcre", "list", "grain", "grain_pcre", "ipcidr", "compound", "nodegroup")
 
 Tri = bool | None  # True / False / unknown (no grains cached)
@@ -217,6 +219,7 @@ class _Parser:
         self.expr = expr
         self.toks = _tokenize(expr)
         self.i = 0
+        self.depth = 0
         self.delimiter = delimiter
         self.build_leaf = build_leaf
 
@@ -250,11 +253,19 @@ class _Parser:
             nodes.append(self._not())
         return nodes[0] if len(nodes) == 1 else _Node("and", nodes)
 
+    def _nest(self, tok: _Tok) -> None:
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise TargetError(f"compound target nested deeper than {MAX_NESTING} levels at position {tok.pos + 1}")
+
     def _not(self) -> "_Node":
         t = self._peek()
         if t is not None and t.text == "not":
             self.i += 1
-            return _Node("not", [self._not()])
+            self._nest(t)
+            node = _Node("not", [self._not()])
+            self.depth -= 1
+            return node
         return self._primary()
 
     def _primary(self) -> "_Node":
@@ -263,10 +274,12 @@ class _Parser:
             raise self._fail("a target or '('")
         self.i += 1
         if t.text == "(":
+            self._nest(t)
             node = self._or()
             if (close := self._peek()) is None or close.text != ")":
                 raise self._fail("')'")
             self.i += 1
+            self.depth -= 1
             return node
         return self.build_leaf(t.text, f"position {t.pos + 1}")
 

@@ -69,6 +69,7 @@ CASES = [
     ("E@web(1|2) and not G@roles:cache", "compound", {"web1"}, set()),
     ("(P@os:(Debian|Ubuntu)$) and (web*)", "compound", {"web1", "web2"}, set()),
     ("((web1 or db1)) and not (G@env:dev)", "compound", {"web1", "db1"}, set()),
+    ("( " * 60 + "web1" + " )" * 60, "compound", {"web1"}, set()),
     ("G@os:Debian and not G@os:Debian", "compound", {"db9"}, {"db9"}),
     ("web1 or G@nosuch:x", "compound", {"web1", "db9"}, {"db9"}),
     ("web1 and G@nosuch:x", "compound", set(), set()),
@@ -128,6 +129,8 @@ def test_custom_delimiter():
     ("", "glob", "empty target"),
     ("   ", "compound", "empty"),
     ("x", "bogus", "unknown target type"),
+    ("( " * 5000 + "web1" + " )" * 5000, "compound", "nested deeper than 64"),
+    ("not " * 5000 + "web1", "compound", "nested deeper than 64"),
 ])
 def test_bad_targets_are_clear_errors(tgt, tgt_type, message):
     with pytest.raises(TargetError) as err:
