@@ -87,6 +87,7 @@ class MasterConfig(_Common):
     keep_jobs_hours: float = 24.0
     publish_key_rotate_hours: float = 24.0
     auth_window_seconds: float = 300.0
+    max_pending_keys: int = 1000
     nodegroups: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -186,6 +187,7 @@ _MASTER_CHECKS: dict[str, _Check] = {
     "keep_jobs_hours": ((int, float), _non_negative, "a number of hours >= 0 (0 keeps jobs forever)"),
     "publish_key_rotate_hours": ((int, float), _non_negative, "a number of hours >= 0 (0 never rotates on a schedule)"),
     "auth_window_seconds": ((int, float), _positive, "a number of seconds > 0"),
+    "max_pending_keys": (int, _non_negative, "a whole number >= 0 (0: no limit)"),
     "nodegroups": (dict, None, "a mapping of name to target expression"),
 }
 

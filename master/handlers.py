@@ -19,7 +19,7 @@ import zmq.asyncio
 
 from rx.master.grainscache import GrainsCache
 from rx.master.jobcache import JobCache, JobExists, UnknownJob, new_jid
-from rx.master.keys import KeyError_, KeyStore
+from rx.master.keys import KeyError_, KeyStore, PendingFull
 from rx.master.session import SessionState
 from rx.targeting import MinionFacts, TargetError, compile_target, expand_nodegroups
 from rx.transport.channels import EventBus
@@ -44,6 +44,7 @@ class WorkerContext:
     root_key: str
     auto_accept: bool
     auth_window: float
+    max_pending_keys: int
     events: EventBus
     publish_sock: zmq.asyncio.Socket
     grains: GrainsCache
@@ -79,7 +80,10 @@ def _error(kind: str, message: str) -> dict:
 async def handle_auth(ctx: WorkerContext, load: dict) -> dict:
     try:
         req = check_auth_request(load, time.time(), ctx.auth_window)
-        status = ctx.keys.decide(req.id, req.pub, ctx.auto_accept)
+        status = ctx.keys.decide(req.id, req.pub, ctx.auto_accept, ctx.max_pending_keys)
+    except PendingFull as exc:
+        drop_log(f"_auth: {exc}")
+        return _error("auth", "the master is not filing new keys right now (too many pending)")
     except AuthError as exc:
         drop_log(f"_auth: {exc}")
         return _error("auth", str(exc))

@@ -25,6 +25,10 @@ class KeyError_(Exception):
     """A key operation that cannot be done (bad id, unreadable key)."""
 
 
+class PendingFull(KeyError_):
+    """Too many keys are pending already: a new one is not filed."""
+
+
 @dataclass(frozen=True)
 class KeyInfo:
     id: str
@@ -114,11 +118,13 @@ class KeyStore:
         if to_state == "accepted":
             self.remove("denied", info.id)
 
-    def decide(self, minion_id: str, public: bytes, auto_accept: bool) -> str:
+    def decide(self, minion_id: str, public: bytes, auto_accept: bool, max_pending: int = 0) -> str:
         """What an `_auth` from (id, key) gets, filing unknown keys as pending.
 
         A key that differs from the accepted or pending one for the same id is
-        never swapped in: it is filed as denied for a person to look at.
+        never swapped in: it is filed as denied for a person to look at.  With
+        `max_pending`, a new key beyond that many pending ones raises PendingFull
+        (so a flood of made-up ids cannot fill the disk).
         """
         accepted = self.read("accepted", minion_id)
         if accepted is not None:
@@ -137,5 +143,8 @@ class KeyStore:
             self.remove("pending", minion_id)
             return "accepted"
         if pending is None:
+            if max_pending and len(self.ids("pending")) >= max_pending:
+                raise PendingFull(f"{max_pending} keys are already pending (max_pending_keys); "
+                                  f"not filing {minion_id!r}: accept or delete pending keys with rx-key")
             self.write("pending", minion_id, public)
         return "pending"

@@ -40,6 +40,7 @@ async def run(cfg: MasterConfig, index: int = 0) -> None:
         identity=load_or_create_identity(Path(cfg.pki_dir), "master"),
         keys=KeyStore(cfg.pki_dir), session=session, jobs=JobCache(cfg.jobs_dir),
         root_key=Path(cfg.root_key_path).read_text().strip(), auto_accept=cfg.auto_accept,
+        max_pending_keys=cfg.max_pending_keys,
         auth_window=cfg.auth_window_seconds, events=EventBus(zctx, cfg.event_pull_ipc), publish_sock=publish,
         grains=GrainsCache(cfg.cachedir), nodegroups=cfg.nodegroups,
     )

@@ -304,6 +304,8 @@ class FakeMinion:
         from rx.transport.messages import ClearRequest
         pending = start_auth(self.identity, self.id)
         reply = self.raw.request(ClearRequest("_auth", pending.request.to_wire()).to_wire())
+        if reply.get("ok") is False:
+            raise RuntimeError(f"auth refused: {reply['error']['message']}")
         outcome = finish_auth(pending, reply, None)
         self.session = outcome.session
         return outcome.status

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from conftest import EventWatch, FakeMinion, wait_for
 from rx.client.local import LocalClient
 from rx.master.keys import KeyStore
@@ -226,3 +228,19 @@ def test_replayed_minion_event_is_refused(fleet):
             watch.close()
     finally:
         fake.close()
+
+
+def test_flood_of_made_up_ids_stops_at_max_pending_keys(sandbox):
+    sandbox.start_master(max_pending_keys=3)
+    fakes = [FakeMinion(sandbox, f"flood{i}", accept=False) for i in range(5)]
+    try:
+        assert [f.auth() for f in fakes[:3]] == ["pending"] * 3
+        for f in fakes[3:]:
+            with pytest.raises(Exception, match="too many pending"):
+                f.auth()
+        assert sorted(_keys(sandbox)["pending"]) == ["flood0", "flood1", "flood2"]
+        assert fakes[0].auth() == "pending", "a key already pending is still answered"
+    finally:
+        for f in fakes:
+            f.close()
+    assert "max_pending_keys" in sandbox.master.output()
