@@ -114,10 +114,11 @@ class Supervisor:
         self.log_file = log_file
         self.mp = multiprocessing.get_context("fork")
         self.children = [
+            # binders first, so the workers' connects find their endpoints at once
             Child("event-publisher", eventpub.main, (cfg,)),
             Child("publisher", publisher.main, (cfg,)),
-            *[Child(f"mworker-{i}", mworker.main, (cfg, i)) for i in range(cfg.worker_threads)],
             Child("request-server", reqserver.main, (cfg,)),
+            *[Child(f"mworker-{i}", mworker.main, (cfg, i)) for i in range(cfg.worker_threads)],
             Child("maintenance", maintenance.main, (cfg,)),
         ]
         self.stopping = False

@@ -29,6 +29,7 @@ async def run(cfg: MasterConfig, index: int = 0) -> None:
     local = zctx.socket(zmq.REP)
     for sock, path in ((remote, cfg.workers_ipc), (local, cfg.workers_local_ipc)):
         sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.RECONNECT_IVL, 20)  # back within 20 ms of a request-server restart
         sock.connect(ipc(path))
     publish = zctx.socket(zmq.PUSH)
     publish.setsockopt(zmq.LINGER, 2000)
