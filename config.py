@@ -224,8 +224,18 @@ _DEFAULT_PATHS = {
 
 
 def config_dir_from(cli_value: str | None) -> str:
-    """Resolve the config dir: `-c DIR` > `RX_CONFIG_DIR` > `/etc/rx`."""
-    return cli_value or os.environ.get("RX_CONFIG_DIR") or DEFAULT_CONFIG_DIR
+    """Resolve the config dir: `-c DIR` > `RX_CONFIG_DIR` > `/etc/rx`.
+
+    A directory named explicitly (flag or variable) must exist: a typo there would
+    otherwise run with every default, on the real /etc and /var paths.
+    """
+    if cli_value or os.environ.get("RX_CONFIG_DIR"):
+        cdir = cli_value or os.environ["RX_CONFIG_DIR"]
+        if not os.path.isdir(cdir):
+            how = "-c" if cli_value else "RX_CONFIG_DIR"
+            raise ConfigError(f"config dir {cdir!r} (from {how}) does not exist")
+        return cdir
+    return DEFAULT_CONFIG_DIR
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

@@ -49,11 +49,13 @@ def test_invalid_minion_ids(minion_id):
 
 # ---------------------------------------------------------------- config dir and defaults
 
-def test_config_dir_precedence(monkeypatch):
+def test_config_dir_precedence(monkeypatch, tmp_path):
     assert config_dir_from(None) == "/etc/rx"
-    monkeypatch.setenv("RX_CONFIG_DIR", "/from/env")
-    assert config_dir_from(None) == "/from/env"
-    assert config_dir_from("/from/cli") == "/from/cli"
+    (env_dir := tmp_path / "from-env").mkdir()
+    (cli_dir := tmp_path / "from-cli").mkdir()
+    monkeypatch.setenv("RX_CONFIG_DIR", str(env_dir))
+    assert config_dir_from(None) == str(env_dir)
+    assert config_dir_from(str(cli_dir)) == str(cli_dir)
 
 
 def test_env_config_dir_is_used_by_the_loader(tmp_path, monkeypatch):
@@ -75,7 +77,8 @@ def test_master_defaults_without_a_file(tmp_path):
 @pytest.mark.parametrize("text", ["", "# only a comment\n", "---\n"])
 def test_empty_file_means_defaults(tmp_path, text):
     _write(tmp_path, "master", text)
-    without_file = load_master_config(str(tmp_path / "nothing-here"))
+    (tmp_path / "no-file-here").mkdir()
+    without_file = load_master_config(str(tmp_path / "no-file-here"))
     assert load_master_config(str(tmp_path)) == dataclasses.replace(without_file, config_dir=str(tmp_path))
 
 
@@ -301,3 +304,15 @@ def test_unusable_host_name_as_default_id_is_an_error(tmp_path, monkeypatch):
     with pytest.raises(ConfigError) as info:
         load_minion_config(str(tmp_path))
     assert info.value.key == "id" and ".bad/host" in str(info.value)
+
+
+@pytest.mark.parametrize("how", ["flag", "env"])
+def test_an_explicit_config_dir_that_does_not_exist_is_an_error(tmp_path, monkeypatch, how):
+    from rx.config import ConfigError, load_master_config, load_minion_config
+    missing = str(tmp_path / "nope")
+    monkeypatch.delenv("RX_CONFIG_DIR", raising=False)
+    if how == "env":
+        monkeypatch.setenv("RX_CONFIG_DIR", missing)
+    for load in (load_master_config, load_minion_config):
+        with pytest.raises(ConfigError, match="does not exist"):
+            load(missing if how == "flag" else None)
