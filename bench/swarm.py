@@ -300,7 +300,8 @@ class Swarm:
         loop = asyncio.get_running_loop()
         for minion_id, ident in zip(self.ids, self.identities):
             grains = self.grains(minion_id) if callable(self.grains) else dict(self.grains or {})
-            m = Minion(MinionConfig(id=minion_id, **base), identity=ident, grains=grains, executor=InlineExecutor())
+            m = Minion(MinionConfig(id=minion_id, **base), identity=ident, grains=grains, executor=InlineExecutor(),
+                       catch_up=False)
             self.minions.append(m)
         self.t_start = time.time()
         for m in self.minions:

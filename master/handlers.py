@@ -3,7 +3,7 @@ through an explicit table.  Nothing from the wire is ever used as an attribute n
 
 Clear (unauthenticated) commands: `_auth`; `publish` and `preview` (root key
 required, and only from the local socket).
-Sealed commands, from accepted minions only: `_return`, `_minion_event`.
+Sealed commands, from accepted minions only: `_return`, `_minion_event`, `_missed`.
 """
 
 from __future__ import annotations
@@ -207,6 +207,31 @@ GRAINS_TAGS = ("start", "grains")
 """Minion events whose `grains` the master caches for targeting."""
 
 
+CATCH_UP_SECONDS = 15.0
+"""How far back a reconnecting minion may ask for jobs it missed (a publication sent while its
+SUB socket was reconnecting is lost on the wire); older jobs are left to the client's probe."""
+CATCH_UP_MAX_JOBS = 64
+
+
+async def handle_missed(ctx: WorkerContext, minion_id: str, load: dict) -> dict:
+    """Jobs published to this minion since `since` (at most CATCH_UP_SECONDS ago) that it has not returned."""
+    since = load.get("since")
+    if not isinstance(since, (int, float)) or isinstance(since, bool):
+        return {"ok": False, "error": {"type": "bad_request", "message": "since: a timestamp is required"}}
+    first = new_jid(max(float(since), time.time() - CATCH_UP_SECONDS))
+    jobs = []
+    for jid in ctx.jobs.jids_since(first):
+        try:
+            record = ctx.jobs.load(jid)
+        except UnknownJob:
+            continue
+        if minion_id in record.get("minions", ()) and not ctx.jobs.has_return(jid, minion_id):
+            jobs.append(record["load"])
+            if len(jobs) >= CATCH_UP_MAX_JOBS:
+                break
+    return {"ok": True, "jobs": jobs}
+
+
 CLEAR_COMMANDS: dict[str, Callable[[WorkerContext, dict], Awaitable[dict]]] = {
     "_auth": handle_auth,
     "publish": handle_publish,
@@ -217,6 +242,7 @@ LOCAL_ONLY = frozenset({"publish", "preview"})
 SECURE_COMMANDS: dict[str, Callable[[WorkerContext, str, dict], Awaitable[dict]]] = {
     "_return": handle_return,
     "_minion_event": handle_minion_event,
+    "_missed": handle_missed,
 }
 
 

@@ -9,6 +9,7 @@ return cost 150-250 µs on the hot path.
 
 from __future__ import annotations
 
+import bisect
 import datetime
 import os
 import shutil
@@ -48,6 +49,7 @@ class JobCache:
         self.root = Path(jobs_dir)
         self._conn: "sqlite3.Connection | None" = None
         self._conn_pid = 0
+        self._listing: tuple[float, list[str]] | None = None
 
     def close(self) -> None:
         """Close this process's database connection (it holds file descriptors until closed)."""
@@ -130,6 +132,19 @@ class JobCache:
             except DecodeError:
                 continue
         return out
+
+    def has_return(self, jid: str, minion_id: str) -> bool:
+        row = self._db().execute("SELECT 1 FROM ret WHERE jid = ? AND id = ?", (jid, minion_id)).fetchone()
+        return row is not None
+
+    def jids_since(self, first: str) -> list[str]:
+        """Jobs with jid >= `first` (jids are time-ordered), from a listing cached for half a second:
+        a fleet reconnecting at once asks this thousands of times."""
+        now = time.monotonic()
+        if self._listing is None or now - self._listing[0] > 0.5:
+            self._listing = (now, self.jids())
+        listing = self._listing[1]
+        return listing[bisect.bisect_left(listing, first):]
 
     def jids(self) -> list[str]:
         """Every job in the cache, oldest first."""

@@ -15,6 +15,7 @@ from typing import Any
 
 import zmq
 import zmq.asyncio
+from zmq.utils.monitor import parse_monitor_message
 
 from rx import __version__
 from rx.config import ConfigError, MinionConfig, load_minion_config
@@ -28,7 +29,7 @@ from rx.targeting import MinionFacts, Target, TargetError, compile_target
 from rx.transport.channels import ReqClient, RequestTimeout, recv_multipart, subscriber, tcp_url
 from rx.transport.crypto import CryptoError, Identity, Verifier, load_or_create_identity
 from rx.transport.handshake import Session
-from rx.transport.messages import Job, JobReturn, MinionEvent, Publication
+from rx.transport.messages import Job, JobReturn, MinionEvent, ProtocolError, Publication
 from rx.transport.secure import Rejected, StaleSerial, open_publication, open_reply, parse_publication, seal_request
 
 log = logging.getLogger("rx.minion")
@@ -48,8 +49,10 @@ def _target(tgt: str | tuple, tgt_type: str, delimiter: str) -> Target:
 
 class Minion:
     def __init__(self, cfg: MinionConfig, *, identity: Identity | None = None, grains: dict | None = None,
-                 executor: Any = None) -> None:
-        """`identity`, `grains` and `executor` default to the real ones; the swarm passes its own."""
+                 executor: Any = None, catch_up: bool = True) -> None:
+        """`identity`, `grains` and `executor` default to the real ones; the swarm passes its own.
+        `catch_up`: watch the publish connection and ask for jobs missed while it was down."""
+        self.catch_up = catch_up
         self.cfg = cfg
         self.identity = identity or load_or_create_identity(Path(cfg.pki_dir), "minion")
         self.grains = grains if grains is not None else load_grains(cfg.id, cfg.grains)
@@ -75,6 +78,8 @@ class Minion:
         try:
             await self.reauth(None)
             sub = subscriber(zctx, tcp_url(self.cfg.master, self.cfg.publish_port))
+            if self.catch_up:
+                self._spawn(self._watch_connection(sub))
             try:
                 self._spawn(self.fire("start", {"grains": self.grains, "version": __version__}))
                 log.warning("rx-minion %s ready: id %s, master %s", __version__, self.cfg.id, self.cfg.master)
@@ -82,14 +87,51 @@ class Minion:
                     frames = await recv_multipart(sub)
                     await self.on_publication(frames[-1])
             finally:
+                self.executor.kill_all()  # before the tasks waiting on them are cancelled and forget them
+                await self._cancel_tasks()
                 sub.close(linger=0)
         finally:
             self.executor.kill_all()
-            for t in self._tasks:
-                t.cancel()
+            await self._cancel_tasks()
             await self.req.aclose()
             if own_ctx:
                 zctx.term()
+
+    async def _watch_connection(self, sub: zmq.asyncio.Socket) -> None:
+        """A publication sent while the SUB socket (re)connects never arrives: on every (re)connect,
+        ask the master for the jobs addressed to us since the link went down (or since we authenticated)."""
+        monitor = sub.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED)
+        lost_at: float | None = time.time() - 1.0
+        try:
+            while True:
+                event = parse_monitor_message(await recv_multipart(monitor))["event"]
+                if event == zmq.EVENT_DISCONNECTED and lost_at is None:
+                    lost_at = time.time() - 1.0
+                elif event == zmq.EVENT_HANDSHAKE_SUCCEEDED and lost_at is not None:
+                    since, lost_at = lost_at, None
+                    await self.missed_jobs(since)
+        finally:
+            monitor.close(linger=0)
+
+    async def missed_jobs(self, since_local: float) -> None:
+        assert self.session is not None
+        reply = await self.send("_missed", {"since": since_local + self.session.master_offset})
+        jobs = reply.get("jobs") if reply else None
+        for load in jobs if isinstance(jobs, list) else []:
+            try:
+                job = Job.from_wire(load)
+            except ProtocolError as exc:
+                log.warning("dropped a missed job the master sent: %s", exc)
+                continue
+            if job.jid not in self.seen:
+                log.info("job %s was published while the connection was down: running it now", job.jid)
+                self._run_if_ours(job)
+
+    async def _cancel_tasks(self) -> None:
+        tasks = list(self._tasks)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -145,6 +187,9 @@ class Minion:
             else:
                 log.warning("dropped a publication that does not decrypt: %s", exc)
             return
+        self._run_if_ours(job)
+
+    def _run_if_ours(self, job: Job) -> None:
         if not self._fresh(job):
             return
         try:
@@ -211,8 +256,9 @@ class Minion:
     async def fire(self, tag: str, data: dict) -> None:
         await self.send("_minion_event", MinionEvent(tag=tag, data=data).to_wire())
 
-    async def send(self, cmd: str, load: dict) -> bool:
-        """Send a sealed request, re-authenticating and retrying; False if it could not be delivered."""
+    async def send(self, cmd: str, load: dict) -> dict | None:
+        """Send a sealed request, re-authenticating and retrying; the master's reply, or None if the request
+        could not be delivered or was refused."""
         delay = 1.0
         for _attempt in range(RETURN_ATTEMPTS):
             session = self.session
@@ -231,21 +277,21 @@ class Minion:
                     await self.reauth(session)
                     continue
                 log.error("%s refused by the master: %s", cmd, reply.get("error"))
-                return False
+                return None
             try:
                 inner = open_reply(session.request_key, self.cfg.id, session.serial, reply)
             except Rejected as exc:
                 log.error("%s: reply from the master does not authenticate: %s", cmd, exc)
-                return False
+                return None
             if isinstance(inner, dict) and inner.get("ok") is True:
-                return True
+                return inner
             if isinstance(inner, dict) and (inner.get("error") or {}).get("type") == "duplicate":
                 log.debug("%s was already delivered (a retry after a lost reply)", cmd)
-                return True
+                return inner
             log.error("%s refused by the master: %s", cmd, inner.get("error") if isinstance(inner, dict) else inner)
-            return False
+            return None
         log.error("%s: gave up after %d attempts", cmd, RETURN_ATTEMPTS)
-        return False
+        return None
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -92,6 +92,10 @@ class Executor:
             os.close(r)
             self._child(job, w)
         os.close(w)
+        try:
+            os.setpgid(pid, pid)  # also here, so a kill right after the fork finds the group
+        except OSError:
+            pass  # the child got there first (or already exited)
         self.running[job.jid] = RunningJob(job.jid, job.fun, pid, time.time())
         try:
             data = await _read_all(r)
@@ -136,7 +140,10 @@ class Executor:
         try:
             os.killpg(job.pid, sig)
         except ProcessLookupError:
-            return False
+            try:
+                os.kill(job.pid, sig)
+            except ProcessLookupError:
+                return False
         return True
 
     def kill_all(self) -> None:

@@ -11,6 +11,7 @@ import pytest
 import zmq
 
 from conftest import EventWatch, free_port
+from rx.client import LocalClient
 from rx.client.local import AsyncLocalClient
 from rx.master.session import SessionState
 from rx.transport.codec import encode
@@ -124,3 +125,21 @@ def test_replayed_publication_runs_once(relayed, tmp_path):
     _run_through(box, relay, "test.ping", [])
     assert marker.read_text() == "x\n"
     assert "replayed job" in box.minions["m1"].output()
+
+
+def test_jobs_published_while_the_publish_link_is_down_run_on_reconnect(relayed, tmp_path):
+    """The minion's SUB link drops; a job published meanwhile never reaches it on the wire. When the link
+    comes back the minion asks the master for what it missed, runs it once and returns."""
+    box, relay = relayed
+    marker = tmp_path / "caught-up"
+    _run_through(box, relay, "test.ping", [])
+    relay.out.close(linger=0)  # the link goes down
+    with LocalClient(cfg=box.cfg) as c:
+        pub = c.run_job("m1", "cmd.run", [f"echo once >> {marker}"])
+        assert pub.minions == ["m1"]
+        relay.out = relay.ctx.socket(zmq.XPUB)
+        relay.out.setsockopt(zmq.LINGER, 0)
+        relay.out.bind(f"tcp://127.0.0.1:{relay.port}")  # the link comes back
+        assert c.get_cli_returns(pub.jid, pub.minions, timeout=20) == {"m1": ""}
+    assert marker.read_text() == "once\n"
+    assert "was published while the connection was down" in box.minions["m1"].output()

@@ -203,3 +203,11 @@ def test_master_with_a_new_session_secret_minions_reauthenticate(fleet):
     fleet.start_master()
     wait_for(lambda: _ping_all(fleet, {"m1": True, "m2": True}), timeout=15, what="minions back on a new secret")
     assert "authenticated with the master" in fleet.minions["m1"].output().split("ready")[-1]
+
+
+def test_first_job_after_a_master_restart_reaches_every_minion(fleet):
+    """Published while the minions are still reconnecting: they catch up on reconnect, nothing is lost."""
+    assert fleet.stop_master() == 0
+    fleet.start_master()
+    with LocalClient(cfg=fleet.cfg) as c:
+        assert c.cmd("*", "test.ping", timeout=15) == {"m1": True, "m2": True}
