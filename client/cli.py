@@ -286,6 +286,7 @@ async def run(opts: argparse.Namespace, stream: TextIO) -> int:
                 return _no_match(opts, stream)
             tgt, tgt_type = narrowed(tgt, tgt_type, picked), "compound"
         published: list[Published] = []
+        batch_jobs: list[Published] = []
         items: AsyncIterator[dict]
         if opts.batch is not None:
             last: list[tuple] = []
@@ -300,7 +301,7 @@ async def run(opts: argparse.Namespace, stream: TextIO) -> int:
             items = client.cmd_batch(tgt, fun, args, batch=opts.batch, tgt_type=tgt_type, kwarg=kwargs,
                                      timeout=timeout, batch_wait=opts.batch_wait, failhard=opts.failhard,
                                      delimiter=opts.delimiter, gather_job_timeout=opts.gather_job_timeout,
-                                     progress=progress)
+                                     progress=progress, published=batch_jobs)
         else:
             items = client.cmd_iter(tgt, fun, args, timeout=timeout, tgt_type=tgt_type, kwarg=kwargs,
                                     expect_minions=True, gather_job_timeout=opts.gather_job_timeout,
@@ -313,9 +314,15 @@ async def run(opts: argparse.Namespace, stream: TextIO) -> int:
                         print(f"Executing job with jid {report.jid}", file=sys.stderr)
                 report.add(item)
         except asyncio.CancelledError:
-            jid = published[0].jid if published else report.jid
-            print(f"\nInterrupted. The job goes on; look it up later with: rx-run jobs.lookup_jid {jid}"
-                  if jid else "\nInterrupted.", file=sys.stderr)
+            jids = [p.jid for p in published or batch_jobs]
+            if not jids:
+                print("\nInterrupted.", file=sys.stderr)
+            elif len(jids) == 1:
+                print(f"\nInterrupted. The job goes on; look it up later with: rx-run jobs.lookup_jid {jids[0]}",
+                      file=sys.stderr)
+            else:
+                print(f"\nInterrupted. Batch jobs started so far go on; look them up with rx-run jobs.lookup_jid: "
+                      f"{' '.join(jids)}", file=sys.stderr)
             return EXIT_INTERRUPTED
     if (published and not published[0].minions) or (opts.batch is not None and not report.targeted):
         return _no_match(opts, stream)

@@ -343,11 +343,13 @@ class AsyncLocalClient:
                         tgt_type: str = "glob", kwarg: dict | None = None, timeout: float | None = None,
                         batch_wait: float = 0.0, failhard: bool = False, delimiter: str = ":",
                         gather_job_timeout: float = DEFAULT_GATHER_JOB_TIMEOUT,
-                        progress: Callable[[BatchProgress], None] | None = None) -> AsyncIterator[dict]:
+                        progress: Callable[[BatchProgress], None] | None = None,
+                        published: list[Published] | None = None) -> AsyncIterator[dict]:
         """Rolling batches: at most `batch` minions (a number or "N%") run at once; each return frees a slot.
 
         With `failhard`, no new minion is started after the first failure.
-        `progress` is called with a BatchProgress after every change.
+        `progress` is called with a BatchProgress after every change; `published`, if a list, gets the
+        Published record of every per-minion job as it starts.
         """
         matched = (await self.preview(tgt, tgt_type=tgt_type, delimiter=delimiter)).minions
         size = batch_size(batch, len(matched))
@@ -359,7 +361,8 @@ class AsyncLocalClient:
             try:
                 async for item in self.cmd_iter(narrowed(tgt, tgt_type, [minion_id]), fun, arg, timeout=timeout,
                                                 tgt_type="compound", kwarg=kwarg, delimiter=delimiter,
-                                                gather_job_timeout=gather_job_timeout, expect_minions=True):
+                                                gather_job_timeout=gather_job_timeout, expect_minions=True,
+                                                published=published):
                     await queue.put(item)
             finally:
                 await queue.put(None)

@@ -189,9 +189,10 @@ def test_bad_input_is_a_clear_error_and_publishes_nothing(grained, args, code, m
         assert os.listdir(grained.cfg.jobs_dir) == jobs
 
 
-def test_ctrl_c_prints_the_jid(grained):
+@pytest.mark.parametrize("extra", [[], ["-b", "1"]])
+def test_ctrl_c_prints_the_jid(grained, extra):
     p = subprocess.Popen([sys.executable, "-m", "rx.client.cli", "-c", str(grained.master_dir), "m1", "test.sleep",
-                          "5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                          "5", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for(lambda: grained.minions["m1"].alive() and
              any(True for _ in __import__("conftest").children_of(grained.minions["m1"].pid)), what="job started")
     p.send_signal(signal.SIGINT)
