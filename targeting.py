@@ -150,7 +150,8 @@ def _ipcidr(expr: str) -> Matcher:
     def match(m: MinionFacts) -> Tri:
         if m.grains is None:
             return None
-        for addr in m.grains.get(key) or []:
+        addrs = m.grains.get(key)
+        for addr in addrs if isinstance(addrs, list) else [addrs] if isinstance(addrs, str) else []:
             try:
                 if ipaddress.ip_address(str(addr)) in net:
                     return True

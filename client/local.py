@@ -264,18 +264,22 @@ class AsyncLocalClient:
             yield {minion_id: _as_return(pub.jid, data)}
         pending = state.expected - state.returned
         deadline = time.monotonic() + timeout
-        while pending:
+        giving_up = False
+        while pending and not giving_up:
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                if gather_job_timeout <= 0:
-                    break
-                answers = await self._probe(sorted(pending), "jobs.find", [pub.jid], gather_job_timeout)
-                state.answered_probe |= answers.keys()
-                if not any(isinstance(r, dict) and r for r in answers.values()):
-                    break
-                deadline = time.monotonic() + timeout
-                continue
-            for tag, data in await event_batch(sub, remaining):
+            if remaining > 0:
+                queued = await event_batch(sub, remaining)
+            else:
+                queued = await event_batch(sub, 0.001)  # returns that came in meanwhile count before any probe
+                if not queued:
+                    giving_up = True
+                    if gather_job_timeout > 0:
+                        answers = await self._probe(sorted(pending), "jobs.find", [pub.jid], gather_job_timeout)
+                        state.answered_probe |= answers.keys()
+                        giving_up = not any(isinstance(r, dict) and r for r in answers.values())
+                        deadline = time.monotonic() + timeout
+                    queued = await event_batch(sub, 0.001)  # and those that came in during the probe
+            for tag, data in queued:
                 minion_id = tag.rsplit("/", 1)[-1]
                 if minion_id in state.returned:
                     continue

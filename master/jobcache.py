@@ -49,7 +49,7 @@ class JobCache:
         self.root = Path(jobs_dir)
         self._conn: "sqlite3.Connection | None" = None
         self._conn_pid = 0
-        self._listing: tuple[float, list[str]] | None = None
+        self._listing: tuple[int, list[str]] | None = None
 
     def close(self) -> None:
         """Close this process's database connection (it holds file descriptors until closed)."""
@@ -138,11 +138,14 @@ class JobCache:
         return row is not None
 
     def jids_since(self, first: str) -> list[str]:
-        """Jobs with jid >= `first` (jids are time-ordered), from a listing cached for half a second:
-        a fleet reconnecting at once asks this thousands of times."""
-        now = time.monotonic()
-        if self._listing is None or now - self._listing[0] > 0.5:
-            self._listing = (now, self.jids())
+        """Jobs with jid >= `first` (jids are time-ordered), from a listing cached until the jobs directory
+        changes: a fleet reconnecting at once asks this thousands of times."""
+        try:
+            stamp = os.stat(self.root).st_mtime_ns
+        except FileNotFoundError:
+            return []
+        if self._listing is None or self._listing[0] != stamp:
+            self._listing = (stamp, self.jids())
         listing = self._listing[1]
         return listing[bisect.bisect_left(listing, first):]
 

@@ -41,8 +41,9 @@ class Authenticator:
         wire = ClearRequest("_auth", pending.request.to_wire()).to_wire()
         reply = await self.req.request(wire, timeout=self.cfg.timeout)
         if isinstance(reply, dict) and reply.get("ok") is False:
-            err = reply.get("error") or {}
-            raise AuthError("refused", f"master refused auth: {err.get('message', 'no reason given')}")
+            err = reply.get("error")
+            why = err.get("message") if isinstance(err, dict) else None
+            raise AuthError("refused", f"master refused auth: {why if isinstance(why, str) else 'no reason given'}")
         pinned = self.pinned()
         outcome = finish_auth(pending, reply, pinned, self.cfg.master_finger)
         if pinned is None:

@@ -68,6 +68,7 @@ class Minion:
         self.buffered: list[Publication] = []
         self._auth_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task] = set()
+        self._reauth_task: asyncio.Task | None = None
 
     async def run(self, zctx: zmq.asyncio.Context | None = None) -> None:
         """Run until cancelled; with a shared `zctx` (the swarm), the caller owns the context."""
@@ -133,10 +134,11 @@ class Minion:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Any) -> asyncio.Task:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def reauth(self, seen: Session | None) -> None:
         """Single-flight re-authentication: only if the session is still the one the caller found wanting,
@@ -158,7 +160,8 @@ class Minion:
         """Keep a master-signed publication we cannot open yet, and re-authenticate to get the key."""
         if len(self.buffered) < BUFFER_MAX:
             self.buffered.append(pub)
-        self._spawn(self.reauth(self.session))
+        if self._reauth_task is None or self._reauth_task.done():
+            self._reauth_task = self._spawn(self.reauth(self.session))
 
     async def on_publication(self, frame: bytes) -> None:
         assert self.verifier is not None and self.session is not None
@@ -272,7 +275,8 @@ class Minion:
                 delay = min(delay * 2, 30.0)
                 continue
             if isinstance(reply, dict) and reply.get("ok") is False:
-                kind = (reply.get("error") or {}).get("type")
+                err = reply.get("error")
+                kind = err.get("type") if isinstance(err, dict) else None
                 if kind in ("reauth", "auth"):
                     await self.reauth(session)
                     continue
@@ -285,7 +289,7 @@ class Minion:
                 return None
             if isinstance(inner, dict) and inner.get("ok") is True:
                 return inner
-            if isinstance(inner, dict) and (inner.get("error") or {}).get("type") == "duplicate":
+            if isinstance(inner, dict) and isinstance(inner.get("error"), dict) and inner["error"].get("type") == "duplicate":
                 log.debug("%s was already delivered (a retry after a lost reply)", cmd)
                 return inner
             log.error("%s refused by the master: %s", cmd, inner.get("error") if isinstance(inner, dict) else inner)
