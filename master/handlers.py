@@ -23,7 +23,7 @@ from rx.master.keys import KeyError_, KeyStore, PendingFull
 from rx.master.session import SessionState
 from rx.targeting import MinionFacts, TargetError, compile_target, expand_nodegroups
 from rx.transport.channels import EventBus
-from rx.transport.codec import DecodeError, decode
+from rx.transport.codec import NETWORK_MAX_OBJECTS, DecodeError, decode, objects_within
 from rx.transport.crypto import Identity, fingerprint
 from rx.transport.handshake import AuthError, answer_auth, check_auth_request
 from rx.transport.messages import (AesRequest, ClearRequest, ErrorInfo, Job, JobReturn, MinionEvent, ProtocolError,
@@ -253,6 +253,9 @@ async def dispatch(ctx: WorkerContext, frames: list[bytes], *, local: bool = Fal
     """
     if len(frames) != 1:
         drop_log(f"{len(frames)} body frames")
+        return _error("bad_request", "malformed request")
+    if not local and not objects_within(frames[0], NETWORK_MAX_OBJECTS):
+        drop_log(f"{len(frames[0])}-byte frame is not one msgpack value of at most {NETWORK_MAX_OBJECTS} objects")
         return _error("bad_request", "malformed request")
     try:
         req = parse_request(decode(frames[0]))

@@ -27,6 +27,7 @@ from rx.minion.loader import INLINE_FUNCTIONS, Loader
 from rx.modules import ModuleContext
 from rx.targeting import MinionFacts, Target, TargetError, compile_target
 from rx.transport.channels import ReqClient, RequestTimeout, recv_multipart, subscriber, tcp_url
+from rx.transport.codec import NETWORK_MAX_OBJECTS
 from rx.transport.crypto import CryptoError, Identity, Verifier, load_or_create_identity
 from rx.transport.handshake import Session
 from rx.transport.messages import Job, JobReturn, MinionEvent, ProtocolError, Publication
@@ -74,7 +75,7 @@ class Minion:
         """Run until cancelled; with a shared `zctx` (the swarm), the caller owns the context."""
         own_ctx = zctx is None
         zctx = zctx or zmq.asyncio.Context()
-        self.req = ReqClient(zctx, tcp_url(self.cfg.master, self.cfg.master_port))
+        self.req = ReqClient(zctx, tcp_url(self.cfg.master, self.cfg.master_port), max_objects=NETWORK_MAX_OBJECTS)
         self.auth = Authenticator(self.cfg, self.identity, self.req)
         try:
             await self.reauth(None)

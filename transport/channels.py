@@ -16,7 +16,7 @@ from typing import Any
 import zmq
 import zmq.asyncio
 
-from rx.transport.codec import MAX_FRAME_BYTES, DecodeError, decode, encode
+from rx.transport.codec import MAX_FRAME_BYTES, DecodeError, decode, encode, objects_within
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +67,11 @@ class ReqClient:
     late replies to abandoned requests are dropped.
     """
 
-    def __init__(self, ctx: zmq.asyncio.Context, url: str) -> None:
+    def __init__(self, ctx: zmq.asyncio.Context, url: str, max_objects: int | None = None) -> None:
+        """`max_objects`: replies from an untrusted peer (the network) are scanned before decoding."""
         self._ctx = ctx
         self.url = url
+        self.max_objects = max_objects
         self._sock: zmq.asyncio.Socket | None = None
         self._waiting: dict[bytes, asyncio.Future] = {}
         self._ids = itertools.count(1)
@@ -113,6 +115,8 @@ class ReqClient:
             finally:
                 self._waiting.pop(rid, None)
             try:
+                if self.max_objects is not None and not objects_within(raw, self.max_objects):
+                    raise DecodeError(f"more than {self.max_objects} objects")
                 return decode(raw)
             except DecodeError as exc:
                 raise RequestTimeout(f"undecodable reply from {self.url}: {exc}") from None

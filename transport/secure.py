@@ -12,11 +12,16 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from rx.transport.codec import DecodeError, decode, encode
+from rx.transport.codec import DecodeError, decode, encode, objects_within
 from rx.transport.crypto import Aead, CryptoError, Identity, Verifier
 from rx.transport.handshake import request_key
 from rx.transport.messages import (AesRequest, Job, ProtocolError, Publication, SecureCommand, publication_aad,
                                    request_aad)
+
+
+PUBLICATION_MAX_OBJECTS = 16
+"""A publication is a map of 4 scalars (9 objects); the sealed job inside is decoded only after the
+master's signature checks out."""
 
 
 class StaleSerial(Exception):
@@ -74,6 +79,8 @@ def seal_publication(master: Identity, pub_key: bytes, serial: int, job: Job) ->
 
 def parse_publication(frame: bytes, master: Verifier) -> Publication:
     """Decode a PUB frame and check the master's signature (before any decryption)."""
+    if not objects_within(frame, PUBLICATION_MAX_OBJECTS):
+        raise Rejected("not one msgpack value of a publication's shape")
     try:
         pub = Publication.from_wire(decode(frame))
         master.verify(pub.sig, pub.signed_bytes())

@@ -29,6 +29,8 @@ BAD_BODIES = {
     "deep nesting": b"\x91" * 200 + b"\xc0",
     "huge declared map": b"\xdf\xff\xff\xff\xff",
     "ext type": msgpack.packb(msgpack.ExtType(1, b"abc")),
+    "decode bomb (15 MB of nested empty arrays)": msgpack.packb([[[]] * 150] * 100_000),
+    "trailing bytes": encode({"enc": "clear", "cmd": "_auth", "load": {}}) + b"\x00",
 }
 
 

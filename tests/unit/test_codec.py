@@ -149,3 +149,42 @@ def test_random_garbage_only_ever_raises_decode_error():
             decode(frame)
         except DecodeError:
             pass
+
+
+def _count(obj) -> int:
+    if isinstance(obj, dict):
+        return 1 + sum(_count(k) + _count(v) for k, v in obj.items())
+    if isinstance(obj, list):
+        return 1 + sum(_count(x) for x in obj)
+    return 1
+
+
+@pytest.mark.parametrize("obj", [
+    0, -1, 127, -32, 255, -129, 70_000, -70_000, 2**33, -2**33, 2**64 - 1, -2**63, 1.5, None, True, False,
+    "", "s" * 31, "s" * 32, "s" * 300, "s" * 70_000, b"", b"b" * 300, b"b" * 70_000,
+    [], [1] * 15, [1] * 16, [1] * 70_000, {}, {str(i): i for i in range(15)}, {str(i): i for i in range(16)},
+    {"enc": "aes", "id": "m1", "serial": 2**40, "nonce": b"n" * 12, "ct": b"c" * 100_000},
+    [[1, [2, [3, {"k": [b"x", None]}]]], "tail"],
+])
+def test_object_scan_counts_exactly(obj):
+    from rx.transport.codec import objects_within
+    frame = msgpack.packb(obj, use_bin_type=True)
+    n = _count(obj)
+    assert objects_within(frame, n) is True
+    assert objects_within(frame, n - 1) is False
+    assert objects_within(frame + b"\x00", n + 5) is False, "trailing bytes"
+    if len(frame) > 1:
+        assert objects_within(frame[:-1], n + 5) is False, "truncated"
+
+
+@pytest.mark.parametrize("ext", [msgpack.ExtType(1, b"x"), msgpack.ExtType(2, b"x" * 16), msgpack.ExtType(3, b"x" * 300)])
+def test_object_scan_skips_ext_payloads(ext):
+    from rx.transport.codec import objects_within
+    assert objects_within(msgpack.packb([ext, 1]), 3) is True
+
+
+def test_object_scan_rejects_a_decode_bomb_at_once():
+    from rx.transport.codec import objects_within
+    bomb = msgpack.packb([[[]] * 150] * 100_000)
+    assert objects_within(bomb, 256) is False
+    assert objects_within(b"\xc1", 10) is False, "0xc1 is never used"
