@@ -28,7 +28,7 @@ from rx.transport.crypto import Identity, fingerprint
 from rx.transport.handshake import AuthError, answer_auth, check_auth_request
 from rx.transport.messages import (AesRequest, ClearRequest, ErrorInfo, Job, JobReturn, MinionEvent, ProtocolError,
                                    PublishRequest, parse_request)
-from rx.transport.secure import Rejected, StaleSerial, open_request, seal_publication, seal_reply
+from rx.transport.secure import Malformed, Rejected, StaleSerial, open_request, seal_publication, seal_reply
 
 log = logging.getLogger(__name__)
 
@@ -283,6 +283,10 @@ async def _dispatch_secure(ctx: WorkerContext, req: AesRequest) -> dict:
     except Rejected as exc:
         drop_log(f"sealed request claiming {req.id!r} does not open: {exc}")
         return _error("auth", "request does not authenticate")
+    except Malformed as exc:
+        drop_log(f"sealed request from {req.id} is malformed: {exc}")
+        return seal_reply(exc.key, req.id, ctx.session.serial,
+                          {"ok": False, "error": {"type": "bad_request", "message": f"malformed request: {exc}"}})
     handler = SECURE_COMMANDS.get(cmd.cmd)
     if cmd.cmd in NONCE_CHECKED and not ctx.jobs.first_use(req.nonce, time.time()):
         drop_log(f"replayed {cmd.cmd} from {req.id}")

@@ -118,12 +118,7 @@ class Executor:
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 signal.signal(sig, signal.SIG_DFL)
             set_context(self.context)
-            result = execute(self.loader, job)
-            try:
-                payload = encode(result)
-            except (TypeError, ValueError, OverflowError) as exc:
-                payload = encode({"return": f"ERROR: return value cannot be sent: {exc}", "retcode": 1,
-                                  "success": False})
+            payload = _wire_safe(execute(self.loader, job))
             view = memoryview(payload)
             while view:
                 n = os.write(w, view)
@@ -149,6 +144,22 @@ class Executor:
     def kill_all(self) -> None:
         for jid in list(self.running):
             self.kill(jid, signal.SIGKILL)
+
+
+MAX_RETURN_BYTES = 12 * 1024 * 1024
+"""Largest encoded return sent to the master (the frame limit is 16 MB, with room for the envelope)."""
+
+
+def _wire_safe(result: dict) -> bytes:
+    """The encoded result, or an error return saying why it cannot travel (never a silent loss)."""
+    try:
+        payload = encode(result)
+        if len(payload) > MAX_RETURN_BYTES:
+            raise ValueError(f"{len(payload)} bytes encoded, over the {MAX_RETURN_BYTES}-byte limit")
+        decode(payload)  # the master decodes it with the same per-container limits
+        return payload
+    except (TypeError, ValueError, OverflowError) as exc:
+        return encode({"return": f"ERROR: the return value cannot be sent: {exc}", "retcode": 1, "success": False})
 
 
 async def _read_all(fd: int) -> bytes:

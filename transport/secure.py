@@ -37,6 +37,15 @@ class Rejected(Exception):
     """A sealed message that does not open, verify or parse."""
 
 
+class Malformed(Exception):
+    """A sealed request that authenticates but whose content is not a valid command (too large, wrong
+    shape): the sender is who it claims to be, so it gets a sealed error rather than 'authenticate again'."""
+
+    def __init__(self, key: bytes, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
 def seal_request(req_key: bytes, minion_id: str, serial: int, cmd: str, load: dict) -> dict:
     plain = encode(SecureCommand(cmd=cmd, ts=time.time(), load=load).to_wire())
     nonce, ct = Aead(req_key).seal(plain, request_aad(minion_id, serial))
@@ -49,9 +58,13 @@ def open_request(secret: bytes, serial: int, req: AesRequest, now: float, window
         raise StaleSerial(req.serial, serial)
     key = request_key(secret, serial, req.id)
     try:
-        cmd = SecureCommand.from_wire(decode(Aead(key).open(req.nonce, req.ct, request_aad(req.id, serial))))
-    except (CryptoError, DecodeError, ProtocolError) as exc:
+        plain = Aead(key).open(req.nonce, req.ct, request_aad(req.id, serial))
+    except CryptoError as exc:
         raise Rejected(str(exc)) from None
+    try:
+        cmd = SecureCommand.from_wire(decode(plain))
+    except (DecodeError, ProtocolError) as exc:
+        raise Malformed(key, str(exc)) from None
     if not abs(now - cmd.ts) <= window:  # also refuses NaN
         raise Rejected(f"stale request ({now - cmd.ts:+.0f}s)")
     return key, cmd

@@ -80,3 +80,11 @@ def test_cli_nested_output_and_yaml(fleet):
     assert "\x1b[" not in r.stdout  # not a TTY: no colour
     r = fleet.run_cli("rx", "m1", "test.echo", "hi", "--out", "yaml")
     assert r.stdout.strip() == "m1: hi"
+
+
+def test_a_return_too_large_for_the_wire_is_reported_not_lost(fleet):
+    with LocalClient(cfg=fleet.cfg) as c:
+        r = c.cmd("m1", "cmd.run", ["head -c 9000000 /dev/zero | tr '\\\\0' a"], full_return=True, timeout=30)["m1"]
+        assert r["retcode"] == 1 and "cannot be sent" in r["ret"]
+        assert c.cmd("m1", "test.ping") == {"m1": True}
+    assert fleet.minions["m1"].output().count("authenticated with the master") == 1, "no re-auth loop"
