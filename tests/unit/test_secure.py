@@ -124,9 +124,12 @@ def test_request_with_non_finite_timestamp_is_rejected(secret, ts):
 
 @pytest.mark.parametrize("plain", [["not", "a", "map"], {"cmd": "_return", "load": {}}, {"cmd": 1, "ts": 1.0, "load": {}}],
                          ids=repr)
-def test_authentic_but_malformed_command_is_rejected(secret, plain):
-    with pytest.raises(Rejected):
+def test_authentic_but_malformed_command_is_malformed_not_rejected(secret, plain):
+    """It authenticates, so the sender gets a sealed error (Malformed carries the key), not 'auth again'."""
+    from rx.transport.secure import Malformed
+    with pytest.raises(Malformed) as err:
         open_request(secret, SERIAL, _seal_at(secret, 0, cmd=plain), time.time(), WINDOW)
+    assert err.value.key == request_key(secret, SERIAL, "web1")
 
 
 # ---------------------------------------------------------------- replies (master -> minion)
