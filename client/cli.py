@@ -255,7 +255,7 @@ def _check_options(opts: argparse.Namespace) -> None:
 
 async def run(opts: argparse.Namespace, stream: TextIO) -> int:
     from rx.client.local import AsyncLocalClient, BatchProgress, Published
-    from rx.targeting import narrowed
+    from rx.client.local import narrow
     from rx.client.output import use_color
     from rx.config import load_master_config
     cfg = load_master_config(opts.config_dir)
@@ -284,7 +284,7 @@ async def run(opts: argparse.Namespace, stream: TextIO) -> int:
             picked = await client.pick_subset(tgt, opts.subset, tgt_type=tgt_type, delimiter=opts.delimiter)
             if not picked:
                 return _no_match(opts, stream)
-            tgt, tgt_type = narrowed(tgt, tgt_type, picked), "compound"
+            tgt, tgt_type = narrow(tgt, tgt_type, picked), "compound"
         published: list[Published] = []
         batch_jobs: list[Published] = []
         items: AsyncIterator[dict]

@@ -21,7 +21,7 @@ import zmq.asyncio
 from rx.config import MasterConfig, load_master_config
 from rx.master.jobcache import DatabaseError, JobCache, UnknownJob, new_jid
 from rx.transport.channels import EventBus, ReqClient, RequestTimeout, event_batch, event_subscriber, ipc, recv_multipart
-from rx.targeting import narrowed
+from rx.targeting import TargetError, narrowed
 from rx.transport.messages import ClearRequest, ProtocolError, PublishRequest, ReplyError, parse_reply
 
 DEFAULT_GATHER_JOB_TIMEOUT = 3.0
@@ -332,7 +332,7 @@ class AsyncLocalClient:
         picked = await self.pick_subset(tgt, subset, tgt_type=tgt_type, delimiter=delimiter)
         if not picked:
             return {}
-        return await self.cmd(narrowed(tgt, tgt_type, picked), fun, arg, timeout=timeout, tgt_type="compound",
+        return await self.cmd(narrow(tgt, tgt_type, picked), fun, arg, timeout=timeout, tgt_type="compound",
                               kwarg=kwarg, full_return=full_return, delimiter=delimiter,
                               gather_job_timeout=gather_job_timeout)
 
@@ -357,17 +357,20 @@ class AsyncLocalClient:
         """
         matched = (await self.preview(tgt, tgt_type=tgt_type, delimiter=delimiter)).minions
         size = batch_size(batch, len(matched))
+        narrow(tgt, tgt_type, matched)  # every minion can be addressed, or nothing starts
         queue: asyncio.Queue = asyncio.Queue()
         todo = list(matched)
         state = BatchProgress(total=len(matched))
 
         async def run_one(minion_id: str) -> None:
             try:
-                async for item in self.cmd_iter(narrowed(tgt, tgt_type, [minion_id]), fun, arg, timeout=timeout,
+                async for item in self.cmd_iter(narrow(tgt, tgt_type, [minion_id]), fun, arg, timeout=timeout,
                                                 tgt_type="compound", kwarg=kwarg, delimiter=delimiter,
                                                 gather_job_timeout=gather_job_timeout, expect_minions=True,
                                                 published=published):
                     await queue.put(item)
+            except Exception as exc:  # the batch stops and says why, instead of silently skipping a minion
+                await queue.put(exc)
             finally:
                 await queue.put(None)
 
@@ -382,6 +385,8 @@ class AsyncLocalClient:
                 if not state.running:
                     break
                 item = await queue.get()
+                if isinstance(item, Exception):
+                    raise item
                 if item is None:
                     state.running -= 1
                     state.done += 1
@@ -407,6 +412,18 @@ class BatchProgress:
     done: int = 0
     running: int = 0
     failed: int = 0
+
+
+def narrow(tgt: str | list, tgt_type: str, ids: list[str]) -> str:
+    """The target restricted to `ids` (see targeting.narrowed); BadRequest when it cannot be written."""
+    odd = [i for i in ids if any(c in i for c in ",()") or any(c.isspace() for c in i)]
+    if odd:
+        raise BadRequest(f"minion id {odd[0]!r} cannot be addressed in a batch or subset (it holds ',', '(', ')' "
+                         "or white space)")
+    try:
+        return narrowed(tgt, tgt_type, ids)
+    except TargetError as exc:
+        raise BadRequest(str(exc)) from None
 
 
 def batch_size(spec: str | int, matched: int) -> int:
@@ -465,6 +482,7 @@ class LocalClient:
         return self._loop.run_until_complete(coro)
 
     def _iter(self, agen: AsyncIterator[dict], poll: float | None = None) -> Iterator[dict | None]:
+        step: asyncio.Task | None = None
         try:
             while True:
                 step = self._loop.create_task(agen.__anext__())
@@ -478,6 +496,9 @@ class LocalClient:
                 except StopAsyncIteration:
                     return
         finally:
+            if step is not None and not step.done():  # the caller stopped while a step was waiting: finish it before closing
+                step.cancel()
+                self._run(asyncio.gather(step, return_exceptions=True))
             self._run(agen.aclose())
 
     def cmd(self, tgt: str | list, fun: str | list, arg: Sequence = (), **kw: Any) -> dict:

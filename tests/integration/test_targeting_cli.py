@@ -264,3 +264,11 @@ def test_nodegroup_cycle_stops_the_master_at_start(sandbox):
                        text=True, timeout=30)
     assert p.returncode == 2
     assert p.stderr.count("\n") == 1 and "nodegroups: nodegroup cycle: loop1 -> loop2 -> loop1" in p.stderr
+
+
+def test_stopping_cmd_iter_no_block_early_leaves_the_client_usable(grained):
+    with LocalClient(cfg=grained.cfg) as c:
+        for item in c.cmd_iter_no_block("m1", "test.sleep", [1]):
+            if item is None:
+                break
+        assert c.cmd("*", "test.ping") == {"m1": True, "m2": True}

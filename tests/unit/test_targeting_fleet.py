@@ -167,3 +167,14 @@ def test_bad_nodegroups_are_config_errors(tmp_path):
         with pytest.raises(ConfigError, match=message) as err:
             load_master_config(str(tmp_path))
         assert "nodegroups" in str(err.value)
+
+
+@pytest.mark.parametrize("tgt, tgt_type, ids", [
+    ("os:Red Hat", "grain", ["a"]),          # a pattern with a space cannot be one compound word
+    ("web*", "glob", ["a,b"]),               # an id with a comma would address two minions
+    ("web*", "glob", ["web (old)"]),
+])
+def test_targets_or_ids_that_cannot_be_narrowed_are_bad_requests(tgt, tgt_type, ids):
+    from rx.client.local import BadRequest, narrow
+    with pytest.raises(BadRequest):
+        narrow(tgt, tgt_type, ids)
