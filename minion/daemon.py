@@ -79,9 +79,14 @@ class Minion:
         self.auth = Authenticator(self.cfg, self.identity, self.req)
         try:
             await self.reauth(None)
-            sub = subscriber(zctx, tcp_url(self.cfg.master, self.cfg.publish_port))
-            if self.catch_up:
-                self._spawn(self._watch_connection(sub))
+            monitors: list[zmq.asyncio.Socket] = []
+
+            def attach_monitor(sock: zmq.asyncio.Socket) -> None:
+                if self.catch_up:
+                    monitors.append(sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED))
+            sub = subscriber(zctx, tcp_url(self.cfg.master, self.cfg.publish_port), before_connect=attach_monitor)
+            for monitor in monitors:
+                self._spawn(self._watch_connection(monitor))
             try:
                 self._spawn(self.fire("start", {"grains": self.grains, "version": __version__}))
                 log.warning("rx-minion %s ready: id %s, master %s", __version__, self.cfg.id, self.cfg.master)
@@ -99,10 +104,9 @@ class Minion:
             if own_ctx:
                 zctx.term()
 
-    async def _watch_connection(self, sub: zmq.asyncio.Socket) -> None:
+    async def _watch_connection(self, monitor: zmq.asyncio.Socket) -> None:
         """A publication sent while the SUB socket (re)connects never arrives: on every (re)connect,
         ask the master for the jobs addressed to us since the link went down (or since we authenticated)."""
-        monitor = sub.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED)
         lost_at: float | None = time.time() - 1.0
         try:
             while True:

@@ -87,7 +87,12 @@ class Executor:
     async def run(self, job: Job) -> dict:
         """Fork, run the job in the child, read its msgpack result through a pipe."""
         r, w = os.pipe()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError as exc:
+            os.close(r)
+            os.close(w)
+            return {"return": f"ERROR: cannot start a job process: {exc.strerror}", "retcode": 1, "success": False}
         if pid == 0:  # child: never returns
             os.close(r)
             self._child(job, w)

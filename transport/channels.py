@@ -11,7 +11,7 @@ import asyncio
 import itertools
 import logging
 import os
-from typing import Any
+from typing import Any, Callable
 
 import zmq
 import zmq.asyncio
@@ -138,13 +138,17 @@ class ReqClient:
         self._waiting.clear()
 
 
-def subscriber(ctx: zmq.asyncio.Context, url: str, prefixes: tuple[bytes, ...] = (b"",)) -> zmq.asyncio.Socket:
-    """A SUB socket with reconnect and heartbeats, subscribed to `prefixes`."""
+def subscriber(ctx: zmq.asyncio.Context, url: str, prefixes: tuple[bytes, ...] = (b"",),
+               before_connect: Callable[[zmq.asyncio.Socket], None] | None = None) -> zmq.asyncio.Socket:
+    """A SUB socket with reconnect and heartbeats, subscribed to `prefixes`; `before_connect` runs on the
+    socket first (e.g. to attach a monitor that must see the first connection)."""
     sock = ctx.socket(zmq.SUB)
     _client_options(sock)
     sock.setsockopt(zmq.RCVHWM, 100_000)
     for p in prefixes:
         sock.setsockopt(zmq.SUBSCRIBE, p)
+    if before_connect is not None:
+        before_connect(sock)
     sock.connect(url)
     return sock
 
