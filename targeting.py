@@ -240,19 +240,19 @@ class _Parser:
             raise self._fail("'and', 'or' or the end")
         return node
 
-    def _or(self) -> "_Node":
-        nodes = [self._and()]
-        while (t := self._peek()) is not None and t.text == "or":
+    def _chain(self, op: str, operand: Callable[[], "_Node"]) -> "_Node":
+        """operand (op operand)*: one n-ary node, or the operand alone."""
+        nodes = [operand()]
+        while (t := self._peek()) is not None and t.text == op:
             self.i += 1
-            nodes.append(self._and())
-        return nodes[0] if len(nodes) == 1 else _Node("or", nodes)
+            nodes.append(operand())
+        return nodes[0] if len(nodes) == 1 else _Node(op, nodes)
+
+    def _or(self) -> "_Node":
+        return self._chain("or", self._and)
 
     def _and(self) -> "_Node":
-        nodes = [self._not()]
-        while (t := self._peek()) is not None and t.text == "and":
-            self.i += 1
-            nodes.append(self._not())
-        return nodes[0] if len(nodes) == 1 else _Node("and", nodes)
+        return self._chain("and", self._not)
 
     def _nest(self, tok: _Tok) -> None:
         self.depth += 1

@@ -56,6 +56,9 @@ class EventWatch:
 
     def next(self, timeout: float, match: Callable[[str], bool] = lambda tag: True) -> tuple[str, dict] | None:
         """The next event whose tag `match`es within `timeout` seconds, or None."""
+        return self._next(timeout, match)
+
+    def _next(self, timeout: float, match: Callable[[str], bool] = lambda tag: True) -> tuple[str, dict] | None:
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
             if not self.sub.poll(max(1, int(left * 1000))):
@@ -76,7 +79,7 @@ class EventWatch:
         out = []
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
-            event = self.next(left)
+            event = self._next(left)
             if event is not None:
                 out.append(event)
         return out

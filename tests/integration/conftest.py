@@ -57,13 +57,7 @@ class EventWatch(rx_events.EventWatch):
         return event
 
     def drain(self, timeout: float = 0.3) -> list[tuple[str, dict]]:
-        out = []
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            event = rx_events.EventWatch.next(self, left)
-            if event is not None:
-                out.append(event)
-        return out
+        return super().drain(timeout)
 
 
 class Daemon:

@@ -107,6 +107,19 @@ def test_return_claiming_another_minions_id_is_refused(fleet):
         evil.close()
 
 
+def _assert_delivered_once(fleet, fake, frame: bytes, tag_prefix: str) -> None:
+    """The frame is accepted and fires its event once; the same bytes again are refused, with no event."""
+    watch = EventWatch(fleet.cfg, tag_prefix)
+    try:
+        assert fake.send_sealed(frame)["ok"] is True
+        watch.next()
+        again = fake.send_sealed(frame)
+        assert again["ok"] is False and again["error"]["type"] == "duplicate"
+        assert watch.drain(0.3) == []
+    finally:
+        watch.close()
+
+
 def test_replayed_return_is_refused(fleet):
     fake = FakeMinion(fleet, "fake")
     try:
@@ -115,15 +128,7 @@ def test_replayed_return_is_refused(fleet):
             jid = c.cmd_async("m1", "test.ping")
         frame = fake.sealed("_return", JobReturn(jid=jid, fun="test.ping", fun_args=[], retcode=0, success=True,
                                                  ret=True).to_wire())
-        watch = EventWatch(fleet.cfg, f"rx/job/{jid}/ret/fake")
-        try:
-            assert fake.send_sealed(frame)["ok"] is True
-            watch.next()
-            again = fake.send_sealed(frame)
-            assert again["ok"] is False and again["error"]["type"] == "duplicate"
-            assert watch.drain(0.3) == []
-        finally:
-            watch.close()
+        _assert_delivered_once(fleet, fake, frame, f"rx/job/{jid}/ret/fake")
         unknown = fake.send_sealed(fake.sealed("_return", JobReturn(jid="20000101000000000000", fun="test.ping",
                                                                     fun_args=[], retcode=0, success=True,
                                                                     ret=True).to_wire()))
@@ -217,15 +222,7 @@ def test_replayed_minion_event_is_refused(fleet):
     try:
         fake.auth()
         frame = fake.sealed("_minion_event", {"tag": "custom/once", "data": {}})
-        watch = EventWatch(fleet.cfg, "rx/minion/evt2/custom")
-        try:
-            assert fake.send_sealed(frame)["ok"] is True
-            watch.next()
-            again = fake.send_sealed(frame)
-            assert again["ok"] is False and again["error"]["type"] == "duplicate"
-            assert watch.drain(0.3) == []
-        finally:
-            watch.close()
+        _assert_delivered_once(fleet, fake, frame, "rx/minion/evt2/custom")
     finally:
         fake.close()
 
