@@ -20,13 +20,13 @@ from typing import Any, Mapping
 
 import yaml
 
+from rx.transport.ids import validate_minion_id
+
 log = logging.getLogger(__name__)
 
 DEFAULT_CONFIG_DIR = "/etc/rx"
 AF_UNIX_PATH_MAX = 107
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
-MINION_ID_MAX = 255
-_MINION_ID_BAD = re.compile(r"[/\\\x00]")
 
 
 class ConfigError(Exception):
@@ -42,21 +42,6 @@ def default_workers() -> int:
     """One MWorker per CPU, at least 2 and at most 8: the workers are CPU-bound (crypto, msgpack), so more
     than the cores only costs memory (measured in bench/RESULTS.md)."""
     return max(2, min(8, os.cpu_count() or 2))
-
-
-def validate_minion_id(minion_id: Any) -> str | None:
-    """Return why `minion_id` is not acceptable, or None if it is (DESIGN §3)."""
-    if not isinstance(minion_id, str):
-        return "must be a string"
-    if not minion_id or len(minion_id.encode("utf-8", "surrogatepass")) > MINION_ID_MAX:
-        return f"must be 1-{MINION_ID_MAX} bytes long (UTF-8)"
-    if not minion_id.isprintable():
-        return "must contain only printable characters"
-    if _MINION_ID_BAD.search(minion_id):
-        return "must not contain '/', '\\' or NUL"
-    if minion_id.startswith("."):
-        return "must not start with '.'"
-    return None
 
 
 @dataclass(frozen=True)

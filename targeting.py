@@ -20,11 +20,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping
 
+from rx.transport.ids import TARGET_TYPES
+
 DEFAULT_DELIMITER = ":"
 MAX_NODEGROUP_DEPTH = 32
 MAX_NESTING = 64
 """Deepest parenthesis/`not` nesting in a compound target (the parser recurses)."""
-TARGET_TYPES = ("glob", "pcre", "list", "grain", "grain_pcre", "ipcidr", "compound", "nodegroup")
 
 Tri = bool | None  # True / False / unknown (no grains cached)
 

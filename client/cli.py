@@ -216,7 +216,7 @@ def _indent(opts: argparse.Namespace) -> int | None:
 
 
 def _job(opts: argparse.Namespace) -> tuple[str | list, list, dict]:
-    from rx.transport.messages import FUN_RE
+    from rx.transport.ids import FUN_RE
     funs = opts.fun.split(",") if "," in opts.fun else [opts.fun]
     bad = [f for f in funs if not FUN_RE.match(f)]
     if bad:

@@ -19,7 +19,8 @@ import zmq
 import zmq.asyncio
 
 from rx.config import MasterConfig, load_master_config
-from rx.master.jobcache import DatabaseError, JobCache, UnknownJob, new_jid
+from rx.master.jobcache import DatabaseError, JobCache, UnknownJob
+from rx.transport.ids import new_jid
 from rx.transport.channels import EventBus, ReqClient, RequestTimeout, event_batch, event_subscriber, ipc, recv_multipart
 from rx.targeting import TargetError, narrowed
 from rx.transport.messages import ClearRequest, ProtocolError, PublishRequest, ReplyError, parse_reply

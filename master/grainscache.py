@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from rx.config import validate_minion_id
+from rx.transport.ids import validate_minion_id
 from rx.transport.codec import DecodeError, decode, encode
 
 

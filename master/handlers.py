@@ -18,7 +18,8 @@ import zmq
 import zmq.asyncio
 
 from rx.master.grainscache import GrainsCache
-from rx.master.jobcache import JobCache, JobExists, UnknownJob, new_jid
+from rx.master.jobcache import JobCache, JobExists, UnknownJob
+from rx.transport.ids import new_jid
 from rx.master.keys import KeyError_, KeyStore, PendingFull
 from rx.master.session import SessionState
 from rx.targeting import MinionFacts, TargetError, compile_target, expand_nodegroups

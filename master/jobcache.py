@@ -10,16 +10,14 @@ return cost 150-250 µs on the hot path.
 from __future__ import annotations
 
 import bisect
-import datetime
 import os
 import shutil
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rx.config import validate_minion_id
+from rx.transport.ids import JID_RE, new_jid, validate_minion_id
 from rx.transport.codec import DecodeError, decode, encode
-from rx.transport.messages import JID_RE
 
 
 if TYPE_CHECKING:
@@ -36,12 +34,6 @@ class JobExists(Exception):
 
 class UnknownJob(Exception):
     pass
-
-
-def new_jid(now: float | None = None) -> str:
-    """A 20-digit, time-ordered job id (UTC, microseconds)."""
-    t = datetime.datetime.fromtimestamp(time.time() if now is None else now, tz=datetime.timezone.utc)
-    return t.strftime("%Y%m%d%H%M%S%f")
 
 
 class JobCache:

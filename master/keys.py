@@ -14,7 +14,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from rx.config import validate_minion_id
+from rx.transport.ids import validate_minion_id
 from rx.transport.crypto import ensure_private_dir, fingerprint
 
 STATES = ("accepted", "pending", "rejected", "denied")

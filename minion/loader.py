@@ -8,7 +8,7 @@ from types import ModuleType
 from typing import Callable
 
 from rx.modules import MODULES
-from rx.transport.messages import FUN_RE
+from rx.transport.ids import FUN_RE
 
 INLINE_DOCS = {
     "jobs.running": "Return the jobs running on this minion: jid, fun, pid, start time.\n\n"

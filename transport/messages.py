@@ -12,13 +12,10 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from rx.config import validate_minion_id
-from rx.targeting import TARGET_TYPES
 from rx.transport.codec import encode
+from rx.transport.ids import FUN_RE, JID_RE, TARGET_TYPES, validate_minion_id
 from rx.transport.sizes import NONCE_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES
 
-JID_RE = re.compile(r"^[0-9]{20}\Z")
-FUN_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*\Z")
 MAX_TARGET_LEN = 64 * 1024
 MAX_FUNS = 64
 MAX_SERIAL = 2**64 - 1

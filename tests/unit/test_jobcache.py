@@ -7,8 +7,9 @@ import stat
 
 import pytest
 
-from rx.master.jobcache import JobCache, JobExists, UnknownJob, new_jid
-from rx.transport.messages import JID_RE
+from rx.master.jobcache import JobCache, JobExists, UnknownJob
+from rx.transport.ids import new_jid
+from rx.transport.ids import JID_RE
 
 JID = "20240102030405060708"
 LOAD = {"fun": "test.ping", "tgt": "*", "arg": []}
