@@ -7,6 +7,7 @@ SIGINT stops them all, removes the IPC files and the pidfile.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import logging
 import multiprocessing
@@ -26,9 +27,7 @@ from rx.config import ConfigError, MasterConfig, load_master_config
 from rx.daemonize import daemon_parser, fatal, launch, overrides, remove_pidfile, write_pidfile
 from rx.logsetup import setup_logging
 from rx.master import eventpub, maintenance, mworker, publisher, reqserver
-from rx.master.jobcache import JobCache
-from rx.master.keys import KeyStore
-from rx.master.session import SessionState
+from rx.master.store import StoreError, open_stores, store_config
 from rx.transport.crypto import ensure_private_dir, load_or_create_identity, write_secret
 
 log = logging.getLogger("rx.master")
@@ -48,16 +47,20 @@ class Child:
 
 def prepare(cfg: MasterConfig) -> None:
     """Everything that can fail on a misconfigured host, checked before any child starts."""
+    stores = open_stores(store_config(cfg))
     try:
         ensure_private_dir(Path(cfg.pki_dir))
-        KeyStore(cfg.pki_dir).ensure()
         load_or_create_identity(Path(cfg.pki_dir), "master")
-        SessionState(cfg.pki_dir).load_or_create()
-    except OSError as exc:
-        raise ConfigError(f"pki_dir: {cfg.pki_dir!r} is not usable: {exc.strerror or exc}", key="pki_dir") from None
-    try:
         Path(cfg.cachedir).mkdir(parents=True, exist_ok=True)
-        JobCache(cfg.jobs_dir).ensure()
+        asyncio.run(stores.prepare())
+    except OSError as exc:
+        raise ConfigError(f"pki_dir or cachedir is not usable: {exc.filename}: {exc.strerror or exc}",
+                          key="pki_dir") from None
+    except StoreError as exc:
+        raise ConfigError(f"stores: {exc}") from None
+    finally:
+        stores.close()
+    try:
         root_key = Path(cfg.root_key_path)
         if root_key.exists():
             root_key.chmod(0o600)

@@ -1,13 +1,11 @@
-"""Event publisher process: the master's local event bus
-(PULL master_event_pull.ipc -> PUB master_event_pub.ipc, both in the 0700 sock_dir)."""
+"""Event publisher process: the master's local event bus (master_event_pull.ipc ->
+master_event_pub.ipc, both in the 0700 sock_dir)."""
 
 from __future__ import annotations
 
-import zmq
-
 from rx.config import MasterConfig
-from rx.transport.channels import ipc, run_proxy
+from rx.transport.roles import devices, ipc_url
 
 
 def main(cfg: MasterConfig) -> None:
-    run_proxy(zmq.PULL, [ipc(cfg.event_pull_ipc)], zmq.PUB, ipc(cfg.event_pub_ipc))
+    devices().event_relay(ipc_url(cfg.event_pull_ipc), ipc_url(cfg.event_pub_ipc))

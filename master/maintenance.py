@@ -1,24 +1,21 @@
 """Maintenance process: key-change watch, publish-key rotation, job-cache retention.
 
-A minion key removed from `accepted` (by rx-key or by hand) rotates the session
-serial unless a rotation already followed it, so a deleted or rejected minion
-can neither read later publications nor return.
+A minion key removed from `accepted` (by rx-key or by hand) rotates the session serial unless a
+rotation already followed it, so a deleted or rejected minion can neither read later
+publications nor return.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 
-import zmq.asyncio
-
 from rx.config import MasterConfig
-from rx.master.jobcache import JobCache
-from rx.master.keys import KeyStore
-from rx.master.session import SessionState
-from rx.transport.channels import EventBus
+from rx.master.store import Stores, open_stores, store_config
+from rx.transport.events import KeyRotateEvent
+from rx.transport.ids import new_jid
+from rx.transport.roles import EventSink, ipc_url, open_transport
 
 log = logging.getLogger(__name__)
 
@@ -29,68 +26,80 @@ PURGE_INTERVAL = 3600.0
 class KeyWatch:
     """Notices accepted keys disappearing and rotates when nobody else has."""
 
-    def __init__(self, keys: KeyStore, session: SessionState) -> None:
-        self.keys = keys
-        self.session = session
-        self._stamp = -1
-        self._ids = set(keys.ids("accepted"))
-        self._serial = session.serial
+    def __init__(self, stores: Stores) -> None:
+        self.stores = stores
+        self._version: object = object()
+        self._ids: set[str] | None = None
+        self._serial: int | None = None
 
-    def check(self) -> bool:
+    async def check(self) -> bool:
         """Returns True if it rotated."""
-        self.session.refresh()
-        try:
-            stamp = os.stat(self.keys.dirs["accepted"]).st_mtime_ns
-        except FileNotFoundError:
+        serial = (await self.stores.session.current()).serial
+        version = await self.stores.keys.accepted_version()
+        if self._ids is not None and version == self._version:
+            self._serial = serial
             return False
-        if stamp == self._stamp:
-            self._serial = self.session.serial
-            return False
-        self._stamp = stamp
-        ids = set(self.keys.ids("accepted"))
-        removed = self._ids - ids
+        self._version = version
+        ids = set(await self.stores.keys.ids("accepted"))
+        removed = (self._ids or set()) - ids
         self._ids = ids
         rotated = False
-        if removed and self.session.serial == self._serial:
-            self.session.rotate()
+        if removed and serial == self._serial:
+            serial = (await self.stores.session.rotate()).serial
             log.info("accepted key(s) removed (%s): session key rotated to serial %d",
-                     ", ".join(sorted(removed)[:5]), self.session.serial)
+                     ", ".join(sorted(removed)[:5]), serial)
             rotated = True
-        self._serial = self.session.serial
+        self._serial = serial
         return rotated
 
 
-async def run(cfg: MasterConfig) -> None:
-    zctx = zmq.asyncio.Context()
-    events = EventBus(zctx, cfg.event_pull_ipc)
-    keys = KeyStore(cfg.pki_dir)
-    session = SessionState(cfg.pki_dir)
-    session.refresh(force=True)
-    jobs = JobCache(cfg.jobs_dir)
-    watch = KeyWatch(keys, session)
-    last_purge = last_nonce_purge = 0.0
-    try:
-        while True:
-            if watch.check():
-                await events.fire("rx/key/rotate", {"serial": session.serial, "reason": "key removed"})
-            age = time.time() - session.path.stat().st_mtime
-            if cfg.publish_key_rotate_hours > 0 and age > cfg.publish_key_rotate_hours * 3600:
-                session.rotate()
-                watch.check()
-                log.info("scheduled session key rotation: serial %d", session.serial)
-                await events.fire("rx/key/rotate", {"serial": session.serial, "reason": "schedule"})
-            if time.monotonic() - last_nonce_purge > cfg.auth_window_seconds:
-                last_nonce_purge = time.monotonic()
-                jobs.forget_nonces(time.time() - 2 * cfg.auth_window_seconds)
-            if time.monotonic() - last_purge > PURGE_INTERVAL:
-                last_purge = time.monotonic()
-                removed = await asyncio.to_thread(jobs.purge, cfg.keep_jobs_hours)
+class Maintenance:
+    def __init__(self, cfg: MasterConfig, stores: Stores, events: EventSink) -> None:
+        self.cfg = cfg
+        self.stores = stores
+        self.events = events
+        self.watch = KeyWatch(stores)
+        self._last_purge = self._last_nonce_purge = 0.0
+
+    async def tick(self) -> None:
+        cfg = self.cfg
+        if await self.watch.check():
+            await self._rotated("key removed")
+        session = await self.stores.session.current()
+        if cfg.publish_key_rotate_hours > 0 and time.time() - session.created > cfg.publish_key_rotate_hours * 3600:
+            await self.stores.session.rotate()
+            await self.watch.check()
+            await self._rotated("schedule")
+        if time.monotonic() - self._last_nonce_purge > cfg.auth_window_seconds:
+            self._last_nonce_purge = time.monotonic()
+            await self.stores.replay.forget(time.time() - 2 * cfg.auth_window_seconds)
+        if time.monotonic() - self._last_purge > PURGE_INTERVAL:
+            self._last_purge = time.monotonic()
+            if cfg.keep_jobs_hours > 0:
+                removed = await self.stores.jobs.purge(new_jid(time.time() - cfg.keep_jobs_hours * 3600))
                 if removed:
                     log.info("job cache: removed %d jobs older than %gh", removed, cfg.keep_jobs_hours)
+
+    async def _rotated(self, reason: str) -> None:
+        serial = (await self.stores.session.current()).serial
+        log.info("session key rotated (%s): serial %d", reason, serial)
+        event = KeyRotateEvent(serial, reason)
+        await self.events.fire(event.tag, event.to_wire())
+
+
+async def run(cfg: MasterConfig) -> None:
+    transport = open_transport()
+    stores = open_stores(store_config(cfg))
+    events = transport.event_sink(ipc_url(cfg.event_pull_ipc))
+    work = Maintenance(cfg, stores, events)
+    try:
+        while True:
+            await work.tick()
             await asyncio.sleep(WATCH_INTERVAL)
     finally:
         events.close()
-        zctx.term()
+        stores.close()
+        transport.close()
 
 
 def main(cfg: MasterConfig) -> None:

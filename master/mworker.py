@@ -1,4 +1,7 @@
-"""MWorker process: takes requests fair-queued from the request server and answers each."""
+"""MWorker process: takes requests fair-queued from the request server and answers each.
+
+The network and the local socket are served by separate tasks on one event loop, so the
+operator's requests are answered while minions' requests wait on their store."""
 
 from __future__ import annotations
 
@@ -6,66 +9,55 @@ import asyncio
 import logging
 from pathlib import Path
 
-import zmq
-import zmq.asyncio
-
 from rx.config import MasterConfig
-from rx.master.handlers import WorkerContext, dispatch
-from rx.master.grainscache import GrainsCache
-from rx.master.jobcache import JobCache
-from rx.master.keys import KeyStore
-from rx.master.session import SessionState
-from rx.transport.channels import EventBus, ipc, recv_multipart
+from rx.master.context import WorkerContext, WorkerSettings
+from rx.master.handlers import dispatch
+from rx.master.store import open_stores, store_config
 from rx.transport.codec import encode
 from rx.transport.crypto import load_or_create_identity
-from rx.transport.messages import ErrorInfo
+from rx.transport.errors import ErrorKind
+from rx.transport.replies import ErrorReply
+from rx.transport.roles import RequestServer, ipc_url, open_transport
 
 log = logging.getLogger(__name__)
 
 
 async def run(cfg: MasterConfig, index: int = 0) -> None:
-    zctx = zmq.asyncio.Context()
-    remote = zctx.socket(zmq.REP)
-    local = zctx.socket(zmq.REP)
-    for sock, path in ((remote, cfg.workers_ipc), (local, cfg.workers_local_ipc)):
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.setsockopt(zmq.RECONNECT_IVL, 20)  # back within 20 ms of a request-server restart
-        sock.connect(ipc(path))
-    publish = zctx.socket(zmq.PUSH)
-    publish.setsockopt(zmq.LINGER, 2000)
-    publish.setsockopt(zmq.SNDHWM, 100_000)
-    publish.connect(ipc(cfg.publish_pull_ipc))
-    session = SessionState(cfg.pki_dir)
-    session.refresh(force=True)
+    transport = open_transport()
+    stores = open_stores(store_config(cfg))
+    remote = transport.request_server(ipc_url(cfg.workers_ipc))
+    local = transport.request_server(ipc_url(cfg.workers_local_ipc))
     wctx = WorkerContext(
-        identity=load_or_create_identity(Path(cfg.pki_dir), "master"),
-        keys=KeyStore(cfg.pki_dir), session=session, jobs=JobCache(cfg.jobs_dir),
-        root_key=Path(cfg.root_key_path).read_text().strip(), auto_accept=cfg.auto_accept,
-        max_pending_keys=cfg.max_pending_keys,
-        auth_window=cfg.auth_window_seconds, events=EventBus(zctx, cfg.event_pull_ipc), publish_sock=publish,
-        grains=GrainsCache(cfg.cachedir), nodegroups=cfg.nodegroups,
+        identity=load_or_create_identity(Path(cfg.pki_dir), "master"), stores=stores,
+        root_key=Path(cfg.root_key_path).read_text().strip(),
+        settings=WorkerSettings(auto_accept=cfg.auto_accept, auth_window_seconds=cfg.auth_window_seconds,
+                                max_pending_keys=cfg.max_pending_keys, publish_port=cfg.publish_port,
+                                nodegroups=cfg.nodegroups),
+        events=transport.event_sink(ipc_url(cfg.event_pull_ipc)),
+        publisher=transport.frame_sink(ipc_url(cfg.publish_pull_ipc)),
     )
     log.debug("mworker %d ready", index)
     try:
-        await asyncio.gather(_serve(wctx, remote, local=False, index=index), _serve(wctx, local, local=True, index=index))
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(_serve(wctx, remote, local=False, index=index))
+            tg.create_task(_serve(wctx, local, local=True, index=index))
     finally:
-        remote.close(linger=0)
-        local.close(linger=0)
-        publish.close()
-        wctx.events.close()
-        zctx.term()
+        for closeable in (remote, local, wctx.publisher, wctx.events):
+            closeable.close()
+        stores.close()
+        transport.close()
 
 
-async def _serve(wctx: WorkerContext, sock: zmq.asyncio.Socket, *, local: bool, index: int) -> None:
-    """Answer every request on one REP socket, one at a time; never let a request end the loop."""
-    while True:
-        frames = await recv_multipart(sock)
+async def _serve(wctx: WorkerContext, server: RequestServer, *, local: bool, index: int) -> None:
+    """Answer every request on one source, one at a time; never let a request end the loop."""
+    async def handle(frames: list[bytes]) -> bytes:
         try:
             reply = await dispatch(wctx, frames, local=local)
         except Exception:
             log.exception("mworker %d: unexpected error handling a request", index)
-            reply = ErrorInfo("internal", "internal error; see the master log").to_wire()
-        await sock.send(encode(reply))
+            reply = ErrorReply(ErrorKind.INTERNAL, "internal error; see the master log").to_wire()
+        return encode(reply)
+    await server.serve(handle)
 
 
 def main(cfg: MasterConfig, index: int) -> None:

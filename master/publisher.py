@@ -1,13 +1,11 @@
-"""Publisher process: signed, sealed jobs from the MWorkers (PULL publish_pull.ipc)
-out to every minion (PUB on publish_port)."""
+"""Publisher process: signed, sealed jobs from the MWorkers (publish_pull.ipc) out to every
+minion (publish_port)."""
 
 from __future__ import annotations
 
-import zmq
-
 from rx.config import MasterConfig
-from rx.transport.channels import ipc, run_proxy, tcp_url
+from rx.transport.roles import devices, ipc_url, tcp_url
 
 
 def main(cfg: MasterConfig) -> None:
-    run_proxy(zmq.PULL, [ipc(cfg.publish_pull_ipc)], zmq.PUB, tcp_url(cfg.interface, cfg.publish_port))
+    devices().publish_fanout(ipc_url(cfg.publish_pull_ipc), tcp_url(cfg.interface, cfg.publish_port))

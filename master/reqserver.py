@@ -1,23 +1,21 @@
-"""Request server process: two proxies to the MWorkers.
+"""Request server process: two routers to the MWorkers.
 
-ROUTER on ret_port (minions, the network) -> DEALER workers.ipc, and ROUTER on
-the local master_req.ipc (clients on this host) -> DEALER workers_local.ipc.
-Keeping them apart lets the workers accept `publish` only from the local
-socket, so the root key never crosses the network.
+The network (ret_port, minions) -> workers.ipc, and the local master_req.ipc (clients on this
+host) -> workers_local.ipc.  Keeping them apart lets the workers accept `publish` only from the
+local socket, so the root key never crosses the network.
 """
 
 from __future__ import annotations
 
 import threading
 
-import zmq
-
 from rx.config import MasterConfig
-from rx.transport.channels import ipc, run_proxy, tcp_url
+from rx.transport.roles import devices, ipc_url, tcp_url
 
 
 def main(cfg: MasterConfig) -> None:
-    local = threading.Thread(target=run_proxy, name="local-requests", daemon=True,
-                             args=(zmq.ROUTER, [ipc(cfg.ret_ipc)], zmq.DEALER, ipc(cfg.workers_local_ipc)))
+    relays = devices()
+    local = threading.Thread(target=relays.request_router, name="local-requests", daemon=True,
+                             args=([ipc_url(cfg.ret_ipc)], ipc_url(cfg.workers_local_ipc)))
     local.start()
-    run_proxy(zmq.ROUTER, [tcp_url(cfg.interface, cfg.ret_port)], zmq.DEALER, ipc(cfg.workers_ipc))
+    relays.request_router([tcp_url(cfg.interface, cfg.ret_port)], ipc_url(cfg.workers_ipc))

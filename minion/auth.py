@@ -10,10 +10,13 @@ import time
 from pathlib import Path
 
 from rx.config import MinionConfig
-from rx.transport.channels import ReqClient, RequestTimeout
+from rx.transport import messages as m
 from rx.transport.crypto import Identity, fingerprint
+from rx.transport.errors import ProtocolError
 from rx.transport.handshake import AuthError, Session, finish_auth, start_auth
 from rx.transport.messages import ClearRequest
+from rx.transport.replies import ErrorReply, is_error
+from rx.transport.roles import RequestClient, RequestTimeout
 
 log = logging.getLogger(__name__)
 
@@ -22,7 +25,7 @@ PENDING_RETRY_MAX = 10.0
 
 
 class Authenticator:
-    def __init__(self, cfg: MinionConfig, identity: Identity, req: ReqClient) -> None:
+    def __init__(self, cfg: MinionConfig, identity: Identity, req: RequestClient) -> None:
         self.cfg = cfg
         self.identity = identity
         self.req = req
@@ -38,12 +41,14 @@ class Authenticator:
     async def once(self) -> tuple[str, Session | None]:
         """One handshake; returns (status, session) or raises AuthError/RequestTimeout."""
         pending = start_auth(self.identity, self.cfg.id)
-        wire = ClearRequest("_auth", pending.request.to_wire()).to_wire()
+        wire = ClearRequest(m.AUTH, pending.request.to_wire()).to_wire()
         reply = await self.req.request(wire, timeout=self.cfg.timeout)
-        if isinstance(reply, dict) and reply.get("ok") is False:
-            err = reply.get("error")
-            why = err.get("message") if isinstance(err, dict) else None
-            raise AuthError("refused", f"master refused auth: {why if isinstance(why, str) else 'no reason given'}")
+        if is_error(reply):
+            try:
+                why = ErrorReply.from_wire(reply).message
+            except ProtocolError:
+                why = "no reason given"
+            raise AuthError("refused", f"master refused auth: {why}")
         pinned = self.pinned()
         outcome = finish_auth(pending, reply, pinned, self.cfg.master_finger)
         if pinned is None:

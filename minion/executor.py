@@ -9,11 +9,11 @@ import os
 import signal
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from rx.minion.loader import Loader, UnknownFunction
-from rx.modules import CommandError, ModuleContext, Result, set_context
+from rx.minion.registry import Registry, UnknownFunction
+from rx.modules import CommandError, ExecContext, Result, takes_context
 from rx.transport.codec import DecodeError, decode, encode
 from rx.transport.messages import Job
 
@@ -44,14 +44,15 @@ def _plain(value: Any) -> Any:
     return repr(value)
 
 
-def call_one(loader: Loader, fun: str, args: list, kwargs: dict) -> tuple[Any, int]:
+def call_one(registry: Registry, fun: str, args: list, kwargs: dict, ctx: ExecContext) -> tuple[Any, int]:
     """Call one function; any failure becomes (message or traceback, non-zero retcode)."""
     try:
-        func = loader.resolve(fun)
+        func = registry.resolve(fun)
     except UnknownFunction as exc:
         return str(exc), RETCODE_UNAVAILABLE
+    call_args = [replace(ctx, fun=fun), *args] if takes_context(func) else list(args)
     try:
-        value = func(*args, **kwargs)
+        value = func(*call_args, **kwargs)
     except CommandError as exc:
         return f"ERROR: {exc}", 1
     except TypeError as exc:
@@ -65,22 +66,29 @@ def call_one(loader: Loader, fun: str, args: list, kwargs: dict) -> tuple[Any, i
     return value, 0
 
 
-def execute(loader: Loader, job: Job) -> dict:
-    """The return of a job (single or multi-function) as {return, retcode, success}."""
+def execute(registry: Registry, job: Job, ctx: ExecContext) -> dict:
+    """The return of a job as {return, retcode, success}.  A multi-function job returns
+    `{fun: value}`, or, when a function is named more than once, a list of the values in call
+    order (so no result is lost)."""
+    ctx = replace(ctx, jid=job.jid)
     if isinstance(job.fun, list):
-        out, worst = {}, 0
+        values, worst = [], 0
         for fun, args in zip(job.fun, job.arg):
-            value, rc = call_one(loader, fun, args, {})
-            out[fun] = value
+            value, rc = call_one(registry, fun, args, {}, ctx)
+            values.append(value)
             worst = worst or rc
+        repeated = len(set(job.fun)) < len(job.fun)
+        out: Any = values if repeated else dict(zip(job.fun, values))
         return {"return": _plain(out), "retcode": worst, "success": worst == 0}
-    value, rc = call_one(loader, job.fun, job.arg, job.kwarg)
+    value, rc = call_one(registry, job.fun, job.arg, job.kwarg, ctx)
     return {"return": _plain(value), "retcode": rc, "success": rc == 0}
 
 
 class Executor:
-    def __init__(self, loader: Loader, context: ModuleContext) -> None:
-        self.loader = loader
+    """Forks one child per job; `context` is what module functions get (replaced on grains refresh)."""
+
+    def __init__(self, registry: Registry, context: ExecContext) -> None:
+        self.registry = registry
         self.context = context
         self.running: dict[str, RunningJob] = {}
 
@@ -122,8 +130,7 @@ class Executor:
             os.setpgid(0, 0)
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 signal.signal(sig, signal.SIG_DFL)
-            set_context(self.context)
-            payload = _wire_safe(execute(self.loader, job))
+            payload = _wire_safe(execute(self.registry, job, self.context))
             view = memoryview(payload)
             while view:
                 n = os.write(w, view)

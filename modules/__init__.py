@@ -1,17 +1,20 @@
-"""Execution modules.  `MODULES` is the allow-list: only these modules, and in
-each only the names in its `__all__`, can be called from a job.
+"""Execution modules.  `MODULES` is the allow-list: only these modules, and in each only the
+names in its `__all__`, can be called from a job.
 
-A function gets its arguments from the job; what it needs of the minion (id,
-grains, config) it reads from `context()`.  To fail with a specific exit status
-it returns `Result(value, retcode)` or raises `CommandError`.
+A function gets its arguments from the job.  What it needs of the minion (id, grains, config,
+the job, the function registry) it receives explicitly: a function whose first parameter is
+named `ctx` is called with an `ExecContext` there (users never pass it; `sys.argspec` hides it).
+To fail with a specific exit status it returns `Result(value, retcode)` or raises `CommandError`.
 """
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, Protocol
 
 MODULES = ("test", "cmd", "grains", "sys")
+CONTEXT_PARAM = "ctx"
 
 
 @dataclass(frozen=True)
@@ -26,19 +29,33 @@ class CommandError(Exception):
     """A module function failed in a way it understands: the message is the return, retcode 1."""
 
 
+class FunctionIndex(Protocol):
+    """What `sys.*` may ask of the minion's function registry."""
+
+    def functions(self) -> list[str]: ...
+
+    def doc(self, fun: str) -> str: ...
+
+    def modules(self) -> list[str]: ...
+
+
 @dataclass(frozen=True)
-class ModuleContext:
+class ExecContext:
+    """Everything a module function may know about where and why it runs."""
+
     minion_id: str = ""
     grains: Mapping[str, Any] = field(default_factory=dict)
+    config: Any = None
+    """the minion's config (a frozen MinionConfig), None under `rx-call --local` without one"""
+    jid: str = ""
+    fun: str = ""
+    registry: FunctionIndex | None = None
 
 
-_context = ModuleContext()
-
-
-def context() -> ModuleContext:
-    return _context
-
-
-def set_context(ctx: ModuleContext) -> None:
-    global _context
-    _context = ctx
+def takes_context(func: Callable) -> bool:
+    """True if `func`'s first parameter is `ctx` (it wants the ExecContext)."""
+    try:
+        params = list(inspect.signature(func).parameters)
+    except (TypeError, ValueError):
+        return False
+    return bool(params) and params[0] == CONTEXT_PARAM

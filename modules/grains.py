@@ -4,36 +4,34 @@ from __future__ import annotations
 
 from typing import Any
 
-from rx.modules import context
+from rx.modules import ExecContext
 
 __all__ = ["items", "item", "get", "ls"]
 
-_MISSING = object()
 
-
-def items() -> dict:
+def items(ctx: ExecContext) -> dict:
     """Return all grains.
 
     CLI example: rx '*' grains.items
     """
-    return dict(context().grains)
+    return dict(ctx.grains)
 
 
-def item(*names: str) -> dict:
+def item(ctx: ExecContext, *names: str) -> dict:
     """Return the named grains.
 
     CLI example: rx '*' grains.item os num_cpus
     """
-    grains = context().grains
+    grains = ctx.grains
     return {n: grains.get(n) for n in names}
 
 
-def get(key: str, default: Any = "", delimiter: str = ":") -> Any:
+def get(ctx: ExecContext, key: str, default: Any = "", delimiter: str = ":") -> Any:
     """Return one grain; `a:b:c` reaches into nested values.
 
     CLI example: rx '*' grains.get os
     """
-    value: Any = context().grains
+    value: Any = ctx.grains
     for part in key.split(delimiter):
         if isinstance(value, dict) and part in value:
             value = value[part]
@@ -42,9 +40,9 @@ def get(key: str, default: Any = "", delimiter: str = ":") -> Any:
     return value
 
 
-def ls() -> list:
+def ls(ctx: ExecContext) -> list:
     """Return the names of all grains.
 
     CLI example: rx '*' grains.ls
     """
-    return sorted(context().grains)
+    return sorted(ctx.grains)

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 import rx
-from rx.modules import CommandError, Result, context
+from rx.modules import CommandError, ExecContext, Result
 
 __all__ = ["ping", "echo", "sleep", "version", "arg", "retcode", "exception"]
 
@@ -50,13 +50,13 @@ def version() -> str:
     return rx.__version__
 
 
-def arg(*args: Any, **kwargs: Any) -> dict:
+def arg(ctx: ExecContext, *args: Any, **kwargs: Any) -> dict:
     """Return the positional and keyword arguments as received, with their types.
 
     CLI example: rx '*' test.arg 1 two key=value
     """
     return {"args": list(args), "kwargs": kwargs, "types": [type(a).__name__ for a in args],
-            "minion": context().minion_id}
+            "minion": ctx.minion_id}
 
 
 def retcode(code: int = 0) -> Any:

@@ -19,7 +19,9 @@ from dataclasses import dataclass
 
 from rx.transport.codec import DecodeError, decode, encode
 from rx.transport.crypto import Aead, CryptoError, Ephemeral, Identity, hkdf, plain_fingerprint, fingerprint, verify
-from rx.transport.messages import AuthBody, AuthReply, AuthRequest, ProtocolError, serial_bytes
+from rx.transport.authmsgs import AuthBody, AuthReply, AuthRequest
+from rx.transport.errors import ProtocolError
+from rx.transport.fields import serial_bytes
 
 
 class AuthError(Exception):
@@ -62,6 +64,8 @@ class Session:
     request_key: bytes
     master_offset: float
     """master clock minus minion clock at auth time, for freshness checks"""
+    publish_port: int = 0
+    """the publish port the master announced (0: it did not say)"""
 
 
 @dataclass(frozen=True)
@@ -115,7 +119,8 @@ def finish_auth(pending: PendingAuth, reply_obj: object, pinned_master_pub: byte
         raise AuthError("bad_keys", f"cannot open session keys: {exc}") from None
     return AuthOutcome(status="accepted", master_pub=reply.master_pub,
                        session=Session(master_pub=reply.master_pub, serial=body.serial, publish_key=pub_key,
-                                       request_key=req_key, master_offset=body.now - time.time()))
+                                       request_key=req_key, master_offset=body.now - time.time(),
+                                       publish_port=body.publish_port))
 
 
 # ---------------------------------------------------------------- master side
@@ -135,15 +140,16 @@ def check_auth_request(load: object, now: float, window: float) -> AuthRequest:
     return req
 
 
-def answer_auth(master: Identity, req: AuthRequest, status: str, secret: bytes, serial: int) -> AuthReply:
-    """Build the master's signed answer; session keys only go to an accepted minion."""
+def answer_auth(master: Identity, req: AuthRequest, status: str, secret: bytes, serial: int,
+                publish_port: int = 0) -> AuthReply:
+    """Build the master's signed answer; session keys (and the publish port) only go to an accepted minion."""
     if status == "accepted":
         eph = Ephemeral()
         box = Aead(eph.shared_key(req.eph, _keys_info(req.id)))
         keys = encode({"pub_key": publish_key(secret, serial), "req_key": request_key(secret, serial, req.id)})
         keys_nonce, keys_ct = box.seal(keys, b"rx/auth-keys")
         body = AuthBody(status=status, id=req.id, nonce=req.nonce, serial=serial, now=time.time(), eph=eph.public,
-                        keys_nonce=keys_nonce, keys_ct=keys_ct)
+                        keys_nonce=keys_nonce, keys_ct=keys_ct, publish_port=publish_port)
     else:
         body = AuthBody(status=status, id=req.id, nonce=req.nonce, now=time.time())
     raw = encode(body.to_wire())

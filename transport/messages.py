@@ -1,90 +1,43 @@
-"""Wire messages: small frozen values, each with one to_wire/from_wire pair.
+"""Wire messages of the request and publish channels: small frozen values, each with one
+to_wire/from_wire pair.
 
-`from_wire` takes the decoded msgpack object and either returns a typed message
-or raises `ProtocolError` naming the field that is wrong.  No message carries
-anything that gets looked up by name later without an allow-list.
+`from_wire` takes the decoded msgpack object and either returns a typed message or raises
+`ProtocolError` naming the field that is wrong.  Numbers are range-checked here, at parse
+time.  No message carries anything that gets looked up by name later without an allow-list.
 """
 
 from __future__ import annotations
 
-import re
-import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from rx.transport.codec import encode
-from rx.transport.ids import FUN_RE, JID_RE, TARGET_TYPES, validate_minion_id
-from rx.transport.sizes import NONCE_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES
+from rx.transport import fields as f
+from rx.transport.errors import ProtocolError
+from rx.transport.fields import check_jid, serial_bytes
+from rx.transport.ids import FUN_RE, TARGET_TYPES
+from rx.transport.sizes import NONCE_BYTES, SIGNATURE_BYTES
 
 MAX_TARGET_LEN = 64 * 1024
 MAX_FUNS = 64
-MAX_SERIAL = 2**64 - 1
+MAX_RETCODE = 2**31 - 1
+MAX_TIMEOUT = 10 * 365 * 86400.0
 
+# command names (the master dispatches them through explicit tables)
+AUTH = "_auth"
+PUBLISH = "publish"
+PREVIEW = "preview"
+RETURN = "_return"
+MINION_EVENT = "_minion_event"
+MISSED = "_missed"
 
-class ProtocolError(ValueError):
-    """A decoded message whose shape or values are not what the protocol allows."""
-
-    def __init__(self, message: str, field: str = "") -> None:
-        super().__init__(f"{field}: {message}" if field else message)
-        self.field = field
-
-
-def serial_bytes(serial: int) -> bytes:
-    return struct.pack(">Q", serial)
-
-
-def _map(obj: Any, what: str) -> dict:
-    if not isinstance(obj, dict):
-        raise ProtocolError(f"{what} must be a map, got {type(obj).__name__}")
-    return obj
-
-
-def _get(d: dict, key: str, types: type | tuple[type, ...], *, default: Any = ..., size: int | None = None) -> Any:
-    if key not in d:
-        if default is ...:
-            raise ProtocolError("missing", key)
-        return default
-    value = d[key]
-    if not isinstance(value, types) or (isinstance(value, bool) and bool not in (types if isinstance(types, tuple) else (types,))):
-        raise ProtocolError(f"wrong type {type(value).__name__}", key)
-    if size is not None and len(value) != size:
-        raise ProtocolError(f"must be {size} bytes", key)
-    return value
-
-
-def _serial(d: dict, key: str = "serial") -> int:
-    value = _get(d, key, int)
-    if not 0 <= value <= MAX_SERIAL:
-        raise ProtocolError(f"must be 0-{MAX_SERIAL}", key)
-    return value
-
-
-def _minion_id(d: dict, key: str = "id") -> str:
-    value = _get(d, key, str)
-    why = validate_minion_id(value)
-    if why:
-        raise ProtocolError(f"minion id {why}", key)
-    return value
-
-
-def _delimiter(d: dict) -> str:
-    value = _get(d, "delimiter", str, default=":")
-    if not 1 <= len(value) <= 8:
-        raise ProtocolError("must be 1-8 characters", "delimiter")
-    return value
-
-
-def check_jid(value: Any, key: str = "jid") -> str:
-    if not isinstance(value, str) or not JID_RE.match(value):
-        raise ProtocolError("must be a 20-digit job id", key)
-    return value
+__all__ = ["ProtocolError", "check_jid", "serial_bytes"]
 
 
 # ---------------------------------------------------------------- request channel envelopes
 
 @dataclass(frozen=True)
 class ClearRequest:
-    """An unauthenticated request: only `_auth` and `publish` are dispatched."""
+    """An unauthenticated request: `_auth` from the network; `publish` and `preview` from the local socket."""
 
     cmd: str
     load: dict
@@ -107,18 +60,25 @@ class AesRequest:
 
 
 def parse_request(obj: Any) -> ClearRequest | AesRequest:
-    d = _map(obj, "request")
-    enc = _get(d, "enc", str)
+    d = f.as_map(obj, "request")
+    enc = f.get(d, "enc", str)
     if enc == "clear":
-        return ClearRequest(cmd=_get(d, "cmd", str), load=_map(_get(d, "load", dict), "load"))
+        return ClearRequest(cmd=f.get(d, "cmd", str), load=f.as_map(f.get(d, "load", dict), "load"))
     if enc == "aes":
-        return AesRequest(id=_minion_id(d), serial=_serial(d), nonce=_get(d, "nonce", bytes, size=NONCE_BYTES),
-                          ct=_get(d, "ct", bytes))
+        return AesRequest(id=f.minion_id(d), serial=f.serial(d), nonce=f.get(d, "nonce", bytes, size=NONCE_BYTES),
+                          ct=f.get(d, "ct", bytes))
     raise ProtocolError(f"unknown encoding {enc!r}", "enc")
 
 
-def request_aad(minion_id: str, serial: int, direction: bytes = b"req") -> bytes:
-    return b"rx/" + direction + b"\0" + serial_bytes(serial) + minion_id.encode()
+def request_aad(minion_id: str, serial: int) -> bytes:
+    """Associated data of a sealed request: the id and key serial it claims are what the key proves."""
+    return b"rx/req\0" + serial_bytes(serial) + minion_id.encode()
+
+
+def reply_aad(minion_id: str, serial: int, request_nonce: bytes) -> bytes:
+    """Associated data of a sealed reply: bound to the request it answers (its nonce), so a captured
+    reply cannot be replayed as the answer to another request."""
+    return b"rx/rep\0" + serial_bytes(serial) + request_nonce + minion_id.encode()
 
 
 @dataclass(frozen=True)
@@ -134,112 +94,8 @@ class SecureCommand:
 
     @classmethod
     def from_wire(cls, obj: Any) -> "SecureCommand":
-        d = _map(obj, "command")
-        return cls(cmd=_get(d, "cmd", str), ts=float(_get(d, "ts", (int, float))), load=_get(d, "load", dict))
-
-
-# ---------------------------------------------------------------- replies
-
-@dataclass(frozen=True)
-class ErrorInfo:
-    """A typed error carried in a reply: `type` is machine-readable, `message` for people."""
-
-    type: str
-    message: str
-
-    def to_wire(self) -> dict:
-        return {"ok": False, "error": {"type": self.type, "message": self.message}}
-
-
-def parse_reply(obj: Any) -> dict:
-    """Return the reply map; an error reply becomes a ReplyError."""
-    d = _map(obj, "reply")
-    if d.get("ok") is True:
-        return d
-    err = d.get("error")
-    if isinstance(err, dict) and isinstance(err.get("type"), str) and isinstance(err.get("message"), str):
-        raise ReplyError(err["type"], err["message"])
-    raise ProtocolError("reply is neither ok nor a well-formed error")
-
-
-class ReplyError(Exception):
-    """The master answered with an error."""
-
-    def __init__(self, type: str, message: str) -> None:
-        super().__init__(f"{type}: {message}")
-        self.type = type
-        self.message = message
-
-
-# ---------------------------------------------------------------- auth
-
-AUTH_STATUSES = ("accepted", "pending", "rejected", "denied")
-
-
-@dataclass(frozen=True)
-class AuthRequest:
-    id: str
-    pub: bytes
-    eph: bytes
-    ts: float
-    nonce: bytes
-    sig: bytes
-
-    def signed_bytes(self) -> bytes:
-        return b"rx/auth\0" + encode([self.id, self.pub, self.eph, self.ts, self.nonce])
-
-    def to_wire(self) -> dict:
-        return {"id": self.id, "pub": self.pub, "eph": self.eph, "ts": self.ts, "nonce": self.nonce, "sig": self.sig}
-
-    @classmethod
-    def from_wire(cls, obj: Any) -> "AuthRequest":
-        d = _map(obj, "auth")
-        return cls(id=_minion_id(d), pub=_get(d, "pub", bytes, size=PUBLIC_KEY_BYTES),
-                   eph=_get(d, "eph", bytes, size=PUBLIC_KEY_BYTES), ts=float(_get(d, "ts", (int, float))),
-                   nonce=_get(d, "nonce", bytes, size=16), sig=_get(d, "sig", bytes, size=SIGNATURE_BYTES))
-
-
-@dataclass(frozen=True)
-class AuthReply:
-    """The master's signed answer; `body` is the signed msgpack bytes of AuthBody."""
-
-    master_pub: bytes
-    body: bytes
-    sig: bytes
-
-    def to_wire(self) -> dict:
-        return {"ok": True, "master_pub": self.master_pub, "body": self.body, "sig": self.sig}
-
-    @classmethod
-    def from_wire(cls, obj: Any) -> "AuthReply":
-        d = _map(obj, "auth reply")
-        return cls(master_pub=_get(d, "master_pub", bytes, size=PUBLIC_KEY_BYTES), body=_get(d, "body", bytes),
-                   sig=_get(d, "sig", bytes, size=SIGNATURE_BYTES))
-
-
-@dataclass(frozen=True)
-class AuthBody:
-    status: str
-    id: str
-    nonce: bytes
-    serial: int = 0
-    now: float = 0.0
-    eph: bytes = b""
-    keys_nonce: bytes = b""
-    keys_ct: bytes = b""
-
-    def to_wire(self) -> dict:
-        return {"status": self.status, "id": self.id, "nonce": self.nonce, "serial": self.serial,
-                "now": self.now, "eph": self.eph, "keys_nonce": self.keys_nonce, "keys_ct": self.keys_ct}
-
-    @classmethod
-    def from_wire(cls, obj: Any) -> "AuthBody":
-        d = _map(obj, "auth body")
-        status = _get(d, "status", str)
-        if status not in AUTH_STATUSES:
-            raise ProtocolError(f"unknown status {status!r}", "status")
-        return cls(status=status, id=_get(d, "id", str), nonce=_get(d, "nonce", bytes), serial=_serial(d),
-                   now=float(_get(d, "now", (int, float))), eph=_get(d, "eph", bytes), keys_nonce=_get(d, "keys_nonce", bytes), keys_ct=_get(d, "keys_ct", bytes))
+        d = f.as_map(obj, "command")
+        return cls(cmd=f.get(d, "cmd", str), ts=f.number(d, "ts"), load=f.get(d, "load", dict))
 
 
 # ---------------------------------------------------------------- publish (client -> master)
@@ -266,29 +122,53 @@ class PublishRequest:
 
     @classmethod
     def from_wire(cls, obj: Any) -> "PublishRequest":
-        d = _map(obj, "publish")
-        tgt = _get(d, "tgt", (str, list))
+        d = f.as_map(obj, "publish")
+        tgt = f.get(d, "tgt", (str, list))
         if isinstance(tgt, str) and len(tgt) > MAX_TARGET_LEN:
             raise ProtocolError("target too long", "tgt")
         if isinstance(tgt, list) and not all(isinstance(t, str) for t in tgt):
             raise ProtocolError("target list must hold strings", "tgt")
-        fun = _get(d, "fun", (str, list))
-        funs = [fun] if isinstance(fun, str) else fun
-        if not funs or len(funs) > MAX_FUNS or not all(isinstance(f, str) and FUN_RE.match(f) for f in funs):
-            raise ProtocolError("must be 'module.function' (or a list of them)", "fun")
-        tgt_type = _get(d, "tgt_type", str, default="glob")
+        fun = _funs(d)
+        tgt_type = f.get(d, "tgt_type", str, default="glob")
         if tgt_type not in TARGET_TYPES:
             raise ProtocolError(f"unknown target type {tgt_type!r}", "tgt_type")
-        jid = _get(d, "jid", str, default="")
+        jid = f.get(d, "jid", str, default="")
         if jid:
             check_jid(jid)
-        arg = _get(d, "arg", list, default=[])
-        if isinstance(fun, list) and (len(arg) != len(funs) or not all(isinstance(a, list) for a in arg)):
-            raise ProtocolError("a multi-function job needs one argument list per function", "arg")
-        return cls(key=_get(d, "key", str), tgt=tgt, fun=fun, arg=arg, kwarg=_get(d, "kwarg", dict, default={}),
-                   tgt_type=tgt_type, jid=jid, user=_get(d, "user", str, default=""),
-                   timeout=float(_get(d, "timeout", (int, float), default=0.0)),
-                   delimiter=_delimiter(d))
+        arg = _args(d, fun, default=[])
+        return cls(key=f.get(d, "key", str), tgt=tgt, fun=fun, arg=arg, kwarg=f.get(d, "kwarg", dict, default={}),
+                   tgt_type=tgt_type, jid=jid, user=f.get(d, "user", str, default=""),
+                   timeout=f.number(d, "timeout", high=MAX_TIMEOUT, default=0.0),
+                   delimiter=f.delimiter(d))
+
+
+def _funs(d: dict) -> str | list:
+    fun = f.get(d, "fun", (str, list))
+    funs = [fun] if isinstance(fun, str) else fun
+    if not funs or len(funs) > MAX_FUNS or not all(isinstance(name, str) and FUN_RE.match(name) for name in funs):
+        raise ProtocolError("must be 'module.function' (or a list of at most 64 of them)", "fun")
+    return fun
+
+
+def _args(d: dict, fun: str | list, default: Any = ...) -> list:
+    arg = f.get(d, "arg", list, default=default)
+    if isinstance(fun, list) and (len(arg) != len(fun) or not all(isinstance(a, list) for a in arg)):
+        raise ProtocolError("a multi-function job needs one argument list per function", "arg")
+    return arg
+
+
+@dataclass(frozen=True)
+class MissedRequest:
+    """A reconnecting minion asks for the jobs published to it since `since` (master clock)."""
+
+    since: float
+
+    def to_wire(self) -> dict:
+        return {"since": self.since}
+
+    @classmethod
+    def from_wire(cls, obj: Any) -> "MissedRequest":
+        return cls(since=f.number(f.as_map(obj, "missed"), "since"))
 
 
 # ---------------------------------------------------------------- publications (master -> minions)
@@ -310,9 +190,9 @@ class Publication:
 
     @classmethod
     def from_wire(cls, obj: Any) -> "Publication":
-        d = _map(obj, "publication")
-        return cls(serial=_serial(d), nonce=_get(d, "nonce", bytes, size=NONCE_BYTES),
-                   ct=_get(d, "ct", bytes), sig=_get(d, "sig", bytes, size=SIGNATURE_BYTES))
+        d = f.as_map(obj, "publication")
+        return cls(serial=f.serial(d), nonce=f.get(d, "nonce", bytes, size=NONCE_BYTES),
+                   ct=f.get(d, "ct", bytes), sig=f.get(d, "sig", bytes, size=SIGNATURE_BYTES))
 
 
 def publication_signed_bytes(serial: int, nonce: bytes, ct: bytes) -> bytes:
@@ -343,11 +223,11 @@ class Job:
 
     @classmethod
     def from_wire(cls, obj: Any) -> "Job":
-        d = _map(obj, "job")
-        return cls(jid=check_jid(d.get("jid")), fun=_get(d, "fun", (str, list)), arg=_get(d, "arg", list),
-                   kwarg=_get(d, "kwarg", dict), tgt=_get(d, "tgt", (str, list)), tgt_type=_get(d, "tgt_type", str),
-                   ts=float(_get(d, "ts", (int, float))), user=_get(d, "user", str, default=""),
-                   delimiter=_delimiter(d))
+        d = f.as_map(obj, "job")
+        fun = _funs(d)
+        return cls(jid=check_jid(d.get("jid")), fun=fun, arg=_args(d, fun), kwarg=f.get(d, "kwarg", dict),
+                   tgt=f.get(d, "tgt", (str, list)), tgt_type=f.get(d, "tgt_type", str), ts=f.number(d, "ts"),
+                   user=f.get(d, "user", str, default=""), delimiter=f.delimiter(d))
 
 
 # ---------------------------------------------------------------- returns (minion -> master)
@@ -367,11 +247,12 @@ class JobReturn:
 
     @classmethod
     def from_wire(cls, obj: Any) -> "JobReturn":
-        d = _map(obj, "return")
+        d = f.as_map(obj, "return")
         if "return" not in d:
             raise ProtocolError("missing", "return")
-        return cls(jid=check_jid(d.get("jid")), fun=_get(d, "fun", (str, list)), fun_args=_get(d, "fun_args", list),
-                   retcode=_get(d, "retcode", int), success=_get(d, "success", bool), ret=d["return"])
+        return cls(jid=check_jid(d.get("jid")), fun=f.get(d, "fun", (str, list)), fun_args=f.get(d, "fun_args", list),
+                   retcode=f.integer(d, "retcode", -MAX_RETCODE, MAX_RETCODE), success=f.get(d, "success", bool),
+                   ret=d["return"])
 
 
 @dataclass(frozen=True)
@@ -386,8 +267,8 @@ class MinionEvent:
 
     @classmethod
     def from_wire(cls, obj: Any) -> "MinionEvent":
-        d = _map(obj, "event")
-        tag = _get(d, "tag", str)
+        d = f.as_map(obj, "event")
+        tag = f.get(d, "tag", str)
         if not tag or len(tag) > 512 or not tag.isprintable() or tag.startswith("/") or ".." in tag.split("/"):
             raise ProtocolError("event tag must be 1-512 printable characters, relative, without '..'", "tag")
-        return cls(tag=tag, data=_get(d, "data", dict))
+        return cls(tag=tag, data=f.get(d, "data", dict))

@@ -15,8 +15,10 @@ from typing import Any
 from rx.transport.codec import DecodeError, decode, encode, objects_within
 from rx.transport.crypto import Aead, CryptoError, Identity, Verifier
 from rx.transport.handshake import request_key
-from rx.transport.messages import (AesRequest, Job, ProtocolError, Publication, SecureCommand, publication_aad,
+from rx.transport.errors import ProtocolError
+from rx.transport.messages import (AesRequest, Job, Publication, SecureCommand, publication_aad, reply_aad,
                                    request_aad)
+from rx.transport.replies import SealedReply
 
 
 PUBLICATION_MAX_OBJECTS = 16
@@ -46,10 +48,11 @@ class Malformed(Exception):
         self.key = key
 
 
-def seal_request(req_key: bytes, minion_id: str, serial: int, cmd: str, load: dict) -> dict:
+def seal_request(req_key: bytes, minion_id: str, serial: int, cmd: str, load: dict) -> AesRequest:
+    """The sealed request; keep it: its nonce is what the reply must be bound to."""
     plain = encode(SecureCommand(cmd=cmd, ts=time.time(), load=load).to_wire())
     nonce, ct = Aead(req_key).seal(plain, request_aad(minion_id, serial))
-    return AesRequest(id=minion_id, serial=serial, nonce=nonce, ct=ct).to_wire()
+    return AesRequest(id=minion_id, serial=serial, nonce=nonce, ct=ct)
 
 
 def open_request(secret: bytes, serial: int, req: AesRequest, now: float, window: float) -> tuple[bytes, SecureCommand]:
@@ -70,17 +73,18 @@ def open_request(secret: bytes, serial: int, req: AesRequest, now: float, window
     return key, cmd
 
 
-def seal_reply(key: bytes, minion_id: str, serial: int, reply: dict) -> dict:
-    nonce, ct = Aead(key).seal(encode(reply), request_aad(minion_id, serial, b"rep"))
-    return {"ok": True, "enc": "aes", "nonce": nonce, "ct": ct}
+def seal_reply(key: bytes, req: AesRequest, serial: int, reply: dict) -> dict:
+    """Seal `reply` (a reply's wire map) for the minion, bound to the request it answers."""
+    nonce, ct = Aead(key).seal(encode(reply), reply_aad(req.id, serial, req.nonce))
+    return SealedReply(nonce=nonce, ct=ct).to_wire()
 
 
-def open_reply(key: bytes, minion_id: str, serial: int, obj: Any) -> Any:
-    if not isinstance(obj, dict) or obj.get("enc") != "aes":
-        raise Rejected("reply is not sealed")
+def open_reply(key: bytes, req: AesRequest, obj: Any) -> Any:
+    """The plaintext reply to `req`; Rejected if it is not sealed, or sealed for another request."""
     try:
-        return decode(Aead(key).open(obj.get("nonce"), obj.get("ct") or b"", request_aad(minion_id, serial, b"rep")))
-    except (CryptoError, DecodeError, TypeError) as exc:
+        sealed = SealedReply.from_wire(obj)
+        return decode(Aead(key).open(sealed.nonce, sealed.ct, reply_aad(req.id, req.serial, req.nonce)))
+    except (ProtocolError, CryptoError, DecodeError) as exc:
         raise Rejected(str(exc)) from None
 
 

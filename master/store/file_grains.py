@@ -1,24 +1,27 @@
-"""The master's cache of minion grains, written when a minion starts or refreshes
-its grains, read when a target needs grains to compute the expected minions."""
+"""The local grains store: one msgpack file per minion under `<cachedir>/grains`, written when a
+minion starts or refreshes its grains, read when a target needs grains to compute the expected
+minions (re-read only when the file changed)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 from pathlib import Path
 from typing import Any
 
-from rx.transport.ids import validate_minion_id
+from rx.master.store.base import StoreError
 from rx.transport.codec import DecodeError, decode, encode
+from rx.transport.ids import validate_minion_id
 
 
-class GrainsCache:
+class FileGrainsStore:
     def __init__(self, cachedir: str | Path) -> None:
         self.root = Path(cachedir) / "grains"
         self._mem: dict[str, tuple[int, dict]] = {}
 
-    def store(self, minion_id: str, grains: dict[str, Any]) -> None:
+    async def store(self, minion_id: str, grains: dict[str, Any]) -> None:
         if validate_minion_id(minion_id):
-            raise ValueError("bad minion id")
+            raise StoreError(f"bad minion id {minion_id!r}")
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = self.root / f".tmp.{os.getpid()}.{os.urandom(6).hex()}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -26,8 +29,9 @@ class GrainsCache:
             f.write(encode(grains))
         os.replace(tmp, self.root / minion_id)
 
-    def get(self, minion_id: str) -> dict | None:
-        """Cached grains, or None if the minion never sent any (re-read only when the file changed)."""
+    def _get(self, minion_id: str) -> dict | None:
+        if validate_minion_id(minion_id):
+            return None
         path = self.root / minion_id
         try:
             mtime = path.stat().st_mtime_ns
@@ -46,7 +50,15 @@ class GrainsCache:
         self._mem[minion_id] = (mtime, grains)
         return grains
 
-    def remove(self, minion_id: str) -> None:
+    async def get(self, minion_id: str) -> dict | None:
+        return self._get(minion_id)
+
+    async def get_many(self, ids: list[str]) -> dict[str, dict | None]:
+        return await asyncio.to_thread(lambda: {i: self._get(i) for i in ids})
+
+    async def remove(self, minion_id: str) -> None:
+        if validate_minion_id(minion_id):
+            return
         try:
             (self.root / minion_id).unlink()
         except FileNotFoundError:

@@ -1,0 +1,96 @@
+"""Commands from minions: the clear `_auth` handshake and the sealed `_return`,
+`_minion_event` and `_missed`.  A sealed command's minion id is the one its key proved."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from rx.master.context import WorkerContext, drop_log, error
+from rx.master.store import KeyStoreError, PendingFull, StoreError, UnknownJob
+from rx.transport.crypto import fingerprint
+from rx.transport.errors import ErrorKind, ProtocolError
+from rx.transport.events import GRAINS_TAGS, AuthEvent, JobRetEvent, KeyEvent, MinionFired
+from rx.transport.handshake import AuthError, answer_auth, check_auth_request
+from rx.transport.ids import new_jid
+from rx.transport.messages import JobReturn, MinionEvent, MissedRequest
+from rx.transport.replies import Ack, MissedReply
+
+log = logging.getLogger("rx.master.handlers")
+
+CATCH_UP_SECONDS = 15.0
+"""How far back a reconnecting minion may ask for jobs it missed (a publication sent while its
+SUB socket was reconnecting is lost on the wire); older jobs are left to the client's probe."""
+CATCH_UP_MAX_JOBS = 64
+
+
+async def handle_auth(ctx: WorkerContext, load: dict) -> dict:
+    s = ctx.settings
+    try:
+        req = check_auth_request(load, time.time(), s.auth_window_seconds)
+        status = await ctx.stores.keys.decide(req.id, req.pub, s.auto_accept, s.max_pending_keys)
+    except PendingFull as exc:
+        drop_log(f"_auth: {exc}")
+        return error(ErrorKind.AUTH, "the master is not filing new keys right now (too many pending)")
+    except AuthError as exc:
+        drop_log(f"_auth: {exc}")
+        return error(ErrorKind.AUTH, str(exc))
+    except (KeyStoreError, OSError) as exc:
+        log.error("_auth: cannot file the key: %s", exc)
+        return error(ErrorKind.AUTH, "the master cannot file this key; see its log")
+    fp = fingerprint(req.pub)
+    await ctx.fire(AuthEvent(req.id, status, fp))
+    if status in ("pending", "denied"):
+        await ctx.fire(KeyEvent(req.id, status, fp))
+    if status != "accepted":
+        log.info("minion %s auth: %s (%s)", req.id, status, fp)
+    session = await ctx.stores.session.current()
+    return answer_auth(ctx.identity, req, status, session.secret, session.serial, s.publish_port).to_wire()
+
+
+async def handle_return(ctx: WorkerContext, minion_id: str, load: dict) -> dict:
+    try:
+        ret = JobReturn.from_wire(load)
+    except ProtocolError as exc:
+        return error(ErrorKind.BAD_REQUEST, str(exc))
+    event = JobRetEvent(minion_id, ret)
+    try:
+        fresh = await ctx.stores.jobs.store_return(ret.jid, minion_id, event.to_wire())
+    except UnknownJob:
+        return error(ErrorKind.UNKNOWN_JOB, f"no job {ret.jid}")
+    if not fresh:
+        drop_log(f"duplicate return for {ret.jid} from {minion_id}")
+        return error(ErrorKind.DUPLICATE, "return already stored")
+    await ctx.fire(event)
+    return Ack().to_wire()
+
+
+async def handle_minion_event(ctx: WorkerContext, minion_id: str, load: dict) -> dict:
+    try:
+        ev = MinionEvent.from_wire(load)
+    except ProtocolError as exc:
+        return error(ErrorKind.BAD_REQUEST, str(exc))
+    if ev.tag in GRAINS_TAGS and isinstance(ev.data.get("grains"), dict):
+        await ctx.stores.grains.store(minion_id, ev.data["grains"])
+    await ctx.fire(MinionFired(minion_id, ev.tag, ev.data))
+    return Ack().to_wire()
+
+
+async def handle_missed(ctx: WorkerContext, minion_id: str, load: dict) -> dict:
+    """Jobs published to this minion since `since` (at most CATCH_UP_SECONDS ago) that it has not returned."""
+    try:
+        req = MissedRequest.from_wire(load)
+    except ProtocolError as exc:
+        return error(ErrorKind.BAD_REQUEST, str(exc))
+    first = new_jid(max(req.since, time.time() - CATCH_UP_SECONDS))
+    jobs = []
+    for jid in await ctx.stores.jobs.jids(first):
+        try:
+            record = await ctx.stores.jobs.get_job(jid)
+        except StoreError:
+            continue
+        if minion_id in record.minions and not await ctx.stores.jobs.has_return(jid, minion_id):
+            jobs.append(record.job)
+            if len(jobs) >= CATCH_UP_MAX_JOBS:
+                break
+    return MissedReply(jobs).to_wire()

@@ -1,0 +1,93 @@
+"""Local-socket commands (root key required): `publish` a job and `preview` a target.
+
+The expected minions are the accepted ones the target matches, with the grains cache for
+grain targets; a minion without cached grains that might match is expected too and reported
+as `no_grains`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from dataclasses import dataclass
+
+from rx.master.context import WorkerContext, error
+from rx.master.store import JobExists, JobRecord
+from rx.targeting import MinionFacts, TargetError, compile_target, expand_nodegroups
+from rx.transport.errors import ErrorKind, ProtocolError
+from rx.transport.events import JobNewEvent
+from rx.transport.ids import new_jid
+from rx.transport.messages import Job, PublishRequest
+from rx.transport.replies import PreviewReply, PublishReply
+from rx.transport.secure import seal_publication
+
+log = logging.getLogger("rx.master.handlers")
+
+
+@dataclass(frozen=True)
+class Expected:
+    tgt: str | list
+    tgt_type: str
+    minions: list[str]
+    no_grains: list[str]
+
+
+async def expected(ctx: WorkerContext, req: PublishRequest) -> Expected:
+    """Expand nodegroups, then match every accepted minion (with cached grains when the target needs them)."""
+    tgt, tgt_type = expand_nodegroups(req.tgt, req.tgt_type, ctx.settings.nodegroups)
+    target = compile_target(tgt, tgt_type, delimiter=req.delimiter)
+    ids = await ctx.stores.keys.ids("accepted")
+    if target.uses_grains:
+        grains = await ctx.stores.grains.get_many(ids)
+        facts = [MinionFacts(i, grains.get(i)) for i in ids]
+    else:
+        facts = [MinionFacts(i) for i in ids]
+    minions, no_grains = target.select(facts)
+    return Expected(tgt, tgt_type, minions, no_grains)
+
+
+def _root_key_ok(ctx: WorkerContext, load: dict) -> bool:
+    key = load.get("key")
+    return isinstance(key, str) and hmac.compare_digest(key.encode(), ctx.root_key.encode())
+
+
+async def _parse(ctx: WorkerContext, load: dict) -> tuple[PublishRequest, Expected] | dict:
+    if not _root_key_ok(ctx, load):
+        log.warning("refused a client request: bad or missing root key")
+        return error(ErrorKind.PERMISSION, "refused: missing or wrong root key")
+    try:
+        req = PublishRequest.from_wire(load)
+        return req, await expected(ctx, req)
+    except ProtocolError as exc:
+        return error(ErrorKind.BAD_REQUEST, str(exc))
+    except TargetError as exc:
+        return error(ErrorKind.BAD_TARGET, str(exc))
+
+
+async def handle_preview(ctx: WorkerContext, load: dict) -> dict:
+    """The minions a target would reach, without publishing anything."""
+    parsed = await _parse(ctx, load)
+    if isinstance(parsed, dict):
+        return parsed
+    _req, exp = parsed
+    return PreviewReply(exp.minions, exp.no_grains).to_wire()
+
+
+async def handle_publish(ctx: WorkerContext, load: dict) -> dict:
+    parsed = await _parse(ctx, load)
+    if isinstance(parsed, dict):
+        return parsed
+    req, exp = parsed
+    jid = req.jid or new_jid()
+    job = Job(jid=jid, fun=req.fun, arg=req.arg, kwarg=req.kwarg, tgt=exp.tgt, tgt_type=exp.tgt_type, ts=time.time(),
+              user=req.user, delimiter=req.delimiter)
+    try:
+        await ctx.stores.jobs.create_job(JobRecord(job, exp.minions, exp.no_grains))
+    except JobExists:
+        return error(ErrorKind.BAD_REQUEST, f"job id {jid} is already in use")
+    await ctx.fire(JobNewEvent(job, exp.minions))
+    if exp.minions:
+        session = await ctx.stores.session.current()
+        await ctx.publisher.send(seal_publication(ctx.identity, session.publish_key, session.serial, job))
+    return PublishReply(jid, exp.minions, exp.no_grains).to_wire()

@@ -1,0 +1,177 @@
+"""The master's state, as interfaces: job store (jobs and returns), key store, grains store,
+session store and replay guard.  Callers (MWorkers, maintenance, the service layer) see only
+these protocols; `rx.master.store.open_stores` picks the implementation from the config
+(`*_backend` settings), so a PostgreSQL job store or a Redis session store slots in without
+touching a caller.
+
+Every method is a coroutine: a backend that talks to a server awaits it, and the local
+backends keep their short operations inline and move anything that can wait on a lock or
+walk many files to a thread, so a worker's event loop never stalls on storage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Hashable, Protocol
+
+from rx.transport.crypto import fingerprint
+from rx.transport.errors import ProtocolError
+from rx.transport.fields import as_map, get, str_list
+from rx.transport.messages import Job
+
+KEY_STATES = ("accepted", "pending", "rejected", "denied")
+
+
+class StoreError(Exception):
+    """A store cannot do what was asked (unreadable, corrupt, unavailable); the message says which."""
+
+
+class JobExists(StoreError):
+    pass
+
+
+class UnknownJob(StoreError):
+    pass
+
+
+class KeyStoreError(StoreError):
+    """A key operation that cannot be done (bad id, unreadable key)."""
+
+
+class PendingFull(KeyStoreError):
+    """Too many keys are pending already: a new one is not filed."""
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """A published job as stored: the job, the minions expected to return, and those expected only
+    because the master had no grains cached for them."""
+
+    job: Job
+    minions: list[str]
+    no_grains: list[str] = field(default_factory=list)
+
+    def to_wire(self) -> dict:
+        return {"load": self.job.to_wire(), "minions": self.minions, "no_grains": self.no_grains}
+
+    @classmethod
+    def from_wire(cls, obj: Any) -> "JobRecord":
+        d = as_map(obj, "job record")
+        return cls(Job.from_wire(get(d, "load", dict)), str_list(d, "minions"), str_list(d, "no_grains", default=[]))
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    id: str
+    state: str
+    public: bytes
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.public)
+
+
+@dataclass(frozen=True)
+class SessionKeys:
+    """The master's session secret and key serial: every publish and request key derives from them."""
+
+    secret: bytes
+    serial: int
+    publish_key: bytes
+    created: float
+    """when this serial took effect (for scheduled rotation)"""
+
+
+class JobStore(Protocol):
+    async def prepare(self) -> None:
+        """Create what the store needs (directories, tables)."""
+
+    async def create_job(self, record: JobRecord) -> None:
+        """Store a new job; JobExists if its jid is taken."""
+
+    async def get_job(self, jid: str) -> JobRecord:
+        """UnknownJob if there is no such job."""
+
+    async def store_return(self, jid: str, minion_id: str, data: dict) -> bool:
+        """Store a minion's return once: False if one is already stored for (jid, id); UnknownJob."""
+
+    async def returns(self, jid: str) -> dict[str, dict]:
+        """`{id: return data}` stored for a job; UnknownJob."""
+
+    async def has_return(self, jid: str, minion_id: str) -> bool: ...
+
+    async def jids(self, since: str = "") -> list[str]:
+        """Job ids >= `since` (jids are time-ordered), oldest first."""
+
+    async def purge(self, before: str) -> int:
+        """Remove jobs whose jid sorts before `before`; returns how many."""
+
+    def close(self) -> None: ...
+
+
+class ReplayGuard(Protocol):
+    async def first_use(self, nonce: bytes, now: float) -> bool:
+        """True the first time a nonce is presented, False for a replay (across every worker)."""
+
+    async def forget(self, older_than: float) -> None:
+        """Drop nonces older than the freshness window (a message that old is refused as stale anyway)."""
+
+    def close(self) -> None: ...
+
+
+class KeyStore(Protocol):
+    async def prepare(self) -> None:
+        """Create what the store needs (directories, tables)."""
+
+    async def read(self, state: str, minion_id: str) -> bytes | None: ...
+
+    async def is_accepted(self, minion_id: str) -> bool: ...
+
+    async def write(self, state: str, minion_id: str, public: bytes) -> None: ...
+
+    async def remove(self, state: str, minion_id: str) -> bool: ...
+
+    async def ids(self, state: str) -> list[str]: ...
+
+    async def find(self, pattern: str, states: tuple[str, ...] = KEY_STATES) -> list[KeyInfo]:
+        """Keys whose id matches the glob `pattern`, in the given states."""
+
+    async def move(self, info: KeyInfo, to_state: str) -> None: ...
+
+    async def decide(self, minion_id: str, public: bytes, auto_accept: bool, max_pending: int = 0) -> str:
+        """What an `_auth` from (id, key) gets, filing unknown keys as pending."""
+
+    async def accepted_version(self) -> Hashable:
+        """A value that changes whenever the set of accepted keys changes (cheap to ask)."""
+
+    async def master_public(self) -> bytes | None:
+        """The master's own public key (what minions pin), if it has one yet."""
+
+
+class GrainsStore(Protocol):
+    async def store(self, minion_id: str, grains: dict) -> None: ...
+
+    async def get(self, minion_id: str) -> dict | None: ...
+
+    async def get_many(self, ids: list[str]) -> dict[str, dict | None]: ...
+
+    async def remove(self, minion_id: str) -> None: ...
+
+
+class SessionStore(Protocol):
+    async def prepare(self) -> None:
+        """Create the session secret if there is none."""
+
+    async def current(self) -> SessionKeys:
+        """The session in force (cheap: re-read only when another process changed it)."""
+
+    async def rotate(self) -> SessionKeys:
+        """Advance the serial: every publish and request key changes, minions re-authenticate."""
+
+
+def check_record(obj: Any) -> JobRecord:
+    """A stored job record, or UnknownJob if it is not one (a corrupt record is not a job)."""
+    try:
+        return JobRecord.from_wire(obj)
+    except ProtocolError as exc:
+        raise UnknownJob(f"corrupt job record: {exc}") from None

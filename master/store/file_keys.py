@@ -1,0 +1,148 @@
+"""The local key store: one file per minion id per state directory under pki_dir, holding the
+minion's raw Ed25519 public key in base64 (Salt's layout: minions, minions_pre,
+minions_rejected, minions_denied).  Every path is built from a validated id and checked to
+stay inside its directory."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import fnmatch
+import os
+import stat
+from pathlib import Path
+from typing import Hashable
+
+from rx.master.store.base import KEY_STATES, KeyInfo, KeyStoreError, PendingFull
+from rx.transport.crypto import ensure_private_dir
+from rx.transport.ids import validate_minion_id
+
+DIRS = {"accepted": "minions", "pending": "minions_pre", "rejected": "minions_rejected", "denied": "minions_denied"}
+MASTER_PUB = "master.pub"
+
+
+class FileKeyStore:
+    def __init__(self, pki_dir: str | Path) -> None:
+        self.root = Path(pki_dir)
+        self.dirs = {state: self.root / name for state, name in DIRS.items()}
+
+    async def prepare(self) -> None:
+        ensure_private_dir(self.root)
+        for d in self.dirs.values():
+            ensure_private_dir(d)
+
+    def _path(self, state: str, minion_id: str) -> Path:
+        why = validate_minion_id(minion_id)
+        if why:
+            raise KeyStoreError(f"invalid minion id {minion_id!r}: {why}")
+        base = self.dirs[state]
+        path = base / minion_id
+        if path.resolve().parent != base.resolve():
+            raise KeyStoreError(f"minion id {minion_id!r} escapes the key directory")
+        return path
+
+    def _read(self, state: str, minion_id: str) -> bytes | None:
+        try:
+            return base64.b64decode(self._path(state, minion_id).read_bytes().strip(), validate=True)
+        except FileNotFoundError:
+            return None
+        except ValueError:
+            raise KeyStoreError(f"{state} key for {minion_id!r} is corrupt") from None
+
+    async def read(self, state: str, minion_id: str) -> bytes | None:
+        return self._read(state, minion_id)
+
+    async def is_accepted(self, minion_id: str) -> bool:
+        """Hot path (every sealed request): one lstat; the id is validated, so a plain join stays inside."""
+        if validate_minion_id(minion_id):
+            return False
+        try:
+            return stat.S_ISREG(os.lstat(os.path.join(self.dirs["accepted"], minion_id)).st_mode)
+        except OSError:
+            return False
+
+    def _write(self, state: str, minion_id: str, public: bytes) -> None:
+        path = self._path(state, minion_id)
+        tmp = path.with_name(f".tmp.{os.getpid()}.{os.urandom(8).hex()}")  # short: ids may be 255 chars
+        tmp.write_bytes(base64.b64encode(public) + b"\n")
+        os.replace(tmp, path)
+
+    async def write(self, state: str, minion_id: str, public: bytes) -> None:
+        self._write(state, minion_id, public)
+
+    def _remove(self, state: str, minion_id: str) -> bool:
+        try:
+            self._path(state, minion_id).unlink()
+            return True
+        except FileNotFoundError:
+            return False
+
+    async def remove(self, state: str, minion_id: str) -> bool:
+        return self._remove(state, minion_id)
+
+    def _ids(self, state: str) -> list[str]:
+        try:
+            return sorted(n for n in os.listdir(self.dirs[state]) if not n.startswith("."))
+        except FileNotFoundError:
+            return []
+
+    async def ids(self, state: str) -> list[str]:
+        return await asyncio.to_thread(self._ids, state)
+
+    async def find(self, pattern: str, states: tuple[str, ...] = KEY_STATES) -> list[KeyInfo]:
+        def scan() -> list[KeyInfo]:
+            out = []
+            for state in states:
+                for minion_id in self._ids(state):
+                    if fnmatch.fnmatchcase(minion_id, pattern):
+                        public = self._read(state, minion_id)
+                        if public is not None:
+                            out.append(KeyInfo(minion_id, state, public))
+            return out
+        return await asyncio.to_thread(scan)
+
+    async def move(self, info: KeyInfo, to_state: str) -> None:
+        self._write(to_state, info.id, info.public)
+        if info.state != to_state:
+            self._remove(info.state, info.id)
+        if to_state == "accepted":
+            self._remove("denied", info.id)
+
+    async def decide(self, minion_id: str, public: bytes, auto_accept: bool, max_pending: int = 0) -> str:
+        """A key that differs from the accepted or pending one for the same id is never swapped in: it
+        is filed as denied for a person to look at.  With `max_pending`, a new key beyond that many
+        pending ones raises PendingFull (a flood of made-up ids cannot fill the disk)."""
+        accepted = self._read("accepted", minion_id)
+        if accepted is not None:
+            if accepted == public:
+                return "accepted"
+            self._write("denied", minion_id, public)
+            return "denied"
+        if self._read("rejected", minion_id) is not None:
+            return "rejected"
+        pending = self._read("pending", minion_id)
+        if pending is not None and pending != public:
+            self._write("denied", minion_id, public)
+            return "denied"
+        if auto_accept:
+            self._write("accepted", minion_id, public)
+            self._remove("pending", minion_id)
+            return "accepted"
+        if pending is None:
+            if max_pending and len(await self.ids("pending")) >= max_pending:
+                raise PendingFull(f"{max_pending} keys are already pending (max_pending_keys); "
+                                  f"not filing {minion_id!r}: accept or delete pending keys with rx-key")
+            self._write("pending", minion_id, public)
+        return "pending"
+
+    async def accepted_version(self) -> Hashable:
+        try:
+            return os.stat(self.dirs["accepted"]).st_mtime_ns
+        except FileNotFoundError:
+            return None
+
+    async def master_public(self) -> bytes | None:
+        try:
+            return (self.root / MASTER_PUB).read_bytes()
+        except FileNotFoundError:
+            return None

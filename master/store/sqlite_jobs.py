@@ -1,0 +1,189 @@
+"""The local job store: one directory per jid holding the job record, and the returns in one
+SQLite table (WAL) keyed by (jid, id); the replay guard's nonces in a second table.
+
+`INSERT OR IGNORE` on (jid, id) makes storing a return atomic across MWorker processes: a
+second return for the same pair (a replay or a duplicate) is refused without touching the
+first.  Writes run inline with no busy wait (~15 µs); only when another writer holds the lock
+(a retention purge) does the write move to a thread that waits, so the event loop never stalls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import os
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
+
+from rx.master.store.base import JobExists, JobRecord, StoreError, UnknownJob, check_record
+from rx.transport.codec import DecodeError, decode, encode
+from rx.transport.ids import JID_RE, validate_minion_id
+
+if TYPE_CHECKING:
+    import sqlite3
+
+T = TypeVar("T")
+DB_NAME = ".returns.sqlite"
+LOCK_WAIT = 30.0
+
+
+class _Db:
+    """This process's two connections to the returns database: one that never waits (the event
+    loop's), one that waits for the lock (used from a thread).  sqlite3 loads on first use."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fast: "sqlite3.Connection | None" = None
+        self._slow: "sqlite3.Connection | None" = None
+        self._pid = 0
+
+    def _connect(self, timeout: float) -> "sqlite3.Connection":
+        import sqlite3
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)  # private before SQLite opens it (and its -wal)
+        os.close(fd)
+        conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("CREATE TABLE IF NOT EXISTS ret (jid TEXT NOT NULL, id TEXT NOT NULL, data BLOB NOT NULL, "
+                     "PRIMARY KEY (jid, id)) WITHOUT ROWID")
+        conn.execute("CREATE TABLE IF NOT EXISTS seen (nonce BLOB PRIMARY KEY, ts REAL NOT NULL) WITHOUT ROWID")
+        return conn
+
+    def _conns(self) -> tuple["sqlite3.Connection", "sqlite3.Connection"]:
+        if self._pid != os.getpid():  # a forked child opens its own
+            self._fast = self._slow = None
+            self._pid = os.getpid()
+        if self._fast is None:
+            self._slow = self._connect(LOCK_WAIT)
+            self._fast = self._connect(0.0)
+        assert self._slow is not None
+        return self._fast, self._slow
+
+    async def run(self, op: Callable[["sqlite3.Connection"], T], *, inline: bool = True) -> T:
+        """`op(connection)` inline if the database is free (and `inline`), else in a thread that waits
+        for the lock."""
+        import sqlite3
+        fast, slow = self._conns()
+        if inline:
+            try:
+                return op(fast)
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise StoreError(f"job store {self.path}: {exc}") from None
+            except sqlite3.Error as exc:
+                raise StoreError(f"job store {self.path}: {exc}") from None
+        try:
+            return await asyncio.to_thread(op, slow)
+        except sqlite3.Error as exc:
+            raise StoreError(f"job store {self.path}: {exc}") from None
+
+    def close(self) -> None:
+        if self._pid == os.getpid():
+            for conn in (self._fast, self._slow):
+                if conn is not None:
+                    conn.close()
+        self._fast = self._slow = None
+
+
+class SqliteJobStore:
+    def __init__(self, jobs_dir: str | Path) -> None:
+        self.root = Path(jobs_dir)
+        self.db = _Db(self.root / DB_NAME)
+        self._listing: tuple[int, list[str]] | None = None
+
+    async def prepare(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.root, 0o700)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _job_dir(self, jid: str) -> Path:
+        if not JID_RE.match(jid):
+            raise UnknownJob(jid)
+        return self.root / jid
+
+    async def create_job(self, record: JobRecord) -> None:
+        path = self._job_dir(record.job.jid)
+        try:
+            path.mkdir()
+        except FileExistsError:
+            raise JobExists(record.job.jid) from None
+        (path / ".load").write_bytes(encode(record.to_wire()))
+
+    async def get_job(self, jid: str) -> JobRecord:
+        try:
+            raw = (self._job_dir(jid) / ".load").read_bytes()
+            return check_record(decode(raw))
+        except (FileNotFoundError, NotADirectoryError, DecodeError):
+            raise UnknownJob(jid) from None
+
+    async def store_return(self, jid: str, minion_id: str, data: dict) -> bool:
+        if validate_minion_id(minion_id):
+            raise StoreError(f"bad minion id {minion_id!r}")
+        if not self._job_dir(jid).is_dir():
+            raise UnknownJob(jid)
+        row = (jid, minion_id, encode(data))
+        return await self.db.run(lambda c: c.execute("INSERT OR IGNORE INTO ret VALUES (?, ?, ?)", row).rowcount == 1)
+
+    async def returns(self, jid: str) -> dict[str, dict]:
+        if not self._job_dir(jid).is_dir():
+            raise UnknownJob(jid)
+        rows = await self.db.run(lambda c: c.execute("SELECT id, data FROM ret WHERE jid = ?", (jid,)).fetchall())
+        out: dict[str, Any] = {}
+        for minion_id, data in rows:
+            try:
+                out[minion_id] = decode(data)
+            except DecodeError:
+                continue
+        return out
+
+    async def has_return(self, jid: str, minion_id: str) -> bool:
+        return await self.db.run(lambda c: c.execute("SELECT 1 FROM ret WHERE jid = ? AND id = ?",
+                                                     (jid, minion_id)).fetchone() is not None)
+
+    async def jids(self, since: str = "") -> list[str]:
+        """From a listing cached until the jobs directory changes: a fleet reconnecting at once asks
+        for recent jobs thousands of times."""
+        try:
+            stamp = os.stat(self.root).st_mtime_ns
+        except FileNotFoundError:
+            return []
+        if self._listing is None or self._listing[0] != stamp:
+            self._listing = (stamp, await asyncio.to_thread(self._list))
+        listing = self._listing[1]
+        return listing[bisect.bisect_left(listing, since):]
+
+    def _list(self) -> list[str]:
+        try:
+            return sorted(n for n in os.listdir(self.root) if JID_RE.match(n))
+        except FileNotFoundError:
+            return []
+
+    async def purge(self, before: str) -> int:
+        def remove() -> int:
+            doomed = [n for n in self._list() if n < before]
+            for name in doomed:
+                shutil.rmtree(self.root / name, ignore_errors=True)
+            return len(doomed)
+        removed = await asyncio.to_thread(remove)
+        await self.db.run(lambda c: c.execute("DELETE FROM ret WHERE jid < ?", (before,)), inline=False)
+        return removed
+
+
+class SqliteReplayGuard:
+    """Nonces of sealed commands already seen, shared by every worker through the same database."""
+
+    def __init__(self, jobs_dir: str | Path) -> None:
+        self.db = _Db(Path(jobs_dir) / DB_NAME)
+
+    async def first_use(self, nonce: bytes, now: float) -> bool:
+        return await self.db.run(lambda c: c.execute("INSERT OR IGNORE INTO seen VALUES (?, ?)",
+                                                     (nonce, now)).rowcount == 1)
+
+    async def forget(self, older_than: float) -> None:
+        await self.db.run(lambda c: c.execute("DELETE FROM seen WHERE ts < ?", (older_than,)))
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,177 @@
+"""The minion: its link to the master, the gate for publications, the function registry and
+the executor, wired together.  `run()` lasts until cancelled."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+from rx import __version__
+from rx.config import ConfigError, MinionConfig, load_minion_config
+from rx.minion.executor import Executor
+from rx.minion.gate import Gate, Hold
+from rx.minion.grains import load_grains
+from rx.minion.link import MasterLink
+from rx.minion.registry import Registry
+from rx.modules import ExecContext
+from rx.targeting import MinionFacts
+from rx.transport import messages as m
+from rx.transport.crypto import Identity, load_or_create_identity
+from rx.transport.handshake import Session
+from rx.transport.messages import Job, JobReturn, MinionEvent, Publication
+from rx.transport.roles import Transport, open_transport
+
+log = logging.getLogger("rx.minion")
+
+BUFFER_MAX = 256
+
+
+class Minion:
+    def __init__(self, cfg: MinionConfig, *, identity: Identity | None = None, grains: dict | None = None,
+                 executor: Any = None, catch_up: bool = True) -> None:
+        """`identity`, `grains` and `executor` default to the real ones; the swarm passes its own.
+        `catch_up`: watch the publish connection and ask for jobs missed while it was down."""
+        self.cfg = cfg
+        self.catch_up = catch_up
+        self.identity = identity or load_or_create_identity(Path(cfg.pki_dir), "minion")
+        self.grains = grains if grains is not None else load_grains(cfg.id, cfg.grains)
+        self.registry = Registry()
+        if executor is None:
+            self.registry.preload()
+            executor = Executor(self.registry, self._context())
+        self.executor = executor
+        for name, handler in (("jobs.running", self._jobs_running), ("jobs.find", self._jobs_find),
+                              ("jobs.kill", self._jobs_kill), ("grains.refresh", self._grains_refresh)):
+            self.registry.attach(name, handler)
+        self.gate = Gate(lambda: MinionFacts(self.cfg.id, self.grains))
+        self.links: list[MasterLink] = []
+        self.buffered: list[Publication] = []
+        self._tasks: set[asyncio.Task] = set()
+        self._reauth_task: asyncio.Task | None = None
+
+    def _context(self) -> ExecContext:
+        return ExecContext(minion_id=self.cfg.id, grains=self.grains, config=self.cfg, registry=self.registry)
+
+    @property
+    def link(self) -> MasterLink:
+        return self.links[0]
+
+    async def run(self, transport: Transport | None = None) -> None:
+        """Run until cancelled; with a shared `transport` (the swarm), the caller owns it."""
+        own = transport is None
+        transport = transport or open_transport()
+        link = MasterLink(self.cfg, self.identity, transport)
+        link.on_session = self._on_session
+        self.links = [link]
+        try:
+            await link.reauth(None)
+            sub = link.subscribe(watch_link=self.catch_up)
+            try:
+                if self.catch_up:
+                    self._spawn(link.catch_up(sub, self._run_missed))
+                self._spawn(self.fire("start", {"grains": self.grains, "version": __version__}))
+                log.warning("rx-minion %s ready: id %s, master %s", __version__, self.cfg.id, self.cfg.master)
+                while True:
+                    await self.on_publication(await sub.recv())
+            finally:
+                self.executor.kill_all()  # before the tasks waiting on them are cancelled and forget them
+                await self._cancel_tasks()
+                sub.close()
+        finally:
+            self.executor.kill_all()
+            await self._cancel_tasks()
+            await link.aclose()
+            if own:
+                transport.close()
+
+    def _on_session(self, session: Session) -> None:
+        self.gate.use(session)
+        if self.buffered:
+            held, self.buffered = self.buffered, []
+            for pub in held:
+                self._accept(pub, retry=False)
+
+    async def on_publication(self, frame: bytes) -> None:
+        pub = self.gate.verify(frame)
+        if pub is not None:
+            self._accept(pub, retry=True)
+
+    def _accept(self, pub: Publication, retry: bool) -> None:
+        """Open a verified publication; one under a newer serial or another secret (the master's session
+        changed) is held and tried again after re-authenticating, once."""
+        job = self.gate.open(pub, retry)
+        if job is Hold.REAUTH:
+            if len(self.buffered) < BUFFER_MAX:
+                self.buffered.append(pub)
+            if self._reauth_task is None or self._reauth_task.done():
+                self._reauth_task = self._spawn(self.link.reauth(self.link.session))
+        elif job is not None:
+            self._run_if_ours(job)
+
+    def _run_missed(self, job: Job) -> None:
+        if job.jid not in self.gate.seen:
+            log.info("job %s was published while the connection was down: running it now", job.jid)
+            self._run_if_ours(job)
+
+    def _run_if_ours(self, job: Job) -> None:
+        if self.gate.admit(job):
+            self._spawn(self.handle_job(job))
+
+    async def handle_job(self, job: Job) -> None:
+        log.info("job %s: %s", job.jid, job.fun)
+        builtin = self.registry.builtin(job.fun)
+        if builtin is not None:
+            try:
+                result = {"return": await builtin(*job.arg, **job.kwarg), "retcode": 0, "success": True}
+            except TypeError as exc:
+                result = {"return": f"ERROR: {job.fun}: {exc}", "retcode": 1, "success": False}
+        else:
+            result = await self.executor.run(job)
+        fun_args = list(job.arg) + ([job.kwarg] if job.kwarg else [])
+        ret = JobReturn(jid=job.jid, fun=job.fun, fun_args=fun_args, retcode=int(result.get("retcode", 1)),
+                        success=bool(result.get("success", False)), ret=result.get("return"))
+        await self.link.send(m.RETURN, ret.to_wire())
+
+    # ------------------------------------------------------------ built-ins (minion process state)
+
+    async def _jobs_running(self) -> list:
+        return [j.info() for j in self.executor.running.values()]
+
+    async def _jobs_find(self, jid: str = "") -> dict:
+        found = self.executor.running.get(str(jid))
+        return found.info() if found else {}
+
+    async def _jobs_kill(self, jid: str = "") -> bool:
+        return self.executor.kill(str(jid))
+
+    async def _grains_refresh(self) -> dict:
+        """Recompute grains (core + static from the config file) and send them to the master's cache."""
+        static = self.cfg.grains
+        try:
+            static = load_minion_config(self.cfg.config_dir, {"id": self.cfg.id}).grains
+        except ConfigError as exc:
+            log.warning("grains.refresh: keeping the static grains loaded at start: %s", exc)
+        self.grains = await asyncio.to_thread(load_grains, self.cfg.id, static)
+        if isinstance(self.executor, Executor):
+            self.executor.context = self._context()
+        await self.fire("grains", {"grains": self.grains})
+        return self.grains
+
+    # ------------------------------------------------------------ helpers
+
+    async def fire(self, tag: str, data: dict) -> None:
+        await self.link.send(m.MINION_EVENT, MinionEvent(tag=tag, data=data).to_wire())
+
+    async def _cancel_tasks(self) -> None:
+        tasks = list(self._tasks)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _spawn(self, coro: Any) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task

@@ -1,0 +1,105 @@
+"""The minion's gate for publications: verify the master's signature, open the job, refuse
+stale and replayed jids, and decide whether the target names this minion.  Sans-IO: frames
+and sessions in, verdicts out."""
+
+from __future__ import annotations
+
+import collections
+import enum
+import functools
+import logging
+import time
+from typing import Callable
+
+from rx.targeting import MinionFacts, Target, TargetError, compile_target
+from rx.transport.crypto import Verifier
+from rx.transport.handshake import Session
+from rx.transport.messages import Job, Publication
+from rx.transport.secure import Rejected, StaleSerial, open_publication, parse_publication
+
+log = logging.getLogger("rx.minion")
+
+JOB_WINDOW = 300.0
+"""A job older than this (by the master's clock) is refused as stale."""
+SEEN_JIDS_MAX = 100_000
+START_SLACK = 5.0
+"""Clock jitter allowed between a job's timestamp and this process's first session."""
+
+
+class Hold(enum.Enum):
+    """A master-signed publication this minion cannot open with its session: re-authenticate, retry."""
+
+    REAUTH = "reauth"
+
+
+@functools.lru_cache(maxsize=512)
+def _target(tgt: str | tuple, tgt_type: str, delimiter: str) -> Target:
+    """Compiled targets are shared by every job (and every swarm minion) with the same expression."""
+    return compile_target(list(tgt) if isinstance(tgt, tuple) else tgt, tgt_type, delimiter=delimiter)
+
+
+class Gate:
+    def __init__(self, facts: Callable[[], MinionFacts]) -> None:
+        self._facts = facts
+        self.session: Session | None = None
+        self.session_started = 0.0
+        self.verifier: Verifier | None = None
+        self.seen: collections.OrderedDict[str, float] = collections.OrderedDict()
+
+    def use(self, session: Session) -> None:
+        """Take a new session; the first one marks when this process started taking jobs (older ones
+        are replays)."""
+        self.session = session
+        if not self.session_started:
+            self.session_started = time.time() + session.master_offset
+        self.verifier = Verifier(session.master_pub)
+
+    def verify(self, frame: bytes) -> Publication | None:
+        assert self.verifier is not None
+        try:
+            return parse_publication(frame, self.verifier)
+        except Rejected as exc:
+            log.warning("dropped a publication that does not verify: %s", exc)
+            return None
+
+    def open(self, pub: Publication, retry: bool) -> Job | Hold | None:
+        """The job, or Hold when a newer or other session key may open it (only if `retry`)."""
+        assert self.session is not None
+        try:
+            return open_publication(pub, self.session.publish_key, self.session.serial)
+        except StaleSerial as exc:
+            if exc.theirs > exc.ours and retry:
+                return Hold.REAUTH
+            log.debug("dropped a publication under key serial %d (ours %d)", exc.theirs, exc.ours)
+        except Rejected as exc:
+            if retry:
+                return Hold.REAUTH
+            log.warning("dropped a publication that does not decrypt: %s", exc)
+        return None
+
+    def admit(self, job: Job) -> bool:
+        """Fresh, never seen, and targeting this minion."""
+        return self._fresh(job) and self._ours(job)
+
+    def _ours(self, job: Job) -> bool:
+        try:
+            return bool(_target(job.tgt if isinstance(job.tgt, str) else tuple(job.tgt), job.tgt_type,
+                                job.delimiter).match(self._facts()))
+        except TargetError as exc:
+            log.debug("job %s: target not understood here: %s", job.jid, exc)
+            return False
+
+    def _fresh(self, job: Job) -> bool:
+        assert self.session is not None
+        master_now = time.time() + self.session.master_offset
+        if job.jid in self.seen:
+            log.warning("refused a replayed job %s", job.jid)
+            return False
+        if abs(master_now - job.ts) > JOB_WINDOW or job.ts < self.session_started - START_SLACK:
+            log.warning("refused stale job %s (published %.0fs ago by the master's clock)", job.jid,
+                        master_now - job.ts)
+            return False
+        self.seen[job.jid] = job.ts
+        while len(self.seen) > SEEN_JIDS_MAX or (self.seen and next(iter(self.seen.values())) < master_now - JOB_WINDOW):
+            self.seen.popitem(last=False)
+        return True

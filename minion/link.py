@@ -1,0 +1,131 @@
+"""The minion's link to its master: authentication (single-flight re-auth), sealed requests
+with retry, and the catch-up on jobs published while the publish link was down.
+
+One link per master; the minion holds them in a list, ready for a failover setting that names
+several masters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Callable
+
+from rx.config import MinionConfig
+from rx.minion.auth import Authenticator
+from rx.transport import messages as m
+from rx.transport.crypto import Identity
+from rx.transport.errors import ErrorKind, ProtocolError
+from rx.transport.handshake import Session
+from rx.transport.messages import Job, MissedRequest
+from rx.transport.replies import ErrorReply, MissedReply, is_error
+from rx.transport.roles import LinkEvent, RequestTimeout, Subscriber, Transport, tcp_url
+from rx.transport.secure import Rejected, open_reply, seal_request
+
+log = logging.getLogger("rx.minion")
+
+SEND_ATTEMPTS = 6
+DEFAULT_PUBLISH_PORT = 4505
+LOST_SLACK = 1.0
+"""Seconds before a disconnect from which missed jobs are asked for (the loss is noticed late)."""
+
+
+class MasterLink:
+    def __init__(self, cfg: MinionConfig, identity: Identity, transport: Transport) -> None:
+        self.cfg = cfg
+        self.req = transport.request_client(tcp_url(cfg.master, cfg.master_port), untrusted=True)
+        self.auth = Authenticator(cfg, identity, self.req)
+        self.transport = transport
+        self.session: Session | None = None
+        self._lock = asyncio.Lock()
+        self.on_session: Callable[[Session], None] = lambda s: None
+
+    async def reauth(self, seen: Session | None) -> bool:
+        """Single-flight re-authentication: only if the session is still the one the caller found
+        wanting, so a burst of triggers costs one handshake.  True if this call authenticated."""
+        async with self._lock:
+            if self.session is not seen:
+                return False
+            self.session = await self.auth.until_accepted()
+            self.on_session(self.session)
+            return True
+
+    def publish_url(self) -> str:
+        """The master's publish endpoint: the configured override, else the port the master announced."""
+        port = self.cfg.publish_port or (self.session.publish_port if self.session else 0) or DEFAULT_PUBLISH_PORT
+        return tcp_url(self.cfg.master, port)
+
+    def subscribe(self, watch_link: bool) -> Subscriber:
+        return self.transport.subscriber(self.publish_url(), watch_link=watch_link)
+
+    async def send(self, cmd: str, load: dict) -> dict | None:
+        """Send a sealed request, re-authenticating and retrying; the master's reply, or None if it could
+        not be delivered or was refused (logged)."""
+        delay = 1.0
+        for _attempt in range(SEND_ATTEMPTS):
+            session = self.session
+            assert session is not None
+            sealed = seal_request(session.request_key, self.cfg.id, session.serial, cmd, load)
+            try:
+                reply = await self.req.request(sealed.to_wire(), timeout=self.cfg.timeout, retries=1)
+            except RequestTimeout as exc:
+                log.warning("%s: %s; retrying in %.0fs", cmd, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+                continue
+            if is_error(reply):
+                err = _error(reply)
+                if err is not None and err.kind in (ErrorKind.REAUTH, ErrorKind.AUTH):
+                    await self.reauth(session)
+                    continue
+                log.error("%s refused by the master: %s", cmd, err.message if err else reply)
+                return None
+            try:
+                inner = open_reply(session.request_key, sealed, reply)
+            except Rejected as exc:
+                log.error("%s: reply from the master does not authenticate: %s", cmd, exc)
+                return None
+            if not is_error(inner):
+                return inner if isinstance(inner, dict) else None
+            err = _error(inner)
+            if err is not None and err.kind is ErrorKind.DUPLICATE:
+                log.debug("%s was already delivered (a retry after a lost reply)", cmd)
+                return {"ok": True}
+            log.error("%s refused by the master: %s", cmd, err.message if err else inner)
+            return None
+        log.error("%s: gave up after %d attempts", cmd, SEND_ATTEMPTS)
+        return None
+
+    async def missed_jobs(self, since_local: float) -> list[Job]:
+        assert self.session is not None
+        reply = await self.send(m.MISSED, MissedRequest(since_local + self.session.master_offset).to_wire())
+        if reply is None:
+            return []
+        try:
+            return MissedReply.from_wire(reply).jobs
+        except ProtocolError as exc:
+            log.warning("dropped the missed jobs the master sent: %s", exc)
+            return []
+
+    async def catch_up(self, sub: Subscriber, run: Callable[[Job], None]) -> None:
+        """A publication sent while the subscriber (re)connects never arrives: on every (re)connect,
+        ask for the jobs addressed to us since the link went down (or since we authenticated)."""
+        lost_at: float | None = time.time() - LOST_SLACK
+        async for event in sub.link_events():
+            if event is LinkEvent.DISCONNECTED and lost_at is None:
+                lost_at = time.time() - LOST_SLACK
+            elif event is LinkEvent.CONNECTED and lost_at is not None:
+                since, lost_at = lost_at, None
+                for job in await self.missed_jobs(since):
+                    run(job)
+
+    async def aclose(self) -> None:
+        await self.req.aclose()
+
+
+def _error(reply: object) -> ErrorReply | None:
+    try:
+        return ErrorReply.from_wire(reply)
+    except ProtocolError:
+        return None

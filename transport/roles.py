@@ -1,0 +1,145 @@
+"""The transport's roles, as interfaces: what the master, the minion and the clients may ask
+of the wire.  Nothing above `rx.transport` imports a socket library; it asks `open_transport()`
+for these roles.  The zmq implementation is `rx.transport.zmq_transport`; a second transport
+(TCP+TLS, websockets) implements the same protocols and is chosen here.
+
+Addresses are strings: `tcp_url(host, port)` for the network, `ipc_url(path)` for sockets in the
+master's private sock_dir.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any, AsyncIterator, Awaitable, Callable, Protocol, Sequence
+
+
+class RequestTimeout(Exception):
+    """No (usable) answer within the timeout, after all retries."""
+
+
+class LinkEvent(enum.Enum):
+    """A change of a subscriber's connection to its publisher."""
+
+    CONNECTED = "connected"
+    DISCONNECTED = "disconnected"
+
+
+def tcp_url(host: str, port: int) -> str:
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"tcp://{host}:{port}"
+
+
+def ipc_url(path: str) -> str:
+    return "ipc://" + path
+
+
+class RequestClient(Protocol):
+    """Concurrent requests to one server; each reply finds its caller."""
+
+    url: str
+
+    async def request(self, obj: Any, timeout: float, retries: int = 0) -> Any:
+        """Send `obj`, return the decoded reply; RequestTimeout after `retries` more tries."""
+
+    def reset(self) -> None:
+        """Drop the connection; the next request makes a new one."""
+
+    async def aclose(self) -> None: ...
+
+
+class Subscriber(Protocol):
+    """Receives publications (raw frames) from a publisher, reconnecting by itself."""
+
+    async def recv(self) -> bytes: ...
+
+    def link_events(self) -> AsyncIterator[LinkEvent]:
+        """Connection changes, for catching up on what was published while disconnected
+        (only when the subscriber was made with `watch_link=True`)."""
+
+    def close(self) -> None: ...
+
+
+Handler = Callable[[list[bytes]], Awaitable[bytes]]
+
+
+class RequestServer(Protocol):
+    """A worker's end of the request channel: one request at a time per source, answered in order."""
+
+    async def serve(self, handle: Handler) -> None:
+        """Answer requests with `handle(body frames) -> reply bytes` until cancelled."""
+
+    def close(self) -> None: ...
+
+
+class FrameSink(Protocol):
+    """One-way frames to a local relay (publications to the publisher)."""
+
+    async def send(self, frame: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class EventSink(Protocol):
+    """Fires events into the master's local bus."""
+
+    async def fire(self, tag: str, data: dict) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class EventSource(Protocol):
+    """Events from the master's bus whose tag starts with one of the subscribed prefixes; the
+    subscription is proven live before the source is handed out, so nothing fired later is missed."""
+
+    async def batch(self, timeout: float) -> list[tuple[str, dict]]:
+        """Wait up to `timeout` s for events, then take every one already queued."""
+
+    def close(self) -> None: ...
+
+
+class Transport(Protocol):
+    """Makes the roles; one per process (made after any fork)."""
+
+    def request_client(self, url: str, *, untrusted: bool = False) -> RequestClient:
+        """`untrusted`: replies come from the network and are scanned before decoding."""
+
+    def subscriber(self, url: str, *, watch_link: bool = False) -> Subscriber: ...
+
+    def request_server(self, url: str) -> RequestServer:
+        """The worker end of a request router (one per source: the network, the local socket)."""
+
+    def frame_sink(self, url: str) -> FrameSink: ...
+
+    def event_sink(self, url: str) -> EventSink: ...
+
+    async def event_source(self, pub_url: str, pull_url: str, prefixes: Sequence[str], *,
+                           timeout: float = 5.0) -> EventSource:
+        """Subscribe to the bus and prove it with a round trip; RequestTimeout if the bus is dead."""
+
+    def close(self) -> None: ...
+
+
+class Devices(Protocol):
+    """The master's relays, each blocking its own process (or thread) until the transport ends."""
+
+    def request_router(self, front: Sequence[str], back: str) -> None: ...
+
+    def publish_fanout(self, pull: str, pub: str) -> None: ...
+
+    def event_relay(self, pull: str, pub: str) -> None: ...
+
+
+def open_transport(kind: str = "zmq", shared: Any = None) -> Transport:
+    """The transport for this process (`shared`: a context to share, e.g. across the swarm's minions)."""
+    if kind != "zmq":
+        raise ValueError(f"unknown transport {kind!r}")
+    from rx.transport.zmq_transport import ZmqTransport
+    return ZmqTransport(shared)
+
+
+def devices(kind: str = "zmq") -> Devices:
+    if kind != "zmq":
+        raise ValueError(f"unknown transport {kind!r}")
+    from rx.transport import zmq_devices
+    return zmq_devices

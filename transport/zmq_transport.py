@@ -1,0 +1,292 @@
+"""The zmq implementation of the transport roles (rx.transport.roles), on asyncio.
+
+Sockets come from a context created in the process that uses it (after any fork).  Every
+inbound frame is handed upward as bytes; decoding and authentication happen in the sans-IO
+layers.  This module and rx.transport.zmq_devices are the only places that import zmq.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import secrets
+import time
+from typing import Any, AsyncIterator, Sequence
+
+import zmq
+import zmq.asyncio
+
+from rx.transport.codec import MAX_FRAME_BYTES, NETWORK_MAX_OBJECTS, DecodeError, decode, encode, objects_within
+from rx.transport.events import SYNC_PREFIX, sync_tag
+from rx.transport.roles import Handler, LinkEvent, RequestTimeout
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_MS = 5_000
+HEARTBEAT_TIMEOUT_MS = 15_000
+RECONNECT_MS = 200
+RECONNECT_MAX_MS = 5_000
+WORKER_RECONNECT_MS = 20
+"""Workers reconnect this fast, so they are back within 20 ms of a request-server restart."""
+SYNC_MAX_WAIT_MS = 50
+
+
+async def recv_multipart(sock: zmq.asyncio.Socket) -> list[bytes]:
+    """recv_multipart that survives a spurious wake-up.
+
+    libzmq can report a socket readable and then drop the message (a REP socket discards
+    requests without an envelope delimiter), so the recv raises EAGAIN: not an error, just
+    nothing to read yet.
+    """
+    while True:
+        try:
+            return await sock.recv_multipart()
+        except zmq.Again:
+            continue
+
+
+def _client_options(sock: zmq.Socket) -> None:
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
+    sock.setsockopt(zmq.RECONNECT_IVL_MAX, RECONNECT_MAX_MS)
+    sock.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_MS)
+    sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
+    sock.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
+
+
+class ZmqRequestClient:
+    """Concurrent requests over one DEALER socket.
+
+    Each request carries a request id as an envelope frame ([rid, b"", body]); the master's REP
+    worker echoes the envelope, so replies find their caller and late replies to abandoned
+    requests are dropped.
+    """
+
+    def __init__(self, ctx: zmq.asyncio.Context, url: str, max_objects: int | None = None) -> None:
+        self._ctx = ctx
+        self.url = url
+        self.max_objects = max_objects
+        self._sock: zmq.asyncio.Socket | None = None
+        self._waiting: dict[bytes, asyncio.Future] = {}
+        self._ids = itertools.count(1)
+        self._reader: asyncio.Task | None = None
+
+    def _connect(self) -> zmq.asyncio.Socket:
+        if self._sock is None:
+            sock = self._ctx.socket(zmq.DEALER)
+            _client_options(sock)
+            sock.connect(self.url)
+            self._sock = sock
+            self._reader = asyncio.get_running_loop().create_task(self._read(sock))
+        return self._sock
+
+    async def _read(self, sock: zmq.asyncio.Socket) -> None:
+        while True:
+            try:
+                frames = await recv_multipart(sock)
+            except (zmq.ZMQError, asyncio.CancelledError):
+                return
+            if len(frames) != 3 or frames[1] != b"":
+                log.debug("dropping malformed reply from %s", self.url)
+                continue
+            fut = self._waiting.pop(frames[0], None)
+            if fut is not None and not fut.done():
+                fut.set_result(frames[2])
+
+    async def request(self, obj: Any, timeout: float, retries: int = 0) -> Any:
+        body = encode(obj)
+        for _attempt in range(retries + 1):
+            rid = next(self._ids).to_bytes(8, "big")
+            fut = asyncio.get_running_loop().create_future()
+            self._waiting[rid] = fut
+            sock = self._connect()
+            try:
+                await sock.send_multipart([rid, b"", body])
+                raw = await asyncio.wait_for(fut, timeout)
+            except asyncio.TimeoutError:
+                continue
+            finally:
+                self._waiting.pop(rid, None)
+            try:
+                if self.max_objects is not None and not objects_within(raw, self.max_objects):
+                    raise DecodeError(f"more than {self.max_objects} objects")
+                return decode(raw)
+            except DecodeError as exc:
+                raise RequestTimeout(f"undecodable reply from {self.url}: {exc}") from None
+        raise RequestTimeout(f"no answer from {self.url} within {timeout:g}s (tried {retries + 1} times)")
+
+    def reset(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            self._reader = None
+        if self._sock is not None:
+            self._sock.close(linger=0)
+            self._sock = None
+
+    async def aclose(self) -> None:
+        self.reset()
+        for fut in self._waiting.values():
+            fut.cancel()
+        self._waiting.clear()
+
+
+_LINK = {zmq.EVENT_HANDSHAKE_SUCCEEDED: LinkEvent.CONNECTED, zmq.EVENT_DISCONNECTED: LinkEvent.DISCONNECTED}
+
+
+class ZmqSubscriber:
+    """A SUB socket with reconnect and heartbeats; with `watch_link`, a monitor socket attached before
+    the first connect reports every (re)connection."""
+
+    def __init__(self, ctx: zmq.asyncio.Context, url: str, watch_link: bool) -> None:
+        sock = ctx.socket(zmq.SUB)
+        _client_options(sock)
+        sock.setsockopt(zmq.RCVHWM, 100_000)
+        sock.setsockopt(zmq.SUBSCRIBE, b"")
+        self._monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED) \
+            if watch_link else None
+        sock.connect(url)
+        self._sock = sock
+
+    async def recv(self) -> bytes:
+        return (await recv_multipart(self._sock))[-1]
+
+    async def link_events(self) -> AsyncIterator[LinkEvent]:
+        if self._monitor is None:
+            return
+        from zmq.utils.monitor import parse_monitor_message
+        while True:
+            event = _LINK.get(parse_monitor_message(await recv_multipart(self._monitor))["event"])
+            if event is not None:
+                yield event
+
+    def close(self) -> None:
+        if self._monitor is not None:
+            self._monitor.close(linger=0)
+        self._sock.close(linger=0)
+
+
+class ZmqRequestServer:
+    """A REP socket connected to the request router's worker end."""
+
+    def __init__(self, ctx: zmq.asyncio.Context, url: str) -> None:
+        self._sock = ctx.socket(zmq.REP)
+        self._sock.setsockopt(zmq.LINGER, 0)
+        self._sock.setsockopt(zmq.RECONNECT_IVL, WORKER_RECONNECT_MS)
+        self._sock.connect(url)
+
+    async def serve(self, handle: Handler) -> None:
+        while True:
+            frames = await recv_multipart(self._sock)
+            await self._sock.send(await handle(frames))
+
+    def close(self) -> None:
+        self._sock.close(linger=0)
+
+
+class ZmqFrameSink:
+    def __init__(self, ctx: zmq.asyncio.Context, url: str, linger_ms: int = 2000) -> None:
+        self._sock = ctx.socket(zmq.PUSH)
+        self._sock.setsockopt(zmq.LINGER, linger_ms)
+        self._sock.setsockopt(zmq.SNDHWM, 100_000)
+        self._sock.connect(url)
+
+    async def send(self, frame: bytes) -> None:
+        await self._sock.send(frame)
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+class ZmqEventSink(ZmqFrameSink):
+    """Fires events into the bus: [tag, msgpack data]."""
+
+    def __init__(self, ctx: zmq.asyncio.Context, url: str) -> None:
+        super().__init__(ctx, url, linger_ms=1000)
+
+    async def fire(self, tag: str, data: dict) -> None:
+        await self._sock.send_multipart([tag.encode(), encode(data)])
+
+
+class ZmqEventSource:
+    def __init__(self, sock: zmq.asyncio.Socket) -> None:
+        self._sock = sock
+
+    async def batch(self, timeout: float) -> list[tuple[str, dict]]:
+        """One wake-up per burst, not one per event (a job to 10,000 minions); malformed events are skipped."""
+        if not await self._sock.poll(max(1, int(timeout * 1000))):
+            return []
+        raw = zmq.Socket.shadow(self._sock.underlying)
+        out: list[tuple[str, dict]] = []
+        while True:
+            try:
+                frames = raw.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return out
+            event = _event(frames)
+            if event is not None:
+                out.append(event)
+
+    def close(self) -> None:
+        self._sock.close(linger=0)
+
+
+def _event(frames: list[bytes]) -> tuple[str, dict] | None:
+    if len(frames) != 2 or frames[0].startswith(SYNC_PREFIX.encode()):
+        return None
+    try:
+        tag, data = frames[0].decode(), decode(frames[1])
+    except (UnicodeDecodeError, DecodeError):
+        return None
+    return (tag, data) if isinstance(data, dict) else None
+
+
+class ZmqTransport:
+    def __init__(self, shared: zmq.asyncio.Context | None = None) -> None:
+        self._own = shared is None
+        self.ctx: zmq.asyncio.Context = shared if shared is not None else zmq.asyncio.Context()
+
+    def request_client(self, url: str, *, untrusted: bool = False) -> ZmqRequestClient:
+        return ZmqRequestClient(self.ctx, url, NETWORK_MAX_OBJECTS if untrusted else None)
+
+    def subscriber(self, url: str, *, watch_link: bool = False) -> ZmqSubscriber:
+        return ZmqSubscriber(self.ctx, url, watch_link)
+
+    def request_server(self, url: str) -> ZmqRequestServer:
+        return ZmqRequestServer(self.ctx, url)
+
+    def frame_sink(self, url: str) -> ZmqFrameSink:
+        return ZmqFrameSink(self.ctx, url)
+
+    def event_sink(self, url: str) -> ZmqEventSink:
+        return ZmqEventSink(self.ctx, url)
+
+    async def event_source(self, pub_url: str, pull_url: str, prefixes: Sequence[str], *,
+                           timeout: float = 5.0) -> ZmqEventSource:
+        token = sync_tag(secrets.token_hex(8)).encode()
+        sub = self.ctx.socket(zmq.SUB)
+        sub.setsockopt(zmq.LINGER, 0)
+        sub.setsockopt(zmq.RCVHWM, 1_000_000)
+        for p in (*prefixes, token.decode()):
+            sub.setsockopt(zmq.SUBSCRIBE, p.encode())
+        sub.connect(pub_url)
+        push = self.ctx.socket(zmq.PUSH)
+        push.setsockopt(zmq.LINGER, 0)
+        push.connect(pull_url)
+        deadline = time.monotonic() + timeout
+        wait_ms = 1
+        try:
+            while time.monotonic() < deadline:
+                await push.send_multipart([token, encode({})])
+                if await sub.poll(wait_ms) and (await recv_multipart(sub))[0] == token:
+                    sub.setsockopt(zmq.UNSUBSCRIBE, token)
+                    return ZmqEventSource(sub)
+                wait_ms = min(wait_ms * 2, SYNC_MAX_WAIT_MS)
+        finally:
+            push.close(linger=0)
+        sub.close(linger=0)
+        raise RequestTimeout(f"the event bus at {pub_url} does not answer")
+
+    def close(self) -> None:
+        if self._own:
+            self.ctx.destroy(linger=0)
