@@ -19,7 +19,7 @@ from zmq.utils.monitor import parse_monitor_message
 
 from rx import __version__
 from rx.config import ConfigError, MinionConfig, load_minion_config
-from rx.daemonize import daemon_parser, fatal, launch, overrides, remove_pidfile
+from rx.daemonize import daemon_parser, fatal, launch, overrides, print_config_if_asked, remove_pidfile
 from rx.minion.auth import Authenticator
 from rx.minion.executor import Executor
 from rx.minion.grains import load_grains
@@ -311,6 +311,7 @@ def main(argv: list[str] | None = None) -> None:
         cfg = load_minion_config(args.config_dir, overrides(args, "id"))
     except ConfigError as exc:
         fatal(str(exc))
+    print_config_if_asked(args, cfg)
 
     def prepare() -> Minion:
         try:
