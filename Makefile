@@ -11,7 +11,7 @@ export DEMO_PUB_PORT DEMO_RET_PORT
 
 PYTEST_ARGS ?=
 
-.PHONY: help venv demo stop clean-demo test bench
+.PHONY: help venv demo stop clean-demo test bench docs
 
 help:
 	@echo "make demo        venv + a sandbox master and 3 minions under .demo/, then rx '*' test.ping"
@@ -19,6 +19,7 @@ help:
 	@echo "make clean-demo  stop the sandbox and remove .demo/"
 	@echo "make test        run the test suite (PYTEST_ARGS='-x -k codec' to pass options)"
 	@echo "make bench       run the benchmarks (python -m bench)"
+	@echo "make docs        regenerate docs/config.md from the key declarations in config.py"
 	@echo "make venv        create .venv and pip install -e '.[test]'"
 
 venv: $(STAMP)
@@ -43,3 +44,7 @@ test: venv
 
 bench: venv
 	$(VENV)/bin/python -m bench
+
+# docs/config.md is generated from config.py; tests/unit/test_config.py fails when it is stale.
+docs: venv
+	$(VENV)/bin/python -m rx.config --markdown > docs/config.md

@@ -1,41 +1,48 @@
 """Typed, frozen configuration for the master and the minion.
 
 Config is read once at the entry point from a YAML file in the config dir
-(`-c DIR` > `RX_CONFIG_DIR` > `/etc/rx`), checked against the field types below,
-and handed down as frozen dataclasses.  Every path derives from `root_dir`, so a
-non-root sandbox is one setting.  Errors are `ConfigError` values that name the
+(`-c DIR` > `RX_CONFIG_DIR` > `/etc/rx`), checked against the declarations below,
+and handed down as frozen dataclasses (`narrow()` cuts them to what a component
+uses).  Every key is declared once, as a field made by `setting()`: its type,
+default, rule and doc; the checks, docs/config.md (`python -m rx.config --markdown`)
+and `--print-config` all come from there.  Every path derives from `root_dir`, so
+a non-root sandbox is one setting.  Errors are `ConfigError` values that name the
 file, key, value and what is allowed; entry points turn them into exit code 2.
 """
 
 from __future__ import annotations
 
-import difflib
-import logging
+import dataclasses
 import os
 import re
 import socket
-from dataclasses import dataclass, field
+import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, ClassVar, Mapping
 
 import yaml
 
+from rx.configspec import ConfigError, Rule, check_settings, keys, markdown_table, narrow, setting
 from rx.transport.ids import validate_minion_id
 
-log = logging.getLogger(__name__)
+__all__ = ["AF_UNIX_PATH_MAX", "LOG_LEVELS", "MASTER_SOCKETS", "ConfigError", "MasterConfig", "MinionConfig",
+           "config_dir_from", "config_yaml", "default_workers", "load_master_config", "load_minion_config", "narrow",
+           "reference_markdown", "validate_minion_id"]
 
 DEFAULT_CONFIG_DIR = "/etc/rx"
 AF_UNIX_PATH_MAX = 107
 LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
 
-
-class ConfigError(Exception):
-    """A setting that cannot be used; the message names file, key, value and what is allowed."""
-
-    def __init__(self, message: str, *, path: str = "", key: str = "") -> None:
-        super().__init__(message)
-        self.path = path
-        self.key = key
+MASTER_SOCKETS: Mapping[str, str] = {
+    "ret_ipc": "master_req.ipc",
+    "workers_ipc": "workers.ipc",
+    "workers_local_ipc": "workers_local.ipc",
+    "publish_pull_ipc": "publish_pull.ipc",
+    "event_pull_ipc": "master_event_pull.ipc",
+    "event_pub_ipc": "master_event_pub.ipc",
+}
+"""The master's IPC socket files in `sock_dir`, by the MasterConfig property that names their path."""
 
 
 def default_workers() -> int:
@@ -44,62 +51,115 @@ def default_workers() -> int:
     return max(2, min(8, os.cpu_count() or 2))
 
 
+def _user_exists(name: str) -> bool:
+    import pwd
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+DIR = Rule("a directory path")
+FILE = Rule("a file path")
+PORT = Rule("a port number 1-65535", lambda v: 1 <= v <= 65535)
+SECONDS = Rule("a number of seconds > 0", lambda v: v > 0)
+
+
 @dataclass(frozen=True)
 class _Common:
     """Settings shared by master and minion."""
 
+    ROLE: ClassVar[str] = ""
+
     config_dir: str = DEFAULT_CONFIG_DIR
-    root_dir: str = "/"
-    user: str = ""
-    log_level: str = "warning"
-    log_file: str = ""
-    pki_dir: str = ""
-    cachedir: str = ""
-    sock_dir: str = ""
-    pidfile: str = ""
+    root_dir: str = setting("/", rule=DIR, doc="prefix of every relative path below; a sandbox is one `root_dir:` line")
+    user: str = setting("", rule=Rule("an existing user name (empty: the user rx is started as)",
+                                      lambda v: v == "" or _user_exists(v)),
+                        doc="run as this user: started as root, the daemon hands it its directories, the pidfile and "
+                            "the log file, then switches to it; empty: stay the user that started it")
+    log_level: str = setting("warning", rule=Rule("one of " + ", ".join(LOG_LEVELS), lambda v: v.lower() in LOG_LEVELS,
+                                                  canonical=str.lower),
+                             doc="how much to log (`-l` overrides)")
+    log_file: str = setting("", rule=FILE, under_root="var/log/rx/{role}",
+                            doc="the log with `-d`; in the foreground logs go to stderr")
+    pki_dir: str = setting("", rule=DIR, under_root="etc/rx/pki/{role}",
+                           doc="key pairs and (master) minion keys by state; 0700")
+    cachedir: str = setting("", rule=DIR, under_root="var/cache/rx/{role}",
+                            doc="master: job cache `jobs/`, grains cache `grains/`, `.root_key`; minion: unused yet")
+    sock_dir: str = setting("", rule=DIR, under_root="var/run/rx/{role}",
+                            doc=f"master IPC sockets (0700); every socket path must fit in {AF_UNIX_PATH_MAX} bytes, "
+                                "else exit 2 naming `sock_dir`")
+    pidfile: str = setting("", rule=FILE, under_root="var/run/rx-{role}.pid",
+                           doc="written by the daemon (`--pid-file` overrides)")
 
 
 @dataclass(frozen=True)
 class MasterConfig(_Common):
     """Everything `rx-master`, `rx-key` and the local client read from `master`."""
 
-    interface: str = "0.0.0.0"
-    publish_port: int = 4505
-    ret_port: int = 4506
-    worker_threads: int = field(default_factory=lambda: default_workers())
-    auto_accept: bool = False
-    timeout: float = 5.0
-    keep_jobs_hours: float = 24.0
-    publish_key_rotate_hours: float = 24.0
-    auth_window_seconds: float = 300.0
-    max_pending_keys: int = 1000
-    nodegroups: Mapping[str, Any] = field(default_factory=dict)
+    ROLE: ClassVar[str] = "master"
+
+    interface: str = setting("0.0.0.0", rule=Rule("an IP address to bind"), doc="address the two TCP ports bind to")
+    publish_port: int = setting(4505, rule=PORT, doc="PUB port minions subscribe to")
+    ret_port: int = setting(4506, rule=PORT, doc="request port: `_auth`, returns, events")
+    worker_processes: int = setting(
+        rule=Rule("a whole number 1-256", lambda v: 1 <= v <= 256), factory=default_workers,
+        shown_default="one per CPU, 2-8", old_names=("worker_threads",),
+        doc="number of MWorker processes; they are CPU-bound, so more than the cores only costs memory. Salt calls "
+            "them `worker_threads` (default 5) although they are processes there too")
+    auto_accept: bool = setting(False, rule=Rule("true or false"),
+                                doc="accept every new minion key without `rx-key` (a different key for a known id is "
+                                    "still denied)")
+    timeout: float = setting(5.0, rule=SECONDS, doc="default `rx -t` / LocalClient timeout, and how long the client "
+                                                    "waits for the master's reply")
+    keep_jobs_hours: float = setting(24.0, rule=Rule("a number of hours >= 0 (0 keeps jobs forever)", lambda v: v >= 0),
+                                     doc="job cache retention")
+    publish_key_rotate_hours: float = setting(
+        24.0, rule=Rule("a number of hours >= 0 (0 never rotates on a schedule)", lambda v: v >= 0),
+        doc="scheduled publish-key rotation (it also rotates when a key is deleted or rejected)")
+    auth_window_seconds: float = setting(300.0, rule=SECONDS,
+                                         doc="allowed clock difference for `_auth` and sealed requests")
+    max_pending_keys: int = setting(1000, rule=Rule("a whole number >= 0 (0: no limit)", lambda v: v >= 0),
+                                    doc="at most this many pending keys are filed; `_auth` from further unknown ids "
+                                        "is refused until keys are accepted or deleted")
+    nodegroups: Mapping[str, Any] = setting(
+        rule=Rule("a mapping of name to target expression"), factory=dict,
+        doc="name -> compound expression or list of ids, for `-N` / `N@`; checked at start (cycles, syntax, "
+            "unknown groups: exit 2)")
+
+    def socket_paths(self) -> list[str]:
+        """Every IPC socket path of the master (MASTER_SOCKETS in `sock_dir`)."""
+        return [os.path.join(self.sock_dir, name) for name in MASTER_SOCKETS.values()]
+
+    def _socket(self, prop: str) -> str:
+        return os.path.join(self.sock_dir, MASTER_SOCKETS[prop])
 
     @property
     def ret_ipc(self) -> str:
         """Local request socket: local clients send `publish` here, not over TCP."""
-        return os.path.join(self.sock_dir, "master_req.ipc")
+        return self._socket("ret_ipc")
 
     @property
     def workers_ipc(self) -> str:
-        return os.path.join(self.sock_dir, "workers.ipc")
+        return self._socket("workers_ipc")
 
     @property
     def workers_local_ipc(self) -> str:
         """Where MWorkers take requests that came in on the local socket (publish is only accepted there)."""
-        return os.path.join(self.sock_dir, "workers_local.ipc")
+        return self._socket("workers_local_ipc")
 
     @property
     def publish_pull_ipc(self) -> str:
-        return os.path.join(self.sock_dir, "publish_pull.ipc")
+        return self._socket("publish_pull_ipc")
 
     @property
     def event_pull_ipc(self) -> str:
-        return os.path.join(self.sock_dir, "master_event_pull.ipc")
+        return self._socket("event_pull_ipc")
 
     @property
     def event_pub_ipc(self) -> str:
-        return os.path.join(self.sock_dir, "master_event_pub.ipc")
+        return self._socket("event_pub_ipc")
 
     @property
     def root_key_path(self) -> str:
@@ -114,98 +174,30 @@ class MasterConfig(_Common):
 class MinionConfig(_Common):
     """Everything `rx-minion` reads from `minion`."""
 
-    id: str = ""
-    master: str = "localhost"
-    master_port: int = 4506
-    publish_port: int = 4505
-    master_finger: str = ""
-    timeout: float = 5.0
-    auth_retry_max_seconds: float = 30.0
-    pending_warn_seconds: float = 60.0
-    grains: Mapping[str, Any] = field(default_factory=dict)
+    ROLE: ClassVar[str] = "minion"
 
-
-# key -> (type, validator or None, description of what is allowed)
-_Check = tuple[type | tuple[type, ...], Any, str]
-
-
-def _user_exists(name: str) -> bool:
-    import pwd
-    try:
-        pwd.getpwnam(name)
-        return True
-    except KeyError:
-        return False
-
-
-def _port(v: int) -> bool:
-    return 1 <= v <= 65535
-
-
-def _positive(v: float) -> bool:
-    return v > 0
-
-
-def _non_negative(v: float) -> bool:
-    return v >= 0
-
-
-_COMMON_CHECKS: dict[str, _Check] = {
-    "root_dir": (str, None, "a directory path"),
-    "user": (str, lambda v: v == "" or _user_exists(v), "an existing user name (empty: the user rx is started as)"),
-    "log_level": (str, lambda v: v.lower() in LOG_LEVELS, "one of " + ", ".join(LOG_LEVELS)),
-    "log_file": (str, None, "a file path"),
-    "pki_dir": (str, None, "a directory path"),
-    "cachedir": (str, None, "a directory path"),
-    "sock_dir": (str, None, "a directory path"),
-    "pidfile": (str, None, "a file path"),
-}
-
-_MASTER_CHECKS: dict[str, _Check] = {
-    **_COMMON_CHECKS,
-    "interface": (str, None, "an IP address to bind"),
-    "publish_port": (int, _port, "a port number 1-65535"),
-    "ret_port": (int, _port, "a port number 1-65535"),
-    "worker_threads": (int, lambda v: 1 <= v <= 256, "a whole number 1-256"),
-    "auto_accept": (bool, None, "true or false"),
-    "timeout": ((int, float), _positive, "a number of seconds > 0"),
-    "keep_jobs_hours": ((int, float), _non_negative, "a number of hours >= 0 (0 keeps jobs forever)"),
-    "publish_key_rotate_hours": ((int, float), _non_negative, "a number of hours >= 0 (0 never rotates on a schedule)"),
-    "auth_window_seconds": ((int, float), _positive, "a number of seconds > 0"),
-    "max_pending_keys": (int, _non_negative, "a whole number >= 0 (0: no limit)"),
-    "nodegroups": (dict, None, "a mapping of name to target expression"),
-}
-
-_MINION_CHECKS: dict[str, _Check] = {
-    **_COMMON_CHECKS,
-    "id": (str, lambda v: validate_minion_id(v) is None, "1-255 bytes of printable characters, no '/', '\\', NUL or leading '.'"),
-    "master": (str, lambda v: bool(v.strip()), "a host name or IP address"),
-    "master_port": (int, _port, "a port number 1-65535"),
-    "publish_port": (int, _port, "a port number 1-65535"),
-    "master_finger": (str, lambda v: v == "" or re.fullmatch(r"[0-9a-f]{64}", v.replace(":", "").lower()) is not None,
-                      "the master's SHA-256 public key fingerprint (64 hex digits, colons allowed)"),
-    "timeout": ((int, float), _positive, "a number of seconds > 0"),
-    "auth_retry_max_seconds": ((int, float), _positive, "a number of seconds > 0"),
-    "pending_warn_seconds": ((int, float), _positive, "a number of seconds > 0"),
-    "grains": (dict, None, "a mapping of grain name to value"),
-}
-
-_DEFAULT_PATHS = {
-    "master": {
-        "pki_dir": "etc/rx/pki/master",
-        "cachedir": "var/cache/rx/master",
-        "sock_dir": "var/run/rx/master",
-        "log_file": "var/log/rx/master",
-        "pidfile": "var/run/rx-master.pid",
-    },
-    "minion": {
-        "pki_dir": "etc/rx/pki/minion",
-        "cachedir": "var/cache/rx/minion",
-        "sock_dir": "var/run/rx/minion",
-        "log_file": "var/log/rx/minion",
-        "pidfile": "var/run/rx-minion.pid",
-    },
-}
+    id: str = setting("", rule=Rule("1-255 bytes of printable characters, no '/', '\\', NUL or leading '.'",
+                                    lambda v: validate_minion_id(v) is None),
+                      shown_default="the host's FQDN", doc="this minion's name; `--id` overrides")
+    master: str = setting("localhost", rule=Rule("a host name or IP address", lambda v: bool(v.strip())),
+                          doc="master host name or IP")
+    master_port: int = setting(4506, rule=PORT, doc="the master's `ret_port`")
+    publish_port: int = setting(0, rule=Rule("a port number 0-65535", lambda v: 0 <= v <= 65535),
+                                doc="0: use the publish port the master announces in its auth reply; set it only to "
+                                    "override")
+    master_finger: str = setting(
+        "", rule=Rule("the master's SHA-256 public key fingerprint (64 hex digits, colons allowed)",
+                      lambda v: v == "" or re.fullmatch(r"[0-9a-f]{64}", v.replace(":", "").lower()) is not None,
+                      canonical=lambda v: v.replace(":", "").lower()),
+        doc="the master's fingerprint, checked on first contact (empty: trust the first key met)")
+    timeout: float = setting(5.0, rule=SECONDS, doc="seconds to wait for the master's answer to one request")
+    auth_retry_max_seconds: float = setting(30.0, rule=SECONDS,
+                                            doc="cap of the auth retry backoff (10 s while the key is pending)")
+    pending_warn_seconds: float = setting(60.0, rule=SECONDS,
+                                          doc="how often a pending minion logs the `rx-key -a <id>` command to run")
+    grains: Mapping[str, Any] = setting(
+        rule=Rule("a mapping of grain name to value"), factory=dict,
+        doc="static grains added to (or overriding) the core grains; sent to the master's grains cache at start")
 
 
 def config_dir_from(cli_value: str | None) -> str:
@@ -243,41 +235,22 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _check(path: Path, raw: dict[str, Any], checks: dict[str, _Check]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key not in checks:
-            hint = difflib.get_close_matches(str(key), checks, n=1)
-            log.warning("%s: unknown setting %r ignored%s", path, key, f" (did you mean {hint[0]!r}?)" if hint else "")
-            continue
-        types, ok, allowed = checks[key]
-        type_ok = isinstance(value, types) and not (isinstance(value, bool) and bool not in _as_tuple(types))
-        if not type_ok or (ok is not None and not ok(value)):
-            raise ConfigError(f"{path}: {key}: {value!r} is not allowed; expected {allowed}", path=str(path), key=key)
-        out[key] = value
-    return out
-
-
-def _as_tuple(types: type | tuple[type, ...]) -> tuple[type, ...]:
-    return types if isinstance(types, tuple) else (types,)
-
-
-def _resolve_paths(role: str, values: dict[str, Any]) -> None:
+def _read(cls: type[_Common], config_dir: str | None, overrides: Mapping[str, Any] | None) -> tuple[Path, dict[str, Any]]:
+    """The checked settings of `<config_dir>/<role>` plus `overrides`, with every path resolved under root_dir."""
+    cdir = config_dir_from(config_dir)
+    path = Path(cdir) / cls.ROLE
+    values = check_settings(path, {**_read_yaml(path), **(overrides or {})}, cls)
+    values["config_dir"] = cdir
     root = values.get("root_dir", "/")
-    for key, default in _DEFAULT_PATHS[role].items():
-        given = values.get(key)
-        values[key] = os.path.join(root, given if given else default)
+    for key in keys(cls).values():
+        if key.spec.under_root:
+            values[key.name] = os.path.join(root, values.get(key.name) or key.spec.under_root.format(role=cls.ROLE))
+    return path, values
 
 
 def load_master_config(config_dir: str | None = None, overrides: Mapping[str, Any] | None = None) -> MasterConfig:
     """Load and validate `<config_dir>/master`."""
-    cdir = config_dir_from(config_dir)
-    path = Path(cdir) / "master"
-    values = _check(path, {**_read_yaml(path), **(overrides or {})}, _MASTER_CHECKS)
-    values["config_dir"] = cdir
-    if "log_level" in values:
-        values["log_level"] = values["log_level"].lower()
-    _resolve_paths("master", values)
+    path, values = _read(MasterConfig, config_dir, overrides)
     if values.get("nodegroups"):
         from rx.targeting import TargetError, check_nodegroups
         try:
@@ -285,18 +258,18 @@ def load_master_config(config_dir: str | None = None, overrides: Mapping[str, An
         except TargetError as exc:
             raise ConfigError(f"{path}: nodegroups: {exc}", path=str(path), key="nodegroups") from None
     cfg = MasterConfig(**values)
-    _check_sock_dir(path, cfg.sock_dir, ("master_event_pull.ipc", "master_event_pub.ipc", "publish_pull.ipc", "workers_local.ipc"))
+    longest = max(len(os.fsencode(p)) for p in cfg.socket_paths())
+    if longest > AF_UNIX_PATH_MAX:
+        raise ConfigError(
+            f"{path}: sock_dir: {cfg.sock_dir!r} makes IPC socket paths {longest} bytes long; the limit is "
+            f"{AF_UNIX_PATH_MAX}: choose a shorter sock_dir",
+            path=str(path), key="sock_dir")
     return cfg
 
 
 def load_minion_config(config_dir: str | None = None, overrides: Mapping[str, Any] | None = None) -> MinionConfig:
     """Load and validate `<config_dir>/minion`; the id defaults to the host name."""
-    cdir = config_dir_from(config_dir)
-    path = Path(cdir) / "minion"
-    values = _check(path, {**_read_yaml(path), **(overrides or {})}, _MINION_CHECKS)
-    values["config_dir"] = cdir
-    if "log_level" in values:
-        values["log_level"] = values["log_level"].lower()
+    path, values = _read(MinionConfig, config_dir, overrides)
     if not values.get("id"):
         host = socket.getfqdn() or socket.gethostname()
         why = validate_minion_id(host)
@@ -304,17 +277,41 @@ def load_minion_config(config_dir: str | None = None, overrides: Mapping[str, An
             raise ConfigError(f"{path}: id: not set and the host name {host!r} {why}; set 'id' explicitly",
                               path=str(path), key="id")
         values["id"] = host
-    if values.get("master_finger"):
-        values["master_finger"] = values["master_finger"].replace(":", "").lower()
-    _resolve_paths("minion", values)
     return MinionConfig(**values)
 
 
-def _check_sock_dir(path: Path, sock_dir: str, names: tuple[str, ...]) -> None:
-    longest = max(len(os.fsencode(os.path.join(sock_dir, n))) for n in names)
-    if longest > AF_UNIX_PATH_MAX:
-        raise ConfigError(
-            f"{path}: sock_dir: {sock_dir!r} makes IPC socket paths {longest} bytes long; the limit is "
-            f"{AF_UNIX_PATH_MAX}: choose a shorter sock_dir",
-            path=str(path), key="sock_dir")
+def config_yaml(cfg: MasterConfig | MinionConfig) -> str:
+    """The effective settings as YAML, every key with its paths resolved (what `--print-config` shows)."""
+    values = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
+    values = {k: dict(v) if isinstance(v, Mapping) else v for k, v in values.items()}
+    return yaml.safe_dump(values, sort_keys=False, default_flow_style=False, allow_unicode=True)
 
+
+_REFERENCE_INTRO = """\
+# rx configuration reference
+
+<!-- Generated from the declarations in config.py by `make docs` (python -m rx.config --markdown > docs/config.md);
+     edit those, not this file. tests/unit/test_config.py fails when this file is out of date. -->
+
+YAML files `master` and `minion` in the config dir: `-c DIR` > `$RX_CONFIG_DIR` > `/etc/rx`. A missing
+file means all defaults. Unknown keys log a warning with a "did you mean"; a value of the wrong type or
+out of range exits 2 before any daemon starts, naming the file, key, value and what is allowed. A relative
+path (the path defaults included) is taken under `root_dir`; an absolute one is used as is. `rx-master --print-config` and
+`rx-minion --print-config` print the effective settings.
+"""
+
+
+def reference_markdown() -> str:
+    """docs/config.md: every key of master and minion with type, default, allowed values and doc."""
+    common = keys(_Common)
+    parts = [_REFERENCE_INTRO, "## Both files\n", markdown_table(common.values(), ("master", "minion"))]
+    for cls in (MasterConfig, MinionConfig):
+        own = [key for name, key in keys(cls).items() if name not in common]
+        parts += [f"## `{cls.ROLE}`\n", markdown_table(own, (cls.ROLE,))]
+    return "\n".join(parts)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--markdown"]:
+        sys.exit("usage: python -m rx.config --markdown")
+    sys.stdout.write(reference_markdown())

@@ -8,7 +8,7 @@ import sys
 from typing import Any, Callable, NoReturn, TypeVar
 
 from rx import __version__
-from rx.config import LOG_LEVELS, ConfigError
+from rx.config import LOG_LEVELS, ConfigError, MasterConfig, MinionConfig, config_yaml
 from rx.logsetup import setup_logging
 
 T = TypeVar("T")
@@ -105,6 +105,8 @@ def daemon_parser(prog: str, description: str) -> argparse.ArgumentParser:
     p.add_argument("-d", "--daemon", action="store_true", help="run in the background (log to log_file)")
     p.add_argument("-l", "--log-level", choices=LOG_LEVELS)
     p.add_argument("--pid-file", help="pidfile path (default: pidfile setting)")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the effective settings as YAML (after -c, -l, --pid-file and the other options) and exit")
     p.add_argument("--version", action="version", version=f"{prog} {__version__}")
     return p
 
@@ -113,6 +115,13 @@ def overrides(args: argparse.Namespace, *names: str) -> dict[str, Any]:
     """Config settings given on the command line (only those actually given)."""
     pairs = {"log_level": args.log_level, "pidfile": args.pid_file, **{n: getattr(args, n) for n in names}}
     return {k: v for k, v in pairs.items() if v}
+
+
+def print_config_if_asked(args: argparse.Namespace, cfg: MasterConfig | MinionConfig) -> None:
+    """`--print-config`: print the settings the daemon would run with, then exit 0 before anything starts."""
+    if args.print_config:
+        sys.stdout.write(config_yaml(cfg))
+        sys.exit(0)
 
 
 def launch(prog: str, args: argparse.Namespace, cfg: Any, prepare: Callable[[], T], own_dirs: list[str]) -> T:

@@ -538,7 +538,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--real", help="real minion counts (default 10,50)")
     p.add_argument("--runs", type=int, help="runs per figure (default 5)")
     p.add_argument("--workers", type=int, default=None,
-                   help="master worker_threads for rx and Salt (default: each one's own default; rx: one per CPU, "
+                   help="master workers: rx worker_processes, Salt worker_threads (default: each one's own; rx: one per CPU, "
                         "Salt: 5)")
     p.add_argument("--swarm-procs", type=int, help="swarm processes (default: as few as the fd limit allows)")
     p.add_argument("--throughput-size", type=int, help="swarm size for returns/s (default 1000)")

@@ -249,7 +249,7 @@ class BenchSandbox:
         self.master_dir.mkdir(parents=True, exist_ok=True)
         conf = {"root_dir": str(self.root / "m"), "interface": "127.0.0.1", "publish_port": self.pub_port,
                 "ret_port": self.ret_port, "log_level": self.log_level,
-                **({"worker_threads": self.workers} if self.workers else {}),
+                **({"worker_processes": self.workers} if self.workers else {}),
                 "keep_jobs_hours": 0, **overrides}
         (self.master_dir / "master").write_text(yaml.safe_dump(conf))
         self._cfg = None

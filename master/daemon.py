@@ -24,7 +24,7 @@ from typing import Callable
 
 from rx import __version__
 from rx.config import ConfigError, MasterConfig, load_master_config
-from rx.daemonize import daemon_parser, fatal, launch, overrides, remove_pidfile, write_pidfile
+from rx.daemonize import daemon_parser, fatal, launch, overrides, print_config_if_asked, remove_pidfile, write_pidfile
 from rx.logsetup import setup_logging
 from rx.master import eventpub, maintenance, mworker, publisher, reqserver
 from rx.master.store import StoreError, open_stores, store_config
@@ -88,8 +88,7 @@ def _check_port_free(interface: str, key: str, port: int) -> None:
 
 
 def _ipc_paths(cfg: MasterConfig) -> list[str]:
-    return [cfg.ret_ipc, cfg.workers_ipc, cfg.workers_local_ipc, cfg.publish_pull_ipc, cfg.event_pull_ipc,
-            cfg.event_pub_ipc]
+    return cfg.socket_paths()
 
 
 def _remove_ipc(cfg: MasterConfig) -> None:
@@ -121,7 +120,7 @@ class Supervisor:
             Child("event-publisher", eventpub.main, (cfg,)),
             Child("publisher", publisher.main, (cfg,)),
             Child("request-server", reqserver.main, (cfg,)),
-            *[Child(f"mworker-{i}", mworker.main, (cfg, i)) for i in range(cfg.worker_threads)],
+            *[Child(f"mworker-{i}", mworker.main, (cfg, i)) for i in range(cfg.worker_processes)],
             Child("maintenance", maintenance.main, (cfg,)),
         ]
         self.stopping = False
@@ -159,7 +158,7 @@ class Supervisor:
         self._wait_for_sockets()
         write_pidfile(self.cfg.pidfile)
         log.warning("rx-master %s ready: publish %s:%d, requests %s:%d, %d workers", __version__, self.cfg.interface,
-                    self.cfg.publish_port, self.cfg.interface, self.cfg.ret_port, self.cfg.worker_threads)
+                    self.cfg.publish_port, self.cfg.interface, self.cfg.ret_port, self.cfg.worker_processes)
         while not self.stopping:
             sentinels = {c.process.sentinel: c for c in self.children if c.process is not None}
             ready = multiprocessing.connection.wait([*sentinels, self._wake_r])
@@ -200,6 +199,7 @@ def main(argv: list[str] | None = None) -> None:
         cfg = load_master_config(args.config_dir, overrides(args))
     except ConfigError as exc:
         fatal(str(exc))
+    print_config_if_asked(args, cfg)
     launch("rx-master", args, cfg, lambda: prepare(cfg), [cfg.pki_dir, cfg.cachedir, cfg.sock_dir])
     sys.exit(Supervisor(cfg, stderr=not args.daemon, log_file=cfg.log_file if args.daemon else "").run())
 

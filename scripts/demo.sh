@@ -152,7 +152,7 @@ write_configs() {
         echo "interface: 127.0.0.1"
         echo "publish_port: $PUB_PORT"
         echo "ret_port: $RET_PORT"
-        echo "worker_threads: 2"
+        echo "worker_processes: 2"
         echo "log_level: info"
         [[ -n $sock_dir ]] && echo "sock_dir: $(yaml_str "$sock_dir")   # the default under root_dir is too long for AF_UNIX"
     } >"$DEMO/master/master"

@@ -114,7 +114,7 @@ class Sandbox:
 
     def master_config(self, **overrides: Any) -> dict:
         return {"root_dir": str(self.root / "m"), "interface": "127.0.0.1", "publish_port": self.pub_port,
-                "ret_port": self.ret_port, "worker_threads": 2, "log_level": "info", **self.master_overrides,
+                "ret_port": self.ret_port, "worker_processes": 2, "log_level": "info", **self.master_overrides,
                 **overrides}
 
     def write_master_config(self, **overrides: Any) -> Path:

@@ -132,7 +132,7 @@ def test_sock_dir_too_long_is_one_line_exit_2(sandbox):
 
 @pytest.mark.parametrize("conf, key", [
     ({"publish_port": "abc"}, "publish_port"),
-    ({"worker_threads": 0}, "worker_threads"),
+    ({"worker_processes": 0}, "worker_processes"),
     ({"auto_accept": "yes"}, "auto_accept"),
     ({"log_level": "loud"}, "log_level"),
 ])

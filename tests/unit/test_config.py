@@ -5,13 +5,16 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+from pathlib import Path
 
 import pytest
 import yaml
 
 from rx import config
-from rx.config import (AF_UNIX_PATH_MAX, ConfigError, MasterConfig, MinionConfig, config_dir_from, load_master_config,
-                       load_minion_config, validate_minion_id)
+from rx.config import (AF_UNIX_PATH_MAX, MASTER_SOCKETS, ConfigError, MasterConfig, MinionConfig, config_dir_from,
+                       config_yaml, default_workers, load_master_config, load_minion_config, narrow, reference_markdown,
+                       validate_minion_id)
+from rx.configspec import keys
 
 
 def _write(tmp_path, role: str, settings) -> str:
@@ -132,7 +135,8 @@ def test_overrides_win_over_the_file_and_are_validated(tmp_path):
 BAD_VALUES = [
     ("master", "publish_port", "abc"), ("master", "publish_port", 0), ("master", "publish_port", 65536),
     ("master", "publish_port", True), ("master", "publish_port", 4505.0), ("master", "ret_port", -1),
-    ("master", "worker_threads", 0), ("master", "worker_threads", 257), ("master", "worker_threads", 1.5),
+    ("master", "worker_processes", 0), ("master", "worker_processes", 257), ("master", "worker_processes", 1.5),
+    ("master", "worker_threads", 0), ("minion", "publish_port", -1), ("minion", "publish_port", 65536),
     ("master", "auto_accept", "yes please"), ("master", "auto_accept", 1),
     ("master", "timeout", 0), ("master", "timeout", -1), ("master", "timeout", "5"), ("master", "timeout", True),
     ("master", "keep_jobs_hours", -1), ("master", "publish_key_rotate_hours", -0.5),
@@ -163,8 +167,9 @@ def test_wrong_type_or_value_names_file_key_and_value(tmp_path, role, key, value
 
 @pytest.mark.parametrize("role, key, value", [
     ("master", "timeout", 0.5), ("master", "timeout", 3), ("master", "publish_port", 1),
-    ("master", "publish_port", 65535), ("master", "worker_threads", 256), ("master", "keep_jobs_hours", 0),
+    ("master", "publish_port", 65535), ("master", "worker_processes", 256), ("master", "keep_jobs_hours", 0),
     ("master", "log_level", "Error"), ("minion", "master_finger", "AB:" * 31 + "AB"), ("minion", "master_finger", ""),
+    ("minion", "publish_port", 0), ("minion", "publish_port", 65535),
 ])
 def test_edge_values_are_allowed(tmp_path, role, key, value):
     settings = {key: value, "id": "m1"} if role == "minion" else {key: value}
@@ -239,8 +244,7 @@ def test_known_keys_do_not_warn(tmp_path, caplog):
 
 # ---------------------------------------------------------------- sock_dir length (AF_UNIX)
 
-_LONGEST_IPC = max(("master_event_pull.ipc", "master_event_pub.ipc", "publish_pull.ipc", "master_req.ipc",
-                    "workers.ipc"), key=len)
+_LONGEST_IPC = max(MASTER_SOCKETS.values(), key=len)
 
 
 def _sock_dir_of_len(tmp_path, total: int, char: str = "s") -> str:
@@ -255,7 +259,8 @@ def test_sock_dir_at_the_limit_is_accepted(tmp_path):
     sock_dir = _sock_dir_of_len(tmp_path, AF_UNIX_PATH_MAX)
     _write(tmp_path, "master", {"sock_dir": sock_dir})
     cfg = load_master_config(str(tmp_path))
-    for ipc in (cfg.ret_ipc, cfg.workers_ipc, cfg.publish_pull_ipc, cfg.event_pull_ipc, cfg.event_pub_ipc):
+    assert len(cfg.socket_paths()) == len(MASTER_SOCKETS)
+    for ipc in cfg.socket_paths():
         assert len(os.fsencode(ipc)) <= AF_UNIX_PATH_MAX
 
 
@@ -316,3 +321,152 @@ def test_an_explicit_config_dir_that_does_not_exist_is_an_error(tmp_path, monkey
     for load in (load_master_config, load_minion_config):
         with pytest.raises(ConfigError, match="does not exist"):
             load(missing if how == "flag" else None)
+
+
+# ---------------------------------------------------------------- declarations, deprecated names, defaults
+
+@pytest.mark.parametrize("cls", [MasterConfig, MinionConfig])
+def test_every_setting_is_declared_with_a_rule_and_a_doc(cls):
+    declared = keys(cls)
+    assert set(declared) == {f.name for f in dataclasses.fields(cls)} - {"config_dir"}
+    for key in declared.values():
+        assert key.spec.doc and key.spec.rule.allowed and "\n" not in key.spec.doc
+        assert key.types and key.type_name
+
+
+def test_docs_config_md_is_up_to_date():
+    docs = Path(__file__).resolve().parents[2] / "docs" / "config.md"
+    assert docs.read_text() == reference_markdown(), "docs/config.md is out of date: run `make docs`"
+
+
+def test_reference_names_every_key_and_the_salt_name():
+    text = reference_markdown()
+    for cls in (MasterConfig, MinionConfig):
+        for name in keys(cls):
+            assert f"| `{name}` |" in text
+    assert "`worker_threads`" in text
+
+
+def _warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+
+def test_worker_threads_is_read_as_worker_processes_with_a_warning(tmp_path, caplog):
+    _write(tmp_path, "master", {"worker_threads": 3})
+    with caplog.at_level(logging.WARNING, logger="rx.config"):
+        cfg = load_master_config(str(tmp_path))
+    assert cfg.worker_processes == 3 and not hasattr(cfg, "worker_threads")
+    (warning,) = _warnings(caplog)
+    assert "worker_threads is deprecated; use worker_processes" in warning
+
+
+def test_worker_processes_wins_over_worker_threads_and_the_warning_says_so(tmp_path, caplog):
+    _write(tmp_path, "master", {"worker_threads": 3, "worker_processes": 5})
+    with caplog.at_level(logging.WARNING, logger="rx.config"):
+        assert load_master_config(str(tmp_path)).worker_processes == 5
+    (warning,) = _warnings(caplog)
+    assert "worker_threads is deprecated; use worker_processes" in warning and "worker_processes wins" in warning
+
+
+def test_worker_processes_defaults_to_default_workers(tmp_path):
+    assert load_master_config(str(tmp_path)).worker_processes == default_workers()
+
+
+def test_minion_publish_port_defaults_to_0_the_announced_port(tmp_path):
+    _write(tmp_path, "minion", {"id": "m1"})
+    assert load_minion_config(str(tmp_path)).publish_port == 0
+
+
+def test_each_socket_property_is_its_entry_in_master_sockets(tmp_path):
+    cfg = load_master_config(str(tmp_path))
+    for prop, name in MASTER_SOCKETS.items():
+        assert getattr(cfg, prop) == os.path.join(cfg.sock_dir, name)
+    assert sorted(cfg.socket_paths()) == sorted(getattr(cfg, prop) for prop in MASTER_SOCKETS)
+
+
+# ---------------------------------------------------------------- --print-config
+
+@pytest.mark.parametrize("role", ["master", "minion"])
+def test_printed_config_has_every_key_and_loads_back_the_same(tmp_path, role):
+    _write(tmp_path, role, {"root_dir": str(tmp_path / "r"), "id": "m1"} if role == "minion" else
+           {"root_dir": str(tmp_path / "r"), "nodegroups": {"web": "web*"}})
+    cfg = _load(role, tmp_path)
+    printed = yaml.safe_load(config_yaml(cfg))
+    assert list(printed) == [f.name for f in dataclasses.fields(cfg)]
+    assert printed["pki_dir"] == os.path.join(str(tmp_path / "r"), f"etc/rx/pki/{role}")
+    (again := tmp_path / "again").mkdir()
+    del printed["config_dir"]
+    _write(again, role, printed)
+    assert _load(role, again) == dataclasses.replace(cfg, config_dir=str(again))
+
+
+def _main(role: str, argv: list[str]) -> int:
+    if role == "master":
+        from rx.master.daemon import main
+    else:
+        from rx.minion.daemon import main
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    return info.value.code
+
+
+@pytest.mark.parametrize("role", ["master", "minion"])
+def test_print_config_applies_the_command_line_and_starts_nothing(tmp_path, capsys, role):
+    root = tmp_path / "r"
+    _write(tmp_path, role, {"root_dir": str(root), "id": "from-file", "log_level": "error"} if role == "minion"
+           else {"root_dir": str(root), "log_level": "error"})
+    argv = ["-c", str(tmp_path), "-l", "debug", "--pid-file", str(tmp_path / "x.pid"), "--print-config"]
+    assert _main(role, argv + (["--id", "from-flag"] if role == "minion" else [])) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["log_level"] == "debug" and printed["pidfile"] == str(tmp_path / "x.pid")
+    assert printed["config_dir"] == str(tmp_path) and printed["cachedir"] == os.path.join(str(root), f"var/cache/rx/{role}")
+    assert printed.get("id", "from-flag") == "from-flag"
+    assert not root.exists()
+
+
+@pytest.mark.parametrize("role", ["master", "minion"])
+def test_print_config_with_a_bad_setting_exits_2(tmp_path, capsys, role):
+    _write(tmp_path, role, {"timeout": "soon", "id": "m1"} if role == "minion" else {"timeout": "soon"})
+    assert _main(role, ["-c", str(tmp_path), "--print-config"]) == 2
+    out = capsys.readouterr()
+    assert out.out == "" and "timeout" in out.err
+
+
+# ---------------------------------------------------------------- narrow
+
+@dataclasses.dataclass(frozen=True)
+class _PublisherView:
+    interface: str
+    publish_port: int
+    publish_pull_ipc: str
+
+
+def test_narrow_takes_fields_and_properties(tmp_path):
+    cfg = load_master_config(str(tmp_path))
+    view = narrow(cfg, _PublisherView)
+    assert view == _PublisherView(cfg.interface, cfg.publish_port, cfg.publish_pull_ipc)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        view.publish_port = 1  # type: ignore[misc]
+
+
+def test_narrow_names_every_missing_field(tmp_path):
+    @dataclasses.dataclass(frozen=True)
+    class Wants:
+        ret_port: int
+        no_such: str
+        nor_this: int = 0
+
+    with pytest.raises(TypeError) as info:
+        narrow(load_master_config(str(tmp_path)), Wants)
+    assert "no_such" in str(info.value) and "nor_this" in str(info.value) and "ret_port" not in str(info.value)
+
+
+def test_narrow_wants_a_frozen_dataclass(tmp_path):
+    @dataclasses.dataclass
+    class Mutable:
+        ret_port: int
+
+    cfg = load_master_config(str(tmp_path))
+    for cls in (Mutable, dict):
+        with pytest.raises(TypeError, match="frozen dataclass"):
+            narrow(cfg, cls)
