@@ -123,6 +123,15 @@ class MasterConfig(_Common):
     max_pending_keys: int = setting(1000, rule=Rule("a whole number >= 0 (0: no limit)", lambda v: v >= 0),
                                     doc="at most this many pending keys are filed; `_auth` from further unknown ids "
                                         "is refused until keys are accepted or deleted")
+    job_store_backend: str = setting("sqlite", rule=Rule("sqlite", lambda v: v in ("sqlite",)),
+                                     doc="where jobs and returns are kept (`<cachedir>/jobs`); more backends arrive "
+                                         "behind the same interface")
+    key_store_backend: str = setting("files", rule=Rule("files", lambda v: v in ("files",)),
+                                     doc="where minion keys are kept (`<pki_dir>/minions*`, Salt's layout)")
+    grains_store_backend: str = setting("files", rule=Rule("files", lambda v: v in ("files",)),
+                                        doc="where the minions' grains are cached for targeting (`<cachedir>/grains`)")
+    session_store_backend: str = setting("files", rule=Rule("files", lambda v: v in ("files",)),
+                                         doc="where the session secret and key serial are kept (`<pki_dir>/session`)")
     nodegroups: Mapping[str, Any] = setting(
         rule=Rule("a mapping of name to target expression"), factory=dict,
         doc="name -> compound expression or list of ids, for `-N` / `N@`; checked at start (cycles, syntax, "

@@ -9,6 +9,7 @@ Every process started here is tracked and stopped by `close()` (and at exit).
 from __future__ import annotations
 
 import atexit
+import asyncio
 import os
 import shutil
 import signal
@@ -24,7 +25,7 @@ import yaml
 
 from rx.client.events import EventWatch
 from rx.config import MasterConfig, load_master_config
-from rx.master.keys import KeyStore
+from rx.master.store.file_keys import FileKeyStore
 from rx.transport.crypto import load_or_create_identity
 
 DEADLINE = 60.0
@@ -264,7 +265,7 @@ class BenchSandbox:
         """Create the master's pki (keys are accepted into it before the master starts)."""
         if not (self.master_dir / "master").exists():
             self.write_master_config()
-        KeyStore(self.cfg.pki_dir).ensure()
+        asyncio.run(FileKeyStore(self.cfg.pki_dir).prepare())
         load_or_create_identity(Path(self.cfg.pki_dir), "master")
 
     def start_master(self, **overrides: Any) -> float:
@@ -301,8 +302,8 @@ class BenchSandbox:
 
     def start_minions(self, ids: list[str], timeout: float = 180.0) -> float:
         """Start real rx-minion processes (keys pre-accepted); returns seconds until all sent their start event."""
-        store = KeyStore(self.cfg.pki_dir)
-        store.ensure()
+        store = FileKeyStore(self.cfg.pki_dir)
+        asyncio.run(store.prepare())
         watch = EventWatch(self.cfg, "rx/minion/")
         t0 = time.perf_counter()
         try:
@@ -313,7 +314,7 @@ class BenchSandbox:
                         "publish_port": self.pub_port, "log_level": self.log_level, "auth_retry_max_seconds": 2}
                 (d / "minion").write_text(yaml.safe_dump(conf))
                 ident = load_or_create_identity(d / "root" / "etc" / "rx" / "pki" / "minion", "minion")
-                store.write("accepted", mid, ident.public)
+                asyncio.run(store.write("accepted", mid, ident.public))
                 self.minions[mid] = Proc(mid, [*script("rx-minion"), "-c", str(d)], self.root / f"minion-{mid}.log")
             waiting = set(ids)
             deadline = time.monotonic() + timeout

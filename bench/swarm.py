@@ -49,11 +49,12 @@ import zmq
 import zmq.asyncio
 
 from rx.config import MasterConfig, MinionConfig, load_master_config
-from rx.master.keys import KeyStore
-from rx.minion.daemon import Minion
+from rx.master.store.file_keys import FileKeyStore
+from rx.minion.core import Minion
 from rx.minion.executor import RunningJob
 from rx.transport.crypto import Identity, ensure_private_dir
 from rx.transport.messages import Job
+from rx.transport.roles import open_transport
 
 log = logging.getLogger("rx.bench.swarm")
 
@@ -134,11 +135,14 @@ class KeyCache:
 
 def accept_keys(pki_dir: str | Path, ids: list[str], identities: list[Identity]) -> None:
     """File the swarm's public keys as accepted on the master (as `rx-key -a` would)."""
-    store = KeyStore(pki_dir)
-    store.ensure()
-    for minion_id, ident in zip(ids, identities):
-        if store.read("accepted", minion_id) != ident.public:
-            store.write("accepted", minion_id, ident.public)
+    store = FileKeyStore(pki_dir)
+
+    async def put() -> None:
+        await store.prepare()
+        for minion_id, ident in zip(ids, identities):
+            if await store.read("accepted", minion_id) != ident.public:
+                await store.write("accepted", minion_id, ident.public)
+    asyncio.run(put())
 
 
 def prepare_keys(master_cfg: MasterConfig, n: int, start: int = 0, prefix: str = DEFAULT_PREFIX) -> float:
@@ -291,6 +295,7 @@ class Swarm:
         raise_nofile()
         self.zctx = zmq.asyncio.Context()
         self.zctx.set(zmq.MAX_SOCKETS, max(1024, 2 * len(self.ids) + 256))
+        self.transport = open_transport(shared=self.zctx)
         pki = self.workdir / "pki"
         ensure_private_dir(pki)
         (pki / "master.pub").write_bytes(self.master.master_pub)
@@ -310,7 +315,7 @@ class Swarm:
     async def _run_one(self, m: Minion) -> None:
         assert self.zctx is not None
         try:
-            await m.run(self.zctx)
+            await m.run(self.transport)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a dead simulated minion is a finding, not a crash of the swarm

@@ -24,19 +24,21 @@ def main(argv: list[str] | None = None) -> None:
     opts = p.parse_args(argv)
     if not opts.local:
         p.error("only --local is supported: rx-call runs the function on this host without a master")
+    from rx.config import ConfigError, MinionConfig, load_minion_config
     from rx.minion.executor import call_one
     from rx.minion.grains import load_grains
-    from rx.minion.loader import Loader
-    from rx.modules import ModuleContext, set_context
-    from rx.config import ConfigError, load_minion_config
+    from rx.minion.registry import Registry
+    from rx.modules import ExecContext
     try:
-        static = load_minion_config(opts.config_dir, {"id": opts.id}).grains
+        cfg: MinionConfig | None = load_minion_config(opts.config_dir, {"id": opts.id})
     except ConfigError as exc:
         print(f"rx-call: warning: static grains not loaded: {exc}", file=sys.stderr)
-        static = {}
-    set_context(ModuleContext(minion_id=opts.id, grains=load_grains(opts.id, static)))
+        cfg = None
+    registry = Registry()
+    ctx = ExecContext(minion_id=opts.id, grains=load_grains(opts.id, cfg.grains if cfg else {}), config=cfg,
+                      registry=registry)
     args, kwargs = split_args(opts.args)
-    value, retcode = call_one(Loader(), opts.fun, args, kwargs)
+    value, retcode = call_one(registry, opts.fun, args, kwargs, ctx)
     print(render(opts.out, {opts.id: value}, color=use_color(sys.stdout)))
     sys.exit(0 if retcode == 0 else 1)
 

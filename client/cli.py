@@ -171,7 +171,7 @@ class Report:
         return self.opts.out in STREAMING and not self.opts.static
 
     def add(self, item: dict) -> None:
-        from rx.client.local import NOT_STARTED
+        from rx.client.results import NOT_STARTED
         for mid, r in item.items():
             self.results[mid] = r["ret"]
             if r.get("failed"):
@@ -237,7 +237,8 @@ def _check_options(opts: argparse.Namespace) -> None:
     if opts.subset is not None and opts.subset < 1:
         raise UsageError("--subset must be at least 1")
     if opts.batch is not None:
-        from rx.client.local import BadRequest, batch_size
+        from rx.client.batch import batch_size
+        from rx.client.results import BadRequest
         try:
             batch_size(opts.batch, 1)
         except BadRequest as exc:
@@ -254,8 +255,9 @@ def _check_options(opts: argparse.Namespace) -> None:
 
 
 async def run(opts: argparse.Namespace, stream: TextIO) -> int:
-    from rx.client.local import AsyncLocalClient, BatchProgress, Published
-    from rx.client.local import narrow
+    from rx.client.batch import BatchProgress, narrow
+    from rx.client.local import AsyncLocalClient
+    from rx.client.results import Published
     from rx.client.output import use_color
     from rx.config import load_master_config
     cfg = load_master_config(opts.config_dir)
@@ -355,8 +357,10 @@ def _print_preview(opts: argparse.Namespace, stream: TextIO, minions: list[str])
 
 def show_doc(pattern: str | None) -> int:
     """Documentation from the local copy of the modules (minions run the same code)."""
+    from rx.minion.registry import Registry
+    from rx.modules import ExecContext
     from rx.modules import sys as sysmod
-    docs = sysmod.doc(pattern or "*")
+    docs = sysmod.doc(ExecContext(registry=Registry()), pattern or "*")
     if not docs:
         print(f"rx: error: no function matches {pattern!r}; see rx -d for the list", file=sys.stderr)
         return EXIT_USAGE
@@ -374,11 +378,8 @@ def versions_report() -> str:
             lines.append(f"{dist}: {metadata.version(dist)}")
         except metadata.PackageNotFoundError:
             lines.append(f"{dist}: not installed")
-    try:
-        import zmq
-        lines.append(f"libzmq: {zmq.zmq_version()}")
-    except ImportError:
-        pass
+    from rx.transport.roles import library_versions
+    lines.extend(f"{name}: {version}" for name, version in library_versions().items())
     lines.append(f"System: {platform.system()} {platform.release()} {platform.machine()}")
     return "\n".join(lines)
 
@@ -403,7 +404,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _run_main(opts: argparse.Namespace) -> int:
-    from rx.client.local import BadRequest, ClientError
+    from rx.client.results import BadRequest, ClientError
     from rx.config import ConfigError
 
     async def runner(stream: TextIO) -> int:

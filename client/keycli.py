@@ -13,11 +13,11 @@ import os
 import sys
 
 from rx import __version__
-from rx.config import ConfigError, MasterConfig, load_master_config
-from rx.master.grainscache import GrainsCache
-from rx.master.keys import STATES, KeyError_, KeyInfo, KeyStore
-from rx.master.session import SessionState
-from rx.transport.crypto import fingerprint
+from rx.config import ConfigError, load_master_config
+from rx.master.services import Services, open_services
+from rx.master.services.keys import KeyService
+from rx.master.store import StoreError
+from rx.master.store.base import KEY_STATES
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 _HEADINGS = {"local": "Local Keys (the master's own; put it in a minion's master_finger):", "accepted": "Accepted Keys:", "denied": "Denied Keys:", "pending": "Unaccepted Keys:",
@@ -69,88 +69,64 @@ def _print_keys(by_state: dict[str, list], out: str) -> None:
             print(item if isinstance(item, str) else f"{item['id']}:  {item['fingerprint']}")
 
 
-def _fire(cfg: MasterConfig, events: list[tuple[str, dict]]) -> None:
-    """Tell a running master's event bus what changed (quietly skipped if it is not running)."""
-    if not events or not os.path.exists(cfg.event_pull_ipc):
-        return
-    import zmq.asyncio
-    from rx.transport.channels import EventBus
-
-    async def send() -> None:
-        ctx = zmq.asyncio.Context()
-        bus = EventBus(ctx, cfg.event_pull_ipc)
-        for tag, data in events:
-            await bus.fire(tag, data)
-        bus.close()
-        ctx.term()
-    asyncio.run(send())
-
-
-def _change(cfg: MasterConfig, store: KeyStore, keys: list[KeyInfo], to_state: str | None, opts: argparse.Namespace,
-            verb: str) -> int:
-    if not keys:
-        print(f"No keys to {verb}.", file=sys.stderr)
+async def _change(keys: KeyService, act: str, pattern: str | None, opts: argparse.Namespace) -> int:
+    found = await keys.candidates(act, pattern, include_rejected=opts.include_rejected,
+                                  include_denied=opts.include_denied)
+    if not found:
+        print(f"No keys to {act}.", file=sys.stderr)
         return EXIT_ERROR
-    listing = {state: [k.id for k in keys if k.state == state] for state in STATES}
+    listing = {state: [k.id for k in found if k.state == state] for state in KEY_STATES}
     _print_keys({s: ids for s, ids in listing.items() if ids}, "text")
-    if not _confirm(f"Proceed to {verb} {len(keys)} key(s)?", opts.yes):
+    if not _confirm(f"Proceed to {act} {len(found)} key(s)?", opts.yes):
         print("Nothing changed.", file=sys.stderr)
         return EXIT_ERROR
-    revoked = False
-    for k in keys:
-        if to_state is None:
-            store.remove(k.state, k.id)
-            GrainsCache(cfg.cachedir).remove(k.id)
-        else:
-            store.move(k, to_state)
-        revoked |= k.state == "accepted" and to_state != "accepted"
-        print(f"Key for minion {k.id} {_PAST[verb]}.")
-    if revoked:
-        SessionState(cfg.pki_dir).rotate()
-    _fire(cfg, [("rx/key", {"id": k.id, "act": verb, "fingerprint": k.fingerprint}) for k in keys])
+    await keys.apply(act, found)
+    for k in found:
+        print(f"Key for minion {k.id} {_PAST[act]}.")
     return EXIT_OK
+
+
+async def _fingerprints(keys: KeyService, opts: argparse.Namespace) -> int:
+    found = await keys.fingerprints(opts.finger or "*")
+    listing: dict[str, list] = {s: [{"id": k.id, "fingerprint": k.fingerprint} for k in found if k.state == s]
+                                for s in KEY_STATES}
+    own = await keys.master_fingerprint() if opts.finger_all else None
+    if own is not None:
+        listing["local"] = [{"id": "master.pub", "fingerprint": own}]
+    _print_keys(listing, opts.out)
+    return EXIT_OK if found or own else EXIT_ERROR
+
+
+async def run_async(opts: argparse.Namespace, services: Services) -> int:
+    keys = services.keys
+    if opts.list_all:
+        _print_keys(await keys.listing(), opts.out)
+        return EXIT_OK
+    if opts.finger or opts.finger_all:
+        return await _fingerprints(keys, opts)
+    if opts.accept or opts.accept_all:
+        return await _change(keys, "accept", opts.accept, opts)
+    if opts.reject or opts.reject_all:
+        return await _change(keys, "reject", opts.reject, opts)
+    return await _change(keys, "delete", opts.delete, opts)
 
 
 def run(opts: argparse.Namespace) -> int:
     cfg = load_master_config(opts.config_dir)
-    store = KeyStore(cfg.pki_dir)
-    if not store.root.is_dir():
+    if not os.path.isdir(cfg.pki_dir):
         raise ConfigError(f"pki_dir: {cfg.pki_dir!r} does not exist; has rx-master been started with this config?")
-    if opts.list_all:
-        _print_keys(store.listing(), opts.out)
-        return EXIT_OK
-    if opts.finger or opts.finger_all:
-        found = store.find(opts.finger or "*")
-        listing: dict[str, list] = {s: [{"id": k.id, "fingerprint": k.fingerprint} for k in found if k.state == s]
-                                    for s in STATES}
-        master_pub = store.root / "master.pub"
-        if opts.finger_all and master_pub.exists():
-            listing["local"] = [{"id": "master.pub", "fingerprint": fingerprint(master_pub.read_bytes())}]
-        _print_keys(listing, opts.out)
-        return EXIT_OK if found or listing.get("local") else EXIT_ERROR
-    if opts.accept or opts.accept_all:
-        states = ("pending",) + (("rejected",) if opts.include_rejected else ()) + (
-            ("denied",) if opts.include_denied else ())
-        keys = store.find(opts.accept or "*", states)
-        if opts.include_denied:
-            accepted = {k.id for k in store.find(opts.accept or "*", ("accepted",))}
-            clash = sorted({k.id for k in keys if k.state == "denied"} & accepted)
-            if clash:
-                raise ConfigError(f"cannot accept denied key(s) for {', '.join(clash)}: another key is accepted for "
-                                  "that id; delete it first with rx-key -d")
-        return _change(cfg, store, keys, "accepted", opts, "accept")
-    if opts.reject or opts.reject_all:
-        keys = store.find(opts.reject, ("pending", "accepted")) if opts.reject else store.find("*", ("pending",))
-        return _change(cfg, store, keys, "rejected", opts, "reject")
-    keys = store.find(opts.delete or "*")
-    return _change(cfg, store, keys, None, opts, "delete")
+    services = open_services(cfg)
+    try:
+        return asyncio.run(run_async(opts, services))
+    finally:
+        services.close()
 
 
 def main(argv: list[str] | None = None) -> None:
     opts = build_parser().parse_args(argv)
     try:
         code = run(opts)
-    except (ConfigError, KeyError_) as exc:
+    except (ConfigError, StoreError) as exc:
         print(f"rx-key: error: {exc}", file=sys.stderr)
         code = EXIT_USAGE
     except PermissionError as exc:

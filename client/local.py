@@ -10,61 +10,29 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable, Iterator, Sequence
 
-import zmq
-import zmq.asyncio
-
+from rx.client.batch import BatchProgress, batch_size, narrow, run_batch
+from rx.client.results import (NOT_STARTED, BadRequest, ClientError, MasterUnreachable, Missing, PermissionDenied,
+                               Published, as_return)
 from rx.config import MasterConfig, load_master_config
-from rx.master.jobcache import DatabaseError, JobCache, UnknownJob
+from rx.master.services import MasterNotRunning, Services, open_services
+from rx.master.store import StoreError
+from rx.transport import messages as m
+from rx.transport.errors import ErrorKind, ProtocolError, ReplyError
+from rx.transport.events import JobRetEvent, job_ret_prefix
 from rx.transport.ids import new_jid
-from rx.transport.channels import EventBus, ReqClient, RequestTimeout, event_batch, event_subscriber, ipc, recv_multipart
-from rx.targeting import TargetError, narrowed
-from rx.transport.messages import ClearRequest, ProtocolError, PublishRequest, ReplyError, parse_reply
+from rx.transport.messages import ClearRequest, PublishRequest
+from rx.transport.replies import PreviewReply, PublishReply, parse_reply
+from rx.transport.roles import EventSource, RequestClient, RequestTimeout, Transport, ipc_url, open_transport
+
+__all__ = ["AsyncLocalClient", "LocalClient", "BatchProgress", "Published", "Missing", "ClientError", "BadRequest",
+           "MasterUnreachable", "PermissionDenied", "NOT_STARTED", "batch_size", "narrow"]
 
 DEFAULT_GATHER_JOB_TIMEOUT = 3.0
-NOT_STARTED = "not started: --failhard stopped the batch"
 SYNC_TIMEOUT = 5.0
-
-
-class ClientError(Exception):
-    """Base of client errors; `exit_code` is what the CLI exits with (DESIGN §6)."""
-
-    exit_code = 1
-
-
-class MasterUnreachable(ClientError):
-    exit_code = 5
-
-
-class PermissionDenied(ClientError):
-    exit_code = 5
-
-
-class BadRequest(ClientError):
-    exit_code = 2
-
-
-@dataclass(frozen=True)
-class Published:
-    jid: str
-    minions: list[str]
-    no_grains: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Missing:
-    """A minion that was expected but did not return, and why."""
-
-    id: str
-    reason: str
-
-    def as_return(self, jid: str = "") -> dict:
-        return {"ret": f"Minion did not return. [{self.reason}]", "retcode": None, "failed": True,
-                "reason": self.reason, "jid": jid}
 
 
 @dataclass
@@ -79,10 +47,9 @@ class AsyncLocalClient:
 
     def __init__(self, config_dir: str | None = None, *, cfg: MasterConfig | None = None) -> None:
         self.cfg = cfg or load_master_config(config_dir)
-        self._zctx: zmq.asyncio.Context | None = None
-        self._req: ReqClient | None = None
-        self._bus: EventBus | None = None
-        self._jobs = JobCache(self.cfg.jobs_dir)
+        self._transport: Transport | None = None
+        self._req: RequestClient | None = None
+        self._services: Services | None = None
 
     async def __aenter__(self) -> "AsyncLocalClient":
         return self
@@ -91,24 +58,31 @@ class AsyncLocalClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        self._jobs.close()
         if self._req is not None:
             await self._req.aclose()
             self._req = None
-        if self._bus is not None:
-            self._bus.close()
-            self._bus = None
-        if self._zctx is not None:
-            self._zctx.destroy(linger=0)
-            self._zctx = None
+        if self._services is not None:
+            self._services.close()
+            self._services = None
+        if self._transport is not None:
+            self._transport.close()
+            self._transport = None
 
-    def _ctx(self) -> zmq.asyncio.Context:
-        if self._zctx is None:
+    @property
+    def services(self) -> Services:
+        """The master's services (job lookups, events) over this config's stores."""
+        if self._services is None:
+            self._services = open_services(self.cfg)
+        return self._services
+
+    def _live(self) -> Transport:
+        """The transport to the running master's local socket; MasterUnreachable if it is not running."""
+        if self._transport is None:
             if not os.path.exists(self.cfg.ret_ipc):
                 raise MasterUnreachable(f"the master is not running (no socket at {self.cfg.ret_ipc}); "
-                                        "start it with: rx-master")
-            self._zctx = zmq.asyncio.Context()
-        return self._zctx
+                                        "start it with: rx-master -d")
+            self._transport = open_transport()
+        return self._transport
 
     def _root_key(self) -> str:
         try:
@@ -119,45 +93,35 @@ class AsyncLocalClient:
         except FileNotFoundError:
             raise MasterUnreachable(f"no root key at {self.cfg.root_key_path}: is the master running?") from None
 
-    # ------------------------------------------------------------ events
-
-    async def _listen(self, prefixes: tuple[str, ...]) -> zmq.asyncio.Socket:
-        """Subscribe, then prove the subscription is live with a round trip through the bus."""
-        ctx = self._ctx()
-        token = secrets.token_hex(8)
-        sync_tag = f"rx/sync/{token}"
-        sub = event_subscriber(ctx, self.cfg.event_pub_ipc, (*prefixes, sync_tag))
-        if self._bus is None:
-            self._bus = EventBus(ctx, self.cfg.event_pull_ipc)
-        deadline = time.monotonic() + SYNC_TIMEOUT
-        wait_ms = 1
-        while time.monotonic() < deadline:
-            await self._bus.fire(sync_tag, {})
-            if await sub.poll(wait_ms):
-                frames = await recv_multipart(sub)
-                if frames[0] == sync_tag.encode():
-                    sub.setsockopt(zmq.UNSUBSCRIBE, sync_tag.encode())
-                    return sub
-            wait_ms = min(wait_ms * 2, 50)
-        sub.close(linger=0)
-        raise MasterUnreachable(f"the master's event bus at {self.cfg.event_pub_ipc} does not answer")
+    async def _listen(self, jid: str) -> EventSource:
+        """Subscribe to the job's returns before publishing it (proven live, so none is lost)."""
+        self._live()
+        try:
+            return await self.services.events.subscribe((job_ret_prefix(jid),), timeout=SYNC_TIMEOUT)
+        except MasterNotRunning as exc:
+            raise MasterUnreachable(str(exc)) from None
 
     # ------------------------------------------------------------ publish
 
-    async def _request(self, cmd: str, load: dict, timeout: float) -> dict:
-        ctx = self._ctx()
+    async def _request(self, cmd: str, load: dict, timeout: float) -> Any:
         if self._req is None:
-            self._req = ReqClient(ctx, ipc(self.cfg.ret_ipc))
+            self._req = self._live().request_client(ipc_url(self.cfg.ret_ipc))
         try:
-            reply = await self._req.request(ClearRequest(cmd, load).to_wire(), timeout=timeout)
-            return parse_reply(reply)
+            return await self._req.request(ClearRequest(cmd, load).to_wire(), timeout=timeout)
         except RequestTimeout:
             self._req.reset()
             raise MasterUnreachable(f"the master did not answer within {timeout:g}s") from None
+
+    @staticmethod
+    def _reply(raw: Any, expected: type) -> Any:
+        try:
+            return parse_reply(raw, expected)
         except ReplyError as exc:
-            if exc.type == "permission":
+            if exc.kind is ErrorKind.PERMISSION:
                 raise PermissionDenied(exc.message) from None
-            raise BadRequest(exc.message) from None
+            if exc.kind in (ErrorKind.BAD_REQUEST, ErrorKind.BAD_TARGET):
+                raise BadRequest(exc.message) from None
+            raise MasterUnreachable(f"the master failed ({exc.kind.value}): {exc.message}") from None
         except ProtocolError as exc:
             raise MasterUnreachable(f"unexpected answer from the master: {exc}") from None
 
@@ -165,21 +129,17 @@ class AsyncLocalClient:
                       kwarg: dict | None = None, jid: str = "", timeout: float | None = None,
                       delimiter: str = ":") -> Published:
         """Publish a job; returns the jid and the minions expected to answer (without waiting)."""
-        reply = await self._request("publish", self._load(tgt, fun, arg, tgt_type, kwarg, jid, timeout, delimiter),
-                                    timeout=self.cfg.timeout)
-        minions = reply.get("minions")
-        if not isinstance(reply.get("jid"), str) or not isinstance(minions, list):
-            raise MasterUnreachable("malformed publish reply from the master")
-        no_grains = reply.get("no_grains") if isinstance(reply.get("no_grains"), list) else []
-        return Published(jid=reply["jid"], minions=[m for m in minions if isinstance(m, str)],
-                         no_grains=[m for m in no_grains if isinstance(m, str)])
+        raw = await self._request(m.PUBLISH, self._load(tgt, fun, arg, tgt_type, kwarg, jid, timeout, delimiter),
+                                  timeout=self.cfg.timeout)
+        reply: PublishReply = self._reply(raw, PublishReply)
+        return Published(jid=reply.jid, minions=reply.minions, no_grains=reply.no_grains)
 
     async def preview(self, tgt: str | list, *, tgt_type: str = "glob", delimiter: str = ":") -> Published:
         """The minions a target would reach now; publishes nothing (jid is empty)."""
-        reply = await self._request("preview", self._load(tgt, "test.ping", (), tgt_type, None, "", None, delimiter),
-                                    timeout=self.cfg.timeout)
-        return Published(jid="", minions=[m for m in reply.get("minions", []) if isinstance(m, str)],
-                         no_grains=[m for m in reply.get("no_grains", []) if isinstance(m, str)])
+        raw = await self._request(m.PREVIEW, self._load(tgt, "test.ping", (), tgt_type, None, "", None, delimiter),
+                                  timeout=self.cfg.timeout)
+        reply: PreviewReply = self._reply(raw, PreviewReply)
+        return Published(jid="", minions=reply.minions, no_grains=reply.no_grains)
 
     def _load(self, tgt: str | list, fun: str | list, arg: Sequence, tgt_type: str, kwarg: dict | None, jid: str,
               timeout: float | None, delimiter: str) -> dict:
@@ -211,7 +171,7 @@ class AsyncLocalClient:
         If `published` is a list, the Published record is appended to it first.
         """
         jid = new_jid()
-        sub = await self._listen((f"rx/job/{jid}/ret/",))
+        sub = await self._listen(jid)
         try:
             pub = await self.publish(tgt, fun, arg, tgt_type=tgt_type, kwarg=kwarg, jid=jid, delimiter=delimiter)
             if published is not None:
@@ -219,19 +179,19 @@ class AsyncLocalClient:
             async for item in self._gather(sub, pub, timeout, gather_job_timeout, expect_minions):
                 yield item
         finally:
-            sub.close(linger=0)
+            sub.close()
 
     async def get_iter_returns(self, jid: str, minions: Sequence[str], *, timeout: float | None = None,
                                expect_minions: bool = False,
                                gather_job_timeout: float = DEFAULT_GATHER_JOB_TIMEOUT) -> AsyncIterator[dict]:
         """Gather the returns of an already published job (from run_job or cmd_async), like cmd_iter."""
-        sub = await self._listen((f"rx/job/{jid}/ret/",))
+        sub = await self._listen(jid)
         try:
-            pub = Published(jid=jid, minions=list(minions), no_grains=self._cached_no_grains(jid))
+            pub = Published(jid=jid, minions=list(minions), no_grains=await self._cached_no_grains(jid))
             async for item in self._gather(sub, pub, timeout, gather_job_timeout, expect_minions, from_cache=True):
                 yield item
         finally:
-            sub.close(linger=0)
+            sub.close()
 
     async def get_cli_returns(self, jid: str, minions: Sequence[str], *, timeout: float | None = None) -> dict:
         """`{id: return}` of an already published job, missing minions included as Salt's CLI shows them."""
@@ -241,37 +201,37 @@ class AsyncLocalClient:
                 out[mid] = r["ret"]
         return out
 
-    def _cached_no_grains(self, jid: str) -> list[str]:
+    async def _cached_no_grains(self, jid: str) -> list[str]:
         try:
-            return list(self._jobs.load(jid).get("no_grains", []))
-        except (OSError, UnknownJob):
+            return list((await self.services.jobs.job(jid)).no_grains)
+        except (OSError, StoreError):
             return []
 
-    def _cached_returns(self, jid: str) -> dict[str, dict]:
+    async def _cached_returns(self, jid: str) -> dict[str, dict]:
         """Returns already stored for `jid` (for jobs gathered after publishing; a new jid has none)."""
         try:
-            return self._jobs.returns(jid)
-        except (OSError, UnknownJob, DatabaseError):
+            return await self.services.jobs.returns(jid)
+        except (OSError, StoreError):
             return {}
 
-    async def _gather(self, sub: zmq.asyncio.Socket, pub: Published, timeout: float | None,
+    async def _gather(self, sub: EventSource, pub: Published, timeout: float | None,
                       gather_job_timeout: float, expect_minions: bool,
                       from_cache: bool = False) -> AsyncIterator[dict]:
         """Yield returns as they come; `from_cache` first yields those stored before we subscribed."""
         timeout = self.cfg.timeout if timeout is None else timeout
         state = _Gather(expected=set(pub.minions))
-        for minion_id, data in (self._cached_returns(pub.jid) if from_cache else {}).items():
+        for minion_id, data in (await self._cached_returns(pub.jid) if from_cache else {}).items():
             state.returned.add(minion_id)
-            yield {minion_id: _as_return(pub.jid, data)}
+            yield {minion_id: as_return(pub.jid, data)}
         pending = state.expected - state.returned
         deadline = time.monotonic() + timeout
         giving_up = False
         while pending and not giving_up:
             remaining = deadline - time.monotonic()
             if remaining > 0:
-                queued = await event_batch(sub, remaining)
+                queued = await sub.batch(remaining)
             else:
-                queued = await event_batch(sub, 0.001)  # returns that came in meanwhile count before any probe
+                queued = await sub.batch(0.001)  # returns that came in meanwhile count before any probe
                 if not queued:
                     giving_up = True
                     if gather_job_timeout > 0:
@@ -279,15 +239,18 @@ class AsyncLocalClient:
                         state.answered_probe |= answers.keys()
                         giving_up = not any(isinstance(r, dict) and r for r in answers.values())
                         deadline = time.monotonic() + timeout
-                    queued = await event_batch(sub, 0.001)  # and those that came in during the probe
-            for tag, data in queued:
-                minion_id = tag.rsplit("/", 1)[-1]
+                    queued = await sub.batch(0.001)  # and those that came in during the probe
+            for _tag, data in queued:
+                try:
+                    minion_id = JobRetEvent.from_wire(data).id
+                except ProtocolError:
+                    continue
                 if minion_id in state.returned:
                     continue
                 state.returned.add(minion_id)
                 state.expected.add(minion_id)
                 pending.discard(minion_id)
-                yield {minion_id: _as_return(pub.jid, data)}
+                yield {minion_id: as_return(pub.jid, data)}
         if expect_minions:
             for m in sorted(state.expected - state.returned):
                 if m in pub.no_grains:
@@ -295,12 +258,6 @@ class AsyncLocalClient:
                 else:
                     reason = "no response" if m in state.answered_probe else "not connected"
                 yield {m: Missing(m, reason).as_return(pub.jid)}
-
-    async def find_job(self, jid: str, minions: list[str], timeout: float = DEFAULT_GATHER_JOB_TIMEOUT
-                       ) -> dict[str, dict]:
-        """Ask `minions` whether `jid` is still running; returns those that say it is."""
-        answers = await self._probe(minions, "jobs.find", [jid], timeout)
-        return {m: r for m, r in answers.items() if isinstance(r, dict) and r}
 
     async def _probe(self, minions: list[str], fun: str, arg: list, timeout: float) -> dict[str, Any]:
         if not minions:
@@ -356,96 +313,10 @@ class AsyncLocalClient:
         `progress` is called with a BatchProgress after every change; `published`, if a list, gets the
         Published record of every per-minion job as it starts.
         """
-        matched = (await self.preview(tgt, tgt_type=tgt_type, delimiter=delimiter)).minions
-        size = batch_size(batch, len(matched))
-        narrow(tgt, tgt_type, matched)  # every minion can be addressed, or nothing starts
-        queue: asyncio.Queue = asyncio.Queue()
-        todo = list(matched)
-        state = BatchProgress(total=len(matched))
-
-        async def run_one(minion_id: str) -> None:
-            try:
-                async for item in self.cmd_iter(narrow(tgt, tgt_type, [minion_id]), fun, arg, timeout=timeout,
-                                                tgt_type="compound", kwarg=kwarg, delimiter=delimiter,
-                                                gather_job_timeout=gather_job_timeout, expect_minions=True,
-                                                published=published):
-                    await queue.put(item)
-            except Exception as exc:  # the batch stops and says why, instead of silently skipping a minion
-                await queue.put(exc)
-            finally:
-                await queue.put(None)
-
-        tasks: set[asyncio.Task] = set()
-        try:
-            while todo or state.running:
-                while todo and state.running < size and not (failhard and state.failed):
-                    tasks.add(asyncio.create_task(run_one(todo.pop(0))))
-                    state.running += 1
-                if progress:
-                    progress(state)
-                if not state.running:
-                    break
-                item = await queue.get()
-                if isinstance(item, Exception):
-                    raise item
-                if item is None:
-                    state.running -= 1
-                    state.done += 1
-                    if batch_wait > 0 and todo:
-                        await asyncio.sleep(batch_wait)
-                    continue
-                for r in item.values():
-                    if r.get("failed") or r.get("retcode") != 0:
-                        state.failed += 1
-                yield item
-        finally:
-            for t in tasks:
-                t.cancel()
-        for minion_id in todo:
-            yield {minion_id: Missing(minion_id, NOT_STARTED).as_return()}
-        if progress:
-            progress(state)
-
-
-@dataclass
-class BatchProgress:
-    total: int
-    done: int = 0
-    running: int = 0
-    failed: int = 0
-
-
-def narrow(tgt: str | list, tgt_type: str, ids: list[str]) -> str:
-    """The target restricted to `ids` (see targeting.narrowed); BadRequest when it cannot be written."""
-    odd = [i for i in ids if any(c in i for c in ",()") or any(c.isspace() for c in i)]
-    if odd:
-        raise BadRequest(f"minion id {odd[0]!r} cannot be addressed in a batch or subset (it holds ',', '(', ')' "
-                         "or white space)")
-    try:
-        return narrowed(tgt, tgt_type, ids)
-    except TargetError as exc:
-        raise BadRequest(str(exc)) from None
-
-
-def batch_size(spec: str | int, matched: int) -> int:
-    """`N` or `N%` of the matched minions, at least 1; BadRequest for anything else."""
-    text = str(spec).strip()
-    try:
-        if text.endswith("%"):
-            pct = float(text[:-1])
-            if not 0 < pct <= 100:
-                raise ValueError
-            return max(1, int(matched * pct / 100))
-        n = int(text)
-        if n < 1:
-            raise ValueError
-        return n
-    except ValueError:
-        raise BadRequest(f"batch size {spec!r} must be a whole number >= 1 or a percentage like 25%") from None
-
-
-def _as_return(jid: str, data: dict) -> dict:
-    return {"ret": data.get("return"), "retcode": data.get("retcode"), "success": data.get("success"), "jid": jid}
+        async for item in run_batch(self, tgt, fun, arg, batch=batch, tgt_type=tgt_type, kwarg=kwarg, timeout=timeout,
+                                    batch_wait=batch_wait, failhard=failhard, delimiter=delimiter,
+                                    gather_job_timeout=gather_job_timeout, progress=progress, published=published):
+            yield item
 
 
 def _user() -> str:

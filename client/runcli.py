@@ -1,18 +1,27 @@
-"""`rx-run jobs.lookup_jid JID` and `rx-run jobs.list_jobs`: read the master's job cache."""
+"""`rx-run jobs.lookup_jid JID` and `rx-run jobs.list_jobs`: the master's job store, through its
+job service (works whether or not the master runs, whatever the store backend)."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
+from typing import Any
 
 from rx import __version__
 from rx.client.output import OUTPUTTERS, render, use_color
 from rx.config import ConfigError, load_master_config
-from rx.master.jobcache import JobCache, UnknownJob
+from rx.master.services import open_services
+from rx.master.services.jobs import JobService
+from rx.master.store import StoreError, UnknownJob
 
 RUNNERS = ("jobs.lookup_jid", "jobs.list_jobs")
-INTERNAL_FUNS = ("jobs.find",)
-"""The clients' own find_job probes: not listed as jobs."""
+
+
+async def _call(jobs: JobService, fun: str, jid: str | None) -> Any:
+    if fun == "jobs.list_jobs":
+        return await jobs.list_jobs()
+    return await jobs.lookup_jid(jid or "")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -23,29 +32,25 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("fun", choices=RUNNERS)
     p.add_argument("jid", nargs="?")
     opts = p.parse_args(argv)
+    if opts.fun == "jobs.lookup_jid" and not opts.jid:
+        p.error("jobs.lookup_jid needs a JID")
     try:
-        cache = JobCache(load_master_config(opts.config_dir).jobs_dir)
-        if opts.fun == "jobs.list_jobs":
-            jobs = {}
-            for jid in cache.jids():
-                load = cache.load(jid)
-                if load["load"]["fun"] in INTERNAL_FUNS:
-                    continue
-                jobs[jid] = {"fun": load["load"]["fun"], "target": load["load"]["tgt"],
-                            "minions": len(load["minions"])}
-            data = jobs
-        else:
-            if not opts.jid:
-                p.error("jobs.lookup_jid needs a JID")
-            data = {mid: r.get("return") for mid, r in cache.returns(opts.jid).items()}
+        services = open_services(load_master_config(opts.config_dir))
+        try:
+            data = asyncio.run(_call(services.jobs, opts.fun, opts.jid))
+        finally:
+            services.close()
     except ConfigError as exc:
         print(f"rx-run: error: {exc}", file=sys.stderr)
         sys.exit(2)
-    except (UnknownJob, FileNotFoundError):
+    except UnknownJob:
         print(f"rx-run: error: no job {opts.jid!r} in the job cache", file=sys.stderr)
         sys.exit(2)
     except PermissionError as exc:
         print(f"rx-run: error: permission denied: {exc.filename}: run as the master's user", file=sys.stderr)
+        sys.exit(5)
+    except StoreError as exc:
+        print(f"rx-run: error: the job store cannot be read: {exc}", file=sys.stderr)
         sys.exit(5)
     print(render(opts.out, data, color=use_color(sys.stdout)))
 

@@ -55,6 +55,11 @@ class Minion:
         return ExecContext(minion_id=self.cfg.id, grains=self.grains, config=self.cfg, registry=self.registry)
 
     @property
+    def session(self) -> Session | None:
+        """The session in force (None until the first authentication)."""
+        return self.gate.session
+
+    @property
     def link(self) -> MasterLink:
         return self.links[0]
 

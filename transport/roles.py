@@ -143,3 +143,11 @@ def devices(kind: str = "zmq") -> Devices:
         raise ValueError(f"unknown transport {kind!r}")
     from rx.transport import zmq_devices
     return zmq_devices
+
+
+def library_versions(kind: str = "zmq") -> dict[str, str]:
+    """Versions of the transport's native libraries, for `rx --versions-report`."""
+    if kind != "zmq":
+        return {}
+    import zmq
+    return {"libzmq": zmq.zmq_version()}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from rx.config import narrow
 from rx.master.store.base import (GrainsStore, JobExists, JobRecord, JobStore, KeyInfo, KeyStore, KeyStoreError,
                                   PendingFull, ReplayGuard, SessionKeys, SessionStore, StoreError, UnknownJob)
 
@@ -52,8 +53,8 @@ class Stores:
         await self.jobs.prepare()
 
     def close(self) -> None:
-        self.jobs.close()
         self.replay.close()
+        self.jobs.close()
 
 
 def open_stores(cfg: StoreConfig) -> Stores:
@@ -65,12 +66,12 @@ def open_stores(cfg: StoreConfig) -> Stores:
     from rx.master.store.file_keys import FileKeyStore
     from rx.master.store.file_session import FileSessionStore
     from rx.master.store.sqlite_jobs import SqliteJobStore, SqliteReplayGuard
-    return Stores(jobs=SqliteJobStore(cfg.jobs_dir), replay=SqliteReplayGuard(cfg.jobs_dir),
+    jobs = SqliteJobStore(cfg.jobs_dir)
+    return Stores(jobs=jobs, replay=SqliteReplayGuard(jobs.db),
                   keys=FileKeyStore(cfg.pki_dir), grains=FileGrainsStore(cfg.cachedir),
                   session=FileSessionStore(cfg.pki_dir))
 
 
 def store_config(cfg: object) -> StoreConfig:
     """The store settings of a master config."""
-    return StoreConfig(pki_dir=getattr(cfg, "pki_dir"), cachedir=getattr(cfg, "cachedir"),
-                       **{k: getattr(cfg, k) for k in BACKENDS if hasattr(cfg, k)})
+    return narrow(cfg, StoreConfig)

@@ -28,9 +28,10 @@ DB_NAME = ".returns.sqlite"
 LOCK_WAIT = 30.0
 
 
-class _Db:
+class Db:
     """This process's two connections to the returns database: one that never waits (the event
-    loop's), one that waits for the lock (used from a thread).  sqlite3 loads on first use."""
+    loop's), one that waits for the lock (used from a thread).  sqlite3 loads on first use.
+    One per database file per process (the job store and the replay guard share it)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -40,8 +41,6 @@ class _Db:
 
     def _connect(self, timeout: float) -> "sqlite3.Connection":
         import sqlite3
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)  # private before SQLite opens it (and its -wal)
-        os.close(fd)
         conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
@@ -55,6 +54,13 @@ class _Db:
             self._fast = self._slow = None
             self._pid = os.getpid()
         if self._fast is None:
+            if not self.path.exists():
+                # private before SQLite opens it (and its -wal).  Only here, before this process holds any
+                # connection to the file: closing another descriptor of it would drop SQLite's POSIX locks.
+                try:
+                    os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+                except FileExistsError:
+                    pass
             self._slow = self._connect(LOCK_WAIT)
             self._fast = self._connect(0.0)
         assert self._slow is not None
@@ -87,9 +93,9 @@ class _Db:
 
 
 class SqliteJobStore:
-    def __init__(self, jobs_dir: str | Path) -> None:
+    def __init__(self, jobs_dir: str | Path, db: Db | None = None) -> None:
         self.root = Path(jobs_dir)
-        self.db = _Db(self.root / DB_NAME)
+        self.db = db or Db(self.root / DB_NAME)
         self._listing: tuple[int, list[str]] | None = None
 
     async def prepare(self) -> None:
@@ -175,8 +181,8 @@ class SqliteJobStore:
 class SqliteReplayGuard:
     """Nonces of sealed commands already seen, shared by every worker through the same database."""
 
-    def __init__(self, jobs_dir: str | Path) -> None:
-        self.db = _Db(Path(jobs_dir) / DB_NAME)
+    def __init__(self, db: Db) -> None:
+        self.db = db
 
     async def first_use(self, nonce: bytes, now: float) -> bool:
         return await self.db.run(lambda c: c.execute("INSERT OR IGNORE INTO seen VALUES (?, ?)",

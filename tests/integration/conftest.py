@@ -5,6 +5,7 @@ event on the master's bus), never after a sleep."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -22,7 +23,7 @@ import zmq
 
 from rx.client import events as rx_events
 from rx.config import MasterConfig, load_master_config
-from rx.master.keys import KeyStore
+from rx.master.store.file_keys import FileKeyStore
 from rx.transport.codec import decode, encode
 from rx.transport.crypto import load_or_create_identity
 
@@ -164,9 +165,7 @@ class Sandbox:
         cfg_dir = self.minion_dir(minion_id)
         pki = cfg_dir / "root" / "etc" / "rx" / "pki" / "minion"
         ident = load_or_create_identity(pki, "minion")
-        store = KeyStore(self.cfg.pki_dir)
-        store.ensure()
-        store.write("accepted", minion_id, ident.public)
+        file_accepted_key(self.cfg, minion_id, ident.public)
         return ident.public
 
     def start_minion(self, minion_id: str, *, accept: bool = True, wait: bool = True, **overrides: Any) -> Daemon:
@@ -247,6 +246,26 @@ def fleet(sandbox: Sandbox) -> Sandbox:
     return sandbox
 
 
+def file_accepted_key(cfg: MasterConfig, minion_id: str, public: bytes) -> None:
+    """File a minion's key as accepted in the master's key store (the one place tests write it)."""
+    store = FileKeyStore(cfg.pki_dir)
+
+    async def put() -> None:
+        await store.prepare()
+        await store.write("accepted", minion_id, public)
+    asyncio.run(put())
+
+
+def session_keys(cfg: MasterConfig) -> Any:
+    """The master's current session (secret, serial, publish key), read through its session store."""
+    from rx.master.store.file_session import FileSessionStore
+    return asyncio.run(FileSessionStore(cfg.pki_dir).current())
+
+
+def key_fingerprint(cfg: MasterConfig, minion_id: str) -> str:
+    return asyncio.run(FileKeyStore(cfg.pki_dir).find(minion_id))[0].fingerprint
+
+
 class RawClient:
     """A bare DEALER to the master's request port, for sending hand-made frames."""
 
@@ -288,10 +307,10 @@ class FakeMinion:
         self.identity = Identity.generate()
         self.box = box
         if accept:
-            store = KeyStore(box.cfg.pki_dir)
-            store.write("accepted", minion_id, self.identity.public)
+            file_accepted_key(box.cfg, minion_id, self.identity.public)
         self.raw = RawClient(f"tcp://127.0.0.1:{box.ret_port}")
         self.session = None
+        self._sent: dict = {}
 
     def auth(self) -> str:
         from rx.transport.handshake import finish_auth, start_auth
@@ -307,14 +326,18 @@ class FakeMinion:
     def sealed(self, cmd: str, load: dict, claim_id: str | None = None) -> bytes:
         from rx.transport.secure import seal_request
         assert self.session is not None
-        return encode(seal_request(self.session.request_key, claim_id or self.id, self.session.serial, cmd, load))
+        req = seal_request(self.session.request_key, claim_id or self.id, self.session.serial, cmd, load)
+        self._sent[req.nonce] = req
+        return encode(req.to_wire())
 
     def send_sealed(self, frame: bytes) -> dict:
         """Send a sealed frame; returns the master's inner reply (opened) or its clear error."""
+        from rx.transport.messages import parse_request
         from rx.transport.secure import open_reply
         reply = self.raw.request(None, raw=frame)
         if reply.get("enc") == "aes":
-            return open_reply(self.session.request_key, self.id, self.session.serial, reply)
+            req = parse_request(decode(frame))
+            return open_reply(self.session.request_key, self._sent.get(req.nonce, req), reply)
         return reply
 
     def close(self) -> None:

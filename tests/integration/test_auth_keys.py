@@ -7,10 +7,8 @@ import json
 
 import pytest
 
-from conftest import EventWatch, FakeMinion, wait_for
+from conftest import EventWatch, FakeMinion, key_fingerprint, session_keys, wait_for
 from rx.client.local import LocalClient
-from rx.master.keys import KeyStore
-from rx.master.session import SessionState
 from rx.transport.messages import JobReturn
 
 
@@ -44,7 +42,7 @@ def test_rx_key_listing_fingerprints_and_confirmation(fleet):
     assert keys["accepted"] == ["m1", "m2"] and keys["pending"] == []
     r = fleet.run_cli("rx-key", "-f", "m1")
     assert r.returncode == 0
-    fp = KeyStore(fleet.cfg.pki_dir).find("m1")[0].fingerprint
+    fp = key_fingerprint(fleet.cfg, "m1")
     assert fp in r.stdout
     r = fleet.run_cli("rx-key", "-F", "--out", "json")
     assert {k["id"] for k in json.loads(r.stdout)["accepted"]} == {"m1", "m2"}
@@ -56,12 +54,10 @@ def test_rx_key_listing_fingerprints_and_confirmation(fleet):
 
 
 def test_deleted_minion_cannot_read_jobs_or_return(fleet, tmp_path):
-    serial_before = SessionState(fleet.cfg.pki_dir)
-    serial_before.refresh(force=True)
+    serial_before = session_keys(fleet.cfg)
     r = fleet.run_cli("rx-key", "-d", "m2", "-y")
     assert r.returncode == 0, r.stderr
-    after = SessionState(fleet.cfg.pki_dir)
-    after.refresh(force=True)
+    after = session_keys(fleet.cfg)
     assert after.serial > serial_before.serial, "deleting an accepted key must rotate the session key"
     marker = tmp_path / "m2-ran"
     with LocalClient(cfg=fleet.cfg) as c:

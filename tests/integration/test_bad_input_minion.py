@@ -10,10 +10,9 @@ import time
 import pytest
 import zmq
 
-from conftest import EventWatch, free_port
+from conftest import EventWatch, free_port, session_keys
 from rx.client import LocalClient
 from rx.client.local import AsyncLocalClient
-from rx.master.session import SessionState
 from rx.transport.codec import encode
 from rx.transport.crypto import Identity
 from rx.transport.messages import Job
@@ -106,8 +105,7 @@ def test_garbage_on_the_publish_path_is_dropped(relayed, tmp_path):
 def test_forged_publication_with_the_publish_key_but_not_the_masters_signature(relayed, tmp_path):
     box, relay = relayed
     marker = tmp_path / "forged"
-    session = SessionState(box.cfg.pki_dir)
-    session.refresh(force=True)
+    session = session_keys(box.cfg)
     job = Job(jid="20990101000000000001", fun="cmd.run", arg=[f"touch {marker}"], kwarg={}, tgt="*",
               tgt_type="glob", ts=time.time())
     relay.send(seal_publication(Identity.generate(), session.publish_key, session.serial, job))

@@ -1,0 +1,49 @@
+"""What the clients return and raise: typed results and errors with their CLI exit codes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+NOT_STARTED = "not started: --failhard stopped the batch"
+
+
+class ClientError(Exception):
+    """Base of client errors; `exit_code` is what the CLI exits with (DESIGN §6)."""
+
+    exit_code = 1
+
+
+class MasterUnreachable(ClientError):
+    exit_code = 5
+
+
+class PermissionDenied(ClientError):
+    exit_code = 5
+
+
+class BadRequest(ClientError):
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Published:
+    jid: str
+    minions: list[str]
+    no_grains: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Missing:
+    """A minion that was expected but did not return, and why."""
+
+    id: str
+    reason: str
+
+    def as_return(self, jid: str = "") -> dict:
+        return {"ret": f"Minion did not return. [{self.reason}]", "retcode": None, "failed": True,
+                "reason": self.reason, "jid": jid}
+
+
+def as_return(jid: str, data: dict) -> dict:
+    """A stored or streamed return as the client yields it."""
+    return {"ret": data.get("return"), "retcode": data.get("retcode"), "success": data.get("success"), "jid": jid}
