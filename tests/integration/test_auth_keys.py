@@ -7,11 +7,12 @@ import json
 
 import pytest
 
-from conftest import EventWatch, FakeMinion, wait_for
+from conftest import EventWatch, FakeMinion
 from rx.client.local import LocalClient
 from rx.master.keys import KeyStore
 from rx.master.session import SessionState
 from rx.transport.messages import JobReturn
+from tests.support.procs import wait_for
 
 
 def _keys(box) -> dict:

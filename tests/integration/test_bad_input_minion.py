@@ -10,7 +10,7 @@ import time
 import pytest
 import zmq
 
-from conftest import EventWatch, free_port
+from conftest import EventWatch
 from rx.client import LocalClient
 from rx.client.local import AsyncLocalClient
 from rx.master.session import SessionState
@@ -18,6 +18,7 @@ from rx.transport.codec import encode
 from rx.transport.crypto import Identity
 from rx.transport.messages import Job
 from rx.transport.secure import seal_publication
+from tests.support.procs import free_port
 
 
 class Relay:
