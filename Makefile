@@ -30,14 +30,17 @@ $(STAMP): setup.cfg pyproject.toml
 	$(VENV)/bin/python -m pip install -e '.[test]'
 	@touch $@
 
+# The sandbox is tests/support/demo.py, on the harness the tests and benchmarks use.
+DEMO := $(VENV)/bin/python -m tests.support.demo
+
 demo: venv
-	@bash scripts/demo.sh start
+	@$(DEMO) start
 
 stop:
-	@bash scripts/demo.sh stop
+	@$(if $(wildcard $(VENV)/bin/python),$(DEMO) stop,echo "No $(VENV) here: nothing to stop (make demo creates it).")
 
 clean-demo:
-	@bash scripts/demo.sh clean
+	@$(if $(wildcard $(VENV)/bin/python),$(DEMO) clean,echo "No $(VENV) here: nothing to clean (make demo creates it).")
 
 test: venv
 	$(VENV)/bin/python -m pytest -q tests $(PYTEST_ARGS)

@@ -41,8 +41,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from rx.config import default_workers
+from tests.support.procs import cpu_seconds, pss_kb, rss_kb, tree_memory
 
-from .sandbox import BenchSandbox, cpu_seconds, installed_venv, script, tree_memory, rss_kb, pss_kb
+from .sandbox import BenchSandbox, installed_venv, script, timed
 from .swarm import SwarmGroup, max_minions_per_process, processes_needed, raise_nofile
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -156,7 +157,7 @@ def bench_real(sizes: list[int], runs: int, workers: int, idle_wait: float, with
         box = BenchSandbox(workers=workers)
         res: dict[str, Any] = {"n": n, "workers": workers or default_workers()}
         try:
-            res["master_start_s"] = box.start_master()
+            res["master_start_s"] = timed(box.start_master)
             time.sleep(idle_wait)
             res["master_idle_no_minions"] = tree_memory(box.master_pids())
             ids = [f"real-{i:03d}" for i in range(n)]
@@ -255,7 +256,7 @@ def _swarm_once(n: int, workers: int, procs: int | None, ping_runs: int, tp: tup
         group = SwarmGroup(box.master_dir, n, procs=procs)
         res["procs"] = group.procs
         res["keys_s"] = group.prepare()
-        res["master_start_s"] = box.start_master()
+        res["master_start_s"] = timed(box.start_master)
         time.sleep(idle_wait)
         res["master_idle_no_minions"] = tree_memory(box.master_pids())
         group.start()

@@ -31,7 +31,8 @@ from typing import Any
 
 import yaml
 
-from .sandbox import Proc, free_port, tree_memory, wait_for
+from tests.support.daemon import Daemon, stop_all
+from tests.support.procs import free_port, tree_memory, wait_for
 
 SALT_VERSION = "3007.8"
 BENCH_DIR = Path(__file__).resolve().parent
@@ -118,8 +119,8 @@ class SaltSandbox:
         self.ret_port = free_port()
         self.workers = workers
         self.master_dir = self.root / "master-conf"
-        self.master: Proc | None = None
-        self.minions: dict[str, Proc] = {}
+        self.master: Daemon | None = None
+        self.minions: dict[str, Daemon] = {}
 
     def start_master(self) -> float:
         self.master_dir.mkdir(parents=True)
@@ -129,8 +130,8 @@ class SaltSandbox:
                 "file_roots": {"base": [str(self.root / "srv")]}, "pillar_roots": {"base": [str(self.root / "pil")]}}
         (self.master_dir / "master").write_text(yaml.safe_dump(conf))
         t0 = time.perf_counter()
-        self.master = Proc("salt-master", [str(BIN / "salt-master"), "-c", str(self.master_dir), "-l", "warning"],
-                           self.root / "salt-master.log")
+        self.master = Daemon("salt-master", [str(BIN / "salt-master"), "-c", str(self.master_dir), "-l", "warning"],
+                             self.root / "salt-master.log", reap=True)
 
         def up() -> bool:
             if not self.master.alive():
@@ -148,8 +149,8 @@ class SaltSandbox:
                     "root_dir": str(d / "root"), "user": "root", "log_level": "warning",
                     "log_level_logfile": "warning", "enable_fqdns_grains": False}
             (d / "minion").write_text(yaml.safe_dump(conf))
-            self.minions[mid] = Proc(mid, [str(BIN / "salt-minion"), "-c", str(d), "-l", "warning"],
-                                     self.root / f"minion-{mid}.log")
+            self.minions[mid] = Daemon(mid, [str(BIN / "salt-minion"), "-c", str(d), "-l", "warning"],
+                                       self.root / f"minion-{mid}.log", reap=True)
         # Ready when every minion answers a ping (keys are auto-accepted on first contact).
         deadline = time.monotonic() + timeout
         while True:
@@ -168,11 +169,7 @@ class SaltSandbox:
         return time.perf_counter() - t0, cp.stdout, cp.returncode
 
     def close(self) -> None:
-        for p in list(self.minions.values()):
-            if p.alive():
-                p.proc.terminate()
-        for p in list(self.minions.values()):
-            p.stop()
+        stop_all(self.minions.values())
         self.minions.clear()
         if self.master is not None:
             self.master.stop()

@@ -1,6 +1,6 @@
 """The minion swarm: N simulated minions in one process, using the real minion.
 
-Every simulated minion is a real `rx.minion.daemon.Minion` with its own Ed25519
+Every simulated minion is a real `rx.minion.core.Minion` with its own Ed25519
 identity and its own DEALER and SUB sockets (made from one shared zmq context),
 so the master sees N real connections and runs the real auth handshake,
 signature check, decryption, target self-match, de-duplication and sealed
@@ -48,13 +48,14 @@ from typing import Any
 import zmq
 import zmq.asyncio
 
-from rx.config import MasterConfig, MinionConfig, load_master_config
-from rx.master.store.file_keys import FileKeyStore
+from rx.config import MasterConfig, MinionConfig
 from rx.minion.core import Minion
 from rx.minion.executor import RunningJob
 from rx.transport.crypto import Identity, ensure_private_dir
 from rx.transport.messages import Job
 from rx.transport.roles import open_transport
+from tests.support.procs import rss_kb
+from tests.support.sandbox import file_accepted_key, load_master, master_public_key
 
 log = logging.getLogger("rx.bench.swarm")
 
@@ -133,23 +134,17 @@ class KeyCache:
         return [Identity.from_bytes(raw[i:i + SEED_BYTES]) for i in range(0, len(raw), SEED_BYTES)]
 
 
-def accept_keys(pki_dir: str | Path, ids: list[str], identities: list[Identity]) -> None:
+def accept_keys(master_cfg: MasterConfig, ids: list[str], identities: list[Identity]) -> None:
     """File the swarm's public keys as accepted on the master (as `rx-key -a` would)."""
-    store = FileKeyStore(pki_dir)
-
-    async def put() -> None:
-        await store.prepare()
-        for minion_id, ident in zip(ids, identities):
-            if await store.read("accepted", minion_id) != ident.public:
-                await store.write("accepted", minion_id, ident.public)
-    asyncio.run(put())
+    for minion_id, ident in zip(ids, identities):
+        file_accepted_key(master_cfg, minion_id, ident.public)
 
 
 def prepare_keys(master_cfg: MasterConfig, n: int, start: int = 0, prefix: str = DEFAULT_PREFIX) -> float:
     """Make (or load) n key pairs and accept them on the master; returns the seconds it took."""
     t0 = time.perf_counter()
     ids = swarm_ids(n, start, prefix)
-    accept_keys(master_cfg.pki_dir, ids, KeyCache().identities(start, n))
+    accept_keys(master_cfg, ids, KeyCache().identities(start, n))
     return time.perf_counter() - t0
 
 
@@ -265,7 +260,7 @@ class MasterAddress:
         if host is None:
             host = "127.0.0.1" if cfg.interface in ("0.0.0.0", "") else ("::1" if cfg.interface == "::"
                                                                          else cfg.interface)
-        return cls(host, cfg.ret_port, cfg.publish_port, (Path(cfg.pki_dir) / "master.pub").read_bytes())
+        return cls(host, cfg.ret_port, cfg.publish_port, master_public_key(cfg))
 
 
 class Swarm:
@@ -355,7 +350,7 @@ class ThreadedSwarm:
         self.ids = swarm_ids(n, start, prefix)
         identities = KeyCache().identities(start, n)
         if accept:
-            accept_keys(master_cfg.pki_dir, self.ids, identities)
+            accept_keys(master_cfg, self.ids, identities)
         self.swarm = Swarm(MasterAddress.from_config(master_cfg), self.ids, identities, timeout=timeout)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="rx-swarm", daemon=True)
@@ -413,7 +408,7 @@ def _emit(obj: dict) -> None:
 
 async def _child(args: argparse.Namespace) -> int:
     """One swarm process, driven by a SwarmGroup: JSON status lines on stdout; stdin EOF or 'quit' stops it."""
-    cfg = load_master_config(args.master_config)
+    cfg = load_master(args.master_config)
     ids = swarm_ids(args.count, args.start, args.prefix)
     t_keys = time.perf_counter()
     identities = KeyCache().identities(args.start, args.count)
@@ -477,17 +472,6 @@ async def _child(args: argparse.Namespace) -> int:
     return 0
 
 
-def rss_kb(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
 # ---------------------------------------------------------------- multi-process controller
 
 class _ChildProc:
@@ -538,7 +522,7 @@ class SwarmGroup:
                  prefix: str = DEFAULT_PREFIX, timeout: float = 5.0, log_level: str = "error",
                  interval: float = 1.0, sub_interval: float = 0.25, gc_freeze: bool = True) -> None:
         self.config_dir = str(master_config_dir)
-        self.cfg = load_master_config(self.config_dir)
+        self.cfg = load_master(self.config_dir)
         self.n = n
         self.procs = max(procs or 1, processes_needed(n))
         self.prefix = prefix

@@ -1,51 +1,25 @@
-"""Integration harness: real rx-master and rx-minion processes on loopback,
-in a temporary root_dir with free ports.  A daemon counts as started when its
-readiness is observed (pidfile + sockets for the master, the minion's start
-event on the master's bus), never after a sleep."""
+"""Integration fixtures on the shared sandbox harness (tests/support): `sandbox` (a master and
+minions in a temporary root_dir, free ports; fails the test if any process is left running),
+`fleet` (a running master with minions m1 and m2), and test-only helpers: an EventWatch that
+fails the test, RawClient and FakeMinion for hand-made frames."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
-import yaml
 import zmq
 
 from rx.client import events as rx_events
-from rx.config import MasterConfig, load_master_config
-from rx.master.store.file_keys import FileKeyStore
 from rx.transport.codec import decode, encode
-from rx.transport.crypto import load_or_create_identity
-
-DEADLINE = 20.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(cond: Callable[[], Any], timeout: float = DEADLINE, what: str = "condition", interval: float = 0.02) -> Any:
-    """Poll `cond` until it returns something truthy, or fail after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
+from tests.support.procs import DEADLINE, processes_mentioning
+from tests.support.sandbox import Sandbox, file_accepted_key
 
 
 class EventWatch(rx_events.EventWatch):
@@ -61,149 +35,6 @@ class EventWatch(rx_events.EventWatch):
         return super().drain(timeout)
 
 
-class Daemon:
-    def __init__(self, name: str, argv: list[str], log: Path, env: dict | None = None) -> None:
-        self.name = name
-        self.log = log
-        self.fh = open(log, "ab")
-        self.proc = subprocess.Popen(argv, stdout=self.fh, stderr=subprocess.STDOUT, env=env)
-
-    @property
-    def pid(self) -> int:
-        return self.proc.pid
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int | None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.fh.close()
-        return self.proc.returncode
-
-    def output(self) -> str:
-        self.fh.flush()
-        return self.log.read_text(errors="replace")
-
-
-def children_of(pid: int) -> list[int]:
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            return [int(p) for p in f.read().split()]
-    except FileNotFoundError:
-        return []
-
-
-class Sandbox:
-    """One master plus any number of minions under a temporary root."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.pub_port = free_port()
-        self.ret_port = free_port()
-        self.master_dir = root / "master-conf"
-        self.master: Daemon | None = None
-        self.minions: dict[str, Daemon] = {}
-        self.master_overrides: dict[str, Any] = {}
-
-    # ---------------------------------------------------------------- master
-
-    def master_config(self, **overrides: Any) -> dict:
-        return {"root_dir": str(self.root / "m"), "interface": "127.0.0.1", "publish_port": self.pub_port,
-                "ret_port": self.ret_port, "worker_processes": 2, "log_level": "info", **self.master_overrides,
-                **overrides}
-
-    def write_master_config(self, **overrides: Any) -> Path:
-        self.master_dir.mkdir(parents=True, exist_ok=True)
-        (self.master_dir / "master").write_text(yaml.safe_dump(self.master_config(**overrides)))
-        return self.master_dir
-
-    @property
-    def cfg(self) -> MasterConfig:
-        return load_master_config(str(self.master_dir))
-
-    def start_master(self, wait: bool = True, **overrides: Any) -> Daemon:
-        self.write_master_config(**overrides)
-        self.master = Daemon("master", [sys.executable, "-m", "rx.master.daemon", "-c", str(self.master_dir)],
-                             self.root / "master.log")
-        if wait:
-            self.wait_master_ready()
-        return self.master
-
-    def wait_master_ready(self) -> None:
-        cfg = self.cfg
-        paths = [cfg.pidfile, cfg.ret_ipc, cfg.event_pub_ipc, cfg.event_pull_ipc, cfg.publish_pull_ipc]
-
-        def ready() -> bool:
-            if self.master is not None and not self.master.alive():
-                raise AssertionError(f"rx-master exited early:\n{self.master.output()}")
-            return all(os.path.exists(p) for p in paths)
-        wait_for(ready, what="rx-master to be ready")
-
-    def stop_master(self) -> int | None:
-        assert self.master is not None
-        code = self.master.stop()
-        return code
-
-    # ---------------------------------------------------------------- minions
-
-    def minion_dir(self, minion_id: str) -> Path:
-        return self.root / f"minion-{minion_id}"
-
-    def minion_config(self, minion_id: str, **overrides: Any) -> dict:
-        return {"root_dir": str(self.minion_dir(minion_id) / "root"), "id": minion_id, "master": "127.0.0.1",
-                "master_port": self.ret_port, "publish_port": self.pub_port, "log_level": "info",
-                "auth_retry_max_seconds": 2, **overrides}
-
-    def preaccept(self, minion_id: str) -> bytes:
-        """Make the minion's key pair ahead of time and file it as accepted on the master."""
-        cfg_dir = self.minion_dir(minion_id)
-        pki = cfg_dir / "root" / "etc" / "rx" / "pki" / "minion"
-        ident = load_or_create_identity(pki, "minion")
-        file_accepted_key(self.cfg, minion_id, ident.public)
-        return ident.public
-
-    def start_minion(self, minion_id: str, *, accept: bool = True, wait: bool = True, **overrides: Any) -> Daemon:
-        cfg_dir = self.minion_dir(minion_id)
-        cfg_dir.mkdir(parents=True, exist_ok=True)
-        (cfg_dir / "minion").write_text(yaml.safe_dump(self.minion_config(minion_id, **overrides)))
-        if accept:
-            self.preaccept(minion_id)
-        watch = EventWatch(self.cfg, f"rx/minion/{minion_id}/start") if wait else None
-        try:
-            d = Daemon(minion_id, [sys.executable, "-m", "rx.minion.daemon", "-c", str(cfg_dir)],
-                       self.root / f"minion-{minion_id}.log")
-            self.minions[minion_id] = d
-            if watch is not None:
-                try:
-                    watch.next(DEADLINE)
-                except AssertionError:
-                    raise AssertionError(f"minion {minion_id} did not start:\n{d.output()}") from None
-        finally:
-            if watch is not None:
-                watch.close()
-        return d
-
-    # ---------------------------------------------------------------- CLIs
-
-    def run_cli(self, prog: str, *args: str, timeout: float = 60.0, config_dir: Path | None = None,
-                input: str | None = None) -> subprocess.CompletedProcess:
-        module = {"rx": "rx.client.cli", "rx-key": "rx.client.keycli", "rx-run": "rx.client.runcli"}[prog]
-        argv = [sys.executable, "-m", module, "-c", str(config_dir or self.master_dir), *args]
-        return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, input=input)
-
-    def close(self) -> None:
-        for d in self.minions.values():
-            d.stop()
-        if self.master is not None:
-            self.master.stop()
-
-
 @pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
     root = Path(tempfile.mkdtemp(prefix="rx-it-"))
@@ -212,29 +43,11 @@ def sandbox() -> Iterator[Sandbox]:
         yield box
     finally:
         box.close()
-        leftovers = _processes_mentioning(str(root))
+        leftovers = processes_mentioning(str(root))
         for pid in leftovers:
             os.kill(pid, signal.SIGKILL)
         shutil.rmtree(root, ignore_errors=True)
     assert not leftovers, f"processes left running after the test: {leftovers}"
-
-
-def _processes_mentioning(text: str) -> list[int]:
-    """Live (non-zombie) processes whose command line mentions `text` (our daemons, their children and jobs)."""
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/cmdline", "rb") as f:
-                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
-            with open(f"/proc/{name}/stat") as f:
-                state = f.read().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if text in cmdline and state != "Z":
-            found.append(int(name))
-    return found
 
 
 @pytest.fixture
@@ -244,26 +57,6 @@ def fleet(sandbox: Sandbox) -> Sandbox:
     sandbox.start_minion("m1")
     sandbox.start_minion("m2")
     return sandbox
-
-
-def file_accepted_key(cfg: MasterConfig, minion_id: str, public: bytes) -> None:
-    """File a minion's key as accepted in the master's key store (the one place tests write it)."""
-    store = FileKeyStore(cfg.pki_dir)
-
-    async def put() -> None:
-        await store.prepare()
-        await store.write("accepted", minion_id, public)
-    asyncio.run(put())
-
-
-def session_keys(cfg: MasterConfig) -> Any:
-    """The master's current session (secret, serial, publish key), read through its session store."""
-    from rx.master.store.file_session import FileSessionStore
-    return asyncio.run(FileSessionStore(cfg.pki_dir).current())
-
-
-def key_fingerprint(cfg: MasterConfig, minion_id: str) -> str:
-    return asyncio.run(FileKeyStore(cfg.pki_dir).find(minion_id))[0].fingerprint
 
 
 class RawClient:

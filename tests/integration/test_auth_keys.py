@@ -7,9 +7,11 @@ import json
 
 import pytest
 
-from conftest import EventWatch, FakeMinion, key_fingerprint, session_keys, wait_for
+from conftest import EventWatch, FakeMinion
 from rx.client.local import LocalClient
+from tests.support.sandbox import key_fingerprint, session_keys
 from rx.transport.messages import JobReturn
+from tests.support.procs import wait_for
 
 
 def _keys(box) -> dict:

@@ -9,9 +9,10 @@ import msgpack
 import pytest
 import zmq
 
-from conftest import RawClient, children_of, wait_for
+from conftest import RawClient
 from rx.client.local import LocalClient
 from rx.transport.codec import MAX_FRAME_BYTES, encode
+from tests.support.procs import children_of, wait_for
 
 BAD_BODIES = {
     "random bytes": os.urandom(64),

@@ -10,13 +10,15 @@ import time
 import pytest
 import zmq
 
-from conftest import EventWatch, free_port, session_keys
+from conftest import EventWatch
 from rx.client import LocalClient
 from rx.client.local import AsyncLocalClient
+from tests.support.sandbox import session_keys
 from rx.transport.codec import encode
 from rx.transport.crypto import Identity
 from rx.transport.messages import Job
 from rx.transport.secure import seal_publication
+from tests.support.procs import free_port
 
 
 class Relay:

@@ -13,8 +13,8 @@ import time
 import pytest
 import yaml
 
-from conftest import children_of, wait_for
 from rx.client.local import LocalClient
+from tests.support.procs import children_of, wait_for
 
 
 def _ping_all(box, expected: dict) -> bool:

@@ -15,8 +15,9 @@ import sys
 import pytest
 import yaml
 
-from conftest import EventWatch, wait_for
+from conftest import EventWatch
 from rx.client import AsyncLocalClient, LocalClient
+from tests.support.procs import children_of, wait_for
 
 NODEGROUPS = {"webs": "G@role:web", "both": ["m1", "m2"], "prodweb": "N@webs and G@env:prod"}
 
@@ -194,7 +195,7 @@ def test_ctrl_c_prints_the_jid(grained, extra):
     p = subprocess.Popen([sys.executable, "-m", "rx.client.cli", "-c", str(grained.master_dir), "m1", "test.sleep",
                           "5", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for(lambda: grained.minions["m1"].alive() and
-             any(True for _ in __import__("conftest").children_of(grained.minions["m1"].pid)), what="job started")
+             any(True for _ in children_of(grained.minions["m1"].pid)), what="job started")
     p.send_signal(signal.SIGINT)
     _out, err = p.communicate(timeout=30)
     assert p.returncode == 130
