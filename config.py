@@ -86,10 +86,7 @@ class _Common:
     pki_dir: str = setting("", rule=DIR, under_root="etc/rx/pki/{role}",
                            doc="key pairs and (master) minion keys by state; 0700")
     cachedir: str = setting("", rule=DIR, under_root="var/cache/rx/{role}",
-                            doc="master: job cache `jobs/`, grains cache `grains/`, `.root_key`; minion: unused yet")
-    sock_dir: str = setting("", rule=DIR, under_root="var/run/rx/{role}",
-                            doc=f"master IPC sockets (0700); every socket path must fit in {AF_UNIX_PATH_MAX} bytes, "
-                                "else exit 2 naming `sock_dir`")
+                            doc="master: job cache `jobs/`, grains cache `grains/`, `.root_key`; minion: its cache (owned by its user)")
     pidfile: str = setting("", rule=FILE, under_root="var/run/rx-{role}.pid",
                            doc="written by the daemon (`--pid-file` overrides)")
 
@@ -100,6 +97,9 @@ class MasterConfig(_Common):
 
     ROLE: ClassVar[str] = "master"
 
+    sock_dir: str = setting("", rule=DIR, under_root="var/run/rx/{role}",
+                            doc=f"master IPC sockets (0700); every socket path must fit in {AF_UNIX_PATH_MAX} bytes, "
+                                "else exit 2 naming `sock_dir`")
     interface: str = setting("0.0.0.0", rule=Rule("an IP address to bind"), doc="address the two TCP ports bind to")
     publish_port: int = setting(4505, rule=PORT, doc="PUB port minions subscribe to")
     ret_port: int = setting(4506, rule=PORT, doc="request port: `_auth`, returns, events")

@@ -60,7 +60,7 @@ class BenchSandbox(Sandbox):
 
     def __init__(self, workers: int | None = None, log_level: str = "warning") -> None:
         super().__init__(master_defaults={"log_level": log_level, "keep_jobs_hours": 0,
-                                                **({"worker_threads": workers} if workers else {})},
+                                                **({"worker_processes": workers} if workers else {})},
                          minion_defaults={"log_level": log_level, "auth_retry_max_seconds": 2},
                          command=script, reap=True, deadline=DEADLINE)
 

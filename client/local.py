@@ -18,8 +18,7 @@ from rx.client.batch import BatchProgress, batch_size, narrow, run_batch
 from rx.client.results import (NOT_STARTED, BadRequest, ClientError, MasterUnreachable, Missing, PermissionDenied,
                                Published, as_return)
 from rx.config import MasterConfig, load_master_config
-from rx.master.services import MasterNotRunning, Services, open_services
-from rx.master.store import StoreError
+from rx.master.services import MasterNotRunning, Services, StoreError, open_services
 from rx.transport import messages as m
 from rx.transport.errors import ErrorKind, ProtocolError, ReplyError
 from rx.transport.events import JobRetEvent, job_ret_prefix
@@ -252,12 +251,12 @@ class AsyncLocalClient:
                 pending.discard(minion_id)
                 yield {minion_id: as_return(pub.jid, data)}
         if expect_minions:
-            for m in sorted(state.expected - state.returned):
-                if m in pub.no_grains:
+            for mid in sorted(state.expected - state.returned):
+                if mid in pub.no_grains:
                     reason = "no grains cached"
                 else:
-                    reason = "no response" if m in state.answered_probe else "not connected"
-                yield {m: Missing(m, reason).as_return(pub.jid)}
+                    reason = "no response" if mid in state.answered_probe else "not connected"
+                yield {mid: Missing(mid, reason).as_return(pub.jid)}
 
     async def _probe(self, minions: list[str], fun: str, arg: list, timeout: float) -> dict[str, Any]:
         if not minions:

@@ -11,9 +11,8 @@ from typing import Any
 from rx import __version__
 from rx.client.output import OUTPUTTERS, render, use_color
 from rx.config import ConfigError, load_master_config
-from rx.master.services import open_services
+from rx.master.services import StoreError, UnknownJob, open_services
 from rx.master.services.jobs import JobService
-from rx.master.store import StoreError, UnknownJob
 
 RUNNERS = ("jobs.lookup_jid", "jobs.list_jobs")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 from rx.master.context import WorkerContext, drop_log, error
 from rx.master.minion_cmds import handle_auth, handle_minion_event, handle_missed, handle_return
@@ -31,11 +31,12 @@ CLEAR_COMMANDS: dict[str, Callable[[WorkerContext, dict], Awaitable[dict]]] = {
 }
 LOCAL_ONLY = frozenset({m.PUBLISH, m.PREVIEW})
 """Clear commands accepted only from the master's local socket, never from the network."""
-SECURE_COMMANDS: dict[str, Callable[[WorkerContext, str, dict], Awaitable[dict]]] = {
-    m.RETURN: handle_return,
-    m.MINION_EVENT: handle_minion_event,
-    m.MISSED: handle_missed,
+SECURE_COMMANDS: dict[str, tuple[Any, Callable[[WorkerContext, str, Any], Awaitable[dict]]]] = {
+    m.RETURN: (m.JobReturn, handle_return),
+    m.MINION_EVENT: (m.MinionEvent, handle_minion_event),
+    m.MISSED: (m.MissedRequest, handle_missed),
 }
+"""Sealed command -> (the typed load it carries, its handler); the load is parsed before the handler runs."""
 NONCE_CHECKED = frozenset({m.MINION_EVENT})
 """Sealed commands whose replay is refused by nonce (returns are de-duplicated by (jid, id) instead)."""
 
@@ -84,13 +85,19 @@ async def _dispatch_secure(ctx: WorkerContext, req: AesRequest) -> dict:
     except Malformed as exc:
         drop_log(f"sealed request from {req.id} is malformed: {exc}")
         return seal_reply(exc.key, req, session.serial, error(ErrorKind.BAD_REQUEST, f"malformed request: {exc}"))
-    handler = SECURE_COMMANDS.get(cmd.cmd)
+    entry = SECURE_COMMANDS.get(cmd.cmd)
     if cmd.cmd in NONCE_CHECKED and not await ctx.stores.replay.first_use(req.nonce, time.time()):
         drop_log(f"replayed {cmd.cmd} from {req.id}")
         return seal_reply(key, req, session.serial, error(ErrorKind.DUPLICATE, "replayed request"))
-    if handler is None:
+    if entry is None:
         drop_log(f"unknown command {cmd.cmd[:64]!r} from {req.id}")
         reply = error(ErrorKind.BAD_REQUEST, "unknown command")
     else:
-        reply = await handler(ctx, req.id, cmd.load)
+        load_type, handler = entry
+        try:
+            load = load_type.from_wire(cmd.load)
+        except ProtocolError as exc:
+            reply = error(ErrorKind.BAD_REQUEST, str(exc))
+        else:
+            reply = await handler(ctx, req.id, load)
     return seal_reply(key, req, session.serial, reply)

@@ -59,7 +59,7 @@ class Maintenance:
         self.stores = stores
         self.events = events
         self.watch = KeyWatch(stores)
-        self._last_purge = self._last_nonce_purge = 0.0
+        self._last_purge = self._last_nonce_purge = float("-inf")
 
     async def tick(self) -> None:
         cfg = self.cfg

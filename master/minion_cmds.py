@@ -9,7 +9,7 @@ import time
 from rx.master.context import WorkerContext, drop_log, error
 from rx.master.store import KeyStoreError, PendingFull, StoreError, UnknownJob
 from rx.transport.crypto import fingerprint
-from rx.transport.errors import ErrorKind, ProtocolError
+from rx.transport.errors import ErrorKind
 from rx.transport.events import GRAINS_TAGS, AuthEvent, JobRetEvent, KeyEvent, MinionFired
 from rx.transport.handshake import AuthError, answer_auth, check_auth_request
 from rx.transport.ids import new_jid
@@ -48,11 +48,7 @@ async def handle_auth(ctx: WorkerContext, load: dict) -> dict:
     return answer_auth(ctx.identity, req, status, session.secret, session.serial, s.publish_port).to_wire()
 
 
-async def handle_return(ctx: WorkerContext, minion_id: str, load: dict) -> dict:
-    try:
-        ret = JobReturn.from_wire(load)
-    except ProtocolError as exc:
-        return error(ErrorKind.BAD_REQUEST, str(exc))
+async def handle_return(ctx: WorkerContext, minion_id: str, ret: JobReturn) -> dict:
     event = JobRetEvent(minion_id, ret)
     try:
         fresh = await ctx.stores.jobs.store_return(ret.jid, minion_id, event.to_wire())
@@ -65,23 +61,15 @@ async def handle_return(ctx: WorkerContext, minion_id: str, load: dict) -> dict:
     return Ack().to_wire()
 
 
-async def handle_minion_event(ctx: WorkerContext, minion_id: str, load: dict) -> dict:
-    try:
-        ev = MinionEvent.from_wire(load)
-    except ProtocolError as exc:
-        return error(ErrorKind.BAD_REQUEST, str(exc))
+async def handle_minion_event(ctx: WorkerContext, minion_id: str, ev: MinionEvent) -> dict:
     if ev.tag in GRAINS_TAGS and isinstance(ev.data.get("grains"), dict):
         await ctx.stores.grains.store(minion_id, ev.data["grains"])
     await ctx.fire(MinionFired(minion_id, ev.tag, ev.data))
     return Ack().to_wire()
 
 
-async def handle_missed(ctx: WorkerContext, minion_id: str, load: dict) -> dict:
+async def handle_missed(ctx: WorkerContext, minion_id: str, req: MissedRequest) -> dict:
     """Jobs published to this minion since `since` (at most CATCH_UP_SECONDS ago) that it has not returned."""
-    try:
-        req = MissedRequest.from_wire(load)
-    except ProtocolError as exc:
-        return error(ErrorKind.BAD_REQUEST, str(exc))
     first = new_jid(max(req.since, time.time() - CATCH_UP_SECONDS))
     jobs = []
     for jid in await ctx.stores.jobs.jids(first):

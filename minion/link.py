@@ -79,6 +79,11 @@ class MasterLink:
                 if err is not None and err.kind in (ErrorKind.REAUTH, ErrorKind.AUTH):
                     await self.reauth(session)
                     continue
+                if err is not None and err.kind in (ErrorKind.UNAVAILABLE, ErrorKind.INTERNAL):
+                    log.warning("%s: the master could not take it (%s); retrying in %.0fs", cmd, err.message, delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 30.0)
+                    continue
                 log.error("%s refused by the master: %s", cmd, err.message if err else reply)
                 return None
             try:

@@ -84,7 +84,6 @@ class Verifier:
     def __init__(self, public_key: bytes) -> None:
         if len(public_key) != PUBLIC_KEY_BYTES:
             raise CryptoError("bad public key length")
-        self.public = public_key
         self._key = Ed25519PublicKey.from_public_bytes(public_key)
 
     def verify(self, signature: bytes, data: bytes) -> None:

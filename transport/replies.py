@@ -32,10 +32,10 @@ class ErrorReply:
         err = f.as_map(f.get(d, "error", dict), "error")
         try:
             kind = ErrorKind(f.get(err, "type", str))
-        except ValueError:
-            raise ProtocolError("unknown error kind", "error.type") from None
         except ProtocolError as exc:
             raise exc.within("error") from None
+        except ValueError:
+            raise ProtocolError("unknown error kind", "error.type") from None
         try:
             message = f.get(err, "message", str)
         except ProtocolError as exc:

@@ -11,9 +11,10 @@ from rx.master.services.events import EventService, MasterNotRunning
 from rx.master.services.jobs import JobService
 from rx.master.services.keys import KeyService
 from rx.master.services.status import StatusService
-from rx.master.store import Stores, open_stores, store_config
+from rx.master.store import KeyStoreError, StoreError, Stores, UnknownJob, open_stores, store_config
+from rx.master.store.base import KEY_STATES
 
-__all__ = ["Services", "open_services", "MasterNotRunning"]
+__all__ = ["Services", "open_services", "MasterNotRunning", "StoreError", "UnknownJob", "KeyStoreError", "KEY_STATES"]
 
 
 @dataclass

@@ -13,6 +13,7 @@ import asyncio
 import bisect
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
@@ -39,37 +40,55 @@ class Db:
         self._slow: "sqlite3.Connection | None" = None
         self._pid = 0
 
-    def _connect(self, timeout: float) -> "sqlite3.Connection":
+    def _open(self) -> None:
+        """Both connections for this process: the waiting one sets the database up (WAL, tables), then
+        the one that never waits joins it."""
         import sqlite3
-        conn = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("CREATE TABLE IF NOT EXISTS ret (jid TEXT NOT NULL, id TEXT NOT NULL, data BLOB NOT NULL, "
-                     "PRIMARY KEY (jid, id)) WITHOUT ROWID")
-        conn.execute("CREATE TABLE IF NOT EXISTS seen (nonce BLOB PRIMARY KEY, ts REAL NOT NULL) WITHOUT ROWID")
-        return conn
+        if not self.path.exists():
+            # private before SQLite opens it (and its -wal).  Only here, before this process holds any
+            # connection to the file: closing another descriptor of it would drop SQLite's POSIX locks.
+            try:
+                os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+            except FileExistsError:
+                pass
+        slow = sqlite3.connect(self.path, timeout=LOCK_WAIT, isolation_level=None, check_same_thread=False)
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            # switching a fresh database to WAL upgrades a read lock, which SQLite refuses at once (no busy
+            # wait) while another process writes: retry until the deadline
+            try:
+                slow.execute("PRAGMA journal_mode=WAL")
+                slow.execute("CREATE TABLE IF NOT EXISTS ret (jid TEXT NOT NULL, id TEXT NOT NULL, "
+                             "data BLOB NOT NULL, PRIMARY KEY (jid, id)) WITHOUT ROWID")
+                slow.execute("CREATE TABLE IF NOT EXISTS seen (nonce BLOB PRIMARY KEY, ts REAL NOT NULL) "
+                             "WITHOUT ROWID")
+                break
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    slow.close()
+                    raise
+                time.sleep(0.01)
+        slow.execute("PRAGMA synchronous=NORMAL")
+        fast = sqlite3.connect(self.path, timeout=0.0, isolation_level=None, check_same_thread=False)
+        fast.execute("PRAGMA synchronous=NORMAL")
+        self._slow, self._fast = slow, fast
 
     def _conns(self) -> tuple["sqlite3.Connection", "sqlite3.Connection"]:
-        if self._pid != os.getpid():  # a forked child opens its own
-            self._fast = self._slow = None
-            self._pid = os.getpid()
-        if self._fast is None:
-            if not self.path.exists():
-                # private before SQLite opens it (and its -wal).  Only here, before this process holds any
-                # connection to the file: closing another descriptor of it would drop SQLite's POSIX locks.
-                try:
-                    os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
-                except FileExistsError:
-                    pass
-            self._slow = self._connect(LOCK_WAIT)
-            self._fast = self._connect(0.0)
-        assert self._slow is not None
+        assert self._fast is not None and self._slow is not None
         return self._fast, self._slow
 
     async def run(self, op: Callable[["sqlite3.Connection"], T], *, inline: bool = True) -> T:
         """`op(connection)` inline if the database is free (and `inline`), else in a thread that waits
         for the lock."""
         import sqlite3
+        if self._pid != os.getpid():  # a forked child opens its own
+            self._fast = self._slow = None
+            self._pid = os.getpid()
+        if self._fast is None:
+            try:
+                await asyncio.to_thread(self._open)
+            except sqlite3.Error as exc:
+                raise StoreError(f"job store {self.path}: {exc}") from None
         fast, slow = self._conns()
         if inline:
             try:

@@ -89,7 +89,7 @@ def port(var: str, default: int) -> int:
 def sandbox(demo: Path) -> Sandbox:
     """The demo's sandbox: fixed ports, the DEMO_LAYOUT under `demo`, the venv's commands, daemons detached."""
     return Sandbox(demo, layout=DEMO_LAYOUT, pub_port=port("DEMO_PUB_PORT", 24505),
-                   ret_port=port("DEMO_RET_PORT", 24506), master_defaults={"worker_threads": 2, "log_level": "info"},
+                   ret_port=port("DEMO_RET_PORT", 24506), master_defaults={"worker_processes": 2, "log_level": "info"},
                    minion_defaults={"log_level": "info"}, command=functools.partial(script_command, bin_dir=BIN),
                    detach=True, deadline=MASTER_DEADLINE, comment="written by `make demo`, which rebuilds it")
 

@@ -109,7 +109,7 @@ class Layout:
 TEST_LAYOUT = Layout()
 DEMO_LAYOUT = Layout(master_conf="master", master_root="master/root", minion_conf="{id}")
 
-MASTER_DEFAULTS: Mapping[str, Any] = {"worker_threads": 2, "log_level": "info"}
+MASTER_DEFAULTS: Mapping[str, Any] = {"worker_processes": 2, "log_level": "info"}
 MINION_DEFAULTS: Mapping[str, Any] = {"log_level": "info", "auth_retry_max_seconds": 2}
 
 
@@ -220,9 +220,10 @@ class Sandbox:
         return self.root / self.layout.minion_conf.format(id=minion_id)
 
     def minion_config(self, minion_id: str, **overrides: Any) -> dict:
-        """A minion's settings: its root and id, the master's address and ports, then defaults and overrides."""
+        """A minion's settings: its root and id, the master's address and request port (the publish port
+        comes from the master's auth reply, as on a real fleet), then defaults and overrides."""
         return {"root_dir": str(self.minion_dir(minion_id) / "root"), "id": minion_id, "master": "127.0.0.1",
-                "master_port": self.ret_port, "publish_port": self.pub_port, **self.minion_defaults, **overrides}
+                "master_port": self.ret_port, **self.minion_defaults, **overrides}
 
     def write_minion_config(self, minion_id: str, **overrides: Any) -> Path:
         """Write `<minion_dir>/minion`; returns the minion's config dir."""

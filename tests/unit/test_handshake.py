@@ -12,7 +12,7 @@ from rx.transport.codec import decode, encode
 from rx.transport.crypto import Identity, fingerprint, plain_fingerprint
 from rx.transport.handshake import (AuthError, answer_auth, check_auth_request, finish_auth, publish_key, request_key,
                                     start_auth)
-from rx.transport.messages import AuthBody, AuthReply, AuthRequest
+from rx.transport.authmsgs import AuthBody, AuthRequest
 
 WINDOW = 300.0
 
@@ -22,25 +22,15 @@ def _wire(obj):
 
 
 @pytest.fixture(scope="module")
-def master() -> Identity:
-    return Identity.generate()
-
-
-@pytest.fixture(scope="module")
 def minion() -> Identity:
     return Identity.generate()
 
 
-@pytest.fixture
-def secret() -> bytes:
-    return os.urandom(32)
-
-
-def _round(master, minion, secret, status="accepted", serial=4, minion_id="web1"):
+def _round(master, minion, secret, status="accepted", serial=4, minion_id="web1", publish_port=0):
     """One handshake over the wire format: returns (pending, reply as the minion receives it)."""
     pending = start_auth(minion, minion_id)
     req = check_auth_request(_wire(pending.request.to_wire()), time.time(), WINDOW)
-    reply = answer_auth(master, req, status, secret, serial)
+    reply = answer_auth(master, req, status, secret, serial, publish_port=publish_port)
     return pending, _wire(reply.to_wire())
 
 
@@ -61,6 +51,22 @@ def test_accepted_handshake_delivers_the_derived_session_keys(master, minion, se
     assert s.publish_key == publish_key(secret, 4)
     assert s.request_key == request_key(secret, 4, "web1")
     assert abs(s.master_offset) < 60
+    assert s.publish_port == 0  # the master did not say
+
+
+@pytest.mark.parametrize("port", [1, 4505, 65535])
+def test_accepted_handshake_announces_the_publish_port(master, minion, secret, port):
+    pending, reply = _round(master, minion, secret, publish_port=port)
+    assert AuthBody.from_wire(decode(reply["body"])).publish_port == port
+    assert finish_auth(pending, reply, pinned_master_pub=master.public).session.publish_port == port
+
+
+def test_signed_body_with_an_out_of_range_publish_port_is_refused(master, minion, secret):
+    pending, reply = _round(master, minion, secret, publish_port=4505)
+    bad = _resign(master, reply, {**decode(reply["body"]), "publish_port": 70000})
+    with pytest.raises(AuthError) as info:
+        finish_auth(pending, bad, pinned_master_pub=master.public)
+    assert info.value.reason == "bad_signature"
 
 
 def test_pinned_master_key_is_accepted_when_unchanged(master, minion, secret):
@@ -70,9 +76,9 @@ def test_pinned_master_key_is_accepted_when_unchanged(master, minion, secret):
 
 @pytest.mark.parametrize("status", ["pending", "rejected", "denied"])
 def test_other_statuses_carry_no_keys(master, minion, secret, status):
-    pending, reply = _round(master, minion, secret, status=status)
+    pending, reply = _round(master, minion, secret, status=status, publish_port=4505)
     body = AuthBody.from_wire(decode(reply["body"]))
-    assert body.keys_ct == b"" and body.keys_nonce == b"" and body.eph == b""
+    assert body.keys_ct == b"" and body.keys_nonce == b"" and body.eph == b"" and body.publish_port == 0
     out = finish_auth(pending, reply, pinned_master_pub=None)
     assert out.status == status and out.session is None
 
@@ -204,12 +210,13 @@ def test_auth_timestamp_window(minion, offset, ok):
         assert info.value.reason == "stale"
 
 
-@pytest.mark.parametrize("ts", [math.nan, math.inf, -math.inf], ids=repr)
-def test_auth_non_finite_timestamp_is_stale(minion, ts):
-    load = _wire(start_auth(minion, "web1", now=ts).request.to_wire())  # validly signed over ts
+@pytest.mark.parametrize("ts", [math.nan, math.inf, -math.inf, 1e20, -1.0], ids=repr)
+def test_auth_non_finite_or_huge_timestamp_is_refused(minion, ts):
+    # validly signed over ts, but refused when parsed (a number out of range), before any freshness check
+    load = _wire(start_auth(minion, "web1", now=ts).request.to_wire())
     with pytest.raises(AuthError) as info:
         check_auth_request(load, time.time(), WINDOW)
-    assert info.value.reason == "stale"
+    assert info.value.reason == "malformed" and "ts" in str(info.value)
 
 
 @pytest.mark.parametrize("field", ["id", "eph", "nonce", "ts"])

@@ -1,14 +1,18 @@
-"""rx.transport.messages: every wire message validates its shape and names the bad field."""
+"""rx.transport.messages, authmsgs and replies: every wire message validates its shape and names the bad field
+(the systematic round-trip and malformed-field tables for every class are in test_wire_messages.py)."""
 
 from __future__ import annotations
 
 import pytest
 
+from rx.transport.authmsgs import AuthBody, AuthReply, AuthRequest
 from rx.transport.codec import decode, encode
-from rx.transport.messages import (MAX_FUNS, MAX_TARGET_LEN, AesRequest, AuthBody, AuthReply, AuthRequest,
-                                   ClearRequest, ErrorInfo, Job, JobReturn, MinionEvent, ProtocolError, Publication,
-                                   PublishRequest, ReplyError, SecureCommand, check_jid, parse_reply, parse_request,
-                                   publication_aad, publication_signed_bytes, request_aad)
+from rx.transport.errors import ErrorKind, ProtocolError, ReplyError
+from rx.transport.fields import check_jid
+from rx.transport.messages import (MAX_FUNS, MAX_TARGET_LEN, AesRequest, ClearRequest, Job, JobReturn, MinionEvent,
+                                   Publication, PublishRequest, SecureCommand, parse_request, publication_aad,
+                                   publication_signed_bytes, reply_aad, request_aad)
+from rx.transport.replies import Ack, ErrorReply, PublishReply, parse_reply
 
 JID = "20240102030405060708"
 
@@ -81,10 +85,21 @@ def test_parse_request_refuses(obj, field):
         assert str(info.value).startswith(field + ":")
 
 
-def test_request_aad_binds_id_serial_and_direction():
+def test_request_aad_binds_id_and_serial():
     base = request_aad("web1", 1)
-    assert base == request_aad("web1", 1, b"req")
-    assert len({base, request_aad("web2", 1), request_aad("web1", 2), request_aad("web1", 1, b"rep")}) == 4
+    assert base == request_aad("web1", 1)
+    assert len({base, request_aad("web2", 1), request_aad("web1", 2)}) == 3
+
+
+def test_reply_aad_binds_id_serial_and_the_request_nonce():
+    base = reply_aad("web1", 1, b"n" * 12)
+    assert base == reply_aad("web1", 1, b"n" * 12)
+    assert len({base, reply_aad("web2", 1, b"n" * 12), reply_aad("web1", 2, b"n" * 12),
+                reply_aad("web1", 1, b"N" * 12)}) == 4
+
+
+def test_request_and_reply_aad_are_separate_directions():
+    assert request_aad("web1", 1) != reply_aad("web1", 1, b"")
 
 
 @pytest.mark.parametrize("obj, field", [
@@ -109,22 +124,26 @@ def test_secure_command(obj, field):
 # ---------------------------------------------------------------- replies
 
 def test_parse_reply_ok():
-    assert parse_reply({"ok": True, "jid": JID}) == {"ok": True, "jid": JID}
+    reply = parse_reply({"ok": True, "jid": JID, "minions": ["web1"], "no_grains": []}, PublishReply)
+    assert reply == PublishReply(jid=JID, minions=["web1"])
+    assert parse_reply({"ok": True}, Ack) == Ack()
 
 
-def test_error_info_round_trips_as_reply_error():
+def test_error_reply_round_trips_as_reply_error():
     with pytest.raises(ReplyError) as info:
-        parse_reply(_wire(ErrorInfo("permission", "publish refused").to_wire()))
+        parse_reply(_wire(ErrorReply(ErrorKind.PERMISSION, "publish refused").to_wire()), PublishReply)
+    assert info.value.kind is ErrorKind.PERMISSION
     assert info.value.type == "permission" and info.value.message == "publish refused"
 
 
 @pytest.mark.parametrize("obj", [
     [], {"ok": 1}, {"ok": "true"}, {}, {"ok": False}, {"ok": False, "error": "boom"},
-    {"ok": False, "error": {"type": 1, "message": "m"}}, {"ok": False, "error": {"type": "t"}},
+    {"ok": False, "error": {"type": 1, "message": "m"}}, {"ok": False, "error": {"type": "permission"}},
+    {"ok": False, "error": {"type": "no_such_kind", "message": "m"}},
 ], ids=repr)
 def test_parse_reply_refuses_malformed(obj):
     with pytest.raises(ProtocolError):
-        parse_reply(obj)
+        parse_reply(obj, Ack)
 
 
 # ---------------------------------------------------------------- auth
@@ -188,11 +207,20 @@ def test_auth_reply_refuses(obj, field):
 
 
 BODY = AuthBody(status="accepted", id="web1", nonce=b"n" * 16, serial=3, now=5.0, eph=b"e" * 32,
-                keys_nonce=b"k" * 12, keys_ct=b"ct").to_wire()
+                keys_nonce=b"k" * 12, keys_ct=b"ct", publish_port=4505).to_wire()
 
 
 def test_auth_body_round_trip():
     assert AuthBody.from_wire(_wire(BODY)).to_wire() == BODY
+
+
+@pytest.mark.parametrize("port", [0, 1, 4505, 65535])
+def test_auth_body_publish_port(port):
+    assert AuthBody.from_wire(_wire({**BODY, "publish_port": port})).publish_port == port
+
+
+def test_auth_body_without_a_publish_port_means_0():
+    assert AuthBody.from_wire(_without(BODY, "publish_port")).publish_port == 0
 
 
 @pytest.mark.parametrize("obj, field", [
@@ -201,6 +229,10 @@ def test_auth_body_round_trip():
     ({**BODY, "serial": -5}, "serial"),
     ({**BODY, "serial": "3"}, "serial"),
     (_without(BODY, "keys_ct"), "keys_ct"),
+    ({**BODY, "publish_port": -1}, "publish_port"),
+    ({**BODY, "publish_port": 65536}, "publish_port"),
+    ({**BODY, "publish_port": "4505"}, "publish_port"),
+    ({**BODY, "publish_port": True}, "publish_port"),
 ])
 def test_auth_body_refuses(obj, field):
     with pytest.raises(ProtocolError) as info:

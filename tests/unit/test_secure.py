@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -13,22 +14,12 @@ from rx.transport.crypto import Aead, Identity, Verifier
 from rx.transport.handshake import publish_key, request_key
 from rx.transport.messages import (AesRequest, Job, SecureCommand, parse_request, publication_aad,
                                    publication_signed_bytes, request_aad)
-from rx.transport.secure import (Rejected, StaleSerial, open_publication, open_reply, open_request, parse_publication,
-                                 seal_publication, seal_reply, seal_request)
+from rx.transport.secure import (Malformed, Rejected, StaleSerial, open_publication, open_reply, open_request,
+                                 parse_publication, seal_publication, seal_reply, seal_request)
 
 WINDOW = 300.0
 SERIAL = 3
 JID = "20240102030405060708"
-
-
-@pytest.fixture(scope="module")
-def master() -> Identity:
-    return Identity.generate()
-
-
-@pytest.fixture
-def secret() -> bytes:
-    return os.urandom(32)
 
 
 def _job(**kw) -> Job:
@@ -42,6 +33,11 @@ def _req(wire: dict) -> AesRequest:
     return req
 
 
+def _sealed(secret: bytes, minion_id: str = "web1") -> dict:
+    """A `_return` request's wire map, sealed with web1's request key and claiming `minion_id`."""
+    return seal_request(request_key(secret, SERIAL, "web1"), minion_id, SERIAL, "_return", {}).to_wire()
+
+
 def _flip(data: bytes, index: int = 0) -> bytes:
     b = bytearray(data)
     b[index] ^= 1
@@ -52,7 +48,9 @@ def _flip(data: bytes, index: int = 0) -> bytes:
 
 def test_request_round_trip(secret):
     key = request_key(secret, SERIAL, "web1")
-    wire = seal_request(key, "web1", SERIAL, "_return", {"jid": JID, "return": True})
+    sealed = seal_request(key, "web1", SERIAL, "_return", {"jid": JID, "return": True})
+    assert isinstance(sealed, AesRequest) and (sealed.id, sealed.serial) == ("web1", SERIAL)
+    wire = sealed.to_wire()
     got_key, cmd = open_request(secret, SERIAL, _req(wire), time.time(), WINDOW)
     assert got_key == key
     assert cmd.cmd == "_return" and cmd.load == {"jid": JID, "return": True}
@@ -60,7 +58,7 @@ def test_request_round_trip(secret):
 
 
 def test_request_under_an_old_serial_is_stale(secret):
-    wire = seal_request(request_key(secret, SERIAL, "web1"), "web1", SERIAL, "_return", {})
+    wire = _sealed(secret)
     with pytest.raises(StaleSerial) as info:
         open_request(secret, SERIAL + 1, _req(wire), time.time(), WINDOW)
     assert (info.value.theirs, info.value.ours) == (SERIAL, SERIAL + 1)
@@ -68,27 +66,27 @@ def test_request_under_an_old_serial_is_stale(secret):
 
 def test_request_claiming_another_minion_id_is_rejected(secret):
     # web1 holds only its own request key; relabelling its request as web2 must not work
-    wire = seal_request(request_key(secret, SERIAL, "web1"), "web1", SERIAL, "_return", {})
+    wire = _sealed(secret)
     with pytest.raises(Rejected):
         open_request(secret, SERIAL, _req({**wire, "id": "web2"}), time.time(), WINDOW)
 
 
 def test_request_sealed_with_own_key_but_another_id_is_rejected(secret):
     # web1 seals with its key but binds web2's id into the AAD
-    wire = seal_request(request_key(secret, SERIAL, "web1"), "web2", SERIAL, "_return", {})
+    wire = _sealed(secret, minion_id="web2")
     with pytest.raises(Rejected):
         open_request(secret, SERIAL, _req(wire), time.time(), WINDOW)
 
 
 def test_request_with_a_key_from_another_secret_is_rejected(secret):
-    wire = seal_request(request_key(os.urandom(32), SERIAL, "web1"), "web1", SERIAL, "_return", {})
+    wire = _sealed(os.urandom(32))
     with pytest.raises(Rejected):
         open_request(secret, SERIAL, _req(wire), time.time(), WINDOW)
 
 
 @pytest.mark.parametrize("field", ["ct-first", "ct-last", "nonce"])
 def test_tampered_request_is_rejected(secret, field):
-    wire = seal_request(request_key(secret, SERIAL, "web1"), "web1", SERIAL, "_return", {})
+    wire = _sealed(secret)
     if field == "nonce":
         wire["nonce"] = _flip(wire["nonce"])
     else:
@@ -116,9 +114,11 @@ def test_request_freshness_window(secret, offset, ok):
             open_request(secret, SERIAL, req, now, WINDOW)
 
 
-@pytest.mark.parametrize("ts", [math.nan, math.inf, -math.inf], ids=repr)
-def test_request_with_non_finite_timestamp_is_rejected(secret, ts):
-    with pytest.raises(Rejected):
+@pytest.mark.parametrize("ts", [math.nan, math.inf, -math.inf, 1e20, -1.0], ids=repr)
+def test_request_with_a_non_finite_or_huge_timestamp_is_refused(secret, ts):
+    # the timestamp is range-checked when the command is parsed: the sender is authentic, so it is
+    # Malformed (a sealed error), and the command never reaches the freshness check or a handler
+    with pytest.raises(Malformed, match="ts"):
         open_request(secret, SERIAL, _seal_at(secret, ts), time.time(), WINDOW)
 
 
@@ -126,7 +126,6 @@ def test_request_with_non_finite_timestamp_is_rejected(secret, ts):
                          ids=repr)
 def test_authentic_but_malformed_command_is_malformed_not_rejected(secret, plain):
     """It authenticates, so the sender gets a sealed error (Malformed carries the key), not 'auth again'."""
-    from rx.transport.secure import Malformed
     with pytest.raises(Malformed) as err:
         open_request(secret, SERIAL, _seal_at(secret, 0, cmd=plain), time.time(), WINDOW)
     assert err.value.key == request_key(secret, SERIAL, "web1")
@@ -134,28 +133,49 @@ def test_authentic_but_malformed_command_is_malformed_not_rejected(secret, plain
 
 # ---------------------------------------------------------------- replies (master -> minion)
 
+def _request(secret: bytes) -> tuple[bytes, AesRequest]:
+    key = request_key(secret, SERIAL, "web1")
+    return key, seal_request(key, "web1", SERIAL, "_return", {})
+
+
 def test_reply_round_trip(secret):
-    key = request_key(secret, SERIAL, "web1")
-    sealed = decode(encode(seal_reply(key, "web1", SERIAL, {"ok": True, "n": 1})))
-    assert open_reply(key, "web1", SERIAL, sealed) == {"ok": True, "n": 1}
+    key, req = _request(secret)
+    sealed = decode(encode(seal_reply(key, req, SERIAL, {"ok": True, "n": 1})))
+    assert open_reply(key, req, sealed) == {"ok": True, "n": 1}
 
 
-def test_reply_for_another_minion_or_serial_is_rejected(secret):
-    key = request_key(secret, SERIAL, "web1")
-    sealed = seal_reply(key, "web2", SERIAL, {"ok": True})
+def test_reply_sealed_for_one_request_does_not_open_for_another(secret):
+    # the request nonce is in the reply's associated data: a captured reply cannot answer a later request
+    key, first = _request(secret)
+    _, second = _request(secret)
+    assert first.nonce != second.nonce
+    sealed = seal_reply(key, first, SERIAL, {"ok": True, "n": 1})
     with pytest.raises(Rejected):
-        open_reply(key, "web1", SERIAL, sealed)
-    sealed = seal_reply(key, "web1", SERIAL + 1, {"ok": True})
+        open_reply(key, second, sealed)
+    assert open_reply(key, first, sealed) == {"ok": True, "n": 1}
+
+
+@pytest.mark.parametrize("change", [{"id": "web2"}, {"serial": SERIAL + 1}, {"nonce": b"N" * 12}], ids=repr)
+def test_reply_for_another_minion_serial_or_request_is_rejected(secret, change):
+    key, req = _request(secret)
+    other = dataclasses.replace(req, **change)
     with pytest.raises(Rejected):
-        open_reply(key, "web1", SERIAL, sealed)
+        open_reply(key, req, seal_reply(key, other, other.serial, {"ok": True}))
+    with pytest.raises(Rejected):
+        open_reply(key, other, seal_reply(key, req, req.serial, {"ok": True}))
+
+
+def test_reply_sealed_under_another_serial_than_the_request_is_rejected(secret):
+    key, req = _request(secret)
+    with pytest.raises(Rejected):
+        open_reply(key, req, seal_reply(key, req, SERIAL + 1, {"ok": True}))
 
 
 def test_request_reflected_as_a_reply_is_rejected(secret):
     # the request and reply directions are bound into the AAD, so one cannot stand in for the other
-    key = request_key(secret, SERIAL, "web1")
-    wire = seal_request(key, "web1", SERIAL, "_return", {})
+    key, req = _request(secret)
     with pytest.raises(Rejected):
-        open_reply(key, "web1", SERIAL, {"ok": True, "enc": "aes", "nonce": wire["nonce"], "ct": wire["ct"]})
+        open_reply(key, req, {"ok": True, "enc": "aes", "nonce": req.nonce, "ct": req.ct})
 
 
 @pytest.mark.parametrize("obj", [
@@ -164,8 +184,9 @@ def test_request_reflected_as_a_reply_is_rejected(secret):
     {"enc": "aes", "nonce": b"n" * 12, "ct": "text"}, {"enc": "aes", "nonce": b"n" * 12, "ct": b"x" * 32},
 ], ids=repr)
 def test_unsealed_or_malformed_reply_is_rejected(secret, obj):
+    key, req = _request(secret)
     with pytest.raises(Rejected):
-        open_reply(request_key(secret, SERIAL, "web1"), "web1", SERIAL, obj)
+        open_reply(key, req, obj)
 
 
 # ---------------------------------------------------------------- publications (master -> minions)

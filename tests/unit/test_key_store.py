@@ -1,0 +1,212 @@
+"""rx.master.store.file_keys: the minion key store on a real filesystem (tmp_path)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import stat
+
+import pytest
+
+from rx.master.store import KeyInfo, KeyStoreError, PendingFull
+from rx.master.store.base import KEY_STATES
+from rx.master.store.file_keys import DIRS, FileKeyStore
+from rx.transport.crypto import Identity, fingerprint
+
+
+@pytest.fixture
+def store(tmp_path) -> FileKeyStore:
+    ks = FileKeyStore(tmp_path / "pki")
+    asyncio.run(ks.prepare())
+    return ks
+
+
+def _key() -> bytes:
+    return Identity.generate().public
+
+
+async def _where(store: FileKeyStore, minion_id: str) -> dict[str, bytes]:
+    """Every state that holds a key for `minion_id`, with that key."""
+    return {s: k for s in KEY_STATES if (k := await store.read(s, minion_id)) is not None}
+
+
+async def _listing(store: FileKeyStore) -> dict[str, list[str]]:
+    return {s: await store.ids(s) for s in KEY_STATES}
+
+
+def test_salt_layout():
+    assert DIRS == {"accepted": "minions", "pending": "minions_pre", "rejected": "minions_rejected",
+                    "denied": "minions_denied"}
+
+
+def test_prepare_makes_private_dirs(store, tmp_path):
+    assert stat.S_IMODE(os.stat(tmp_path / "pki").st_mode) == 0o700
+    for name in DIRS.values():
+        assert stat.S_IMODE(os.stat(tmp_path / "pki" / name).st_mode) == 0o700
+
+
+async def test_key_files_are_base64_in_the_state_dir(store, tmp_path):
+    key = _key()
+    await store.write("pending", "web1", key)
+    assert base64.b64decode((tmp_path / "pki" / "minions_pre" / "web1").read_bytes().strip()) == key
+    assert await store.read("pending", "web1") == key
+    assert await store.read("accepted", "web1") is None
+
+
+async def test_master_public(store, tmp_path):
+    assert await store.master_public() is None
+    (tmp_path / "pki" / "master.pub").write_bytes(b"m" * 32)
+    assert await store.master_public() == b"m" * 32
+
+
+# ---------------------------------------------------------------- decide (what an _auth gets)
+
+DECIDE = [
+    # (keys filed for the id before, key presented, auto_accept, answer, keys filed after); "a" and "b" are two keys
+    ({}, "a", False, "pending", {"pending": "a"}),                       # an unknown key waits for rx-key
+    ({"pending": "a"}, "a", False, "pending", {"pending": "a"}),         # asking again changes nothing
+    ({"pending": "a"}, "b", False, "denied", {"pending": "a", "denied": "b"}),
+    ({"pending": "a"}, "b", True, "denied", {"pending": "a", "denied": "b"}),   # even with auto_accept
+    ({"accepted": "a"}, "a", False, "accepted", {"accepted": "a"}),
+    ({"accepted": "a"}, "b", False, "denied", {"accepted": "a", "denied": "b"}),  # never swapped in
+    ({"accepted": "a"}, "b", True, "denied", {"accepted": "a", "denied": "b"}),
+    ({"rejected": "a"}, "a", True, "rejected", {"rejected": "a"}),       # a rejected id stays rejected
+    ({"rejected": "a"}, "b", True, "rejected", {"rejected": "a"}),
+    ({}, "a", True, "accepted", {"accepted": "a"}),                      # auto_accept files it as accepted
+    ({"pending": "a"}, "a", True, "accepted", {"accepted": "a"}),        # ... and promotes the same pending key
+]
+
+
+@pytest.mark.parametrize("before, presented, auto, answer, after", DECIDE)
+async def test_decide(store, before, presented, auto, answer, after):
+    keys = {"a": _key(), "b": _key()}
+    for state, name in before.items():
+        await store.write(state, "web1", keys[name])
+    assert await store.decide("web1", keys[presented], auto_accept=auto) == answer
+    assert await _where(store, "web1") == {state: keys[name] for state, name in after.items()}
+    assert await store.is_accepted("web1") is ("accepted" in after)
+
+
+async def test_max_pending_refuses_new_keys_but_not_known_ones(store):
+    keys = {i: _key() for i in ("web1", "web2", "web3")}
+    for i in ("web1", "web2"):
+        assert await store.decide(i, keys[i], auto_accept=False, max_pending=2) == "pending"
+    with pytest.raises(PendingFull):
+        await store.decide("web3", keys["web3"], auto_accept=False, max_pending=2)
+    assert await _where(store, "web3") == {}
+    assert await store.decide("web1", keys["web1"], auto_accept=False, max_pending=2) == "pending"
+    assert await store.decide("web3", keys["web3"], auto_accept=False, max_pending=0) == "pending"  # 0: no limit
+    assert issubclass(PendingFull, KeyStoreError)
+
+
+# ---------------------------------------------------------------- listing, finding, moving
+
+async def test_listing_find_and_ignore_dotfiles(store, tmp_path):
+    keys = {i: _key() for i in ("web1", "web2", "db1")}
+    await store.write("accepted", "web1", keys["web1"])
+    await store.write("pending", "web2", keys["web2"])
+    await store.write("rejected", "db1", keys["db1"])
+    (tmp_path / "pki" / "minions" / ".web9.tmp123").write_bytes(b"partial")
+    assert await _listing(store) == {"accepted": ["web1"], "pending": ["web2"], "rejected": ["db1"], "denied": []}
+    found = await store.find("web*")
+    assert [(k.id, k.state) for k in found] == [("web1", "accepted"), ("web2", "pending")]
+    assert found[0].public == keys["web1"] and found[0].fingerprint == fingerprint(keys["web1"])
+    assert [k.id for k in await store.find("*", states=("rejected",))] == ["db1"]
+    assert await store.find("nomatch*") == []
+
+
+async def test_find_is_case_sensitive(store):
+    await store.write("accepted", "Web1", _key())
+    assert await store.find("web*") == [] and [k.id for k in await store.find("Web*")] == ["Web1"]
+
+
+async def test_ids_of_a_missing_dir_is_empty(tmp_path):
+    assert await _listing(FileKeyStore(tmp_path / "none")) == {s: [] for s in KEY_STATES}
+    assert await FileKeyStore(tmp_path / "none").accepted_version() is None
+
+
+async def test_move_pending_to_accepted(store):
+    key = _key()
+    await store.decide("web1", key, auto_accept=False)
+    await store.move(KeyInfo("web1", "pending", key), "accepted")
+    assert await _where(store, "web1") == {"accepted": key}
+
+
+async def test_move_denied_to_accepted_replaces_the_old_key(store):
+    old, new = _key(), _key()
+    await store.write("accepted", "web1", old)
+    await store.decide("web1", new, auto_accept=False)
+    await store.move(KeyInfo("web1", "denied", new), "accepted")
+    assert await _where(store, "web1") == {"accepted": new}
+    assert await store.decide("web1", old, auto_accept=False) == "denied"
+
+
+async def test_move_accepted_to_rejected(store):
+    key = _key()
+    await store.write("accepted", "web1", key)
+    await store.move(KeyInfo("web1", "accepted", key), "rejected")
+    assert await _where(store, "web1") == {"rejected": key}
+    assert not await store.is_accepted("web1")
+
+
+async def test_remove(store):
+    await store.write("pending", "web1", _key())
+    assert await store.remove("pending", "web1") is True
+    assert await store.remove("pending", "web1") is False
+    assert await _where(store, "web1") == {}
+
+
+async def test_accepted_version_changes_with_the_accepted_set(store, tmp_path):
+    os.utime(tmp_path / "pki" / "minions", ns=(0, 0))  # long ago: mtime granularity cannot hide the change
+    first = await store.accepted_version()
+    await store.write("accepted", "web1", _key())
+    second = await store.accepted_version()
+    assert second != first
+    await store.write("pending", "web2", _key())
+    assert await store.accepted_version() == second
+
+
+async def test_longest_valid_id_can_be_stored(store, tmp_path):
+    long_id = "m" * 255
+    key = _key()
+    assert await store.decide(long_id, key, auto_accept=False) == "pending"
+    assert await store.read("pending", long_id) == key
+    assert sorted(os.listdir(tmp_path / "pki" / "minions_pre")) == [long_id]  # no temp files left behind
+
+
+async def test_write_leaves_no_temp_files(store, tmp_path):
+    for _ in range(3):
+        await store.write("accepted", "web1", _key())
+    assert os.listdir(tmp_path / "pki" / "minions") == ["web1"]
+
+
+# ---------------------------------------------------------------- ids and paths
+
+@pytest.mark.parametrize("bad_id", ["../web1", "a/b", "..", ".", ".hidden", "", "a\\b", "a\x00b", "x" * 256, "a\nb"],
+                         ids=repr)
+async def test_bad_ids_never_touch_the_filesystem(store, tmp_path, bad_id):
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    for call in (lambda: store.read("accepted", bad_id), lambda: store.write("accepted", bad_id, _key()),
+                 lambda: store.remove("accepted", bad_id), lambda: store.decide(bad_id, _key(), True),
+                 lambda: store.move(KeyInfo(bad_id, "pending", _key()), "accepted")):
+        with pytest.raises(KeyStoreError):
+            await call()
+    assert await store.is_accepted(bad_id) is False
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+
+async def test_symlink_out_of_the_key_dir_is_refused(store, tmp_path):
+    outside = tmp_path / "outside"
+    outside.write_bytes(base64.b64encode(_key()))
+    os.symlink(outside, tmp_path / "pki" / "minions" / "web1")
+    with pytest.raises(KeyStoreError, match="escapes"):
+        await store.read("accepted", "web1")
+    assert await store.is_accepted("web1") is False
+
+
+@pytest.mark.parametrize("content", [b"not base64!!", b"\xff\xfe", b"QUJD=extra"])
+async def test_corrupt_key_file(store, tmp_path, content):
+    (tmp_path / "pki" / "minions" / "web1").write_bytes(content)
+    with pytest.raises(KeyStoreError, match="corrupt"):
+        await store.read("accepted", "web1")

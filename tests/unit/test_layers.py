@@ -1,0 +1,63 @@
+"""The layering rules of ARCHITECTURE.md, checked on the source: which package may import which,
+zmq only inside transport/, and product modules kept small."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PRODUCT = [p for p in ROOT.rglob("*.py")
+           if not any(part in {"tests", "bench", ".venv", "build", ".demo"} or part.startswith(".")
+                      for part in p.relative_to(ROOT).parts)]
+MAX_LINES = 450
+
+# package -> rx packages it must not import
+FORBIDDEN = {
+    "transport": ("rx.master", "rx.minion", "rx.client", "rx.modules", "rx.config", "rx.configspec", "rx.targeting"),
+    "modules": ("rx.master", "rx.minion", "rx.client"),
+    "minion": ("rx.master", "rx.client"),
+    "master": ("rx.minion", "rx.client"),
+    "targeting.py": ("rx.master", "rx.minion", "rx.client", "rx.modules", "rx.config"),
+    "config.py": ("rx.master", "rx.minion", "rx.client", "rx.modules"),
+}
+
+
+def _imports(path: Path) -> list[str]:
+    out = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out.extend(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            out.append(node.module)
+    return out
+
+
+def _rel(path: Path) -> str:
+    return str(path.relative_to(ROOT))
+
+
+def test_product_files_found():
+    assert len(PRODUCT) > 40
+
+
+@pytest.mark.parametrize("path", PRODUCT, ids=_rel)
+def test_layers(path):
+    rel = path.relative_to(ROOT)
+    top = rel.parts[0]
+    mods = _imports(path)
+    for banned in FORBIDDEN.get(top, ()):
+        bad = [m for m in mods if m == banned or m.startswith(banned + ".")]
+        assert not bad, f"{rel} imports {bad}: {top} may not import {banned}"
+    if top != "transport":
+        assert not [m for m in mods if m == "zmq" or m.startswith("zmq.")], f"{rel} imports zmq outside transport/"
+    if top == "client":
+        assert not [m for m in mods if m.startswith("rx.master.store")], f"{rel}: clients use rx.master.services"
+
+
+@pytest.mark.parametrize("path", PRODUCT, ids=_rel)
+def test_modules_stay_small(path):
+    n = len(path.read_text().splitlines())
+    assert n <= MAX_LINES, f"{_rel(path)} has {n} lines (at most {MAX_LINES}): split it"
