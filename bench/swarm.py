@@ -296,7 +296,7 @@ class Swarm:
         (pki / "master.pub").write_bytes(self.master.master_pub)
         base = dict(master=self.master.host, master_port=self.master.ret_port, publish_port=self.master.publish_port,
                     root_dir=str(self.workdir), pki_dir=str(pki), cachedir=str(self.workdir / "cache"),
-                    sock_dir=str(self.workdir / "run"), timeout=self.timeout, log_level="error")
+                    timeout=self.timeout, log_level="error")
         loop = asyncio.get_running_loop()
         for minion_id, ident in zip(self.ids, self.identities):
             grains = self.grains(minion_id) if callable(self.grains) else dict(self.grains or {})
