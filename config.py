@@ -23,7 +23,7 @@ from typing import Any, ClassVar, Mapping
 
 import yaml
 
-from rx.configspec import ConfigError, Rule, check_settings, keys, markdown_table, narrow, setting
+from rx.configspec import ConfigError, Rule, check_settings, keys, markdown_table, narrow, one_of, setting
 from rx.transport.ids import validate_minion_id
 
 __all__ = ["AF_UNIX_PATH_MAX", "LOG_LEVELS", "MASTER_SOCKETS", "ConfigError", "MasterConfig", "MinionConfig",
@@ -123,14 +123,14 @@ class MasterConfig(_Common):
     max_pending_keys: int = setting(1000, rule=Rule("a whole number >= 0 (0: no limit)", lambda v: v >= 0),
                                     doc="at most this many pending keys are filed; `_auth` from further unknown ids "
                                         "is refused until keys are accepted or deleted")
-    job_store_backend: str = setting("sqlite", rule=Rule("sqlite", lambda v: v in ("sqlite",)),
+    job_store_backend: str = setting("sqlite", rule=one_of("sqlite"),
                                      doc="where jobs and returns are kept (`<cachedir>/jobs`); more backends arrive "
                                          "behind the same interface")
-    key_store_backend: str = setting("files", rule=Rule("files", lambda v: v in ("files",)),
+    key_store_backend: str = setting("files", rule=one_of("files"),
                                      doc="where minion keys are kept (`<pki_dir>/minions*`, Salt's layout)")
-    grains_store_backend: str = setting("files", rule=Rule("files", lambda v: v in ("files",)),
+    grains_store_backend: str = setting("files", rule=one_of("files"),
                                         doc="where the minions' grains are cached for targeting (`<cachedir>/grains`)")
-    session_store_backend: str = setting("files", rule=Rule("files", lambda v: v in ("files",)),
+    session_store_backend: str = setting("files", rule=one_of("files"),
                                          doc="where the session secret and key serial are kept (`<pki_dir>/session`)")
     nodegroups: Mapping[str, Any] = setting(
         rule=Rule("a mapping of name to target expression"), factory=dict,

@@ -54,6 +54,11 @@ class Rule:
     canonical: Callable[[Any], Any] | None = None
 
 
+def one_of(*choices: str) -> Rule:
+    """A rule that takes exactly one of `choices`."""
+    return Rule("one of " + ", ".join(choices) if len(choices) > 1 else choices[0], lambda v: v in choices)
+
+
 @dataclass(frozen=True)
 class Spec:
     """Everything about a key except its name, type and default (which the dataclass field holds)."""

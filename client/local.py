@@ -25,7 +25,7 @@ from rx.transport.events import JobRetEvent, job_ret_prefix
 from rx.transport.ids import new_jid
 from rx.transport.messages import ClearRequest, PublishRequest
 from rx.transport.replies import PreviewReply, PublishReply, parse_reply
-from rx.transport.roles import EventSource, RequestClient, RequestTimeout, Transport, ipc_url, open_transport
+from rx.transport.roles import EventSource, RequestClient, RequestTimeout, Transport, ipc_url
 
 __all__ = ["AsyncLocalClient", "LocalClient", "BatchProgress", "Published", "Missing", "ClientError", "BadRequest",
            "MasterUnreachable", "PermissionDenied", "NOT_STARTED", "batch_size", "narrow"]
@@ -46,7 +46,6 @@ class AsyncLocalClient:
 
     def __init__(self, config_dir: str | None = None, *, cfg: MasterConfig | None = None) -> None:
         self.cfg = cfg or load_master_config(config_dir)
-        self._transport: Transport | None = None
         self._req: RequestClient | None = None
         self._services: Services | None = None
 
@@ -63,9 +62,6 @@ class AsyncLocalClient:
         if self._services is not None:
             self._services.close()
             self._services = None
-        if self._transport is not None:
-            self._transport.close()
-            self._transport = None
 
     @property
     def services(self) -> Services:
@@ -76,12 +72,10 @@ class AsyncLocalClient:
 
     def _live(self) -> Transport:
         """The transport to the running master's local socket; MasterUnreachable if it is not running."""
-        if self._transport is None:
-            if not os.path.exists(self.cfg.ret_ipc):
-                raise MasterUnreachable(f"the master is not running (no socket at {self.cfg.ret_ipc}); "
-                                        "start it with: rx-master -d")
-            self._transport = open_transport()
-        return self._transport
+        if not os.path.exists(self.cfg.ret_ipc):
+            raise MasterUnreachable(f"the master is not running (no socket at {self.cfg.ret_ipc}); "
+                                    "start it with: rx-master -d")
+        return self.services.events.transport
 
     def _root_key(self) -> str:
         try:
@@ -236,7 +230,7 @@ class AsyncLocalClient:
                     if gather_job_timeout > 0:
                         answers = await self._probe(sorted(pending), "jobs.find", [pub.jid], gather_job_timeout)
                         state.answered_probe |= answers.keys()
-                        giving_up = not any(isinstance(r, dict) and r for r in answers.values())
+                        giving_up = not _running(answers)
                         deadline = time.monotonic() + timeout
                     queued = await sub.batch(0.001)  # and those that came in during the probe
             for _tag, data in queued:
@@ -257,6 +251,11 @@ class AsyncLocalClient:
                 else:
                     reason = "no response" if mid in state.answered_probe else "not connected"
                 yield {mid: Missing(mid, reason).as_return(pub.jid)}
+
+    async def find_job(self, jid: str, minions: list[str], timeout: float = DEFAULT_GATHER_JOB_TIMEOUT
+                       ) -> dict[str, dict]:
+        """Ask `minions` whether `jid` is still running; returns those that say it is (with its job info)."""
+        return _running(await self._probe(minions, "jobs.find", [jid], timeout))
 
     async def _probe(self, minions: list[str], fun: str, arg: list, timeout: float) -> dict[str, Any]:
         if not minions:
@@ -316,6 +315,11 @@ class AsyncLocalClient:
                                     batch_wait=batch_wait, failhard=failhard, delimiter=delimiter,
                                     gather_job_timeout=gather_job_timeout, progress=progress, published=published):
             yield item
+
+
+def _running(answers: dict[str, Any]) -> dict[str, dict]:
+    """The `jobs.find` answers that say the job is still running (a non-empty job info)."""
+    return {m: r for m, r in answers.items() if isinstance(r, dict) and r}
 
 
 def _user() -> str:

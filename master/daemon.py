@@ -8,6 +8,7 @@ SIGINT stops them all, removes the IPC files and the pidfile.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import multiprocessing
@@ -20,7 +21,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from rx import __version__
 from rx.config import ConfigError, MasterConfig, load_master_config
@@ -49,31 +50,41 @@ def prepare(cfg: MasterConfig) -> None:
     """Everything that can fail on a misconfigured host, checked before any child starts."""
     stores = open_stores(store_config(cfg))
     try:
-        ensure_private_dir(Path(cfg.pki_dir))
-        load_or_create_identity(Path(cfg.pki_dir), "master")
-        Path(cfg.cachedir).mkdir(parents=True, exist_ok=True)
-        asyncio.run(stores.prepare())
-    except OSError as exc:
-        raise ConfigError(f"pki_dir or cachedir is not usable: {exc.filename}: {exc.strerror or exc}",
-                          key="pki_dir") from None
-    except StoreError as exc:
-        raise ConfigError(f"stores: {exc}") from None
+        with _usable("pki_dir", cfg.pki_dir):
+            ensure_private_dir(Path(cfg.pki_dir))
+            load_or_create_identity(Path(cfg.pki_dir), "master")
+            asyncio.run(stores.keys.prepare())
+            asyncio.run(stores.session.prepare())
+        with _usable("cachedir", cfg.cachedir):
+            Path(cfg.cachedir).mkdir(parents=True, exist_ok=True)
+            asyncio.run(stores.jobs.prepare())
+            _new_root_key(cfg)
     finally:
         stores.close()
-    try:
-        root_key = Path(cfg.root_key_path)
-        if root_key.exists():
-            root_key.chmod(0o600)
-        write_secret(root_key, secrets.token_urlsafe(48).encode(), mode=0o400)
-    except OSError as exc:
-        raise ConfigError(f"cachedir: {cfg.cachedir!r} is not usable: {exc.strerror or exc}", key="cachedir") from None
-    try:
+    with _usable("sock_dir", cfg.sock_dir):
         ensure_private_dir(Path(cfg.sock_dir))
-    except OSError as exc:
-        raise ConfigError(f"sock_dir: {cfg.sock_dir!r} is not usable: {exc.strerror or exc}", key="sock_dir") from None
     for key, port in (("publish_port", cfg.publish_port), ("ret_port", cfg.ret_port)):
         _check_port_free(cfg.interface, key, port)
     _remove_ipc(cfg)
+
+
+@contextlib.contextmanager
+def _usable(key: str, path: str) -> Iterator[None]:
+    """An OS or store error inside becomes a ConfigError naming the setting."""
+    try:
+        yield
+    except OSError as exc:
+        raise ConfigError(f"{key}: {path!r} is not usable: {exc.strerror or exc}", key=key) from None
+    except StoreError as exc:
+        raise ConfigError(f"{key}: {path!r} is not usable: {exc}", key=key) from None
+
+
+def _new_root_key(cfg: MasterConfig) -> None:
+    """A fresh root key at every start (0400): local clients prove they may publish with it."""
+    root_key = Path(cfg.root_key_path)
+    if root_key.exists():
+        root_key.chmod(0o600)
+    write_secret(root_key, secrets.token_urlsafe(48).encode(), mode=0o400)
 
 
 def _check_port_free(interface: str, key: str, port: int) -> None:
@@ -87,12 +98,8 @@ def _check_port_free(interface: str, key: str, port: int) -> None:
             raise ConfigError(f"{key}: cannot bind {interface}:{port}: {why}", key=key) from None
 
 
-def _ipc_paths(cfg: MasterConfig) -> list[str]:
-    return cfg.socket_paths()
-
-
 def _remove_ipc(cfg: MasterConfig) -> None:
-    for p in _ipc_paths(cfg):
+    for p in cfg.socket_paths():
         try:
             os.unlink(p)
         except FileNotFoundError:
@@ -138,7 +145,7 @@ class Supervisor:
     def _wait_for_sockets(self, timeout: float = 10.0) -> None:
         """Readiness: every child has bound its IPC socket (the pidfile is written only after)."""
         deadline = time.monotonic() + timeout
-        missing = _ipc_paths(self.cfg)
+        missing = self.cfg.socket_paths()
         while missing and time.monotonic() < deadline and not self.stopping:
             missing = [p for p in missing if not os.path.exists(p)]
             if missing:

@@ -50,14 +50,15 @@ async def handle_auth(ctx: WorkerContext, load: dict) -> dict:
 
 async def handle_return(ctx: WorkerContext, minion_id: str, ret: JobReturn) -> dict:
     event = JobRetEvent(minion_id, ret)
+    data = event.to_wire()
     try:
-        fresh = await ctx.stores.jobs.store_return(ret.jid, minion_id, event.to_wire())
+        fresh = await ctx.stores.jobs.store_return(ret.jid, minion_id, data)
     except UnknownJob:
         return error(ErrorKind.UNKNOWN_JOB, f"no job {ret.jid}")
     if not fresh:
         drop_log(f"duplicate return for {ret.jid} from {minion_id}")
         return error(ErrorKind.DUPLICATE, "return already stored")
-    await ctx.fire(event)
+    await ctx.events.fire(event.tag, data)
     return Ack().to_wire()
 
 

@@ -167,5 +167,18 @@ class MinionFired:
     def to_wire(self) -> dict:
         return {**self.data, "id": self.id}
 
+    @classmethod
+    def from_event(cls, tag: str, obj: Any) -> "MinionFired":
+        """Its name and id travel in the tag (`rx/minion/<id>/<name>`), so decoding takes the tag too."""
+        d = f.as_map(obj, "event")
+        if not tag.startswith(MINION_PREFIX):
+            raise ProtocolError(f"not under {MINION_PREFIX}", "tag")
+        minion_id, sep, name = tag[len(MINION_PREFIX):].partition("/")
+        if not sep or not name:
+            raise ProtocolError("must be rx/minion/<id>/<name>", "tag")
+        if f.minion_id(d) != minion_id:
+            raise ProtocolError("does not match the tag's minion id", "id")
+        return cls(minion_id, name, {k: v for k, v in d.items() if k != "id"})
+
 
 Event = AuthEvent | KeyEvent | KeyRotateEvent | JobNewEvent | JobRetEvent | MinionFired

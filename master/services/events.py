@@ -27,7 +27,10 @@ class EventService:
         """Whether the master's bus is up (its socket exists in the sock_dir)."""
         return os.path.exists(self.pull_path)
 
-    def _t(self) -> Transport:
+    @property
+    def transport(self) -> Transport:
+        """This process's transport (opened on first use, closed by `close`); other clients of the live
+        master in the same process share it."""
         if self._transport is None:
             self._transport = open_transport()
         return self._transport
@@ -36,7 +39,7 @@ class EventService:
         """Fire `events` if the master runs (False if it does not: nothing to tell)."""
         if not events or not self.running():
             return False
-        sink = self._t().event_sink(ipc_url(self.pull_path))
+        sink = self.transport.event_sink(ipc_url(self.pull_path))
         try:
             for ev in events:
                 await sink.fire(ev.tag, ev.to_wire())
@@ -50,7 +53,7 @@ class EventService:
             raise MasterNotRunning(f"the master is not running (no event bus at {self.pull_path}); "
                                    "start it with: rx-master -d")
         try:
-            return await self._t().event_source(ipc_url(self.pub_path), ipc_url(self.pull_path), prefixes,
+            return await self.transport.event_source(ipc_url(self.pub_path), ipc_url(self.pull_path), prefixes,
                                                 timeout=timeout)
         except RequestTimeout as exc:
             raise MasterNotRunning(f"the master's event bus does not answer: {exc}") from None

@@ -76,5 +76,5 @@ class KeyService:
         return revoked
 
     async def rotate(self) -> int:
-        """Rotate the session key serial now; returns the new serial."""
+        """Rotate the session key serial now (every minion re-authenticates); returns the new serial."""
         return (await self.stores.session.rotate()).serial

@@ -125,11 +125,23 @@ def test_minion_fired_is_filed_under_the_authenticated_id():
     assert fired.to_wire() == {"grains": {}, "id": "web1"}
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError,
-                   reason="product gap: MinionFired (rx/transport/events.py) has to_wire but no from_wire")
 def test_minion_fired_round_trip():
     fired = MinionFired(id="web1", name="start", data={"grains": {}})
-    assert MinionFired.from_wire(_wire(fired.to_wire())) == fired
+    assert MinionFired.from_event(fired.tag, _wire(fired.to_wire())) == fired
+
+
+@pytest.mark.parametrize("tag, data, field", [
+    ("rx/job/x/new", {"id": "web1"}, "tag"),
+    ("rx/minion/web1", {"id": "web1"}, "tag"),
+    ("rx/minion/web1/", {"id": "web1"}, "tag"),
+    ("rx/minion/web1/start", {"id": "web2"}, "id"),
+    ("rx/minion/web1/start", {}, "id"),
+    ("rx/minion/.x/start", {"id": ".x"}, "id"),
+])
+def test_minion_fired_malformed(tag, data, field):
+    with pytest.raises(ProtocolError) as info:
+        MinionFired.from_event(tag, data)
+    assert info.value.field == field
 
 
 # ---------------------------------------------------------------- tags
@@ -299,7 +311,7 @@ def test_every_wire_class_has_samples_and_variants():
                 if isinstance(obj, type) and obj.__module__ == mod.__name__ and hasattr(obj, "to_wire")}
     covered = {type(m) for m in SAMPLES}
     assert covered == {type(m) for m, _ in MALFORMED}
-    assert declared - covered == {MinionFired}  # see test_minion_fired_round_trip
+    assert declared - covered == {MinionFired}  # decoded with its tag: see test_minion_fired_round_trip
     assert len(covered) == 23
 
 
