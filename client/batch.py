@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Sequence
 
 from rx.client.results import NOT_STARTED, BadRequest, Missing, Published
-from rx.targeting import TargetError, narrowed
 
 if TYPE_CHECKING:
     from rx.client.local import AsyncLocalClient
@@ -23,6 +22,7 @@ class BatchProgress:
 
 def narrow(tgt: str | list, tgt_type: str, ids: list[str]) -> str:
     """The target restricted to `ids` (see targeting.narrowed); BadRequest when it cannot be written."""
+    from rx.targeting import TargetError, narrowed  # only batches and subsets need the parser: `rx` starts faster
     odd = [i for i in ids if any(c in i for c in ",()") or any(c.isspace() for c in i)]
     if odd:
         raise BadRequest(f"minion id {odd[0]!r} cannot be addressed in a batch or subset (it holds ',', '(', ')' "

@@ -14,8 +14,8 @@ import sys
 
 from rx import __version__
 from rx.config import ConfigError, load_master_config
-from rx.master.services import KEY_STATES, Services, StoreError, open_services
-from rx.master.services.keys import KeyService
+from rx.master.services import Services, StoreError, open_services
+from rx.master.services.keys import KEY_STATES, KeyService
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 _HEADINGS = {"local": "Local Keys (the master's own; put it in a minion's master_finger):", "accepted": "Accepted Keys:", "denied": "Denied Keys:", "pending": "Unaccepted Keys:",

@@ -18,10 +18,11 @@ from rx.client.batch import BatchProgress, batch_size, narrow, run_batch
 from rx.client.results import (NOT_STARTED, BadRequest, ClientError, MasterUnreachable, Missing, PermissionDenied,
                                Published, as_return)
 from rx.config import MasterConfig, load_master_config
-from rx.master.services import MasterNotRunning, Services, StoreError, open_services
+from rx.master.services import MasterNotRunning, Services, StoreError, event_service, open_services
+from rx.master.services.events import EventService
 from rx.transport import messages as m
 from rx.transport.errors import ErrorKind, ProtocolError, ReplyError
-from rx.transport.events import JobRetEvent, job_ret_prefix
+from rx.transport.tags import job_ret_prefix
 from rx.transport.ids import new_jid
 from rx.transport.messages import ClearRequest, PublishRequest
 from rx.transport.replies import PreviewReply, PublishReply, parse_reply
@@ -48,6 +49,7 @@ class AsyncLocalClient:
         self.cfg = cfg or load_master_config(config_dir)
         self._req: RequestClient | None = None
         self._services: Services | None = None
+        self._events: EventService | None = None
 
     async def __aenter__(self) -> "AsyncLocalClient":
         return self
@@ -62,12 +64,22 @@ class AsyncLocalClient:
         if self._services is not None:
             self._services.close()
             self._services = None
+        if self._events is not None:
+            self._events.close()
+            self._events = None
+
+    @property
+    def events(self) -> EventService:
+        """The master's event bus (and the transport every live request of this client uses)."""
+        if self._events is None:
+            self._events = event_service(self.cfg)
+        return self._events
 
     @property
     def services(self) -> Services:
-        """The master's services (job lookups, events) over this config's stores."""
+        """The master's services over this config's stores (opened only when a job is looked up)."""
         if self._services is None:
-            self._services = open_services(self.cfg)
+            self._services = open_services(self.cfg, self.events)
         return self._services
 
     def _live(self) -> Transport:
@@ -75,7 +87,7 @@ class AsyncLocalClient:
         if not os.path.exists(self.cfg.ret_ipc):
             raise MasterUnreachable(f"the master is not running (no socket at {self.cfg.ret_ipc}); "
                                     "start it with: rx-master -d")
-        return self.services.events.transport
+        return self.events.transport
 
     def _root_key(self) -> str:
         try:
@@ -90,7 +102,7 @@ class AsyncLocalClient:
         """Subscribe to the job's returns before publishing it (proven live, so none is lost)."""
         self._live()
         try:
-            return await self.services.events.subscribe((job_ret_prefix(jid),), timeout=SYNC_TIMEOUT)
+            return await self.events.subscribe((job_ret_prefix(jid),), timeout=SYNC_TIMEOUT)
         except MasterNotRunning as exc:
             raise MasterUnreachable(str(exc)) from None
 
@@ -211,6 +223,8 @@ class AsyncLocalClient:
                       gather_job_timeout: float, expect_minions: bool,
                       from_cache: bool = False) -> AsyncIterator[dict]:
         """Yield returns as they come; `from_cache` first yields those stored before we subscribed."""
+        # imported here, after the publish: it loads while the minions run the job, off the ping's path
+        from rx.transport.events import JobRetEvent
         timeout = self.cfg.timeout if timeout is None else timeout
         state = _Gather(expected=set(pub.minions))
         for minion_id, data in (await self._cached_returns(pub.jid) if from_cache else {}).items():

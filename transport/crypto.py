@@ -5,7 +5,6 @@ All functions take and return bytes; nothing here touches a socket.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -17,7 +16,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from rx.transport.keyprint import fingerprint, plain_fingerprint
 from rx.transport.sizes import KEY_BYTES, NONCE_BYTES, PUBLIC_KEY_BYTES, SIGNATURE_BYTES
+
+__all__ = ["Aead", "CryptoError", "Ephemeral", "Identity", "Verifier", "ensure_private_dir", "fingerprint", "hkdf",
+           "load_or_create_identity", "plain_fingerprint", "verify", "write_secret"]
 
 _RAW = serialization.Encoding.Raw
 _RAW_PUB = serialization.PublicFormat.Raw
@@ -27,17 +30,6 @@ _NO_ENC = serialization.NoEncryption()
 
 class CryptoError(Exception):
     """A signature, tag or key that does not check out."""
-
-
-def fingerprint(public_key: bytes) -> str:
-    """SHA-256 of the raw public key, as colon-separated hex pairs (what rx-key prints)."""
-    digest = hashlib.sha256(public_key).hexdigest()
-    return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
-
-
-def plain_fingerprint(fp: str) -> str:
-    """A fingerprint without colons, lower case, for comparison."""
-    return fp.replace(":", "").lower()
 
 
 class Identity:

@@ -1,5 +1,5 @@
-"""Events on the master's bus: every tag comes from the builders here, every payload is a
-typed value with one to_wire/from_wire pair.
+"""Events on the master's bus: every tag comes from the builders in `tags` (re-exported here),
+every payload is a typed value with one to_wire/from_wire pair.
 
 Tags:
   rx/auth                      AuthEvent        a minion authenticated (any status)
@@ -19,41 +19,12 @@ from typing import Any
 from rx.transport import fields as f
 from rx.transport.errors import ProtocolError
 from rx.transport.messages import Job, JobReturn
+from rx.transport.tags import (AUTH, GRAINS_TAGS, JOB_PREFIX, KEY, KEY_ACTS, KEY_ROTATE, MINION_PREFIX, SYNC_PREFIX,
+                               job_new, job_ret, job_ret_prefix, minion_prefix, minion_tag, sync_tag)
 
-AUTH = "rx/auth"
-KEY = "rx/key"
-KEY_ROTATE = "rx/key/rotate"
-SYNC_PREFIX = "rx/sync/"
-JOB_PREFIX = "rx/job/"
-MINION_PREFIX = "rx/minion/"
-KEY_ACTS = ("pending", "denied", "accept", "reject", "delete")
-GRAINS_TAGS = ("start", "grains")
-"""Minion events whose `grains` the master caches for targeting."""
-
-
-def job_new(jid: str) -> str:
-    return f"{JOB_PREFIX}{jid}/new"
-
-
-def job_ret_prefix(jid: str) -> str:
-    return f"{JOB_PREFIX}{jid}/ret/"
-
-
-def job_ret(jid: str, minion_id: str) -> str:
-    return job_ret_prefix(jid) + minion_id
-
-
-def minion_prefix(minion_id: str) -> str:
-    return f"{MINION_PREFIX}{minion_id}/"
-
-
-def minion_tag(minion_id: str, tag: str) -> str:
-    return minion_prefix(minion_id) + tag
-
-
-def sync_tag(token: str) -> str:
-    return SYNC_PREFIX + token
-
+__all__ = ["AUTH", "GRAINS_TAGS", "JOB_PREFIX", "KEY", "KEY_ACTS", "KEY_ROTATE", "MINION_PREFIX", "SYNC_PREFIX",
+           "job_new", "job_ret", "job_ret_prefix", "minion_prefix", "minion_tag", "sync_tag", "AuthEvent", "KeyEvent",
+           "KeyRotateEvent", "JobNewEvent", "JobRetEvent", "MinionFired", "Event"]
 
 @dataclass(frozen=True)
 class AuthEvent:

@@ -18,7 +18,8 @@ import time
 from dataclasses import dataclass
 
 from rx.transport.codec import DecodeError, decode, encode
-from rx.transport.crypto import Aead, CryptoError, Ephemeral, Identity, hkdf, plain_fingerprint, fingerprint, verify
+from rx.transport.crypto import Aead, CryptoError, Ephemeral, Identity, hkdf, verify
+from rx.transport.keyprint import fingerprint, plain_fingerprint
 from rx.transport.authmsgs import AuthBody, AuthReply, AuthRequest
 from rx.transport.errors import ProtocolError
 from rx.transport.fields import serial_bytes

@@ -18,7 +18,7 @@ import zmq
 import zmq.asyncio
 
 from rx.transport.codec import MAX_FRAME_BYTES, NETWORK_MAX_OBJECTS, DecodeError, decode, encode, objects_within
-from rx.transport.events import SYNC_PREFIX, sync_tag
+from rx.transport.tags import SYNC_PREFIX, sync_tag
 from rx.transport.roles import Handler, LinkEvent, RequestTimeout
 
 log = logging.getLogger(__name__)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-from rx.transport.events import Event
 from rx.transport.roles import EventSource, RequestTimeout, Transport, ipc_url, open_transport
+
+if TYPE_CHECKING:
+    from rx.transport.events import Event
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +37,7 @@ class EventService:
             self._transport = open_transport()
         return self._transport
 
-    async def fire(self, events: Sequence[Event]) -> bool:
+    async def fire(self, events: Sequence["Event"]) -> bool:
         """Fire `events` if the master runs (False if it does not: nothing to tell)."""
         if not events or not self.running():
             return False

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from rx.master.services.events import EventService
 from rx.master.store import KeyInfo, KeyStoreError, Stores
 from rx.master.store.base import KEY_STATES
-from rx.transport.crypto import fingerprint
+from rx.transport.keyprint import fingerprint
 from rx.transport.events import KeyEvent
 
 ACTS = {"accept": "accepted", "reject": "rejected", "delete": None}

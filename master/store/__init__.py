@@ -1,77 +1,29 @@
-"""The master's stores behind interfaces (see `base`), and the one factory that opens them.
+"""The master's state behind interfaces: `base` declares them, `factory.open_stores` picks the
+backends the config names, `errors` holds what they raise.
 
-Backends today: `sqlite` for the job store and the replay guard, `files` for keys, grains and
-the session.  To add one (PostgreSQL jobs, Redis sessions): implement the protocol in
-`base.py` in a new module here, add its name to the matching `*_backend` choice in the
-config, and a branch in `open_stores`; callers do not change.
+Names are loaded on first use (PEP 562), so a client that only catches a store error does not load
+the store machinery.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
+import importlib
+from typing import Any
 
-from rx.config import narrow
-from rx.master.store.base import (GrainsStore, JobExists, JobRecord, JobStore, KeyInfo, KeyStore, KeyStoreError,
-                                  PendingFull, ReplayGuard, SessionKeys, SessionStore, StoreError, UnknownJob)
-
-__all__ = ["Stores", "StoreConfig", "open_stores", "JobExists", "JobRecord", "KeyInfo", "KeyStoreError",
-           "PendingFull", "SessionKeys", "StoreError", "UnknownJob"]
-
-BACKENDS = {"job_store_backend": ("sqlite",), "key_store_backend": ("files",), "grains_store_backend": ("files",),
-            "session_store_backend": ("files",)}
-
-
-@dataclass(frozen=True)
-class StoreConfig:
-    """What the factory needs of the master config."""
-
-    pki_dir: str
-    cachedir: str
-    job_store_backend: str = "sqlite"
-    key_store_backend: str = "files"
-    grains_store_backend: str = "files"
-    session_store_backend: str = "files"
-
-    @property
-    def jobs_dir(self) -> str:
-        return os.path.join(self.cachedir, "jobs")
+_WHERE = {
+    "base": ("JobRecord", "KeyInfo", "SessionKeys", "KEY_STATES", "JobStore", "KeyStore", "GrainsStore",
+             "SessionStore", "ReplayGuard"),
+    "errors": ("StoreError", "JobExists", "UnknownJob", "KeyStoreError", "PendingFull"),
+    "factory": ("Stores", "StoreConfig", "open_stores", "store_config", "BACKENDS"),
+}
+_MODULE = {name: module for module, names in _WHERE.items() for name in names}
+__all__ = sorted(_MODULE)
 
 
-@dataclass
-class Stores:
-    jobs: JobStore
-    replay: ReplayGuard
-    keys: KeyStore
-    grains: GrainsStore
-    session: SessionStore
-
-    async def prepare(self) -> None:
-        """Create what every store needs (the master does this once, before its children start)."""
-        await self.keys.prepare()
-        await self.session.prepare()
-        await self.jobs.prepare()
-
-    def close(self) -> None:
-        self.replay.close()
-        self.jobs.close()
-
-
-def open_stores(cfg: StoreConfig) -> Stores:
-    """The stores the config names (opening is cheap: connections are made on first use)."""
-    for key, allowed in BACKENDS.items():
-        if getattr(cfg, key) not in allowed:
-            raise StoreError(f"{key}: unknown backend {getattr(cfg, key)!r} (available: {', '.join(allowed)})")
-    from rx.master.store.file_grains import FileGrainsStore
-    from rx.master.store.file_keys import FileKeyStore
-    from rx.master.store.file_session import FileSessionStore
-    from rx.master.store.sqlite_jobs import SqliteJobStore, SqliteReplayGuard
-    jobs = SqliteJobStore(cfg.jobs_dir)
-    return Stores(jobs=jobs, replay=SqliteReplayGuard(jobs.db),
-                  keys=FileKeyStore(cfg.pki_dir), grains=FileGrainsStore(cfg.cachedir),
-                  session=FileSessionStore(cfg.pki_dir))
-
-
-def store_config(cfg: object) -> StoreConfig:
-    """The store settings of a master config."""
-    return narrow(cfg, StoreConfig)
+def __getattr__(name: str) -> Any:
+    module = _MODULE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

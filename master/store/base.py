@@ -14,32 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Hashable, Protocol
 
-from rx.transport.crypto import fingerprint
+from rx.transport.keyprint import fingerprint
 from rx.transport.errors import ProtocolError
 from rx.transport.fields import as_map, get, str_list
 from rx.transport.messages import Job
+from rx.master.store.errors import JobExists, KeyStoreError, PendingFull, StoreError, UnknownJob
 
 KEY_STATES = ("accepted", "pending", "rejected", "denied")
-
-
-class StoreError(Exception):
-    """A store cannot do what was asked (unreadable, corrupt, unavailable); the message says which."""
-
-
-class JobExists(StoreError):
-    pass
-
-
-class UnknownJob(StoreError):
-    pass
-
-
-class KeyStoreError(StoreError):
-    """A key operation that cannot be done (bad id, unreadable key)."""
-
-
-class PendingFull(KeyStoreError):
-    """Too many keys are pending already: a new one is not filed."""
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ import time
 import pytest
 
 from rx.transport.codec import decode, encode
-from rx.transport.crypto import Identity, fingerprint, plain_fingerprint
+from rx.transport.crypto import Identity
+from rx.transport.keyprint import fingerprint, plain_fingerprint
 from rx.transport.handshake import (AuthError, answer_auth, check_auth_request, finish_auth, publish_key, request_key,
                                     start_auth)
 from rx.transport.authmsgs import AuthBody, AuthRequest

@@ -1,0 +1,74 @@
+"""The one factory that opens the master's stores (interfaces in `base`).
+
+Backends today: `sqlite` for the job store and the replay guard, `files` for keys, grains and
+the session.  To add one (PostgreSQL jobs, Redis sessions): implement the protocol in
+`base.py` in a new module here, add its name to the matching `*_backend` choice in the
+config, and a branch in `open_stores`; callers do not change.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from rx.config import narrow
+from rx.master.store.base import GrainsStore, JobStore, KeyStore, ReplayGuard, SessionStore
+from rx.master.store.errors import StoreError
+
+BACKENDS = {"job_store_backend": ("sqlite",), "key_store_backend": ("files",), "grains_store_backend": ("files",),
+            "session_store_backend": ("files",)}
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """What the factory needs of the master config."""
+
+    pki_dir: str
+    cachedir: str
+    job_store_backend: str = "sqlite"
+    key_store_backend: str = "files"
+    grains_store_backend: str = "files"
+    session_store_backend: str = "files"
+
+    @property
+    def jobs_dir(self) -> str:
+        return os.path.join(self.cachedir, "jobs")
+
+
+@dataclass
+class Stores:
+    jobs: JobStore
+    replay: ReplayGuard
+    keys: KeyStore
+    grains: GrainsStore
+    session: SessionStore
+
+    async def prepare(self) -> None:
+        """Create what every store needs (the master does this once, before its children start)."""
+        await self.keys.prepare()
+        await self.session.prepare()
+        await self.jobs.prepare()
+
+    def close(self) -> None:
+        self.replay.close()
+        self.jobs.close()
+
+
+def open_stores(cfg: StoreConfig) -> Stores:
+    """The stores the config names (opening is cheap: connections are made on first use)."""
+    for key, allowed in BACKENDS.items():
+        if getattr(cfg, key) not in allowed:
+            raise StoreError(f"{key}: unknown backend {getattr(cfg, key)!r} (available: {', '.join(allowed)})")
+    from rx.master.store.file_grains import FileGrainsStore
+    from rx.master.store.file_keys import FileKeyStore
+    from rx.master.store.file_session import FileSessionStore
+    from rx.master.store.sqlite_jobs import SqliteJobStore, SqliteReplayGuard
+    jobs = SqliteJobStore(cfg.jobs_dir)
+    return Stores(jobs=jobs, replay=SqliteReplayGuard(jobs.db),
+                  keys=FileKeyStore(cfg.pki_dir), grains=FileGrainsStore(cfg.cachedir),
+                  session=FileSessionStore(cfg.pki_dir))
+
+
+def store_config(cfg: object) -> StoreConfig:
+    """The store settings of a master config."""
+    return narrow(cfg, StoreConfig)

@@ -1,0 +1,38 @@
+"""Every tag of the master's event bus, built in one place (the payloads are in `events`; this
+module has no classes, so a client that only subscribes loads nothing more)."""
+
+from __future__ import annotations
+
+AUTH = "rx/auth"
+KEY = "rx/key"
+KEY_ROTATE = "rx/key/rotate"
+SYNC_PREFIX = "rx/sync/"
+JOB_PREFIX = "rx/job/"
+MINION_PREFIX = "rx/minion/"
+KEY_ACTS = ("pending", "denied", "accept", "reject", "delete")
+GRAINS_TAGS = ("start", "grains")
+"""Minion events whose `grains` the master caches for targeting."""
+
+
+def job_new(jid: str) -> str:
+    return f"{JOB_PREFIX}{jid}/new"
+
+
+def job_ret_prefix(jid: str) -> str:
+    return f"{JOB_PREFIX}{jid}/ret/"
+
+
+def job_ret(jid: str, minion_id: str) -> str:
+    return job_ret_prefix(jid) + minion_id
+
+
+def minion_prefix(minion_id: str) -> str:
+    return f"{MINION_PREFIX}{minion_id}/"
+
+
+def minion_tag(minion_id: str, tag: str) -> str:
+    return minion_prefix(minion_id) + tag
+
+
+def sync_tag(token: str) -> str:
+    return SYNC_PREFIX + token
