@@ -15,7 +15,6 @@ import base64
 import contextlib
 import fcntl
 import fnmatch
-import heapq
 import os
 import stat
 from pathlib import Path
@@ -36,6 +35,7 @@ class FileKeyStore:
     def __init__(self, pki_dir: str | Path) -> None:
         self.root = Path(pki_dir)
         self.dirs = {state: self.root / name for state, name in DIRS.items()}
+        self._by_age: list[tuple[int, str]] = []
 
     async def prepare(self) -> None:
         ensure_private_dir(self.root)
@@ -177,26 +177,46 @@ class FileKeyStore:
         return Decision("pending", evicted)
 
     def _make_room(self, keep: int) -> tuple[KeyInfo, ...]:
-        """Remove the oldest pending keys (by mtime, then id) until at most `keep` are left."""
-        with os.scandir(self.dirs["pending"]) as it:
-            entries = [e for e in it if validate_minion_id(e.name) is None]
-        if len(entries) <= keep:
-            return ()
-
-        def age(entry: os.DirEntry) -> tuple[int, str]:
-            try:
-                return entry.stat(follow_symlinks=False).st_mtime_ns, entry.name
-            except FileNotFoundError:
-                return 0, entry.name
+        """Remove the oldest pending keys (by mtime) until at most `keep` are left."""
+        excess = sum(1 for n in os.listdir(self.dirs["pending"]) if not n.startswith(".")) - keep
         evicted = []
-        for entry in heapq.nsmallest(len(entries) - keep, entries, key=age):
+        while excess > 0 and (name := self._oldest_pending()) is not None:
             try:
-                public = self._read("pending", entry.name)
+                public = self._read("pending", name) or b""
             except KeyStoreError:
                 public = b""
-            if self._remove("pending", entry.name) and public is not None:
-                evicted.append(KeyInfo(entry.name, "pending", public))
+            if self._remove("pending", name):
+                evicted.append(KeyInfo(name, "pending", public))
+                excess -= 1
         return tuple(evicted)
+
+    def _oldest_pending(self) -> str | None:
+        """The oldest pending key's id, from this process's list of pending keys by age (rebuilt when used
+        up).  Called under the lock, so every key missing from the list was filed or made young after
+        the list was built: the first listed key still there with the mtime the list holds is the oldest."""
+        for rescan in (False, True):
+            if rescan:
+                self._by_age = self._pending_by_age()
+            while self._by_age:
+                mtime, name = self._by_age.pop()
+                try:
+                    if os.lstat(os.path.join(self.dirs["pending"], name)).st_mtime_ns == mtime:
+                        return name
+                except FileNotFoundError:
+                    continue
+        return None
+
+    def _pending_by_age(self) -> list[tuple[int, str]]:
+        """(mtime, id) of every pending key, youngest first (so pop() gives the oldest)."""
+        out = []
+        with os.scandir(self.dirs["pending"]) as it:
+            for entry in it:
+                if validate_minion_id(entry.name) is None:
+                    try:
+                        out.append((entry.stat(follow_symlinks=False).st_mtime_ns, entry.name))
+                    except FileNotFoundError:
+                        continue
+        return sorted(out, reverse=True)
 
     async def accepted_version(self) -> Hashable:
         try:

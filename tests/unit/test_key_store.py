@@ -117,6 +117,23 @@ async def test_a_lowered_cap_is_exact_at_the_next_filing(store, tmp_path):
     assert await store.ids("pending") == ["new", "old4"]
 
 
+async def test_the_oldest_is_evicted_whichever_worker_changed_the_keys(store, tmp_path):
+    """Each worker keeps its own list of pending keys by age: keys another worker made young, evicted or
+    filed since are never taken for the oldest."""
+    other = FileKeyStore(tmp_path / "pki")
+    keys = {i: _key() for i in ("k1", "k2", "k3", "k4", "k5", "k6")}
+    for n, i in enumerate(("k1", "k2", "k3"), 1):
+        await store.decide(i, keys[i], auto_accept=False, max_pending=3)
+        _age(tmp_path, i, 1000 * n)
+    assert [k.id for k in (await store.decide("k4", keys["k4"], False, 3)).evicted] == ["k1"]
+    _age(tmp_path, "k4", 4000)
+    await other.decide("k2", keys["k2"], False, 3)  # made young by another worker
+    _age(tmp_path, "k2", 5000)
+    assert [k.id for k in (await store.decide("k5", keys["k5"], False, 3)).evicted] == ["k3"]
+    assert [k.id for k in (await other.decide("k6", keys["k6"], False, 3)).evicted] == ["k4"]
+    assert await store.ids("pending") == ["k2", "k5", "k6"]
+
+
 async def test_accepted_and_known_keys_are_never_evicted(store, tmp_path):
     await store.write("accepted", "web1", _key())
     await store.decide("web2", _key(), auto_accept=False, max_pending=1)
