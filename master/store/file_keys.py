@@ -149,7 +149,9 @@ class FileKeyStore:
         is filed as denied for a person to look at.  With `max_pending`, a new pending key beyond that
         many evicts the oldest ones (a pending key that asks again is made young), so a flood of
         made-up ids neither fills the disk nor locks out a genuine minion, which files again at its
-        next retry."""
+        next retry.  An accepted minion presenting its key (every re-auth) is answered without the lock."""
+        if self._read("accepted", minion_id) == public:
+            return Decision("accepted")
         return await self._under_lock(self._decide, minion_id, public, auto_accept, max_pending)
 
     def _decide(self, minion_id: str, public: bytes, auto_accept: bool, max_pending: int) -> Decision:

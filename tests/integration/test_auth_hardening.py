@@ -197,9 +197,10 @@ def test_low_order_ephemeral_key_gets_a_clear_error(fleet, eph):
 
 # ---------------------------------------------------------------- item 13: two keys for one new id at once
 
-def _burst(url: str, frames: list[list[bytes]], sockets: int) -> list[dict]:
-    """Send every frame group at once, group i's frames from `sockets` separate DEALERs (frame j from socket j),
-    then collect every reply; returns the replies in the order of `frames` flattened."""
+def _burst(url: str, frames: list[list[bytes]], sockets: int, lockstep: bool = False) -> list[dict]:
+    """Send frame groups from `sockets` separate DEALERs (a group's frame j from socket j): all at once, or
+    with `lockstep` one group at a time (its frames at the same instant, reaching different workers); returns
+    the replies in the order of `frames` flattened."""
     ctx = zmq.Context()
     socks = [ctx.socket(zmq.DEALER) for _ in range(sockets)]
     try:
@@ -208,21 +209,26 @@ def _burst(url: str, frames: list[list[bytes]], sockets: int) -> list[dict]:
             s.connect(url)
         for s in socks:  # connected before the burst, so no socket starts late
             wait_for(lambda s=s: s.getsockopt(zmq.EVENTS) & zmq.POLLOUT, what="a connected socket")
+        poller = zmq.Poller()
+        for s in socks:
+            poller.register(s, zmq.POLLIN)
+        replies: dict[int, dict] = {}
+
+        def collect(n: int) -> None:
+            deadline = time.monotonic() + 60
+            while len(replies) < n and time.monotonic() < deadline:
+                for s, _ in poller.poll(1000):
+                    rid, _empty, body = s.recv_multipart()
+                    replies[int.from_bytes(rid, "big")] = decode(body)
+            assert len(replies) == n, f"{n - len(replies)} requests got no reply"
         n = 0
         for group in frames:
             for j, frame in enumerate(group):
                 socks[j].send_multipart([n.to_bytes(4, "big"), b"", frame])
                 n += 1
-        replies: dict[int, dict] = {}
-        poller = zmq.Poller()
-        for s in socks:
-            poller.register(s, zmq.POLLIN)
-        deadline = time.monotonic() + 60
-        while len(replies) < n and time.monotonic() < deadline:
-            for s, _ in poller.poll(1000):
-                rid, _empty, body = s.recv_multipart()
-                replies[int.from_bytes(rid, "big")] = decode(body)
-        assert len(replies) == n, f"{n - len(replies)} requests got no reply"
+            if lockstep:
+                collect(n)
+        collect(n)
         return [replies[i] for i in range(n)]
     finally:
         for s in socks:
@@ -236,7 +242,8 @@ def test_two_keys_for_one_new_id_sent_at_once_have_one_winner(sandbox, auto_acce
     ids = [f"race{n}" for n in range(40)]
     idents = {i: [Identity.generate(), Identity.generate()] for i in ids}
     pairs = {i: [start_auth(ident, i) for ident in idents[i]] for i in ids}
-    replies = _burst(f"tcp://127.0.0.1:{sandbox.ret_port}", [[_auth_frame(p) for p in pairs[i]] for i in ids], 2)
+    replies = _burst(f"tcp://127.0.0.1:{sandbox.ret_port}", [[_auth_frame(p) for p in pairs[i]] for i in ids], 2,
+                     lockstep=True)
     master_pub = master_public_key(sandbox.cfg)
     keys = _keys(sandbox)
     filed = "accepted" if auto_accept else "pending"
