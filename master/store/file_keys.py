@@ -185,9 +185,10 @@ class FileKeyStore:
         while excess > 0 and (name := self._oldest_pending()) is not None:
             try:
                 public = self._read("pending", name) or b""
-            except KeyStoreError:
-                public = b""
-            if self._remove("pending", name):
+                removed = self._remove("pending", name)
+            except KeyStoreError:  # a file put there by hand (a symlink out, say): not ours to remove
+                continue
+            if removed:
                 evicted.append(KeyInfo(name, "pending", public))
                 excess -= 1
         return tuple(evicted)
