@@ -121,8 +121,13 @@ class MasterConfig(_Common):
     auth_window_seconds: float = setting(300.0, rule=SECONDS,
                                          doc="allowed clock difference for `_auth` and sealed requests")
     max_pending_keys: int = setting(1000, rule=Rule("a whole number >= 0 (0: no limit)", lambda v: v >= 0),
-                                    doc="at most this many pending keys are filed; `_auth` from further unknown ids "
-                                        "is refused until keys are accepted or deleted")
+                                    doc="at most this many keys are pending: a new one evicts the oldest (a pending "
+                                        "minion asking again is made young), so a flood of made-up ids cannot lock "
+                                        "out a real minion; see docs/security.md")
+    autosign_file: str = setting("", rule=Rule("a file path (relative: under root_dir), or empty"),
+                                 doc="Salt's autosign_file: ids (exact, glob or regular expression; one a line, `#` "
+                                     "comments) whose new keys are accepted on first contact; ignored unless owned by "
+                                     "root or the master's user and not writable by group or others; empty: off")
     job_store_backend: str = setting("sqlite", rule=one_of("sqlite"),
                                      doc="where jobs and returns are kept (`<cachedir>/jobs`); more backends arrive "
                                          "behind the same interface")
@@ -266,6 +271,8 @@ def load_master_config(config_dir: str | None = None, overrides: Mapping[str, An
             check_nodegroups(values["nodegroups"])
         except TargetError as exc:
             raise ConfigError(f"{path}: nodegroups: {exc}", path=str(path), key="nodegroups") from None
+    if values.get("autosign_file"):
+        values["autosign_file"] = os.path.join(values.get("root_dir", "/"), values["autosign_file"])
     cfg = MasterConfig(**values)
     longest = max(len(os.fsencode(p)) for p in cfg.socket_paths())
     if longest > AF_UNIX_PATH_MAX:

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from rx.master.autosign import AutoSign
 from rx.master.store import Stores
 from rx.transport.crypto import Identity
 from rx.transport.errors import ErrorKind
@@ -36,29 +37,33 @@ class WorkerContext:
     settings: WorkerSettings
     events: EventSink
     publisher: FrameSink
+    autosign: AutoSign
 
     async def fire(self, event: Event) -> None:
         await self.events.fire(event.tag, event.to_wire())
 
 
 class DropLog:
-    """Logs dropped requests, at most one line per second plus a count of the rest."""
+    """Logs what it is told (`what: why`), at most one line per second plus a count of the rest."""
 
-    def __init__(self) -> None:
+    def __init__(self, what: str = "dropped request", past: str = "dropped") -> None:
+        self.what = what
+        self.past = past
         self._last = 0.0
         self._suppressed = 0
 
     def __call__(self, why: str) -> None:
         now = time.monotonic()
         if now - self._last >= 1.0:
-            extra = f" ({self._suppressed} more dropped since last report)" if self._suppressed else ""
-            log.warning("dropped request: %s%s", why, extra)
+            extra = f" ({self._suppressed} more {self.past} since last report)" if self._suppressed else ""
+            log.warning("%s: %s%s", self.what, why, extra)
             self._last, self._suppressed = now, 0
         else:
             self._suppressed += 1
 
 
 drop_log = DropLog()
+evict_log = DropLog("evicted a pending key", "evicted")
 
 
 def error(kind: ErrorKind, message: str) -> dict:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import logging
 import time
 
-from rx.master.context import WorkerContext, drop_log, error
-from rx.master.store import KeyStoreError, PendingFull, StoreError, UnknownJob
+from rx.master.context import WorkerContext, drop_log, error, evict_log
+from rx.master.store import KeyStoreError, StoreError, UnknownJob
 from rx.transport.crypto import fingerprint
 from rx.transport.errors import ErrorKind
 from rx.transport.events import GRAINS_TAGS, AuthEvent, JobRetEvent, KeyEvent, MinionFired
@@ -24,28 +24,48 @@ SUB socket was reconnecting is lost on the wire); older jobs are left to the cli
 CATCH_UP_MAX_JOBS = 64
 
 
+AUTH_NONCE_PREFIX = b"rx/auth\0"
+"""Auth nonces share the replay guard with sealed requests' nonces, in their own namespace."""
+
+
 async def handle_auth(ctx: WorkerContext, load: dict) -> dict:
+    """Answer a signed `_auth` once: a replayed request (same nonce, within the timestamp window) is
+    refused before any key is filed or event fired.  The guard keeps nonces for twice the window
+    (maintenance), longer than any request stays fresh."""
     s = ctx.settings
+    now = time.time()
     try:
-        req = check_auth_request(load, time.time(), s.auth_window_seconds)
-        status = await ctx.stores.keys.decide(req.id, req.pub, s.auto_accept, s.max_pending_keys)
-    except PendingFull as exc:
-        drop_log(f"_auth: {exc}")
-        return error(ErrorKind.AUTH, "the master is not filing new keys right now (too many pending)")
+        req = check_auth_request(load, now, s.auth_window_seconds)
     except AuthError as exc:
         drop_log(f"_auth: {exc}")
         return error(ErrorKind.AUTH, str(exc))
+    if not await ctx.stores.replay.first_use(AUTH_NONCE_PREFIX + req.nonce, now):
+        drop_log(f"_auth: replayed auth request for {req.id!r}")
+        return error(ErrorKind.AUTH, "this auth request was already answered (a replay?): send a new one")
+    try:
+        decision = await ctx.stores.keys.decide(req.id, req.pub, s.auto_accept or ctx.autosign.matches(req.id),
+                                                s.max_pending_keys)
     except (KeyStoreError, OSError) as exc:
         log.error("_auth: cannot file the key: %s", exc)
         return error(ErrorKind.AUTH, "the master cannot file this key; see its log")
+    status = decision.status
+    session = await ctx.stores.session.current()
+    try:
+        reply = answer_auth(ctx.identity, req, status, session.secret, session.serial, s.publish_port).to_wire()
+    except AuthError as exc:
+        drop_log(f"_auth: {exc}")
+        return error(ErrorKind.AUTH, str(exc))
+    for gone in decision.evicted:
+        evict_log(f"{gone.id!r} ({gone.fingerprint}), the oldest of max_pending_keys={s.max_pending_keys}, "
+                  f"to file {req.id!r}")
+        await ctx.fire(KeyEvent(gone.id, "evict", gone.fingerprint))
     fp = fingerprint(req.pub)
     await ctx.fire(AuthEvent(req.id, status, fp))
     if status in ("pending", "denied"):
         await ctx.fire(KeyEvent(req.id, status, fp))
     if status != "accepted":
         log.info("minion %s auth: %s (%s)", req.id, status, fp)
-    session = await ctx.stores.session.current()
-    return answer_auth(ctx.identity, req, status, session.secret, session.serial, s.publish_port).to_wire()
+    return reply
 
 
 async def handle_return(ctx: WorkerContext, minion_id: str, ret: JobReturn) -> dict:

@@ -10,6 +10,7 @@ import logging
 from pathlib import Path
 
 from rx.config import MasterConfig
+from rx.master.autosign import AutoSign
 from rx.master.context import WorkerContext, WorkerSettings
 from rx.master.handlers import dispatch
 from rx.master.store import open_stores, store_config
@@ -35,6 +36,7 @@ async def run(cfg: MasterConfig, index: int = 0) -> None:
                                 nodegroups=cfg.nodegroups),
         events=transport.event_sink(ipc_url(cfg.event_pull_ipc)),
         publisher=transport.frame_sink(ipc_url(cfg.publish_pull_ipc)),
+        autosign=AutoSign(cfg.autosign_file),
     )
     log.debug("mworker %d ready", index)
     try:

@@ -54,6 +54,12 @@ class Authenticator:
         if pinned is None:
             self.pin_path.write_bytes(outcome.master_pub)
             log.warning("pinned the master's key %s (first contact)", fingerprint(outcome.master_pub))
+        elif outcome.replaces_pin:
+            self.pin_path.write_bytes(outcome.master_pub)
+            log.error("the pinned master key %s (%s) does not match master_finger; the master's key %s does, "
+                      "signed this answer and now replaces the pin. If master_finger was not changed on purpose, "
+                      "find out who held the old key", fingerprint(pinned), self.pin_path,
+                      fingerprint(outcome.master_pub))
         return outcome.status, outcome.session
 
     async def until_accepted(self) -> Session:

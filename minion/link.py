@@ -29,6 +29,26 @@ SEND_ATTEMPTS = 6
 DEFAULT_PUBLISH_PORT = 4505
 LOST_SLACK = 1.0
 """Seconds before a disconnect from which missed jobs are asked for (the loss is noticed late)."""
+MISMATCH_LOG_SECONDS = 10.0
+"""At most one warning per this many seconds about replies that do not answer our request."""
+
+
+class RateLimitedWarning:
+    """Logs a warning at most once per `period` seconds, with a count of the ones left out."""
+
+    def __init__(self, period: float) -> None:
+        self.period = period
+        self._last = float("-inf")
+        self._suppressed = 0
+
+    def __call__(self, message: str, *args: object) -> None:
+        now = time.monotonic()
+        if now - self._last < self.period:
+            self._suppressed += 1
+            return
+        extra = f" ({self._suppressed} more since the last report)" if self._suppressed else ""
+        log.warning(message + "%s", *args, extra)
+        self._last, self._suppressed = now, 0
 
 
 class MasterLink:
@@ -40,6 +60,7 @@ class MasterLink:
         self.session: Session | None = None
         self._lock = asyncio.Lock()
         self.on_session: Callable[[Session], None] = lambda s: None
+        self._mismatch = RateLimitedWarning(MISMATCH_LOG_SECONDS)
 
     async def reauth(self, seen: Session | None) -> bool:
         """Single-flight re-authentication: only if the session is still the one the caller found
@@ -61,7 +82,12 @@ class MasterLink:
 
     async def send(self, cmd: str, load: dict) -> dict | None:
         """Send a sealed request, re-authenticating and retrying; the master's reply, or None if it could
-        not be delivered or was refused (logged)."""
+        not be delivered or was refused (logged).
+
+        A reply that does not authenticate for the request it answers (a stale or forged one from
+        something on the path) is not trusted: the request is sealed again and resent after a backoff.
+        Resending is safe: the master stores a return once per (jid, id) and answers a second copy
+        with DUPLICATE, which means delivered."""
         delay = 1.0
         for _attempt in range(SEND_ATTEMPTS):
             session = self.session
@@ -89,8 +115,11 @@ class MasterLink:
             try:
                 inner = open_reply(session.request_key, sealed, reply)
             except Rejected as exc:
-                log.error("%s: reply from the master does not authenticate: %s", cmd, exc)
-                return None
+                self._mismatch("%s: the reply does not authenticate for this request (%s); a stale or forged "
+                               "reply from the path to the master? Sending it again in %.0fs", cmd, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+                continue
             if not is_error(inner):
                 return inner if isinstance(inner, dict) else None
             err = _error(inner)

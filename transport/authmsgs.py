@@ -13,6 +13,24 @@ from rx.transport.sizes import PUBLIC_KEY_BYTES, SIGNATURE_BYTES
 AUTH_STATUSES = ("accepted", "pending", "rejected", "denied")
 AUTH_NONCE_BYTES = 16
 
+_P25519 = 2**255 - 19
+X25519_LOW_ORDER = frozenset({
+    0, 1, _P25519 - 1, _P25519, _P25519 + 1,
+    325606250916557431795983626356110631294008115727848805560023387167927233504,
+    39382357235489614581723060781553021112529911719440698176882885853963445705823,
+})
+"""The u-coordinates (bit 255 ignored, as X25519 does) of the points of order 1, 2, 4 and 8 on
+Curve25519 and their non-canonical encodings: an exchange with any of them gives the all-zero
+secret, so they are refused when the request is parsed (the list libsodium checks)."""
+
+
+def x25519_public(d: dict, key: str) -> bytes:
+    """A 32-byte X25519 public key that is not a low-order point."""
+    value = f.get(d, key, bytes, size=PUBLIC_KEY_BYTES)
+    if int.from_bytes(value, "little") & ((1 << 255) - 1) in X25519_LOW_ORDER:
+        raise ProtocolError("not a usable X25519 public key (a low-order point)", key)
+    return value
+
 
 @dataclass(frozen=True)
 class AuthRequest:
@@ -35,7 +53,7 @@ class AuthRequest:
     def from_wire(cls, obj: Any) -> "AuthRequest":
         d = f.as_map(obj, "auth")
         return cls(id=f.minion_id(d), pub=f.get(d, "pub", bytes, size=PUBLIC_KEY_BYTES),
-                   eph=f.get(d, "eph", bytes, size=PUBLIC_KEY_BYTES), ts=f.number(d, "ts"),
+                   eph=x25519_public(d, "eph"), ts=f.number(d, "ts"),
                    nonce=f.get(d, "nonce", bytes, size=AUTH_NONCE_BYTES),
                    sig=f.get(d, "sig", bytes, size=SIGNATURE_BYTES))
 

@@ -74,6 +74,8 @@ class AuthOutcome:
     status: str
     master_pub: bytes
     session: Session | None = None
+    replaces_pin: bool = False
+    """the master's key differs from the pinned one but matches master_finger: pin it instead"""
 
 
 def start_auth(identity: Identity, minion_id: str, now: float | None = None) -> PendingAuth:
@@ -88,19 +90,25 @@ def finish_auth(pending: PendingAuth, reply_obj: object, pinned_master_pub: byte
                 master_finger: str = "") -> AuthOutcome:
     """Check the master's signed answer and, if accepted, open the session keys.
 
-    `pinned_master_pub` is the key seen on first contact; a different one is refused.
+    A configured `master_finger` always decides: a key that does not match it is refused even if it
+    is the pinned one, and a matching key replaces a different pin (`replaces_pin`).  Without it,
+    `pinned_master_pub` (the key seen on first contact) decides: a different key is refused.
     """
     try:
         reply = AuthReply.from_wire(reply_obj)
     except ProtocolError as exc:
         raise AuthError("malformed", f"malformed auth reply: {exc}") from None
-    if pinned_master_pub is not None and reply.master_pub != pinned_master_pub:
+    pinned = pinned_master_pub is not None and reply.master_pub == pinned_master_pub
+    if master_finger and plain_fingerprint(fingerprint(reply.master_pub)) != master_finger:
+        why = " (it is the pinned key in master.pub, but master_finger wins)" if pinned else ""
+        raise AuthError("master_finger_mismatch",
+                        f"the master's key {fingerprint(reply.master_pub)} does not match master_finger{why}; "
+                        "refusing it")
+    if not master_finger and pinned_master_pub is not None and not pinned:
         raise AuthError("master_key_changed",
                         f"the master's key changed (now {fingerprint(reply.master_pub)}); refusing it. If this is "
                         "intended, remove the cached master.pub on the minion")
-    if pinned_master_pub is None and master_finger and plain_fingerprint(fingerprint(reply.master_pub)) != master_finger:
-        raise AuthError("master_finger_mismatch",
-                        f"the master's key {fingerprint(reply.master_pub)} does not match master_finger")
+    replaces_pin = pinned_master_pub is not None and not pinned
     try:
         verify(reply.master_pub, reply.sig, b"rx/auth-reply\0" + reply.body)
         body = AuthBody.from_wire(decode(reply.body))
@@ -109,7 +117,7 @@ def finish_auth(pending: PendingAuth, reply_obj: object, pinned_master_pub: byte
     if body.id != pending.request.id or body.nonce != pending.request.nonce:
         raise AuthError("mismatch", "auth reply answers another request")
     if body.status != "accepted":
-        return AuthOutcome(status=body.status, master_pub=reply.master_pub)
+        return AuthOutcome(status=body.status, master_pub=reply.master_pub, replaces_pin=replaces_pin)
     try:
         box = Aead(pending.ephemeral.shared_key(body.eph, _keys_info(body.id)))
         keys = decode(box.open(body.keys_nonce, body.keys_ct, b"rx/auth-keys"))
@@ -121,7 +129,7 @@ def finish_auth(pending: PendingAuth, reply_obj: object, pinned_master_pub: byte
     return AuthOutcome(status="accepted", master_pub=reply.master_pub,
                        session=Session(master_pub=reply.master_pub, serial=body.serial, publish_key=pub_key,
                                        request_key=req_key, master_offset=body.now - time.time(),
-                                       publish_port=body.publish_port))
+                                       publish_port=body.publish_port), replaces_pin=replaces_pin)
 
 
 # ---------------------------------------------------------------- master side
@@ -143,10 +151,15 @@ def check_auth_request(load: object, now: float, window: float) -> AuthRequest:
 
 def answer_auth(master: Identity, req: AuthRequest, status: str, secret: bytes, serial: int,
                 publish_port: int = 0) -> AuthReply:
-    """Build the master's signed answer; session keys (and the publish port) only go to an accepted minion."""
+    """Build the master's signed answer; session keys (and the publish port) only go to an accepted minion.
+    AuthError if the minion's ephemeral key cannot be used (check_auth_request already refuses the known
+    low-order keys)."""
     if status == "accepted":
         eph = Ephemeral()
-        box = Aead(eph.shared_key(req.eph, _keys_info(req.id)))
+        try:
+            box = Aead(eph.shared_key(req.eph, _keys_info(req.id)))
+        except CryptoError as exc:
+            raise AuthError("malformed", f"malformed auth request: eph: {exc}") from None
         keys = encode({"pub_key": publish_key(secret, serial), "req_key": request_key(secret, serial, req.id)})
         keys_nonce, keys_ct = box.seal(keys, b"rx/auth-keys")
         body = AuthBody(status=status, id=req.id, nonce=req.nonce, serial=serial, now=time.time(), eph=eph.public,

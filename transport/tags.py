@@ -9,7 +9,7 @@ KEY_ROTATE = "rx/key/rotate"
 SYNC_PREFIX = "rx/sync/"
 JOB_PREFIX = "rx/job/"
 MINION_PREFIX = "rx/minion/"
-KEY_ACTS = ("pending", "denied", "accept", "reject", "delete")
+KEY_ACTS = ("pending", "denied", "accept", "reject", "delete", "evict")
 GRAINS_TAGS = ("start", "grains")
 """Minion events whose `grains` the master caches for targeting."""
 

@@ -18,7 +18,7 @@ from rx.transport.keyprint import fingerprint
 from rx.transport.errors import ProtocolError
 from rx.transport.fields import as_map, get, str_list
 from rx.transport.messages import Job
-from rx.master.store.errors import JobExists, KeyStoreError, PendingFull, StoreError, UnknownJob
+from rx.master.store.errors import JobExists, KeyStoreError, StoreError, UnknownJob
 
 KEY_STATES = ("accepted", "pending", "rejected", "denied")
 
@@ -50,6 +50,14 @@ class KeyInfo:
     @property
     def fingerprint(self) -> str:
         return fingerprint(self.public)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What an `_auth` from (id, key) gets: its status, and the pending keys evicted to file it."""
+
+    status: str
+    evicted: tuple[KeyInfo, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -119,8 +127,10 @@ class KeyStore(Protocol):
 
     async def move(self, info: KeyInfo, to_state: str) -> None: ...
 
-    async def decide(self, minion_id: str, public: bytes, auto_accept: bool, max_pending: int = 0) -> str:
-        """What an `_auth` from (id, key) gets, filing unknown keys as pending."""
+    async def decide(self, minion_id: str, public: bytes, auto_accept: bool, max_pending: int = 0) -> Decision:
+        """What an `_auth` from (id, key) gets, filing unknown keys as pending (or accepted with
+        `auto_accept`), atomically: of two different keys for one new id, one wins and the other is
+        denied.  At most `max_pending` keys stay pending (0: no limit); the oldest make room."""
 
     async def accepted_version(self) -> Hashable:
         """A value that changes whenever the set of accepted keys changes (cheap to ask)."""

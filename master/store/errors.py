@@ -3,7 +3,7 @@ errors does not load the store machinery)."""
 
 from __future__ import annotations
 
-__all__ = ["StoreError", "JobExists", "UnknownJob", "KeyStoreError", "PendingFull"]
+__all__ = ["StoreError", "JobExists", "UnknownJob", "KeyStoreError"]
 
 
 class StoreError(Exception):
@@ -20,7 +20,3 @@ class UnknownJob(StoreError):
 
 class KeyStoreError(StoreError):
     """A key operation that cannot be done (bad id, unreadable key)."""
-
-
-class PendingFull(KeyStoreError):
-    """Too many keys are pending already: a new one is not filed."""

@@ -225,17 +225,19 @@ def test_replayed_minion_event_is_refused(fleet):
         fake.close()
 
 
-def test_flood_of_made_up_ids_stops_at_max_pending_keys(sandbox):
+def test_flood_of_made_up_ids_evicts_the_oldest_pending_keys(sandbox):
     sandbox.start_master(max_pending_keys=3)
     fakes = [FakeMinion(sandbox, f"flood{i}", accept=False) for i in range(5)]
+    watch = EventWatch(sandbox.cfg, "rx/key")
     try:
-        assert [f.auth() for f in fakes[:3]] == ["pending"] * 3
-        for f in fakes[3:]:
-            with pytest.raises(Exception, match="too many pending"):
-                f.auth()
-        assert sorted(_keys(sandbox)["pending"]) == ["flood0", "flood1", "flood2"]
-        assert fakes[0].auth() == "pending", "a key already pending is still answered"
+        assert [f.auth() for f in fakes] == ["pending"] * 5
+        assert sorted(_keys(sandbox)["pending"]) == ["flood2", "flood3", "flood4"]
+        evicted = [d["id"] for _t, d in watch.drain(1.0) if d["act"] == "evict"]
+        assert evicted == ["flood0", "flood1"]
+        assert fakes[0].auth() == "pending", "an evicted minion is filed again when it asks again"
+        assert sorted(_keys(sandbox)["pending"]) == ["flood0", "flood3", "flood4"]
     finally:
+        watch.close()
         for f in fakes:
             f.close()
     assert "max_pending_keys" in sandbox.master.output()

@@ -13,7 +13,7 @@ from rx.transport.crypto import Identity
 from rx.transport.keyprint import fingerprint, plain_fingerprint
 from rx.transport.handshake import (AuthError, answer_auth, check_auth_request, finish_auth, publish_key, request_key,
                                     start_auth)
-from rx.transport.authmsgs import AuthBody, AuthRequest
+from rx.transport.authmsgs import X25519_LOW_ORDER, AuthBody, AuthRequest
 
 WINDOW = 300.0
 
@@ -123,6 +123,35 @@ def test_master_finger_is_checked_on_first_contact(master, minion, secret):
     with pytest.raises(AuthError) as info:
         finish_auth(pending, reply, None, master_finger=bad)
     assert info.value.reason == "master_finger_mismatch"
+
+
+def test_master_finger_wins_over_the_pin(master, minion, secret):
+    """A configured master_finger decides whatever is pinned: the pinned key is refused when it does not
+    match it, and a key that matches it replaces a different pin."""
+    impostor = Identity.generate()
+    finger = plain_fingerprint(fingerprint(master.public))
+    pending = start_auth(minion, "web1")
+    fake = _wire(answer_auth(impostor, pending.request, "accepted", os.urandom(32), 1).to_wire())
+    with pytest.raises(AuthError) as info:
+        finish_auth(pending, fake, pinned_master_pub=impostor.public, master_finger=finger)
+    assert info.value.reason == "master_finger_mismatch" and "pinned" in str(info.value)
+    pending, reply = _round(master, minion, secret)
+    out = finish_auth(pending, reply, pinned_master_pub=impostor.public, master_finger=finger)
+    assert out.status == "accepted" and out.replaces_pin and out.master_pub == master.public
+    pending, reply = _round(master, minion, secret, status="pending")
+    assert finish_auth(pending, reply, pinned_master_pub=impostor.public, master_finger=finger).replaces_pin
+    pending, reply = _round(master, minion, secret)
+    assert not finish_auth(pending, reply, pinned_master_pub=master.public, master_finger=finger).replaces_pin
+    assert not finish_auth(pending, reply, pinned_master_pub=None, master_finger=finger).replaces_pin
+
+
+def test_a_key_matching_master_finger_still_needs_a_valid_signature(master, minion, secret):
+    pending, reply = _round(master, minion, secret)
+    forged = {**reply, "sig": Identity.generate().sign(b"rx/auth-reply\0" + reply["body"])}
+    with pytest.raises(AuthError) as info:
+        finish_auth(pending, forged, pinned_master_pub=Identity.generate().public,
+                    master_finger=plain_fingerprint(fingerprint(master.public)))
+    assert info.value.reason == "bad_signature"
 
 
 def test_signature_by_another_key_is_refused(master, minion, secret):
@@ -236,6 +265,41 @@ def test_auth_request_signed_by_another_key_is_refused(minion):
     with pytest.raises(AuthError) as info:
         check_auth_request({**load, "pub": victim.public}, time.time(), WINDOW)
     assert info.value.reason == "bad_signature"
+
+
+def _signed_with_eph(minion: Identity, eph: bytes) -> dict:
+    """A validly signed `_auth` load carrying `eph` as its ephemeral key."""
+    unsigned = AuthRequest(id="web1", pub=minion.public, eph=eph, ts=time.time(), nonce=os.urandom(16), sig=b"\0" * 64)
+    return _wire(AuthRequest(**{**unsigned.__dict__, "sig": minion.sign(unsigned.signed_bytes())}).to_wire())
+
+
+LOW_ORDER_KEYS = sorted(((u | top) % 2**256).to_bytes(32, "little") for u in X25519_LOW_ORDER for top in (0, 1 << 255))
+
+
+@pytest.mark.parametrize("eph", LOW_ORDER_KEYS, ids=lambda b: b.hex()[:8] + ".." + b.hex()[-4:])
+def test_low_order_ephemeral_key_is_refused_when_parsed(minion, eph):
+    """All-zero and every other low-order X25519 key (the exchange would give the all-zero secret): a
+    clear error naming the field, before any key is filed, never an exception from the crypto library."""
+    with pytest.raises(AuthError) as info:
+        check_auth_request(_signed_with_eph(minion, eph), time.time(), WINDOW)
+    assert info.value.reason == "malformed" and "eph" in str(info.value)
+
+
+def test_the_low_order_list_is_what_x25519_refuses():
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+    ours = X25519PrivateKey.generate()
+    for eph in LOW_ORDER_KEYS:
+        with pytest.raises(ValueError):
+            ours.exchange(X25519PublicKey.from_public_bytes(eph))
+    assert check_auth_request(_signed_with_eph(Identity.generate(), b"\x09" + b"\0" * 31), time.time(), WINDOW)
+
+
+def test_an_unusable_ephemeral_key_is_an_auth_error_when_answering(master, minion, secret):
+    # a request built in-process skips the parse: answering it is still an AuthError, not a crypto exception
+    req = AuthRequest(**{**start_auth(minion, "web1").request.__dict__, "eph": b"\0" * 32})
+    with pytest.raises(AuthError) as info:
+        answer_auth(master, req, "accepted", secret, 1)
+    assert "eph" in str(info.value)
 
 
 @pytest.mark.parametrize("load", [None, [], {}, {"id": "web1"}], ids=repr)

@@ -9,7 +9,7 @@ import stat
 
 import pytest
 
-from rx.master.store import KeyInfo, KeyStoreError, PendingFull
+from rx.master.store import Decision, KeyInfo, KeyStoreError
 from rx.master.store.base import KEY_STATES
 from rx.master.store.file_keys import DIRS, FileKeyStore
 from rx.transport.crypto import Identity, fingerprint
@@ -83,21 +83,100 @@ async def test_decide(store, before, presented, auto, answer, after):
     keys = {"a": _key(), "b": _key()}
     for state, name in before.items():
         await store.write(state, "web1", keys[name])
-    assert await store.decide("web1", keys[presented], auto_accept=auto) == answer
+    assert await store.decide("web1", keys[presented], auto_accept=auto) == Decision(answer)
     assert await _where(store, "web1") == {state: keys[name] for state, name in after.items()}
     assert await store.is_accepted("web1") is ("accepted" in after)
 
 
-async def test_max_pending_refuses_new_keys_but_not_known_ones(store):
-    keys = {i: _key() for i in ("web1", "web2", "web3")}
+def _age(tmp_path, minion_id: str, seconds: int) -> None:
+    """Set a pending key's mtime (its age for eviction) to `seconds` after the epoch."""
+    os.utime(tmp_path / "pki" / "minions_pre" / minion_id, ns=(seconds * 10**9, seconds * 10**9))
+
+
+async def test_max_pending_evicts_the_oldest_and_a_key_that_asks_again_is_young(store, tmp_path):
+    keys = {i: _key() for i in ("web1", "web2", "web3", "web4")}
     for i in ("web1", "web2"):
-        assert await store.decide(i, keys[i], auto_accept=False, max_pending=2) == "pending"
-    with pytest.raises(PendingFull):
-        await store.decide("web3", keys["web3"], auto_accept=False, max_pending=2)
-    assert await _where(store, "web3") == {}
-    assert await store.decide("web1", keys["web1"], auto_accept=False, max_pending=2) == "pending"
-    assert await store.decide("web3", keys["web3"], auto_accept=False, max_pending=0) == "pending"  # 0: no limit
-    assert issubclass(PendingFull, KeyStoreError)
+        assert await store.decide(i, keys[i], auto_accept=False, max_pending=2) == Decision("pending")
+    _age(tmp_path, "web1", 1000)
+    _age(tmp_path, "web2", 2000)
+    assert await store.decide("web1", keys["web1"], auto_accept=False, max_pending=2) == Decision("pending")
+    assert (tmp_path / "pki" / "minions_pre" / "web1").stat().st_mtime > 2000  # asking again made it young
+    assert await store.decide("web3", keys["web3"], auto_accept=False, max_pending=2) == Decision(
+        "pending", (KeyInfo("web2", "pending", keys["web2"]),))
+    assert await store.ids("pending") == ["web1", "web3"]
+    assert await store.decide("web4", keys["web4"], auto_accept=False, max_pending=0) == Decision("pending")  # no limit
+    assert await store.ids("pending") == ["web1", "web3", "web4"]
+
+
+async def test_a_lowered_cap_is_exact_at_the_next_filing(store, tmp_path):
+    for n in range(5):
+        await store.decide(f"old{n}", _key(), auto_accept=False)
+        _age(tmp_path, f"old{n}", 1000 + n)
+    out = await store.decide("new", _key(), auto_accept=False, max_pending=2)
+    assert [k.id for k in out.evicted] == ["old0", "old1", "old2", "old3"]
+    assert await store.ids("pending") == ["new", "old4"]
+
+
+async def test_the_oldest_is_evicted_whichever_worker_changed_the_keys(store, tmp_path):
+    """Each worker keeps its own list of pending keys by age: keys another worker made young, evicted or
+    filed since are never taken for the oldest."""
+    other = FileKeyStore(tmp_path / "pki")
+    keys = {i: _key() for i in ("k1", "k2", "k3", "k4", "k5", "k6")}
+    for n, i in enumerate(("k1", "k2", "k3"), 1):
+        await store.decide(i, keys[i], auto_accept=False, max_pending=3)
+        _age(tmp_path, i, 1000 * n)
+    assert [k.id for k in (await store.decide("k4", keys["k4"], False, 3)).evicted] == ["k1"]
+    _age(tmp_path, "k4", 4000)
+    await other.decide("k2", keys["k2"], False, 3)  # made young by another worker
+    _age(tmp_path, "k2", 5000)
+    assert [k.id for k in (await store.decide("k5", keys["k5"], False, 3)).evicted] == ["k3"]
+    assert [k.id for k in (await other.decide("k6", keys["k6"], False, 3)).evicted] == ["k4"]
+    assert await store.ids("pending") == ["k2", "k5", "k6"]
+
+
+async def test_accepted_and_known_keys_are_never_evicted(store, tmp_path):
+    await store.write("accepted", "web1", _key())
+    await store.decide("web2", _key(), auto_accept=False, max_pending=1)
+    out = await store.decide("web3", _key(), auto_accept=False, max_pending=1)
+    assert [k.id for k in out.evicted] == ["web2"]
+    assert await _listing(store) == {"accepted": ["web1"], "pending": ["web3"], "rejected": [], "denied": []}
+
+
+RACE_IDS = [f"web{n}" for n in range(200)]
+
+
+def _race(pki: str, auto: bool, start, out) -> None:
+    """One process presenting its own key for every id of RACE_IDS once `start` opens; puts
+    {id: (status, key)} on `out`."""
+    keys = {i: Identity.generate().public for i in RACE_IDS}
+    store = FileKeyStore(pki)
+
+    async def run() -> dict:
+        return {i: ((await store.decide(i, keys[i], auto_accept=auto)).status, keys[i]) for i in RACE_IDS}
+    start.wait()
+    out.put(asyncio.run(run()))
+
+
+@pytest.mark.parametrize("auto", [True, False], ids=["auto_accept", "pending"])
+def test_two_keys_for_one_new_id_at_once_have_one_winner(tmp_path, auto):
+    """Key filing is atomic across processes (the MWorkers): one key per id is filed, every other is denied."""
+    import multiprocessing
+    pki = str(tmp_path / "pki")
+    asyncio.run(FileKeyStore(pki).prepare())
+    mp = multiprocessing.get_context("fork")
+    start, out = mp.Barrier(4), mp.Queue()
+    procs = [mp.Process(target=_race, args=(pki, auto, start, out)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=60) for _ in procs]
+    for p in procs:
+        p.join(30)
+    store = FileKeyStore(pki)
+    for minion_id in RACE_IDS:
+        answers = [r[minion_id] for r in results]
+        won = [key for status, key in answers if status != "denied"]
+        assert len(won) == 1, f"{minion_id}: {len(won)} winners"
+        assert asyncio.run(store.read("accepted" if auto else "pending", minion_id)) == won[0]
 
 
 # ---------------------------------------------------------------- listing, finding, moving
@@ -139,7 +218,7 @@ async def test_move_denied_to_accepted_replaces_the_old_key(store):
     await store.decide("web1", new, auto_accept=False)
     await store.move(KeyInfo("web1", "denied", new), "accepted")
     assert await _where(store, "web1") == {"accepted": new}
-    assert await store.decide("web1", old, auto_accept=False) == "denied"
+    assert (await store.decide("web1", old, auto_accept=False)).status == "denied"
 
 
 async def test_move_accepted_to_rejected(store):
@@ -170,7 +249,7 @@ async def test_accepted_version_changes_with_the_accepted_set(store, tmp_path):
 async def test_longest_valid_id_can_be_stored(store, tmp_path):
     long_id = "m" * 255
     key = _key()
-    assert await store.decide(long_id, key, auto_accept=False) == "pending"
+    assert (await store.decide(long_id, key, auto_accept=False)).status == "pending"
     assert await store.read("pending", long_id) == key
     assert sorted(os.listdir(tmp_path / "pki" / "minions_pre")) == [long_id]  # no temp files left behind
 
