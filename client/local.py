@@ -19,6 +19,7 @@ from rx.client.results import (NOT_STARTED, BadRequest, ClientError, MasterUnrea
 from rx.config import MasterConfig, load_master_config
 from rx.master.services import MasterNotRunning, Services, StoreError, event_service, open_services
 from rx.master.services.events import EventService
+from rx.pathsafe import UnsafePath, check_dir, check_socket
 from rx.transport import messages as m
 from rx.transport.errors import ErrorKind, ProtocolError, ReplyError
 from rx.transport.tags import job_ret_prefix
@@ -41,6 +42,7 @@ class AsyncLocalClient:
         self._req: RequestClient | None = None
         self._services: Services | None = None
         self._events: EventService | None = None
+        self._checked = False
 
     async def __aenter__(self) -> "AsyncLocalClient":
         return self
@@ -74,11 +76,29 @@ class AsyncLocalClient:
         return self._services
 
     def _live(self) -> Transport:
-        """The transport to the running master's local socket; MasterUnreachable if it is not running."""
+        """The transport to the running master's local socket; MasterUnreachable if it is not running,
+        PermissionDenied if another user could have put its own socket there (see rx.pathsafe)."""
         if not os.path.exists(self.cfg.ret_ipc):
             raise MasterUnreachable(f"the master is not running (no socket at {self.cfg.ret_ipc}); "
                                     "start it with: rx-master -d")
+        if not self._checked:
+            self._check_sock_dir()
+            self._checked = True
         return self.events.transport
+
+    def _check_sock_dir(self) -> None:
+        """The sock_dir, the directories above it and master_req.ipc belong to the root key's owner (the
+        master's user) or root, and no one else can write them: else the root key is not sent."""
+        try:
+            owners = {0, os.stat(self.cfg.root_key_path).st_uid}
+            check_dir(self.cfg.sock_dir, owners, "sock_dir")
+            check_socket(self.cfg.ret_ipc, owners, "sock_dir")
+        except PermissionError:
+            raise PermissionDenied(f"cannot read {self.cfg.root_key_path}: run as the master's user (or root)") from None
+        except FileNotFoundError:
+            raise MasterUnreachable(f"no root key at {self.cfg.root_key_path}: is the master running?") from None
+        except UnsafePath as exc:
+            raise PermissionDenied(f"not sending the root key: {exc}") from None
 
     def _root_key(self) -> str:
         try:
