@@ -42,6 +42,10 @@ _TARGET_FLAGS = (("-E", "--pcre", "pcre", "regular expression on the id (anchore
                  ("-C", "--compound", "compound", "compound: G@ P@ L@ E@ S@ N@ with and/or/not/()"))
 
 
+ALLOW_CONTROL_HELP = ("print control characters in minion data as they are (nested and txt output escape them, so "
+                      "that a minion cannot drive your terminal; json, jsonl, yaml and raw are always exact)")
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # exit 2 with a one-line message, as argparse does
         self.print_usage(sys.stderr)
@@ -84,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--out-indent", type=int, help="indent of json and yaml output (json: -1 for one line)")
     o.add_argument("--no-color", action="store_true", help="never colour the output")
     o.add_argument("--force-color", action="store_true", help="colour the output even when not on a terminal")
+    o.add_argument("--allow-control-chars", action="store_true", help=ALLOW_CONTROL_HELP)
     o.add_argument("-v", "--verbose", action="store_true", help="print the jid, missing minions and a summary on "
                                                                 "stderr")
     o.add_argument("--summary", action="store_true", help="print a summary on stderr")
@@ -371,7 +376,8 @@ def _run_main(opts: argparse.Namespace) -> int:
         print(f"rx: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except ClientError as exc:
-        print(f"rx: error: {exc}", file=sys.stderr)
+        from rx.client.termsafe import escape_controls
+        print(f"rx: error: {escape_controls(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except asyncio.CancelledError:
         return EXIT_INTERRUPTED

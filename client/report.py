@@ -44,7 +44,8 @@ class Report:
 
     def _emit(self, data: dict) -> None:
         from rx.client.output import render
-        text = render(self.opts.out, data, color=self.color, status=self.status, indent=indent_of(self.opts))
+        text = render(self.opts.out, data, color=self.color, status=self.status, indent=indent_of(self.opts),
+                      escape=not self.opts.allow_control_chars)
         if text:
             print(text, file=self.stream, flush=True)
 

@@ -7,76 +7,26 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
 
-import zmq
-
-from conftest import EventWatch, FakeMinion
+from conftest import EventWatch, ListeningFakeMinion
 from rx.client import events as rx_events
 from rx.client.local import AsyncLocalClient, LocalClient
 from rx.master.services.events import EventService
-from rx.transport.crypto import Verifier
 from rx.transport.events import JobNewEvent, JobRetEvent
-from rx.transport.messages import JobReturn
-from rx.transport.secure import Rejected, open_publication, parse_publication
+from rx.transport.messages import Job, JobReturn
 from tests.support.procs import DEADLINE
 
 FAST = ("-t", "1", "--gather-job-timeout", "1")
 
 
-class ProbeLiar:
-    """A fake minion (its own accepted key) that reads every publication and answers every `jobs.find` probe
-    it sees with "still running", whoever was probed; with `answer_jobs` it also returns True for other jobs."""
-
-    def __init__(self, box, minion_id: str = "liar", *, answer_jobs: bool = False) -> None:
-        self.fake = FakeMinion(box, minion_id)
-        assert self.fake.auth() == "accepted"
-        session = self.fake.session
-        self.verifier, self.key, self.serial = Verifier(session.master_pub), session.publish_key, session.serial
-        self.answer_jobs = answer_jobs
-        self.seen: list[str] = []
-        self.replies: dict[str, dict] = {}
-        self.ctx = zmq.Context()
-        self.sub = self.ctx.socket(zmq.SUB)
-        self.sub.setsockopt(zmq.LINGER, 0)
-        self.sub.setsockopt(zmq.SUBSCRIBE, b"")
-        self.sub.connect(f"tcp://127.0.0.1:{box.pub_port}")
-        self.stop, self.live = threading.Event(), threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + DEADLINE
-        with LocalClient(cfg=box.cfg) as c:  # the subscription is live once a publication gets through
-            while not self.live.is_set():
-                assert time.monotonic() < deadline, "the liar's SUB socket never received a publication"
-                c.cmd_async(minion_id, "test.echo", ["warm-up"])
-                self.live.wait(1.0)
-
-    def _run(self) -> None:
-        while not self.stop.is_set():
-            if not self.sub.poll(50):
-                continue
-            try:
-                job = open_publication(parse_publication(self.sub.recv_multipart()[-1], self.verifier), self.key,
-                                       self.serial)
-            except Rejected:
-                continue
-            self.seen.append(job.jid)
-            self.live.set()
-            if job.fun == "jobs.find":
-                ret: object = {"jid": job.arg[0] if job.arg else "", "fun": "test.sleep", "pid": 4242}
-            elif self.answer_jobs and job.arg != ["warm-up"]:
-                ret = True
-            else:
-                continue
-            load = JobReturn(jid=job.jid, fun=job.fun, fun_args=job.arg, retcode=0, success=True, ret=ret).to_wire()
-            self.replies[job.jid] = self.fake.send_sealed(self.fake.sealed("_return", load))
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(10)
-        self.sub.close()
-        self.ctx.term()
-        self.fake.close()
+def probe_liar(box, minion_id: str = "liar", *, answer_jobs: bool = False) -> ListeningFakeMinion:
+    """A fake minion that answers every `jobs.find` probe it sees with "still running", whoever was probed;
+    with `answer_jobs` it also returns True for the other jobs."""
+    def answer(job: Job) -> object:
+        if job.fun == "jobs.find":
+            return {"jid": job.arg[0] if job.arg else "", "fun": "test.sleep", "pid": 4242}
+        return True if answer_jobs and job.arg != ["warm-up"] else None
+    return ListeningFakeMinion(box, minion_id, answer)
 
 
 async def _find_job(cfg, jid: str, minions: list[str]) -> dict:
@@ -94,7 +44,7 @@ def test_a_minion_that_always_says_running_cannot_hold_the_client_past_max_wait(
     """The liar is targeted and never returns; it answers every probe "still running".  `rx` ends at
     --max-wait, reports it as still running and the silent minion as not connected, and exits 3."""
     fleet.preaccept("silent")
-    liar = ProbeLiar(fleet)
+    liar = probe_liar(fleet)
     try:
         r = fleet.run_cli("rx", "*", "test.ping", *FAST, "--max-wait", "6", "--out", "json", timeout=60)
         assert r.returncode == 3, r.stderr
@@ -112,7 +62,7 @@ def test_probe_answers_for_minions_that_were_not_probed_do_not_extend_the_wait(f
     """The liar returns the job, then answers the probe meant for the silent minion: refused by the master
     (item 4), so the client probes once and reports the silent minion."""
     fleet.preaccept("silent")
-    liar = ProbeLiar(fleet, answer_jobs=True)
+    liar = probe_liar(fleet, answer_jobs=True)
     watch = EventWatch(fleet.cfg, "rx/job/")
     try:
         r = fleet.run_cli("rx", "*", "test.ping", *FAST, "--max-wait", "30", "--out", "json", timeout=60)
