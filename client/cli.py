@@ -14,7 +14,6 @@ import sys
 from typing import Any, AsyncIterator, TextIO
 
 from rx import __version__
-
 from rx.client.results import EXIT_INTERRUPTED, EXIT_NO_MATCH, EXIT_OK, EXIT_USAGE
 
 EPILOG = """targeting (default: glob on the minion id, case-sensitive):

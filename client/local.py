@@ -89,14 +89,15 @@ class AsyncLocalClient:
     def _check_sock_dir(self) -> None:
         """The sock_dir, the directories above it and master_req.ipc belong to the root key's owner (the
         master's user) or root, and no one else can write them: else the root key is not sent."""
+        key = self.cfg.root_key_path
         try:
-            owners = {0, os.stat(self.cfg.root_key_path).st_uid}
+            owners = {0, os.stat(key).st_uid}
             check_dir(self.cfg.sock_dir, owners, "sock_dir")
             check_socket(self.cfg.ret_ipc, owners, "sock_dir")
         except PermissionError:
-            raise PermissionDenied(f"cannot read {self.cfg.root_key_path}: run as the master's user (or root)") from None
+            raise PermissionDenied(f"cannot read {key}: run as the master's user (or root)") from None
         except FileNotFoundError:
-            raise MasterUnreachable(f"no root key at {self.cfg.root_key_path}: is the master running?") from None
+            raise MasterUnreachable(f"no root key at {key}: is the master running?") from None
         except UnsafePath as exc:
             raise PermissionDenied(f"not sending the root key: {exc}") from None
 

@@ -27,8 +27,9 @@ class Bus:
 
 
 def _ctx(stores) -> WorkerContext:
-    return WorkerContext(identity=None, stores=stores, root_key="", events=Bus(), publisher=Bus(),  # type: ignore[arg-type]
-                         settings=WorkerSettings(False, 300.0, 0, 4505, {}))
+    settings = WorkerSettings(False, 300.0, 0, 4505, {})
+    return WorkerContext(identity=None, stores=stores, root_key="", events=Bus(), publisher=Bus(),  # type: ignore
+                         settings=settings)
 
 
 @pytest.mark.parametrize("tgt, tgt_type, grains, stored", [
