@@ -113,6 +113,11 @@ class MasterConfig(_Common):
                                     "still denied)")
     timeout: float = setting(5.0, rule=SECONDS, doc="default `rx -t` / LocalClient timeout, and how long the client "
                                                     "waits for the master's reply")
+    max_wait_seconds: float = setting(
+        3600.0, rule=SECONDS,
+        doc="default `rx --max-wait` / LocalClient `max_wait`: the longest a client waits for a job's returns "
+            "(never less than `timeout`), however long minions say it still runs; they are then reported as "
+            "\"still running\" (exit 3). Salt has no such ceiling")
     keep_jobs_hours: float = setting(24.0, rule=Rule("a number of hours >= 0 (0 keeps jobs forever)", lambda v: v >= 0),
                                      doc="job cache retention")
     publish_key_rotate_hours: float = setting(

@@ -10,6 +10,7 @@ from typing import Any, Callable, NoReturn, TypeVar
 from rx import __version__
 from rx.config import LOG_LEVELS, ConfigError, MasterConfig, MinionConfig, config_yaml
 from rx.logsetup import setup_logging
+from rx.pathsafe import EXIT_UNSAFE, UnsafePath
 
 T = TypeVar("T")
 
@@ -126,13 +127,15 @@ def print_config_if_asked(args: argparse.Namespace, cfg: MasterConfig | MinionCo
 
 def launch(prog: str, args: argparse.Namespace, cfg: Any, prepare: Callable[[], T], own_dirs: list[str]) -> T:
     """Shared start-up of a daemon: logging, one instance per pidfile, host checks (`prepare`, whose
-    ConfigError is a one-line exit 2), detaching, the pidfile, and switching to `cfg.user`."""
+    ConfigError is a one-line exit 2, its UnsafePath exit 77), detaching, the pidfile, and switching to `cfg.user`."""
     try:
         setup_logging(cfg.log_level, cfg.log_file if args.daemon else "", to_stderr=not args.daemon)
         pid = running_pid(cfg.pidfile)
         if pid is not None and pid != os.getpid():
             raise ConfigError(f"pidfile: another {prog} (pid {pid}) is running with {cfg.pidfile}", key="pidfile")
         prepared = prepare()
+    except UnsafePath as exc:
+        fatal(f"refusing to start: {exc}", EXIT_UNSAFE)
     except ConfigError as exc:
         fatal(str(exc))
     if args.daemon:

@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from rx import __version__
-from rx.client.cli import split_args
+from rx.client.cli import ALLOW_CONTROL_HELP, split_args
 from rx.client.output import OUTPUTTERS, render, use_color
 
 
@@ -18,6 +18,7 @@ def main(argv: list[str] | None = None) -> None:
                                                "(default: $RX_CONFIG_DIR or /etc/rx; optional)")
     p.add_argument("--id", default="local", help="minion id to report (default: local)")
     p.add_argument("--out", choices=OUTPUTTERS, default="nested")
+    p.add_argument("--allow-control-chars", action="store_true", help=ALLOW_CONTROL_HELP)
     p.add_argument("--version", action="version", version=f"rx-call {__version__}")
     p.add_argument("fun")
     p.add_argument("args", nargs=argparse.REMAINDER)
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
                       registry=registry)
     args, kwargs = split_args(opts.args)
     value, retcode = call_one(registry, opts.fun, args, kwargs, ctx)
-    print(render(opts.out, {opts.id: value}, color=use_color(sys.stdout)))
+    print(render(opts.out, {opts.id: value}, color=use_color(sys.stdout), escape=not opts.allow_control_chars))
     sys.exit(0 if retcode == 0 else 1)
 
 

@@ -11,13 +11,10 @@ import argparse
 import asyncio
 import signal
 import sys
-import time
-from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, TextIO
 
 from rx import __version__
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_MISSING, EXIT_NO_MATCH, EXIT_MASTER, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 5, 130
+from rx.client.results import EXIT_INTERRUPTED, EXIT_NO_MATCH, EXIT_OK, EXIT_USAGE
 
 EPILOG = """targeting (default: glob on the minion id, case-sensitive):
   rx 'web*' test.ping                      glob          rx -E 'web[0-9]+' test.ping   regex on the id
@@ -29,7 +26,7 @@ exit codes:
   0    every targeted minion returned and every function succeeded
   1    a function failed on at least one minion
   2    usage error or bad target expression (nothing is published)
-  3    at least one minion did not return (3 wins over 1)
+  3    at least one minion did not return, or still ran after --max-wait (3 wins over 1)
   4    the target matched no minion
   5    master unreachable, authentication or permission error
   130  interrupted (the jid is printed to look the job up later)
@@ -42,6 +39,10 @@ _TARGET_FLAGS = (("-E", "--pcre", "pcre", "regular expression on the id (anchore
                  ("-S", "--ipcidr", "ipcidr", "IP address or CIDR against the ipv4/ipv6 grains"),
                  ("-N", "--nodegroup", "nodegroup", "nodegroup from the master config"),
                  ("-C", "--compound", "compound", "compound: G@ P@ L@ E@ S@ N@ with and/or/not/()"))
+
+
+ALLOW_CONTROL_HELP = ("print control characters in minion data as they are (nested and txt output escape them, so "
+                      "that a minion cannot drive your terminal; json, jsonl, yaml and raw are always exact)")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -70,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                        "whether the job still runs (default: master timeout, 5)")
     w.add_argument("--gather-job-timeout", type=float, default=3.0,
                    help="seconds to wait for that find_job probe's answers (default 3)")
+    w.add_argument("--max-wait", type=float, metavar="SECONDS",
+                   help="wait at most this long in all, however long minions say the job still runs; they are then "
+                        "reported as still running (default: the master's max_wait_seconds, 3600)")
     w.add_argument("--async", dest="async_", action="store_true", help="publish, print the jid, do not wait")
     w.add_argument("-b", "--batch", metavar="N|N%", help="rolling batches: at most N (or N%%) minions at once")
     w.add_argument("--batch-wait", type=float, default=0.0, help="seconds to wait after a minion returns before "
@@ -83,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--out-indent", type=int, help="indent of json and yaml output (json: -1 for one line)")
     o.add_argument("--no-color", action="store_true", help="never colour the output")
     o.add_argument("--force-color", action="store_true", help="colour the output even when not on a terminal")
+    o.add_argument("--allow-control-chars", action="store_true", help=ALLOW_CONTROL_HELP)
     o.add_argument("-v", "--verbose", action="store_true", help="print the jid, missing minions and a summary on "
                                                                 "stderr")
     o.add_argument("--summary", action="store_true", help="print a summary on stderr")
@@ -152,69 +157,6 @@ class UsageError(Exception):
     pass
 
 
-@dataclass
-class Report:
-    """Collects returns, streams them when the outputter allows, and decides the exit code."""
-
-    opts: argparse.Namespace
-    stream: TextIO
-    color: bool
-    results: dict = field(default_factory=dict)
-    status: dict = field(default_factory=dict)
-    jid: str = ""
-    targeted: int = 0
-    started: float = field(default_factory=time.monotonic)
-
-    @property
-    def streaming(self) -> bool:
-        from rx.client.output import STREAMING
-        return self.opts.out in STREAMING and not self.opts.static
-
-    def add(self, item: dict) -> None:
-        from rx.client.results import NOT_STARTED
-        for mid, r in item.items():
-            self.results[mid] = r["ret"]
-            if r.get("failed"):
-                self.status[mid] = {"no grains cached": "unknown", NOT_STARTED: "skipped"}.get(r.get("reason"),
-                                                                                              "missing")
-            else:
-                self.status[mid] = "ok" if r.get("retcode") == 0 else "failed"
-            if self.streaming:
-                self._emit({mid: r["ret"]})
-
-    def _emit(self, data: dict) -> None:
-        from rx.client.output import render
-        text = render(self.opts.out, data, color=self.color, status=self.status, indent=_indent(self.opts))
-        if text:
-            print(text, file=self.stream, flush=True)
-
-    def finish(self) -> None:
-        if not self.streaming:
-            self._emit(self.results)
-
-    def count(self, state: str) -> int:
-        return sum(1 for s in self.status.values() if s == state)
-
-    def summary(self) -> str:
-        return (f"Summary: targeted {self.targeted}, returned ok {self.count('ok')}, failed {self.count('failed')}, "
-                f"did not return {self.count('missing') + self.count('unknown')}, "
-                + (f"not started {self.count('skipped')}, " if self.count("skipped") else "") +
-                f"elapsed {time.monotonic() - self.started:.2f}s, jid {self.jid or '-'}")
-
-    def exit_code(self) -> int:
-        if self.count("missing"):
-            return EXIT_MISSING
-        if self.count("failed"):
-            return EXIT_FAILED
-        return EXIT_OK
-
-
-def _indent(opts: argparse.Namespace) -> int | None:
-    if opts.out_indent is None:
-        return 4 if opts.out == "json" else 2
-    return None if opts.out_indent < 0 else opts.out_indent
-
-
 def _job(opts: argparse.Namespace) -> tuple[str | list, list, dict]:
     from rx.transport.ids import FUN_RE
     funs = opts.fun.split(",") if "," in opts.fun else [opts.fun]
@@ -232,6 +174,8 @@ def _check_options(opts: argparse.Namespace) -> None:
         raise UsageError("-t/--timeout must be a number of seconds > 0")
     if opts.gather_job_timeout <= 0:
         raise UsageError("--gather-job-timeout must be a number of seconds > 0")
+    if opts.max_wait is not None and opts.max_wait <= 0:
+        raise UsageError("--max-wait must be a number of seconds > 0")
     if opts.batch_wait < 0:
         raise UsageError("--batch-wait must not be negative")
     if opts.subset is not None and opts.subset < 1:
@@ -259,6 +203,7 @@ async def run(opts: argparse.Namespace, stream: TextIO) -> int:
     from rx.client.local import AsyncLocalClient
     from rx.client.results import Published
     from rx.client.output import use_color
+    from rx.client.report import Report
     from rx.config import load_master_config
     cfg = load_master_config(opts.config_dir)
     timeout = cfg.timeout if opts.timeout is None else opts.timeout
@@ -303,11 +248,11 @@ async def run(opts: argparse.Namespace, stream: TextIO) -> int:
             items = client.cmd_batch(tgt, fun, args, batch=opts.batch, tgt_type=tgt_type, kwarg=kwargs,
                                      timeout=timeout, batch_wait=opts.batch_wait, failhard=opts.failhard,
                                      delimiter=opts.delimiter, gather_job_timeout=opts.gather_job_timeout,
-                                     progress=progress, published=batch_jobs)
+                                     progress=progress, published=batch_jobs, max_wait=opts.max_wait)
         else:
             items = client.cmd_iter(tgt, fun, args, timeout=timeout, tgt_type=tgt_type, kwarg=kwargs,
                                     expect_minions=True, gather_job_timeout=opts.gather_job_timeout,
-                                    delimiter=opts.delimiter, published=published)
+                                    delimiter=opts.delimiter, published=published, max_wait=opts.max_wait)
         try:
             async for item in items:
                 if published and not report.jid:
@@ -329,9 +274,12 @@ async def run(opts: argparse.Namespace, stream: TextIO) -> int:
     if (published and not published[0].minions) or (opts.batch is not None and not report.targeted):
         return _no_match(opts, stream)
     report.finish()
-    missing = sorted(m for m, s in report.status.items() if s in ("missing", "unknown"))
+    missing = sorted(m for m, s in report.status.items() if s in ("missing", "unknown", "running"))
     if opts.verbose and missing:
         print(f"Did not return: {', '.join(missing)}", file=sys.stderr)
+    if report.count("running"):
+        print(f"{report.count('running')} minion(s) still ran the job when --max-wait was reached; look it up later "
+              f"with: rx-run jobs.lookup_jid {report.jid or '<jid>'}", file=sys.stderr)
     if verbose_summary:
         print(report.summary(), file=sys.stderr)
     return report.exit_code()
@@ -346,8 +294,9 @@ def _no_match(opts: argparse.Namespace, stream: TextIO) -> int:
 
 def _print_preview(opts: argparse.Namespace, stream: TextIO, minions: list[str]) -> None:
     import json
+    from rx.client.report import indent_of
     if opts.out == "json":
-        print(json.dumps(minions, indent=_indent(opts)), file=stream)
+        print(json.dumps(minions, indent=indent_of(opts)), file=stream)
     else:
         for m in minions:
             print(m, file=stream)
@@ -426,7 +375,8 @@ def _run_main(opts: argparse.Namespace) -> int:
         print(f"rx: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except ClientError as exc:
-        print(f"rx: error: {exc}", file=sys.stderr)
+        from rx.client.termsafe import escape_controls
+        print(f"rx: error: {escape_controls(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except asyncio.CancelledError:
         return EXIT_INTERRUPTED

@@ -13,6 +13,7 @@ import os
 import sys
 
 from rx import __version__
+from rx.client.termsafe import escape_controls
 from rx.config import ConfigError, load_master_config
 from rx.master.services import Services, StoreError, open_services
 from rx.master.services.keys import KEY_STATES, KeyService
@@ -64,7 +65,7 @@ def _print_keys(by_state: dict[str, list], out: str) -> None:
             continue
         print(_HEADINGS[state])
         for item in by_state.get(state, []):
-            print(item if isinstance(item, str) else f"{item['id']}:  {item['fingerprint']}")
+            print(escape_controls(item if isinstance(item, str) else f"{item['id']}:  {item['fingerprint']}"))
 
 
 async def _change(keys: KeyService, act: str, pattern: str | None, opts: argparse.Namespace) -> int:
@@ -80,7 +81,7 @@ async def _change(keys: KeyService, act: str, pattern: str | None, opts: argpars
         return EXIT_ERROR
     await keys.apply(act, found)
     for k in found:
-        print(f"Key for minion {k.id} {_PAST[act]}.")
+        print(f"Key for minion {escape_controls(k.id)} {_PAST[act]}.")
     return EXIT_OK
 
 

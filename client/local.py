@@ -10,16 +10,16 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import time
-from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Callable, Iterator, Sequence
 
 from rx.client.batch import BatchProgress, batch_size, narrow, run_batch
+from rx.client.gather import DEFAULT_GATHER_JOB_TIMEOUT, gather, running
 from rx.client.results import (NOT_STARTED, BadRequest, ClientError, MasterUnreachable, Missing, PermissionDenied,
-                               Published, as_return)
+                               Published)
 from rx.config import MasterConfig, load_master_config
 from rx.master.services import MasterNotRunning, Services, StoreError, event_service, open_services
 from rx.master.services.events import EventService
+from rx.pathsafe import UnsafePath, check_dir, check_socket
 from rx.transport import messages as m
 from rx.transport.errors import ErrorKind, ProtocolError, ReplyError
 from rx.transport.tags import job_ret_prefix
@@ -31,15 +31,7 @@ from rx.transport.roles import EventSource, RequestClient, RequestTimeout, Trans
 __all__ = ["AsyncLocalClient", "LocalClient", "BatchProgress", "Published", "Missing", "ClientError", "BadRequest",
            "MasterUnreachable", "PermissionDenied", "NOT_STARTED", "batch_size", "narrow"]
 
-DEFAULT_GATHER_JOB_TIMEOUT = 3.0
 SYNC_TIMEOUT = 5.0
-
-
-@dataclass
-class _Gather:
-    expected: set[str]
-    returned: set[str] = field(default_factory=set)
-    answered_probe: set[str] = field(default_factory=set)
 
 
 class AsyncLocalClient:
@@ -50,6 +42,7 @@ class AsyncLocalClient:
         self._req: RequestClient | None = None
         self._services: Services | None = None
         self._events: EventService | None = None
+        self._checked = False
 
     async def __aenter__(self) -> "AsyncLocalClient":
         return self
@@ -83,11 +76,30 @@ class AsyncLocalClient:
         return self._services
 
     def _live(self) -> Transport:
-        """The transport to the running master's local socket; MasterUnreachable if it is not running."""
+        """The transport to the running master's local socket; MasterUnreachable if it is not running,
+        PermissionDenied if another user could have put its own socket there (see rx.pathsafe)."""
         if not os.path.exists(self.cfg.ret_ipc):
             raise MasterUnreachable(f"the master is not running (no socket at {self.cfg.ret_ipc}); "
                                     "start it with: rx-master -d")
+        if not self._checked:
+            self._check_sock_dir()
+            self._checked = True
         return self.events.transport
+
+    def _check_sock_dir(self) -> None:
+        """The sock_dir, the directories above it and master_req.ipc belong to the root key's owner (the
+        master's user) or root, and no one else can write them: else the root key is not sent."""
+        key = self.cfg.root_key_path
+        try:
+            owners = {0, os.stat(key).st_uid}
+            check_dir(self.cfg.sock_dir, owners, "sock_dir")
+            check_socket(self.cfg.ret_ipc, owners, "sock_dir")
+        except PermissionError:
+            raise PermissionDenied(f"cannot read {key}: run as the master's user (or root)") from None
+        except FileNotFoundError:
+            raise MasterUnreachable(f"no root key at {key}: is the master running?") from None
+        except UnsafePath as exc:
+            raise PermissionDenied(f"not sending the root key: {exc}") from None
 
     def _root_key(self) -> str:
         try:
@@ -165,14 +177,17 @@ class AsyncLocalClient:
     async def cmd_iter(self, tgt: str | list, fun: str | list, arg: Sequence = (), *, timeout: float | None = None,
                        tgt_type: str = "glob", kwarg: dict | None = None, expect_minions: bool = False,
                        gather_job_timeout: float = DEFAULT_GATHER_JOB_TIMEOUT, delimiter: str = ":",
-                       published: list[Published] | None = None) -> AsyncIterator[dict]:
+                       published: list[Published] | None = None, max_wait: float | None = None
+                       ) -> AsyncIterator[dict]:
         """Yield `{id: {"ret", "retcode", "success", "jid"}}` as each minion returns.
 
         After `timeout` seconds the missing minions are probed with `jobs.find`;
-        those still running extend the wait.  With `expect_minions` each minion
-        that never returns is yielded last as `{id: {"ret": "Minion did not
-        return. [reason]", "failed": True, "reason": ..., "retcode": None}}`,
-        reason one of "not connected", "no response", "no grains cached".
+        those still running extend the wait, up to `max_wait` seconds in all
+        (default: the `max_wait_seconds` setting; see rx.client.gather).  With
+        `expect_minions` each minion that never returns is yielded last as
+        `{id: {"ret": "Minion did not return. [reason]", "failed": True,
+        "reason": ..., "retcode": None}}`, reason one of "not connected",
+        "no response", "no grains cached", "still running".
         If `published` is a list, the Published record is appended to it first.
         """
         jid = new_jid()
@@ -181,19 +196,20 @@ class AsyncLocalClient:
             pub = await self.publish(tgt, fun, arg, tgt_type=tgt_type, kwarg=kwarg, jid=jid, delimiter=delimiter)
             if published is not None:
                 published.append(pub)
-            async for item in self._gather(sub, pub, timeout, gather_job_timeout, expect_minions):
+            async for item in self._gather(sub, pub, timeout, gather_job_timeout, max_wait, expect_minions):
                 yield item
         finally:
             sub.close()
 
     async def get_iter_returns(self, jid: str, minions: Sequence[str], *, timeout: float | None = None,
-                               expect_minions: bool = False,
-                               gather_job_timeout: float = DEFAULT_GATHER_JOB_TIMEOUT) -> AsyncIterator[dict]:
+                               expect_minions: bool = False, gather_job_timeout: float = DEFAULT_GATHER_JOB_TIMEOUT,
+                               max_wait: float | None = None) -> AsyncIterator[dict]:
         """Gather the returns of an already published job (from run_job or cmd_async), like cmd_iter."""
         sub = await self._listen(jid)
         try:
             pub = Published(jid=jid, minions=list(minions), no_grains=await self._cached_no_grains(jid))
-            async for item in self._gather(sub, pub, timeout, gather_job_timeout, expect_minions, from_cache=True):
+            async for item in self._gather(sub, pub, timeout, gather_job_timeout, max_wait, expect_minions,
+                                           from_cache=True):
                 yield item
         finally:
             sub.close()
@@ -219,76 +235,37 @@ class AsyncLocalClient:
         except (OSError, StoreError):
             return {}
 
-    async def _gather(self, sub: EventSource, pub: Published, timeout: float | None,
-                      gather_job_timeout: float, expect_minions: bool,
-                      from_cache: bool = False) -> AsyncIterator[dict]:
-        """Yield returns as they come; `from_cache` first yields those stored before we subscribed."""
-        # imported here, after the publish: it loads while the minions run the job, off the ping's path
-        from rx.transport.events import JobRetEvent
-        timeout = self.cfg.timeout if timeout is None else timeout
-        state = _Gather(expected=set(pub.minions))
-        for minion_id, data in (await self._cached_returns(pub.jid) if from_cache else {}).items():
-            state.returned.add(minion_id)
-            yield {minion_id: as_return(pub.jid, data)}
-        pending = state.expected - state.returned
-        deadline = time.monotonic() + timeout
-        giving_up = False
-        while pending and not giving_up:
-            remaining = deadline - time.monotonic()
-            if remaining > 0:
-                queued = await sub.batch(remaining)
-            else:
-                queued = await sub.batch(0.001)  # returns that came in meanwhile count before any probe
-                if not queued:
-                    giving_up = True
-                    if gather_job_timeout > 0:
-                        answers = await self._probe(sorted(pending), "jobs.find", [pub.jid], gather_job_timeout)
-                        state.answered_probe |= answers.keys()
-                        giving_up = not _running(answers)
-                        deadline = time.monotonic() + timeout
-                    queued = await sub.batch(0.001)  # and those that came in during the probe
-            for _tag, data in queued:
-                try:
-                    minion_id = JobRetEvent.from_wire(data).id
-                except ProtocolError:
-                    continue
-                if minion_id in state.returned:
-                    continue
-                state.returned.add(minion_id)
-                state.expected.add(minion_id)
-                pending.discard(minion_id)
-                yield {minion_id: as_return(pub.jid, data)}
-        if expect_minions:
-            for mid in sorted(state.expected - state.returned):
-                if mid in pub.no_grains:
-                    reason = "no grains cached"
-                else:
-                    reason = "no response" if mid in state.answered_probe else "not connected"
-                yield {mid: Missing(mid, reason).as_return(pub.jid)}
+    def _gather(self, sub: EventSource, pub: Published, timeout: float | None, gather_job_timeout: float,
+                max_wait: float | None, expect_minions: bool, from_cache: bool = False) -> AsyncIterator[dict]:
+        return gather(self, sub, pub, timeout=self.cfg.timeout if timeout is None else timeout,
+                      gather_job_timeout=gather_job_timeout, expect_minions=expect_minions, from_cache=from_cache,
+                      max_wait=self.cfg.max_wait_seconds if max_wait is None else max_wait)
 
     async def find_job(self, jid: str, minions: list[str], timeout: float = DEFAULT_GATHER_JOB_TIMEOUT
                        ) -> dict[str, dict]:
         """Ask `minions` whether `jid` is still running; returns those that say it is (with its job info)."""
-        return _running(await self._probe(minions, "jobs.find", [jid], timeout))
+        return running(await self._probe(minions, "jobs.find", [jid], timeout), minions)
 
     async def _probe(self, minions: list[str], fun: str, arg: list, timeout: float) -> dict[str, Any]:
+        """`{id: answer}` from the asked `minions` only: an answer from any other minion is not counted."""
         if not minions:
             return {}
+        asked = set(minions)
         out: dict[str, Any] = {}
         async for item in self.cmd_iter(minions, fun, arg, timeout=timeout, tgt_type="list", expect_minions=False,
                                         gather_job_timeout=0):
-            for mid, r in item.items():
-                out[mid] = r["ret"]
+            out.update((mid, r["ret"]) for mid, r in item.items() if mid in asked)
         return out
 
     async def cmd(self, tgt: str | list, fun: str | list, arg: Sequence = (), *, timeout: float | None = None,
                   tgt_type: str = "glob", kwarg: dict | None = None, full_return: bool = False,
-                  delimiter: str = ":", gather_job_timeout: float = DEFAULT_GATHER_JOB_TIMEOUT) -> dict:
+                  delimiter: str = ":", gather_job_timeout: float = DEFAULT_GATHER_JOB_TIMEOUT,
+                  max_wait: float | None = None) -> dict:
         """Run a job and return `{id: return}` for the minions that returned (full dicts with full_return)."""
         out: dict = {}
         async for item in self.cmd_iter(tgt, fun, arg, timeout=timeout, tgt_type=tgt_type, kwarg=kwarg,
                                         expect_minions=False, delimiter=delimiter,
-                                        gather_job_timeout=gather_job_timeout):
+                                        gather_job_timeout=gather_job_timeout, max_wait=max_wait):
             for mid, r in item.items():
                 out[mid] = r if full_return else r["ret"]
         return out
@@ -296,7 +273,8 @@ class AsyncLocalClient:
     async def cmd_subset(self, tgt: str | list, fun: str | list, arg: Sequence = (), *, subset: int = 1,
                          tgt_type: str = "glob", kwarg: dict | None = None, timeout: float | None = None,
                          delimiter: str = ":", full_return: bool = False,
-                         gather_job_timeout: float = DEFAULT_GATHER_JOB_TIMEOUT) -> dict:
+                         gather_job_timeout: float = DEFAULT_GATHER_JOB_TIMEOUT, max_wait: float | None = None
+                         ) -> dict:
         """Run on `subset` minions picked at random from those the target matches (each still checks the
         target itself, so one listed only for lack of cached grains does not run it unless it matches)."""
         picked = await self.pick_subset(tgt, subset, tgt_type=tgt_type, delimiter=delimiter)
@@ -304,7 +282,7 @@ class AsyncLocalClient:
             return {}
         return await self.cmd(narrow(tgt, tgt_type, picked), fun, arg, timeout=timeout, tgt_type="compound",
                               kwarg=kwarg, full_return=full_return, delimiter=delimiter,
-                              gather_job_timeout=gather_job_timeout)
+                              gather_job_timeout=gather_job_timeout, max_wait=max_wait)
 
     async def pick_subset(self, tgt: str | list, subset: int, *, tgt_type: str = "glob",
                           delimiter: str = ":") -> list[str]:
@@ -318,7 +296,8 @@ class AsyncLocalClient:
                         batch_wait: float = 0.0, failhard: bool = False, delimiter: str = ":",
                         gather_job_timeout: float = DEFAULT_GATHER_JOB_TIMEOUT,
                         progress: Callable[[BatchProgress], None] | None = None,
-                        published: list[Published] | None = None) -> AsyncIterator[dict]:
+                        published: list[Published] | None = None, max_wait: float | None = None
+                        ) -> AsyncIterator[dict]:
         """Rolling batches: at most `batch` minions (a number or "N%") run at once; each return frees a slot.
 
         With `failhard`, no new minion is started after the first failure.
@@ -327,13 +306,9 @@ class AsyncLocalClient:
         """
         async for item in run_batch(self, tgt, fun, arg, batch=batch, tgt_type=tgt_type, kwarg=kwarg, timeout=timeout,
                                     batch_wait=batch_wait, failhard=failhard, delimiter=delimiter,
-                                    gather_job_timeout=gather_job_timeout, progress=progress, published=published):
+                                    gather_job_timeout=gather_job_timeout, progress=progress, published=published,
+                                    max_wait=max_wait):
             yield item
-
-
-def _running(answers: dict[str, Any]) -> dict[str, dict]:
-    """The `jobs.find` answers that say the job is still running (a non-empty job info)."""
-    return {m: r for m, r in answers.items() if isinstance(r, dict) and r}
 
 
 def _user() -> str:

@@ -1,4 +1,8 @@
-"""Outputters: turn `{minion: return}` into text.  Data goes to stdout only."""
+"""Outputters: turn `{minion: return}` into text.  Data goes to stdout only.
+
+The human outputters (nested, txt) escape terminal control characters in everything they print
+(rx.client.termsafe), on a terminal or not (a pipe into `less -R` is a terminal too), unless
+called with `escape=False`; json, jsonl, yaml and raw escape them in their own syntax and stay exact."""
 
 from __future__ import annotations
 
@@ -10,9 +14,13 @@ from typing import Any, Callable
 
 import yaml
 
+from rx.client.termsafe import escape_controls
+
 OUTPUTTERS = ("nested", "json", "jsonl", "yaml", "txt", "raw")
 STREAMING = ("nested", "jsonl", "txt", "raw")
 """Outputters that print each minion as it returns (the others print one document at the end)."""
+HUMAN = ("nested", "txt")
+"""Outputters for people: they escape control characters (`escape=False` turns that off)."""
 
 _GREEN, _RED, _YELLOW, _CYAN, _RESET = "\033[32m", "\033[31m", "\033[33m", "\033[36m", "\033[0m"
 
@@ -51,12 +59,17 @@ def out_jsonl(data: dict, **_: Any) -> str:
                                 allow_nan=False) for k, v in data.items())
 
 
-def out_txt(data: dict, **_: Any) -> str:
+def _same(text: str) -> str:
+    return text
+
+
+def out_txt(data: dict, escape: bool = True, **_: Any) -> str:
     """`minion: value` lines; multi-line values get the minion name on every line."""
+    esc = escape_controls if escape else _same
     lines = []
     for minion, value in data.items():
         text = value if isinstance(value, str) else json.dumps(_jsonable(value), sort_keys=True, default=_json_default)
-        lines.extend(f"{minion}: {line}" for line in (text.splitlines() or [""]))
+        lines.extend(f"{esc(str(minion))}: {line}" for line in (esc(text).splitlines() or [""]))
     return "\n".join(lines)
 
 
@@ -69,37 +82,40 @@ def out_raw(data: dict, **_: Any) -> str:
     return "\n".join(repr({k: v}) for k, v in data.items())
 
 
-def _nested(value: Any, indent: int, lines: list[str], color: Callable[[str, str], str]) -> None:
+def _nested(value: Any, indent: int, lines: list[str], color: Callable[[str, str], str],
+            esc: Callable[[str], str]) -> None:
     pad = " " * indent
     if isinstance(value, dict):
         lines.append(pad + ("----------" if value else "{}"))
         for k in sorted(value, key=str):
-            lines.append(f"{pad}{color(_CYAN, str(k))}:")
-            _nested(value[k], indent + 4, lines, color)
+            lines.append(f"{pad}{color(_CYAN, esc(str(k)))}:")
+            _nested(value[k], indent + 4, lines, color, esc)
     elif isinstance(value, list):
         if not value:
             lines.append(pad + "[]")
         for item in value:
             if isinstance(item, (dict, list)):
                 lines.append(pad + "|_")
-                _nested(item, indent + 2, lines, color)
+                _nested(item, indent + 2, lines, color, esc)
             else:
-                lines.append(f"{pad}- {item}")
+                lines.append(f"{pad}- {esc(str(item))}")
     elif isinstance(value, str) and "\n" in value:
-        lines.extend(pad + line for line in value.splitlines())
+        lines.extend(pad + line for line in esc(value).splitlines())
     else:
-        lines.append(f"{pad}{value}")
+        lines.append(f"{pad}{esc(str(value))}")
 
 
-def out_nested(data: dict, color: bool = False, status: dict[str, str] | None = None, **_: Any) -> str:
+def out_nested(data: dict, color: bool = False, status: dict[str, str] | None = None, escape: bool = True,
+               **_: Any) -> str:
     """Salt-style nested text; minion names coloured by status (ok / failed / missing) on a TTY."""
     paint = (lambda code, text: f"{code}{text}{_RESET}") if color else (lambda code, text: text)
+    esc = escape_controls if escape else _same
     lines: list[str] = []
     for minion in sorted(data):
         st = (status or {}).get(minion, "ok")
         code = {"ok": _GREEN, "failed": _RED}.get(st, _YELLOW)
-        lines.append(paint(code, f"{minion}:"))
-        _nested(data[minion], 4, lines, paint)
+        lines.append(paint(code, f"{esc(str(minion))}:"))
+        _nested(data[minion], 4, lines, paint, esc)
     return "\n".join(lines)
 
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 NOT_STARTED = "not started: --failhard stopped the batch"
+STILL_RUNNING = "still running"
+"""The reason given for a minion that still said it ran the job when the client's max_wait was reached."""
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_MISSING, EXIT_NO_MATCH, EXIT_MASTER, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 5, 130
+"""The `rx` CLI's exit codes (DESIGN §6; `rx --help` lists them)."""
 
 
 class ClientError(Exception):
@@ -14,15 +18,15 @@ class ClientError(Exception):
 
 
 class MasterUnreachable(ClientError):
-    exit_code = 5
+    exit_code = EXIT_MASTER
 
 
 class PermissionDenied(ClientError):
-    exit_code = 5
+    exit_code = EXIT_MASTER
 
 
 class BadRequest(ClientError):
-    exit_code = 2
+    exit_code = EXIT_USAGE
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from rx import __version__
+from rx.client.cli import ALLOW_CONTROL_HELP
 from rx.client.output import OUTPUTTERS, render, use_color
 from rx.config import ConfigError, load_master_config
 from rx.master.services import StoreError, UnknownJob, open_services
@@ -27,6 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="rx-run", description="Master-side functions: look up jobs.")
     p.add_argument("-c", "--config-dir", help="config directory (default: $RX_CONFIG_DIR or /etc/rx)")
     p.add_argument("--out", choices=OUTPUTTERS, default="nested")
+    p.add_argument("--allow-control-chars", action="store_true", help=ALLOW_CONTROL_HELP)
     p.add_argument("--version", action="version", version=f"rx-run {__version__}")
     p.add_argument("fun", choices=RUNNERS)
     p.add_argument("jid", nargs="?")
@@ -51,7 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     except StoreError as exc:
         print(f"rx-run: error: the job store cannot be read: {exc}", file=sys.stderr)
         sys.exit(5)
-    print(render(opts.out, data, color=use_color(sys.stdout)))
+    print(render(opts.out, data, color=use_color(sys.stdout), escape=not opts.allow_control_chars))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from rx.master.autosign import AutoSign
@@ -37,7 +37,8 @@ class WorkerContext:
     settings: WorkerSettings
     events: EventSink
     publisher: FrameSink
-    autosign: AutoSign
+    autosign: AutoSign = field(default_factory=lambda: AutoSign(""))
+    """Ids pre-authorised by the operator (`autosign_file`); none by default."""
 
     async def fire(self, event: Event) -> None:
         await self.events.fire(event.tag, event.to_wire())

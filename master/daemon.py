@@ -29,6 +29,7 @@ from rx.daemonize import daemon_parser, fatal, launch, overrides, print_config_i
 from rx.logsetup import setup_logging
 from rx.master import eventpub, maintenance, mworker, publisher, reqserver
 from rx.master.store import StoreError, open_stores, store_config
+from rx.pathsafe import check_dir
 from rx.transport.crypto import ensure_private_dir, load_or_create_identity, write_secret
 
 log = logging.getLogger("rx.master")
@@ -48,6 +49,7 @@ class Child:
 
 def prepare(cfg: MasterConfig) -> None:
     """Everything that can fail on a misconfigured host, checked before any child starts."""
+    check_dir(cfg.sock_dir, _master_uids(cfg), "sock_dir")
     stores = open_stores(store_config(cfg))
     try:
         with _usable("pki_dir", cfg.pki_dir):
@@ -66,6 +68,15 @@ def prepare(cfg: MasterConfig) -> None:
     for key, port in (("publish_port", cfg.publish_port), ("ret_port", cfg.ret_port)):
         _check_port_free(cfg.interface, key, port)
     _remove_ipc(cfg)
+
+
+def _master_uids(cfg: MasterConfig) -> set[int]:
+    """Who the master runs as: this process's user, and `user` if it switches to it after the checks."""
+    uids = {os.geteuid()}
+    if cfg.user:
+        import pwd
+        uids.add(pwd.getpwnam(cfg.user).pw_uid)
+    return uids
 
 
 @contextlib.contextmanager

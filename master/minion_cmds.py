@@ -7,7 +7,8 @@ import logging
 import time
 
 from rx.master.context import WorkerContext, drop_log, error, evict_log
-from rx.master.store import KeyStoreError, StoreError, UnknownJob
+from rx.master.store import JobTarget, KeyStoreError, NotExpected, StoreError, UnknownJob
+from rx.targeting import MinionFacts, TargetError, compile_target
 from rx.transport.crypto import fingerprint
 from rx.transport.errors import ErrorKind
 from rx.transport.events import GRAINS_TAGS, AuthEvent, JobRetEvent, KeyEvent, MinionFired
@@ -72,7 +73,13 @@ async def handle_return(ctx: WorkerContext, minion_id: str, ret: JobReturn) -> d
     event = JobRetEvent(minion_id, ret)
     data = event.to_wire()
     try:
-        fresh = await ctx.stores.jobs.store_return(ret.jid, minion_id, data)
+        try:
+            fresh = await ctx.stores.jobs.store_return(ret.jid, minion_id, data)
+        except NotExpected as exc:
+            if not await _may_match(ctx, exc.target, minion_id):
+                drop_log(f"return for {ret.jid} from {minion_id}, which the job did not target")
+                return error(ErrorKind.PERMISSION, f"job {ret.jid} did not target {minion_id}")
+            fresh = await ctx.stores.jobs.store_return(ret.jid, minion_id, data, expected_only=False)
     except UnknownJob:
         return error(ErrorKind.UNKNOWN_JOB, f"no job {ret.jid}")
     if not fresh:
@@ -80,6 +87,18 @@ async def handle_return(ctx: WorkerContext, minion_id: str, ret: JobReturn) -> d
         return error(ErrorKind.DUPLICATE, "return already stored")
     await ctx.events.fire(event.tag, data)
     return Ack().to_wire()
+
+
+async def _may_match(ctx: WorkerContext, target: JobTarget, minion_id: str) -> bool:
+    """Whether a minion outside a job's expected set may match its target now (with its cached grains, or
+    unknown without them): one accepted after the job was published and before it returned."""
+    try:
+        compiled = compile_target(target.tgt, target.tgt_type, delimiter=target.delimiter)
+    except TargetError:
+        return False
+    grains = await ctx.stores.grains.get(minion_id) if compiled.uses_grains else None
+    verdict = compiled.match(MinionFacts(minion_id, grains))
+    return verdict is None or bool(verdict)
 
 
 async def handle_minion_event(ctx: WorkerContext, minion_id: str, ev: MinionEvent) -> dict:

@@ -4,8 +4,10 @@ master's key, tell the operator exactly what to run while the key is pending."""
 from __future__ import annotations
 
 import asyncio
+import glob
 import logging
 import random
+import shlex
 import time
 from pathlib import Path
 
@@ -92,10 +94,17 @@ class Authenticator:
             if now - self._last_warn >= self.cfg.pending_warn_seconds or not self._last_warn:
                 self._last_warn = now
                 log.warning("this minion's key is pending on the master; accept it there with: rx-key -a %s "
-                            "(fingerprint %s)", self.cfg.id, fp)
+                            "(fingerprint %s)", key_arg(self.cfg.id), fp)
         elif status == "rejected":
             log.error("this minion's key was rejected by the master; it will keep retrying (fingerprint %s)", fp)
         elif status == "denied":
             log.error("the master holds a different key for id %r and denied this one (fingerprint %s); "
                       "if the minion was reinstalled, delete the old key on the master: rx-key -d %s",
-                      self.cfg.id, fp, self.cfg.id)
+                      self.cfg.id, fp, key_arg(self.cfg.id))
+
+
+def key_arg(minion_id: str) -> str:
+    """`minion_id` as an `rx-key` GLOB argument to paste into a shell: glob characters escaped (an id like
+    `web*` must not accept every web key), a leading '-' too (not an option), and shell-quoted."""
+    pattern = glob.escape(minion_id)
+    return shlex.quote("[-]" + pattern[1:] if pattern.startswith("-") else pattern)

@@ -11,9 +11,9 @@ import importlib
 from typing import Any
 
 _WHERE = {
-    "base": ("JobRecord", "KeyInfo", "Decision", "SessionKeys", "KEY_STATES", "JobStore", "KeyStore", "GrainsStore",
-             "SessionStore", "ReplayGuard"),
-    "errors": ("StoreError", "JobExists", "UnknownJob", "KeyStoreError"),
+    "base": ("JobRecord", "JobTarget", "KeyInfo", "Decision", "SessionKeys", "KEY_STATES", "JobStore", "KeyStore",
+             "GrainsStore", "SessionStore", "ReplayGuard"),
+    "errors": ("StoreError", "JobExists", "UnknownJob", "NotExpected", "KeyStoreError"),
     "factory": ("Stores", "StoreConfig", "open_stores", "store_config", "BACKENDS"),
 }
 _MODULE = {name: module for module, names in _WHERE.items() for name in names}

@@ -11,6 +11,7 @@ walk many files to a thread, so a worker's event loop never stalls on storage.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Hashable, Protocol
 
@@ -18,9 +19,13 @@ from rx.transport.keyprint import fingerprint
 from rx.transport.errors import ProtocolError
 from rx.transport.fields import as_map, get, str_list
 from rx.transport.messages import Job
-from rx.master.store.errors import JobExists, KeyStoreError, StoreError, UnknownJob
+from rx.master.store.errors import JobExists, KeyStoreError, NotExpected, StoreError, UnknownJob
 
 KEY_STATES = ("accepted", "pending", "rejected", "denied")
+EXPECTED_CACHE_JOBS = 256
+EXPECTED_CACHE_IDS = 100_000
+"""Bounds of a process's ExpectedCache: at most this many jobs and this many expected ids in all
+(~10 MB); a job beyond them is read again from its record when it is next needed."""
 
 
 @dataclass(frozen=True)
@@ -39,6 +44,50 @@ class JobRecord:
     def from_wire(cls, obj: Any) -> "JobRecord":
         d = as_map(obj, "job record")
         return cls(Job.from_wire(get(d, "load", dict)), str_list(d, "minions"), str_list(d, "no_grains", default=[]))
+
+
+@dataclass(frozen=True)
+class JobTarget:
+    """What a job targeted (nodegroups already expanded), and the minions expected to return."""
+
+    tgt: str | list
+    tgt_type: str
+    delimiter: str
+    minions: frozenset[str]
+
+    @classmethod
+    def of(cls, record: JobRecord) -> "JobTarget":
+        job = record.job
+        return cls(job.tgt, job.tgt_type, job.delimiter, frozenset(record.minions))
+
+
+class ExpectedCache:
+    """Each job's JobTarget, per process and bounded (LRU), with the version of the record it was read
+    from (a backend's cheap stamp: a purged and re-created jid is a new version), so that checking that
+    a job targeted a return's minion is a dict and a set lookup."""
+
+    def __init__(self, max_jobs: int = EXPECTED_CACHE_JOBS, max_ids: int = EXPECTED_CACHE_IDS) -> None:
+        self.max_jobs, self.max_ids = max_jobs, max_ids
+        self._jobs: OrderedDict[str, tuple[JobTarget, Hashable]] = OrderedDict()
+        self._ids = 0
+
+    def get(self, jid: str) -> tuple[JobTarget, Hashable] | None:
+        """(target, version) of a cached job, or None."""
+        entry = self._jobs.get(jid)
+        if entry is not None:
+            self._jobs.move_to_end(jid)
+        return entry
+
+    def put(self, jid: str, target: JobTarget, version: Hashable) -> None:
+        old = self._jobs.pop(jid, None)
+        self._ids -= len(old[0].minions) if old else 0
+        if len(target.minions) > self.max_ids:
+            return
+        self._jobs[jid] = (target, version)
+        self._ids += len(target.minions)
+        while len(self._jobs) > self.max_jobs or self._ids > self.max_ids:
+            _jid, (dropped, _version) = self._jobs.popitem(last=False)
+            self._ids -= len(dropped.minions)
 
 
 @dataclass(frozen=True)
@@ -81,8 +130,11 @@ class JobStore(Protocol):
     async def get_job(self, jid: str) -> JobRecord:
         """UnknownJob if there is no such job."""
 
-    async def store_return(self, jid: str, minion_id: str, data: dict) -> bool:
-        """Store a minion's return once: False if one is already stored for (jid, id); UnknownJob."""
+    async def store_return(self, jid: str, minion_id: str, data: dict, *, expected_only: bool = True) -> bool:
+        """Store a minion's return once: False if one is already stored for (jid, id); UnknownJob.
+        NotExpected (carrying the job's JobTarget) if the minion is not in the job's expected set, unless
+        `expected_only` is false (the caller found that the minion may match the target after all).
+        The check costs no extra store round trip: the job's expected set is cached per process."""
 
     async def returns(self, jid: str) -> dict[str, dict]:
         """`{id: return data}` stored for a job; UnknownJob."""

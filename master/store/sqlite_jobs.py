@@ -17,7 +17,8 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
-from rx.master.store.base import JobExists, JobRecord, StoreError, UnknownJob, check_record
+from rx.master.store.base import (ExpectedCache, JobExists, JobRecord, JobTarget, NotExpected, StoreError, UnknownJob,
+                                  check_record)
 from rx.transport.codec import DecodeError, decode, encode
 from rx.transport.ids import JID_RE, validate_minion_id
 
@@ -116,6 +117,7 @@ class SqliteJobStore:
         self.root = Path(jobs_dir)
         self.db = db or Db(self.root / DB_NAME)
         self._listing: tuple[int, list[str]] | None = None
+        self._targets = ExpectedCache()
 
     async def prepare(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -136,6 +138,7 @@ class SqliteJobStore:
         except FileExistsError:
             raise JobExists(record.job.jid) from None
         (path / ".load").write_bytes(encode(record.to_wire()))
+        self._targets.put(record.job.jid, JobTarget.of(record), _version(os.stat(path / ".load")))
 
     async def get_job(self, jid: str) -> JobRecord:
         try:
@@ -144,13 +147,33 @@ class SqliteJobStore:
         except (FileNotFoundError, NotADirectoryError, DecodeError):
             raise UnknownJob(jid) from None
 
-    async def store_return(self, jid: str, minion_id: str, data: dict) -> bool:
+    async def store_return(self, jid: str, minion_id: str, data: dict, *, expected_only: bool = True) -> bool:
+        """A job's record is read once per process, then its JobTarget is cached: an expected minion's
+        return costs no file access before the insert.  For a minion the cached set lacks, the record's
+        version is checked (one stat: a jid purged and published again is read again).  A return that comes
+        in after its job was purged is kept until the next purge (jids are time-ordered)."""
         if validate_minion_id(minion_id):
             raise StoreError(f"bad minion id {minion_id!r}")
-        if not self._job_dir(jid).is_dir():
-            raise UnknownJob(jid)
+        cached = self._targets.get(jid)
+        target = cached[0] if cached is not None else None
+        if target is None or minion_id not in target.minions:
+            target = await self._target(jid, cached)
+        if expected_only and minion_id not in target.minions:
+            raise NotExpected(jid, minion_id, target)
         row = (jid, minion_id, encode(data))
         return await self.db.run(lambda c: c.execute("INSERT OR IGNORE INTO ret VALUES (?, ?, ?)", row).rowcount == 1)
+
+    async def _target(self, jid: str, cached: tuple[JobTarget, Any] | None) -> JobTarget:
+        """The job's JobTarget from its record: the cached one if the record is the version it was read from."""
+        try:
+            version = _version(os.stat(self._job_dir(jid) / ".load"))
+        except (FileNotFoundError, NotADirectoryError):
+            raise UnknownJob(jid) from None
+        if cached is not None and cached[1] == version:
+            return cached[0]
+        target = JobTarget.of(await self.get_job(jid))
+        self._targets.put(jid, target, version)
+        return target
 
     async def returns(self, jid: str) -> dict[str, dict]:
         if not self._job_dir(jid).is_dir():
@@ -195,6 +218,10 @@ class SqliteJobStore:
         removed = await asyncio.to_thread(remove)
         await self.db.run(lambda c: c.execute("DELETE FROM ret WHERE jid < ?", (before,)), inline=False)
         return removed
+
+
+def _version(st: os.stat_result) -> tuple[int, int, int]:
+    return st.st_ino, st.st_mtime_ns, st.st_size
 
 
 class SqliteReplayGuard:

@@ -135,3 +135,58 @@ class FakeMinion:
 
     def close(self) -> None:
         self.raw.close()
+
+
+class ListeningFakeMinion(FakeMinion):
+    """A FakeMinion (its own accepted key) that also reads every publication, on its own SUB socket in a
+    thread, and returns `answer(job)` for each job it opens (None: it does not answer).  `replies` holds
+    the master's reply to each return, by jid.  The subscription is proven live before the constructor
+    returns (a job to this id gets through)."""
+
+    def __init__(self, box: Sandbox, minion_id: str, answer: Callable[[Any], Any]) -> None:
+        import threading
+        from rx.client.local import LocalClient
+        from rx.transport.crypto import Verifier
+        super().__init__(box, minion_id)
+        assert self.auth() == "accepted"
+        self.answer = answer
+        self.verifier = Verifier(self.session.master_pub)
+        self.replies: dict[str, dict] = {}
+        self.sub_ctx = zmq.Context()
+        self.sub = self.sub_ctx.socket(zmq.SUB)
+        self.sub.setsockopt(zmq.LINGER, 0)
+        self.sub.setsockopt(zmq.SUBSCRIBE, b"")
+        self.sub.connect(f"tcp://127.0.0.1:{box.pub_port}")
+        self.stop, self.live = threading.Event(), threading.Event()
+        self.thread = threading.Thread(target=self._listen, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + DEADLINE
+        with LocalClient(cfg=box.cfg) as c:
+            while not self.live.is_set():
+                assert time.monotonic() < deadline, f"{minion_id}'s SUB socket never received a publication"
+                c.cmd_async(minion_id, "test.echo", ["warm-up"])
+                self.live.wait(1.0)
+
+    def _listen(self) -> None:
+        from rx.transport.messages import JobReturn
+        from rx.transport.secure import Rejected, open_publication, parse_publication
+        while not self.stop.is_set():
+            if not self.sub.poll(50):
+                continue
+            try:
+                pub = parse_publication(self.sub.recv_multipart()[-1], self.verifier)
+                job = open_publication(pub, self.session.publish_key, self.session.serial)
+            except Rejected:
+                continue
+            self.live.set()
+            ret = self.answer(job)
+            if ret is not None:
+                load = JobReturn(jid=job.jid, fun=job.fun, fun_args=job.arg, retcode=0, success=True, ret=ret)
+                self.replies[job.jid] = self.send_sealed(self.sealed("_return", load.to_wire()))
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(10)
+        self.sub.close()
+        self.sub_ctx.term()
+        super().close()

@@ -85,7 +85,7 @@ def test_return_claiming_another_minions_id_is_refused(fleet):
     try:
         assert evil.auth() == "accepted"
         with LocalClient(cfg=fleet.cfg) as c:
-            jid = c.cmd_async("m1", "test.sleep", [3])
+            jid = c.cmd_async(["m1", "evil"], "test.sleep", [3], tgt_type="list")
         watch = EventWatch(fleet.cfg, f"rx/job/{jid}/ret/")
         try:
             ret = JobReturn(jid=jid, fun="test.sleep", fun_args=[3], retcode=0, success=True, ret="forged").to_wire()
@@ -123,7 +123,7 @@ def test_replayed_return_is_refused(fleet):
     try:
         fake.auth()
         with LocalClient(cfg=fleet.cfg) as c:
-            jid = c.cmd_async("m1", "test.ping")
+            jid = c.cmd_async(["m1", "fake"], "test.ping", tgt_type="list")
         frame = fake.sealed("_return", JobReturn(jid=jid, fun="test.ping", fun_args=[], retcode=0, success=True,
                                                  ret=True).to_wire())
         _assert_delivered_once(fleet, fake, frame, f"rx/job/{jid}/ret/fake")

@@ -30,7 +30,7 @@ from rx.config import MasterConfig, MinionConfig, load_master_config, load_minio
 from rx.master.store.base import SessionKeys
 from rx.master.store.file_keys import FileKeyStore
 from rx.master.store.file_session import FileSessionStore
-from rx.transport.crypto import load_or_create_identity
+from rx.transport.crypto import Identity, load_or_create_identity
 
 from .daemon import Daemon, StartError, stop_all
 from .procs import DEADLINE, WaitTimeout, free_port, wait_for
@@ -89,7 +89,12 @@ def master_public_key(master_cfg: MasterConfig) -> bytes:
 
 def make_minion_key(minion_root: Path) -> bytes:
     """Make (or load) the key pair of the minion whose root_dir is `minion_root`; returns its public key."""
-    return load_or_create_identity(minion_root / "etc" / "rx" / "pki" / "minion", "minion").public
+    return minion_identity(minion_root).public
+
+
+def minion_identity(minion_root: Path) -> Identity:
+    """The key pair (made if missing) of the minion whose root_dir is `minion_root`, as rx-minion loads it."""
+    return load_or_create_identity(minion_root / "etc" / "rx" / "pki" / "minion", "minion")
 
 
 # ---------------------------------------------------------------- layout

@@ -11,7 +11,8 @@ import stat
 import pytest
 
 from rx.master.services.jobs import JobService
-from rx.master.store import JobExists, JobRecord, StoreConfig, StoreError, UnknownJob, open_stores
+from rx.master.store import JobExists, JobRecord, NotExpected, StoreConfig, StoreError, UnknownJob, open_stores
+from rx.master.store.base import ExpectedCache, JobTarget
 from rx.master.store.sqlite_jobs import DB_NAME, Db, SqliteJobStore, SqliteReplayGuard
 from rx.transport.codec import encode
 from rx.transport.ids import JID_RE, new_jid
@@ -206,6 +207,63 @@ async def test_undecodable_returns_are_skipped(store, tmp_path):
     with sqlite3.connect(tmp_path / "jobs" / DB_NAME) as db:
         db.execute("INSERT INTO ret VALUES (?, ?, ?)", (JID, "web2", b"\xc1"))
     assert await store.returns(JID) == {"web1": {"return": 1}}
+
+
+async def test_return_from_a_minion_the_job_did_not_expect(store):
+    """NotExpected names the job's target so the caller can judge; nothing is stored unless it says so."""
+    await store.create_job(_record(minions=["web1"]))
+    with pytest.raises(NotExpected) as caught:
+        await store.store_return(JID, "db1", {"return": "forged"})
+    assert caught.value.target == JobTarget("*", "glob", ":", frozenset({"web1"}))
+    assert await store.returns(JID) == {}
+    assert await store.store_return(JID, "db1", {"return": "late"}, expected_only=False) is True
+    assert await store.returns(JID) == {"db1": {"return": "late"}}
+
+
+async def test_another_workers_store_reads_the_record_once_and_notices_a_new_version(tmp_path):
+    """Returns arrive at any worker: each reads a job's record on its first return; a jid purged and published
+    again (a new record) is read again when the cached set lacks the minion."""
+    creator, worker = SqliteJobStore(tmp_path / "jobs"), SqliteJobStore(tmp_path / "jobs")
+    try:
+        await creator.prepare()
+        await creator.create_job(_record(minions=["web1"]))
+        assert await worker.store_return(JID, "web1", {"return": 1}) is True
+        with pytest.raises(NotExpected):
+            await worker.store_return(JID, "web2", {"return": 2})
+        await creator.purge("99999999999999999999")
+        with pytest.raises(UnknownJob):
+            await worker.store_return(JID, "web2", {"return": 2})
+        await creator.create_job(_record(minions=["web2", "web3"]))
+        assert await worker.store_return(JID, "web2", {"return": 2}) is True
+    finally:
+        creator.close()
+        worker.close()
+
+
+def _target(n: int) -> JobTarget:
+    return JobTarget("*", "glob", ":", frozenset(f"m{i}" for i in range(n)))
+
+
+@pytest.mark.parametrize("sizes, max_jobs, max_ids, kept", [
+    ([1, 1, 1], 2, 100, ["j1", "j2"]),         # the oldest job goes first
+    ([40, 40, 40], 10, 100, ["j1", "j2"]),     # bounded by the ids held in all
+    ([10, 200, 10], 10, 100, ["j0", "j2"]),    # a job bigger than the bound is not cached at all
+])
+def test_expected_cache_is_bounded(sizes, max_jobs, max_ids, kept):
+    cache = ExpectedCache(max_jobs=max_jobs, max_ids=max_ids)
+    for i, n in enumerate(sizes):
+        cache.put(f"j{i}", _target(n), i)
+    assert [j for j in ("j0", "j1", "j2") if cache.get(j) is not None] == kept
+    assert cache._ids == sum(sizes[int(j[1])] for j in kept)
+
+
+def test_expected_cache_keeps_the_most_recently_used():
+    cache = ExpectedCache(max_jobs=2)
+    cache.put("a", _target(1), 0)
+    cache.put("b", _target(1), 0)
+    assert cache.get("a") is not None
+    cache.put("c", _target(1), 0)
+    assert cache.get("b") is None and cache.get("a") == (_target(1), 0)
 
 
 # ---------------------------------------------------------------- listing and retention

@@ -22,6 +22,7 @@ FORBIDDEN = {
     "master": ("rx.minion", "rx.client"),
     "targeting.py": ("rx.master", "rx.minion", "rx.client", "rx.modules", "rx.config"),
     "config.py": ("rx.master", "rx.minion", "rx.client", "rx.modules"),
+    "pathsafe.py": ("rx.transport", "rx.master", "rx.minion", "rx.client", "rx.modules", "rx.config", "rx.targeting"),
 }
 
 
