@@ -4,12 +4,14 @@ the executor, wired together.  `run()` lasts until cancelled."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from rx import __version__
 from rx.config import ConfigError, MinionConfig, load_minion_config
+from rx.logsetup import RateLimitedLog
 from rx.minion.executor import Executor
 from rx.minion.gate import Gate, Hold
 from rx.minion.grains import load_grains
@@ -24,6 +26,7 @@ from rx.transport.messages import Job, JobReturn, MinionEvent, Publication
 from rx.transport.roles import Transport, open_transport
 
 log = logging.getLogger("rx.minion")
+_trouble = RateLimitedLog(log)
 
 BUFFER_MAX = 256
 
@@ -96,12 +99,23 @@ class Minion:
         if self.buffered:
             held, self.buffered = self.buffered, []
             for pub in held:
-                self._accept(pub, retry=False)
+                with self._isolated("a held publication"):
+                    self._accept(pub, retry=False)
 
     async def on_publication(self, frame: bytes) -> None:
-        pub = self.gate.verify(frame)
-        if pub is not None:
-            self._accept(pub, retry=True)
+        """Verify, open, admit and start one publication; nothing in one frame can stop the receive loop."""
+        with self._isolated("a publication"):
+            pub = self.gate.verify(frame)
+            if pub is not None:
+                self._accept(pub, retry=True)
+
+    @contextlib.contextmanager
+    def _isolated(self, what: str) -> Iterator[None]:
+        """An unexpected error while handling `what` is logged (rate-limited) and dropped with it."""
+        try:
+            yield
+        except Exception:
+            _trouble(logging.ERROR, "dropped %s: unexpected error handling it", what, exc_info=True)
 
     def _accept(self, pub: Publication, retry: bool) -> None:
         """Open a verified publication; one under a newer serial or another secret (the master's session
@@ -118,7 +132,8 @@ class Minion:
     def _run_missed(self, job: Job) -> None:
         if job.jid not in self.gate.seen:
             log.info("job %s was published while the connection was down: running it now", job.jid)
-            self._run_if_ours(job)
+            with self._isolated(f"missed job {job.jid}"):
+                self._run_if_ours(job)
 
     def _run_if_ours(self, job: Job) -> None:
         if self.gate.admit(job):

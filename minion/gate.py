@@ -11,13 +11,15 @@ import logging
 import time
 from typing import Callable
 
+from rx.logsetup import RateLimitedLog
 from rx.targeting import MinionFacts, Target, TargetError, compile_target
 from rx.transport.crypto import Verifier
 from rx.transport.handshake import Session
 from rx.transport.messages import Job, Publication
-from rx.transport.secure import Rejected, StaleSerial, open_publication, parse_publication
+from rx.transport.secure import BadJob, Rejected, StaleSerial, open_publication, parse_publication
 
 log = logging.getLogger("rx.minion")
+_drop = RateLimitedLog(log)
 
 JOB_WINDOW = 300.0
 """A job older than this (by the master's clock) is refused as stale."""
@@ -59,7 +61,7 @@ class Gate:
         try:
             return parse_publication(frame, self.verifier)
         except Rejected as exc:
-            log.warning("dropped a publication that does not verify: %s", exc)
+            _drop(logging.WARNING, "dropped a publication that does not verify: %s", exc)
             return None
 
     def open(self, pub: Publication, retry: bool) -> Job | Hold | None:
@@ -71,10 +73,12 @@ class Gate:
             if exc.theirs > exc.ours and retry:
                 return Hold.REAUTH
             log.debug("dropped a publication under key serial %d (ours %d)", exc.theirs, exc.ours)
+        except BadJob as exc:
+            _drop(logging.ERROR, "dropped a master-signed publication whose job is malformed: %s", exc)
         except Rejected as exc:
             if retry:
                 return Hold.REAUTH
-            log.warning("dropped a publication that does not decrypt: %s", exc)
+            _drop(logging.WARNING, "dropped a publication that does not decrypt: %s", exc)
         return None
 
     def admit(self, job: Job) -> bool:
@@ -93,11 +97,11 @@ class Gate:
         assert self.session is not None
         master_now = time.time() + self.session.master_offset
         if job.jid in self.seen:
-            log.warning("refused a replayed job %s", job.jid)
+            _drop(logging.WARNING, "refused a replayed job %s", job.jid)
             return False
         if abs(master_now - job.ts) > JOB_WINDOW or job.ts < self.session_started - START_SLACK:
-            log.warning("refused stale job %s (published %.0fs ago by the master's clock)", job.jid,
-                        master_now - job.ts)
+            _drop(logging.WARNING, "refused stale job %s (published %.0fs ago by the master's clock)", job.jid,
+                  master_now - job.ts)
             return False
         self.seen[job.jid] = job.ts
         while len(self.seen) > SEEN_JIDS_MAX or (self.seen and next(iter(self.seen.values())) < master_now - JOB_WINDOW):

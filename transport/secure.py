@@ -39,6 +39,10 @@ class Rejected(Exception):
     """A sealed message that does not open, verify or parse."""
 
 
+class BadJob(Exception):
+    """A publication that verifies and opens, but whose job is not a valid job."""
+
+
 class Malformed(Exception):
     """A sealed request that authenticates but whose content is not a valid command (too large, wrong
     shape): the sender is who it claims to be, so it gets a sealed error rather than 'authenticate again'."""
@@ -107,9 +111,15 @@ def parse_publication(frame: bytes, master: Verifier) -> Publication:
 
 
 def open_publication(pub: Publication, pub_key: bytes, serial: int) -> Job:
+    """The job; StaleSerial or Rejected (another key: worth a re-auth), or BadJob (it opened, but the job
+    inside is malformed: never worth one)."""
     if pub.serial != serial:
         raise StaleSerial(pub.serial, serial)
     try:
-        return Job.from_wire(decode(Aead(pub_key).open(pub.nonce, pub.ct, publication_aad(serial))))
-    except (CryptoError, DecodeError, ProtocolError) as exc:
+        plain = Aead(pub_key).open(pub.nonce, pub.ct, publication_aad(serial))
+    except CryptoError as exc:
         raise Rejected(str(exc)) from None
+    try:
+        return Job.from_wire(decode(plain))
+    except (DecodeError, ProtocolError) as exc:
+        raise BadJob(str(exc)) from None

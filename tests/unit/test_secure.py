@@ -14,7 +14,7 @@ from rx.transport.crypto import Aead, Identity, Verifier
 from rx.transport.handshake import publish_key, request_key
 from rx.transport.messages import (AesRequest, Job, SecureCommand, parse_request, publication_aad,
                                    publication_signed_bytes, request_aad)
-from rx.transport.secure import (Malformed, Rejected, StaleSerial, open_publication, open_reply, open_request,
+from rx.transport.secure import (BadJob, Malformed, Rejected, StaleSerial, open_publication, open_reply, open_request,
                                  parse_publication, seal_publication, seal_reply, seal_request)
 
 WINDOW = 300.0
@@ -241,11 +241,19 @@ def test_publication_under_the_wrong_key_is_rejected(master, secret):
         open_publication(pub, publish_key(os.urandom(32), SERIAL), SERIAL)
 
 
-def test_signed_publication_with_a_malformed_job_is_rejected(master, secret):
+@pytest.mark.parametrize("plain", [
+    {"jid": "../../x", "fun": "test.ping"},
+    _job(tgt=["web1", {"a": 1}], tgt_type="list").to_wire(),
+    _job(tgt=[["web1"]], tgt_type="list").to_wire(),
+    _job(kwarg={1: "x"}).to_wire(),
+    _job(tgt_type="sql").to_wire(),
+], ids=["bad-jid", "map-in-target-list", "list-in-target-list", "int-kwarg-name", "unknown-target-type"])
+def test_signed_publication_with_a_malformed_job_is_a_bad_job(master, secret, plain):
+    """It opens, so it is not worth a re-auth (BadJob is not Rejected); the minion drops it."""
     pub_key = publish_key(secret, SERIAL)
-    nonce, ct = Aead(pub_key).seal(encode({"jid": "../../x", "fun": "test.ping"}), publication_aad(SERIAL))
+    nonce, ct = Aead(pub_key).seal(encode(plain), publication_aad(SERIAL))
     sig = master.sign(publication_signed_bytes(SERIAL, nonce, ct))
     frame = encode({"serial": SERIAL, "nonce": nonce, "ct": ct, "sig": sig})
     pub = parse_publication(frame, Verifier(master.public))
-    with pytest.raises(Rejected):
+    with pytest.raises(BadJob):
         open_publication(pub, pub_key, SERIAL)

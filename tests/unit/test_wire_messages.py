@@ -18,7 +18,7 @@ from rx.transport.errors import ErrorKind, ProtocolError, ReplyError
 from rx.transport.events import (AUTH, KEY, KEY_ROTATE, AuthEvent, JobNewEvent, JobRetEvent, KeyEvent,
                                  KeyRotateEvent, MinionFired, job_new, job_ret, job_ret_prefix, minion_tag, sync_tag)
 from rx.transport.fields import MAX_TIMESTAMP
-from rx.transport.messages import (MAX_FUNS, MAX_RETCODE, MAX_TARGET_LEN, MAX_TIMEOUT, AesRequest, ClearRequest, Job,
+from rx.transport.messages import (MAX_FUNS, MAX_RETCODE, MAX_TARGET_ITEMS, MAX_TARGET_LEN, MAX_TIMEOUT, AesRequest, ClearRequest, Job,
                                    JobReturn, MinionEvent, MissedRequest, Publication, PublishRequest, SecureCommand,
                                    parse_request)
 from rx.transport.replies import (MAX_MESSAGE, Ack, ErrorReply, MissedReply, PreviewReply, PublishReply,
@@ -203,9 +203,15 @@ def ids_list() -> dict:
     return {"": need(*NOT_LISTS), "[1]": [["web1", bad] for bad in IDS]}
 
 
+TARGETS = [5, None, {"a": 1}, "x" * (MAX_TARGET_LEN + 1), ["a", 1], ["a", {"b": 1}], ["a", ["b"]], ["a", None],
+           ["x" * 256], ["a"] * (MAX_TARGET_ITEMS + 1)]
+"""Bad targets: a list item that is not an id-sized string (a map or list in it is unhashable)."""
+KWARGS = [*NOT_MAPS, {1: "x"}, {b"k": 1}, {None: 1}]
+TARGET_TYPES = [*STRINGS, "sql", "GLOB"]
+
 JOB_FIELDS: dict = {
-    "jid": need(*JIDS), "fun": need(*FUNS), "arg": need(*NOT_LISTS), "kwarg": need(*NOT_MAPS),
-    "tgt": need(5, None, {"a": 1}), "tgt_type": need(*STRINGS), "ts": need(*TIMES), "user": STRINGS,
+    "jid": need(*JIDS), "fun": need(*FUNS), "arg": need(*NOT_LISTS), "kwarg": need(*KWARGS),
+    "tgt": need(*TARGETS), "tgt_type": need(*TARGET_TYPES), "ts": need(*TIMES), "user": STRINGS,
     "delimiter": DELIMITERS,
 }
 RETURN_FIELDS: dict = {
@@ -223,8 +229,8 @@ MALFORMED: list[tuple[Any, dict]] = [
      {"enc": ENC, "id": need(*IDS), "serial": need(*SERIALS), "nonce": need(*sized(12)), "ct": need(*NOT_BYTES)}),
     (SecureCommand("_return", 1.5, {}), {"cmd": need(*STRINGS), "ts": need(*TIMES), "load": need(*NOT_MAPS)}),
     (PublishRequest(key="rootkey", tgt="*", fun="test.ping", jid=JID),
-     {"key": need(*STRINGS), "tgt": need(5, None, "x" * (MAX_TARGET_LEN + 1), ["a", 1]), "fun": need(*FUNS),
-      "arg": NOT_LISTS, "kwarg": NOT_MAPS, "tgt_type": [*STRINGS, "sql", "GLOB"], "jid": JIDS, "user": STRINGS,
+     {"key": need(*STRINGS), "tgt": need(*TARGETS), "fun": need(*FUNS),
+      "arg": NOT_LISTS, "kwarg": KWARGS, "tgt_type": TARGET_TYPES, "jid": JIDS, "user": STRINGS,
       "timeout": [NAN, INF, 1e20, MAX_TIMEOUT * 2, -1, "5", True, None], "delimiter": DELIMITERS}),
     (MissedRequest(5.0), {"since": need(*TIMES)}),
     (Publication(2, b"n" * 12, b"ct", b"s" * 64),
