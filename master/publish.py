@@ -21,6 +21,7 @@ from rx.transport.ids import new_jid
 from rx.transport.messages import Job, PublishRequest
 from rx.transport.replies import PreviewReply, PublishReply
 from rx.transport.secure import seal_publication
+from rx.transport.topics import BROADCAST
 
 log = logging.getLogger("rx.master.handlers")
 
@@ -89,5 +90,5 @@ async def handle_publish(ctx: WorkerContext, load: dict) -> dict:
     await ctx.fire(JobNewEvent(job, exp.minions))
     if exp.minions:
         session = await ctx.stores.session.current()
-        await ctx.publisher.send(seal_publication(ctx.identity, session.publish_key, session.serial, job))
+        await ctx.publisher.send(seal_publication(ctx.identity, session.publish_key, session.serial, job), BROADCAST)
     return PublishReply(jid, exp.minions, exp.no_grains).to_wire()

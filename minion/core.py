@@ -29,13 +29,16 @@ log = logging.getLogger("rx.minion")
 _trouble = RateLimitedLog(log)
 
 BUFFER_MAX = 256
+SEEN_FILE = "seen_jids"
 
 
 class Minion:
     def __init__(self, cfg: MinionConfig, *, identity: Identity | None = None, grains: dict | None = None,
-                 executor: Any = None, catch_up: bool = True) -> None:
+                 executor: Any = None, catch_up: bool = True, persist_seen: bool = True) -> None:
         """`identity`, `grains` and `executor` default to the real ones; the swarm passes its own.
-        `catch_up`: watch the publish connection and ask for jobs missed while it was down."""
+        `catch_up`: watch the publish connection and ask for jobs missed while it was down.
+        `persist_seen`: keep the jids run in `<cachedir>/seen_jids`, so none runs twice across a restart
+        (the swarm, many minions sharing one cachedir in one process, keeps them in memory only)."""
         self.cfg = cfg
         self.catch_up = catch_up
         self.identity = identity or load_or_create_identity(Path(cfg.pki_dir), "minion")
@@ -48,7 +51,8 @@ class Minion:
         for name, handler in (("jobs.running", self._jobs_running), ("jobs.find", self._jobs_find),
                               ("jobs.kill", self._jobs_kill), ("grains.refresh", self._grains_refresh)):
             self.registry.attach(name, handler)
-        self.gate = Gate(lambda: MinionFacts(self.cfg.id, self.grains))
+        self.gate = Gate(lambda: MinionFacts(self.cfg.id, self.grains),
+                         Path(cfg.cachedir) / SEEN_FILE if persist_seen else None)
         self.links: list[MasterLink] = []
         self.buffered: list[Publication] = []
         self._tasks: set[asyncio.Task] = set()
@@ -90,6 +94,7 @@ class Minion:
         finally:
             self.executor.kill_all()
             await self._cancel_tasks()
+            self.gate.seen.close()
             await link.aclose()
             if own:
                 transport.close()

@@ -4,14 +4,15 @@ and sessions in, verdicts out."""
 
 from __future__ import annotations
 
-import collections
 import enum
 import functools
 import logging
 import time
+from pathlib import Path
 from typing import Callable
 
 from rx.logsetup import RateLimitedLog
+from rx.minion.seen import SeenJids
 from rx.targeting import MinionFacts, Target, TargetError, compile_target
 from rx.transport.crypto import Verifier
 from rx.transport.handshake import Session
@@ -41,19 +42,22 @@ def _target(tgt: str | tuple, tgt_type: str, delimiter: str) -> Target:
 
 
 class Gate:
-    def __init__(self, facts: Callable[[], MinionFacts]) -> None:
+    def __init__(self, facts: Callable[[], MinionFacts], seen_file: Path | None = None) -> None:
+        """`seen_file`: where the jids run are kept across restarts (None: in memory only)."""
         self._facts = facts
         self.session: Session | None = None
         self.session_started = 0.0
         self.verifier: Verifier | None = None
-        self.seen: collections.OrderedDict[str, float] = collections.OrderedDict()
+        self.seen = SeenJids(seen_file, JOB_WINDOW, SEEN_JIDS_MAX)
 
     def use(self, session: Session) -> None:
         """Take a new session; the first one marks when this process started taking jobs (older ones
-        are replays)."""
+        are stale, and the jids run before a restart are remembered for the window around it)."""
         self.session = session
+        master_now = time.time() + session.master_offset
         if not self.session_started:
-            self.session_started = time.time() + session.master_offset
+            self.session_started = master_now
+        self.seen.prune(master_now)
         self.verifier = Verifier(session.master_pub)
 
     def verify(self, frame: bytes) -> Publication | None:
@@ -82,8 +86,14 @@ class Gate:
         return None
 
     def admit(self, job: Job) -> bool:
-        """Fresh, never seen, and targeting this minion."""
-        return self._fresh(job) and self._ours(job)
+        """Fresh, never run here (restart or not), and targeting this minion; the jid is recorded before
+        the job may start."""
+        assert self.session is not None
+        master_now = time.time() + self.session.master_offset
+        if not (self._fresh(job, master_now) and self._ours(job)):
+            return False
+        self.seen.add(job.jid, job.ts, master_now)
+        return True
 
     def _ours(self, job: Job) -> bool:
         try:
@@ -93,9 +103,7 @@ class Gate:
             log.debug("job %s: target not understood here: %s", job.jid, exc)
             return False
 
-    def _fresh(self, job: Job) -> bool:
-        assert self.session is not None
-        master_now = time.time() + self.session.master_offset
+    def _fresh(self, job: Job, master_now: float) -> bool:
         if job.jid in self.seen:
             _drop(logging.WARNING, "refused a replayed job %s", job.jid)
             return False
@@ -103,7 +111,4 @@ class Gate:
             _drop(logging.WARNING, "refused stale job %s (published %.0fs ago by the master's clock)", job.jid,
                   master_now - job.ts)
             return False
-        self.seen[job.jid] = job.ts
-        while len(self.seen) > SEEN_JIDS_MAX or (self.seen and next(iter(self.seen.values())) < master_now - JOB_WINDOW):
-            self.seen.popitem(last=False)
         return True

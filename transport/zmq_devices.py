@@ -1,17 +1,28 @@
-"""The master's zmq relays (C-speed `zmq.proxy`), each blocking until its context ends:
-the request router (ROUTER -> DEALER to the workers), the publish fan-out (PULL -> PUB) and
-the event relay (PULL -> PUB on IPC).  IPC endpoints are made 0600 (the sock_dir is 0700)."""
+"""The master's zmq relays, each blocking until its context ends: the request router (ROUTER ->
+DEALER to the workers) and the event relay (PULL -> PUB on IPC), both C-speed `zmq.proxy`, and the
+publish fan-out (PULL -> XPUB), a small loop that also decides every subscription.  IPC endpoints
+are made 0600 (the sock_dir is 0700)."""
 
 from __future__ import annotations
 
+import logging
 import os
-from typing import Sequence
+import socket
+from typing import Callable, Sequence
 
 import zmq
 
 from rx.transport.codec import MAX_FRAME_BYTES
+from rx.transport.topics import is_topic
+
+log = logging.getLogger("rx.master.publisher")
 
 RELAY_HWM = 100_000
+SUBSCRIPTION_MAX_BYTES = 256
+"""Largest message a subscriber may send the publish port (the ZMTP handshake needs ~30 bytes, an rx
+subscription 5): anything bigger makes libzmq drop the connection before storing a byte of it."""
+SUBSCRIPTION_HWM = 16
+"""Subscription messages queued per subscriber (an rx minion sends 2)."""
 
 
 def _run_proxy(front_type: int, front_binds: Sequence[str], back_type: int, back_bind: str) -> None:
@@ -44,9 +55,91 @@ def request_router(front: Sequence[str], back: str) -> None:
     _run_proxy(zmq.ROUTER, front, zmq.DEALER, back)
 
 
-def publish_fanout(pull: str, pub: str) -> None:
-    """Frames pushed to `pull` go out to every subscriber of `pub`."""
-    _run_proxy(zmq.PULL, [pull], zmq.PUB, pub)
+def publish_fanout(pull: str, pub: str, report: Callable[[str], None] = log.warning) -> None:
+    """[topic, publication] messages pushed to `pull` go out to the subscribers of that topic on `pub`.
+
+    The XPUB takes subscriptions by hand (XPUB_MANUAL): only rx's own topics are applied.  libzmq
+    keeps a record of every subscription a connection sent until it disconnects, whatever we do with
+    it, so a connection that sends anything else is disconnected at once, releasing that record, and
+    `report` is told (a network peer triggers it at will: the caller rate-limits it)."""
+    ctx = zmq.Context()
+    inp = ctx.socket(zmq.PULL)
+    out = ctx.socket(zmq.XPUB)
+    inp.setsockopt(zmq.LINGER, 0)
+    inp.setsockopt(zmq.RCVHWM, RELAY_HWM)
+    inp.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
+    out.setsockopt(zmq.LINGER, 0)
+    out.setsockopt(zmq.SNDHWM, RELAY_HWM)
+    out.setsockopt(zmq.XPUB_MANUAL, 1)
+    out.setsockopt(zmq.MAXMSGSIZE, SUBSCRIPTION_MAX_BYTES)
+    out.setsockopt(zmq.RCVHWM, SUBSCRIPTION_HWM)
+    inp.bind(pull)
+    os.chmod(pull[len("ipc://"):], 0o600)
+    out.bind(pub)
+    port = int(out.getsockopt_string(zmq.LAST_ENDPOINT).rsplit(":", 1)[1])
+    poller = zmq.Poller()
+    poller.register(inp, zmq.POLLIN)
+    poller.register(out, zmq.POLLIN)
+    try:
+        while True:
+            for sock, _event in poller.poll():
+                if sock is inp:
+                    _forward(inp, out)
+                else:
+                    _subscriptions(out, port, report)
+    except zmq.ContextTerminated:
+        pass
+    finally:
+        inp.close(linger=0)
+        out.close(linger=0)
+        ctx.term()
+
+
+def _forward(inp: zmq.Socket, out: zmq.Socket, most: int = 1000) -> None:
+    """Publish what the workers pushed (at most `most` messages a turn, so subscriptions get theirs)."""
+    for _ in range(most):
+        try:
+            parts = inp.recv_multipart(zmq.NOBLOCK)
+        except zmq.Again:
+            return
+        if len(parts) == 2 and is_topic(parts[0]):
+            out.send_multipart(parts)
+        else:
+            log.error("dropped a message pushed to the publisher: not [topic, publication]")
+
+
+def _subscriptions(out: zmq.Socket, port: int, report: Callable[[str], None], most: int = 1000) -> None:
+    """Apply (un)subscriptions to rx topics for the connection that sent them; drop any connection that
+    sends anything else."""
+    for _ in range(most):
+        try:
+            msg = out.recv(zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            return
+        data = msg.bytes
+        if data[:1] in (b"\x00", b"\x01") and is_topic(data[1:]):
+            out.setsockopt(zmq.SUBSCRIBE if data[:1] == b"\x01" else zmq.UNSUBSCRIBE, data[1:])
+        elif data[:1] != b"\x00":  # unsubscribing from what was never applied needs nothing
+            report(_drop_peer(msg, port))
+
+
+def _drop_peer(msg: zmq.Frame, port: int) -> str:
+    """Shut down the TCP connection `msg` came in on (libzmq then frees everything it kept for it); says
+    what was done.  The descriptor comes from the message's metadata; it is duplicated and checked to
+    be a TCP connection on our publish port before anything is done to it."""
+    try:
+        conn = socket.socket(fileno=os.dup(int(msg.get(zmq.SRCFD))))
+    except (zmq.ZMQError, OSError, TypeError, ValueError):
+        return "ignored a subscription to a topic rx does not use (from a connection that is gone)"
+    with conn:
+        try:
+            if conn.family in (socket.AF_INET, socket.AF_INET6) and conn.getsockname()[1] == port:
+                peer = conn.getpeername()
+                conn.shutdown(socket.SHUT_RDWR)
+                return f"disconnected {peer[0]}:{peer[1]}: it sent a subscription to a topic rx does not use"
+        except OSError:
+            pass
+    return "ignored a subscription to a topic rx does not use (from a connection that is gone)"
 
 
 def event_relay(pull: str, pub: str) -> None:
