@@ -52,7 +52,7 @@ class Minion:
                               ("jobs.kill", self._jobs_kill), ("grains.refresh", self._grains_refresh)):
             self.registry.attach(name, handler)
         self.gate = Gate(lambda: MinionFacts(self.cfg.id, self.grains),
-                         Path(cfg.cachedir) / SEEN_FILE if persist_seen else None)
+                         Path(cfg.cachedir) / SEEN_FILE if persist_seen and cfg.cachedir else None)
         self.links: list[MasterLink] = []
         self.buffered: list[Publication] = []
         self._tasks: set[asyncio.Task] = set()

@@ -19,7 +19,7 @@ SERIAL = 2
 
 
 def _minion(tmp_path, master: Identity, secret: bytes) -> Minion:
-    m = Minion(MinionConfig(id="web1", root_dir=str(tmp_path)), identity=Identity.generate(), grains={},
+    m = Minion(MinionConfig(id="web1", cachedir=str(tmp_path)), identity=Identity.generate(), grains={},
                executor=object(), catch_up=False)
     m.gate.use(Session(master_pub=master.public, serial=SERIAL, publish_key=publish_key(secret, SERIAL),
                        request_key=b"r" * 32, master_offset=0.0))
