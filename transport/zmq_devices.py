@@ -18,7 +18,7 @@ from rx.transport.topics import is_topic
 log = logging.getLogger("rx.master.publisher")
 
 RELAY_HWM = 100_000
-SUBSCRIPTION_MAX_BYTES = 256
+SUBSCRIPTION_MAX_BYTES = 64
 """Largest message a subscriber may send the publish port (the ZMTP handshake needs ~30 bytes, an rx
 subscription 5): anything bigger makes libzmq drop the connection before storing a byte of it."""
 SUBSCRIPTION_HWM = 16

@@ -5,8 +5,12 @@ not), and subscription floods on the publish port (the publisher's memory must s
 
 from __future__ import annotations
 
+import concurrent.futures
+import os
+import random
 import re
 import signal
+import socket
 import time
 from pathlib import Path
 
@@ -17,8 +21,8 @@ from rx.transport.crypto import Identity, load_or_create_identity
 from rx.transport.ids import new_jid
 from rx.transport.messages import Job
 from rx.transport.secure import seal_publication
-from rx.transport.topics import BROADCAST, subscriptions
-from tests.support.procs import wait_for
+from rx.transport.topics import BROADCAST, all_topics, subscriptions
+from tests.support.procs import free_port, wait_for
 from tests.support.sandbox import Sandbox, session_keys
 
 
@@ -143,3 +147,100 @@ def test_a_captured_publication_replayed_after_a_minion_restart_does_not_run_aga
         assert marker.read_text() == "run\n"
     finally:
         tap.close()
+
+
+# ---------------------------------------------------------------- item 11: subscription floods
+
+def _listening_pid(pids: list[int], port: int) -> int:
+    """The process among `pids` that holds the TCP socket listening on `port`."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                cols = line.split()
+                if int(cols[1].rsplit(":", 1)[1], 16) == port and cols[3] == "0A":
+                    inodes.add(f"socket:[{cols[9]}]")
+    for pid in pids:
+        try:
+            if any(os.readlink(f"/proc/{pid}/fd/{fd}") in inodes for fd in os.listdir(f"/proc/{pid}/fd")):
+                return pid
+        except OSError:
+            continue
+    raise AssertionError(f"no process of {pids} listens on port {port}")
+
+
+def _memory_mb(pid: int) -> tuple[float, float]:
+    """(resident now, peak resident) of `pid`, in MB."""
+    fields = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            fields[key] = value
+    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+
+
+FLOODERS = 30
+RANDOM_SUBSCRIPTIONS = 5000
+BOUND_MB = 64
+
+
+def _zmtp_send(port: int, bodies: list[bytes]) -> None:
+    """Speak ZMTP 3.0 as a SUB over a plain TCP socket and send `bodies` as messages (a libzmq client
+    would keep a 1 MB subscription in a trie of its own, a million nodes deep)."""
+    ready = b"\x05READY\x0bSocket-Type" + (3).to_bytes(4, "big") + b"SUB"
+    wire = [b"\xff" + b"\0" * 8 + b"\x7f\x03\x00" + b"NULL".ljust(20, b"\0") + b"\0" * 32,
+            b"\x04" + bytes([len(ready)]) + ready]
+    wire += [(b"\x00" + bytes([len(b)]) if len(b) < 256 else b"\x02" + len(b).to_bytes(8, "big")) + b for b in bodies]
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+            conn.sendall(b"".join(wire))
+            conn.recv(64)
+    except OSError:
+        pass  # the publisher cut us off: what it should do
+
+
+def test_subscription_floods_do_not_grow_the_publisher_and_minions_still_get_jobs(sandbox):
+    """30 connections each send a 1 MB subscription (three times over), 30 more each send thousands of
+    random ones (half of them within the publisher's message size limit) and a message that is no
+    subscription at all, and send them all again on every reconnect; 10 subscribe to every rx topic.
+    The publisher's peak memory stays within BOUND_MB of where it started, and jobs still reach the
+    minion."""
+    sandbox.start_master()
+    sandbox.start_minion("m1")
+    assert ping(sandbox) == {"m1": True}
+    publisher = _listening_pid(sandbox.master_pids(), sandbox.pub_port)
+    before, _ = _memory_mb(publisher)
+    ctx = zmq.Context()
+    url = f"tcp://127.0.0.1:{sandbox.pub_port}"
+    socks = []
+    try:
+        rng = random.Random(8)
+        big = [b"\x01" + rng.randbytes(1 << 20)]
+        with concurrent.futures.ThreadPoolExecutor(FLOODERS) as pool:
+            list(pool.map(lambda _: _zmtp_send(sandbox.pub_port, big), range(3 * FLOODERS)))
+        for n in range(FLOODERS):
+            raw = ctx.socket(zmq.XSUB)
+            raw.setsockopt(zmq.SNDHWM, 0)
+            raw.connect(url)
+            raw.send(b"\x02not a subscription")
+            longest = 62 if n % 2 else 200  # within the publisher's size limit, or past it
+            for _ in range(RANDOM_SUBSCRIPTIONS):
+                raw.send(b"\x01" + rng.randbytes(rng.randint(1, longest)))
+            socks.append(raw)
+        for _ in range(10):
+            every = ctx.socket(zmq.SUB)
+            for topic in all_topics():
+                every.setsockopt(zmq.SUBSCRIBE, topic)
+            every.connect(url)
+            socks.append(every)
+        deadline = time.monotonic() + 5  # the XSUBs reconnect and send it all again meanwhile
+        while time.monotonic() < deadline:
+            assert ping(sandbox) == {"m1": True}
+        _rss, peak = _memory_mb(publisher)
+        assert peak - before < BOUND_MB, f"publisher grew from {before:.0f} MB to a peak of {peak:.0f} MB"
+    finally:
+        for sock in socks:
+            sock.close(linger=0)
+        ctx.term()
+    assert ping(sandbox) == {"m1": True}
+    assert "it sent a subscription to a topic rx does not use" in sandbox.master.output()
