@@ -123,6 +123,11 @@ class MasterConfig(_Common):
     max_pending_keys: int = setting(1000, rule=Rule("a whole number >= 0 (0: no limit)", lambda v: v >= 0),
                                     doc="at most this many pending keys are filed; `_auth` from further unknown ids "
                                         "is refused until keys are accepted or deleted")
+    private_publish_max: int = setting(
+        64, rule=Rule("a whole number >= 0 (0: only jobs asked `--private`)", lambda v: v >= 0),
+        doc="a job expected on at most this many minions is sealed for each of them under a key only that minion "
+            "holds, so no other minion can read it; larger jobs are sealed once under the shared publish key "
+            "(`rx --private` forces the first way for any target)")
     job_store_backend: str = setting("sqlite", rule=one_of("sqlite"),
                                      doc="where jobs and returns are kept (`<cachedir>/jobs`); more backends arrive "
                                          "behind the same interface")

@@ -14,4 +14,4 @@ _drops = RateLimitedLog(logging.getLogger("rx.master.publisher"))
 
 def main(cfg: MasterConfig) -> None:
     devices().publish_fanout(ipc_url(cfg.publish_pull_ipc), tcp_url(cfg.interface, cfg.publish_port),
-                             lambda why: _drops(logging.WARNING, "%s", why))
+                             lambda fmt, *args: _drops(logging.WARNING, fmt, *args))

@@ -15,9 +15,10 @@ from rx.logsetup import RateLimitedLog
 from rx.minion.seen import SeenJids
 from rx.targeting import MinionFacts, Target, TargetError, compile_target
 from rx.transport.crypto import Verifier
-from rx.transport.handshake import Session
+from rx.transport.handshake import Session, private_publish_key
 from rx.transport.messages import Job, Publication
-from rx.transport.secure import BadJob, Rejected, StaleSerial, open_publication, parse_publication
+from rx.transport.secure import (BadJob, OtherRecipient, Rejected, StaleSerial, open_publication,
+                                 parse_publication)
 
 log = logging.getLogger("rx.minion")
 _drop = RateLimitedLog(log)
@@ -48,12 +49,14 @@ class Gate:
         self.session: Session | None = None
         self.session_started = 0.0
         self.verifier: Verifier | None = None
+        self.private_key = b""
         self.seen = SeenJids(seen_file, JOB_WINDOW, SEEN_JIDS_MAX)
 
     def use(self, session: Session) -> None:
         """Take a new session; the first one marks when this process started taking jobs (older ones
         are stale, and the jids run before a restart are remembered for the window around it)."""
         self.session = session
+        self.private_key = private_publish_key(session.request_key)
         master_now = time.time() + session.master_offset
         if not self.session_started:
             self.session_started = master_now
@@ -61,9 +64,13 @@ class Gate:
         self.verifier = Verifier(session.master_pub)
 
     def verify(self, frame: bytes) -> Publication | None:
+        """The publication if the master signed it; None for garbage and forgeries (logged) and, unread,
+        for another minion's private publication."""
         assert self.verifier is not None
         try:
-            return parse_publication(frame, self.verifier)
+            return parse_publication(frame, self.verifier, self._facts().id)
+        except OtherRecipient:
+            return None
         except Rejected as exc:
             _drop(logging.WARNING, "dropped a publication that does not verify: %s", exc)
             return None
@@ -72,7 +79,8 @@ class Gate:
         """The job, or Hold when a newer or other session key may open it (only if `retry`)."""
         assert self.session is not None
         try:
-            return open_publication(pub, self.session.publish_key, self.session.serial)
+            return open_publication(pub, self.private_key if pub.to else self.session.publish_key,
+                                    self.session.serial)
         except StaleSerial as exc:
             if exc.theirs > exc.ours and retry:
                 return Hold.REAUTH

@@ -57,7 +57,8 @@ class SeenJids:
 
     def prune(self, master_now: float) -> None:
         """Forget jids published before the window (by the master's clock), and the oldest past `most`."""
-        while self._jids and (len(self._jids) > self.most or next(iter(self._jids.values())) < master_now - self.window):
+        oldest = master_now - self.window
+        while self._jids and (len(self._jids) > self.most or next(iter(self._jids.values())) < oldest):
             self._jids.popitem(last=False)
         if self.path is not None and self._lines > max(COMPACT_MIN_LINES, 2 * len(self._jids)):
             self.compact()

@@ -115,11 +115,13 @@ class PublishRequest:
     user: str = ""
     timeout: float = 0.0
     delimiter: str = ":"
+    private: bool = False
+    """seal the job for each expected minion, whatever their number (see `private_publish_max`)"""
 
     def to_wire(self) -> dict:
         return {"key": self.key, "tgt": self.tgt, "fun": self.fun, "arg": self.arg, "kwarg": self.kwarg,
                 "tgt_type": self.tgt_type, "jid": self.jid, "user": self.user, "timeout": self.timeout,
-                "delimiter": self.delimiter}
+                "delimiter": self.delimiter, "private": self.private}
 
     @classmethod
     def from_wire(cls, obj: Any) -> "PublishRequest":
@@ -134,7 +136,7 @@ class PublishRequest:
         return cls(key=f.get(d, "key", str), tgt=tgt, fun=fun, arg=arg, kwarg=_kwarg(d, default={}),
                    tgt_type=tgt_type, jid=jid, user=f.get(d, "user", str, default=""),
                    timeout=f.number(d, "timeout", high=MAX_TIMEOUT, default=0.0),
-                   delimiter=f.delimiter(d))
+                   delimiter=f.delimiter(d), private=f.get(d, "private", bool, default=False))
 
 
 def _target(d: dict) -> str | list:
@@ -196,32 +198,40 @@ class MissedRequest:
 
 @dataclass(frozen=True)
 class Publication:
-    """What travels on the PUB socket: the sealed job plus the master's signature over it."""
+    """What travels on the PUB socket: the sealed job plus the master's signature over it.  A private
+    publication names its one recipient (`to`), bound into the signature and the sealing."""
 
     serial: int
     nonce: bytes
     ct: bytes
     sig: bytes
+    to: str = ""
 
     def signed_bytes(self) -> bytes:
-        return publication_signed_bytes(self.serial, self.nonce, self.ct)
+        return publication_signed_bytes(self.serial, self.nonce, self.ct, self.to)
 
     def to_wire(self) -> dict:
-        return {"serial": self.serial, "nonce": self.nonce, "ct": self.ct, "sig": self.sig}
+        wire = {"serial": self.serial, "nonce": self.nonce, "ct": self.ct, "sig": self.sig}
+        return {**wire, "to": self.to} if self.to else wire
 
     @classmethod
     def from_wire(cls, obj: Any) -> "Publication":
         d = f.as_map(obj, "publication")
         return cls(serial=f.serial(d), nonce=f.get(d, "nonce", bytes, size=NONCE_BYTES),
-                   ct=f.get(d, "ct", bytes), sig=f.get(d, "sig", bytes, size=SIGNATURE_BYTES))
+                   ct=f.get(d, "ct", bytes), sig=f.get(d, "sig", bytes, size=SIGNATURE_BYTES),
+                   to=f.minion_id(d, "to") if "to" in d else "")
 
 
-def publication_signed_bytes(serial: int, nonce: bytes, ct: bytes) -> bytes:
-    return b"rx/pub\0" + serial_bytes(serial) + nonce + ct
+def publication_signed_bytes(serial: int, nonce: bytes, ct: bytes, to: str = "") -> bytes:
+    return publication_aad(serial, to) + nonce + ct
 
 
-def publication_aad(serial: int) -> bytes:
-    return b"rx/pub\0" + serial_bytes(serial)
+def publication_aad(serial: int, to: str = "") -> bytes:
+    """Broadcast: the key serial; private: also the recipient (length-prefixed), under another label."""
+    if not to:
+        return b"rx/pub\0" + serial_bytes(serial)
+    rcpt = to.encode()
+    return b"rx/ppub\0" + serial_bytes(serial) + len(rcpt).to_bytes(2, "big") + rcpt
 
 
 @dataclass(frozen=True)

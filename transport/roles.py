@@ -128,9 +128,9 @@ class Devices(Protocol):
 
     def request_router(self, front: Sequence[str], back: str) -> None: ...
 
-    def publish_fanout(self, pull: str, pub: str, report: Callable[[str], None] = ...) -> None:
+    def publish_fanout(self, pull: str, pub: str, report: Callable[..., None] = ...) -> None:
         """Publications pushed to `pull` go out on `pub` to the subscribers of their topic; a subscriber
-        that asks for any other topic is dropped, and `report` told."""
+        that asks for any other topic is dropped, and `report(format, *args)` told."""
 
     def event_relay(self, pull: str, pub: str) -> None: ...
 

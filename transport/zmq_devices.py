@@ -55,13 +55,13 @@ def request_router(front: Sequence[str], back: str) -> None:
     _run_proxy(zmq.ROUTER, front, zmq.DEALER, back)
 
 
-def publish_fanout(pull: str, pub: str, report: Callable[[str], None] = log.warning) -> None:
+def publish_fanout(pull: str, pub: str, report: Callable[..., None] = log.warning) -> None:
     """[topic, publication] messages pushed to `pull` go out to the subscribers of that topic on `pub`.
 
     The XPUB takes subscriptions by hand (XPUB_MANUAL): only rx's own topics are applied.  libzmq
     keeps a record of every subscription a connection sent until it disconnects, whatever we do with
     it, so a connection that sends anything else is disconnected at once, releasing that record, and
-    `report` is told (a network peer triggers it at will: the caller rate-limits it)."""
+    `report(format, *args)` is told (a network peer triggers it at will: the caller rate-limits it)."""
     ctx = zmq.Context()
     inp = ctx.socket(zmq.PULL)
     out = ctx.socket(zmq.XPUB)
@@ -108,7 +108,7 @@ def _forward(inp: zmq.Socket, out: zmq.Socket, most: int = 1000) -> None:
             log.error("dropped a message pushed to the publisher: not [topic, publication]")
 
 
-def _subscriptions(out: zmq.Socket, port: int, report: Callable[[str], None], most: int = 1000) -> None:
+def _subscriptions(out: zmq.Socket, port: int, report: Callable[..., None], most: int = 1000) -> None:
     """Apply (un)subscriptions to rx topics for the connection that sent them; drop any connection that
     sends anything else."""
     for _ in range(most):
@@ -120,26 +120,30 @@ def _subscriptions(out: zmq.Socket, port: int, report: Callable[[str], None], mo
         if data[:1] in (b"\x00", b"\x01") and is_topic(data[1:]):
             out.setsockopt(zmq.SUBSCRIBE if data[:1] == b"\x01" else zmq.UNSUBSCRIBE, data[1:])
         elif data[:1] != b"\x00":  # unsubscribing from what was never applied needs nothing
-            report(_drop_peer(msg, port))
+            peer = _drop_peer(msg, port)
+            if peer:
+                report("disconnected %s: it sent a subscription to a topic rx does not use", peer)
+            else:
+                report("ignored a subscription to a topic rx does not use (its connection is gone)")
 
 
 def _drop_peer(msg: zmq.Frame, port: int) -> str:
-    """Shut down the TCP connection `msg` came in on (libzmq then frees everything it kept for it); says
-    what was done.  The descriptor comes from the message's metadata; it is duplicated and checked to
-    be a TCP connection on our publish port before anything is done to it."""
+    """Shut down the TCP connection `msg` came in on (libzmq then frees everything it kept for it); its
+    address, or "" if it is gone.  The descriptor comes from the message's metadata; it is duplicated
+    and checked to be a TCP connection on our publish port before anything is done to it."""
     try:
         conn = socket.socket(fileno=os.dup(int(msg.get(zmq.SRCFD))))
     except (zmq.ZMQError, OSError, TypeError, ValueError):
-        return "ignored a subscription to a topic rx does not use (from a connection that is gone)"
+        return ""
     with conn:
         try:
             if conn.family in (socket.AF_INET, socket.AF_INET6) and conn.getsockname()[1] == port:
-                peer = conn.getpeername()
+                host, peer_port = conn.getpeername()[:2]
                 conn.shutdown(socket.SHUT_RDWR)
-                return f"disconnected {peer[0]}:{peer[1]}: it sent a subscription to a topic rx does not use"
+                return f"{host}:{peer_port}"
         except OSError:
             pass
-    return "ignored a subscription to a topic rx does not use (from a connection that is gone)"
+    return ""
 
 
 def event_relay(pull: str, pub: str) -> None:

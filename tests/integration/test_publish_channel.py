@@ -6,6 +6,7 @@ not), and subscription floods on the publish port (the publisher's memory must s
 from __future__ import annotations
 
 import concurrent.futures
+import json
 import os
 import random
 import re
@@ -16,12 +17,15 @@ from pathlib import Path
 
 import zmq
 
+from conftest import FakeMinion
 from rx.client import LocalClient
+from rx.transport.codec import decode
 from rx.transport.crypto import Identity, load_or_create_identity
+from rx.transport.handshake import private_publish_key, request_key
 from rx.transport.ids import new_jid
-from rx.transport.messages import Job
-from rx.transport.secure import seal_publication
-from rx.transport.topics import BROADCAST, all_topics, subscriptions
+from rx.transport.messages import Job, MissedRequest, Publication
+from rx.transport.secure import BadJob, Rejected, StaleSerial, open_publication, seal_publication
+from rx.transport.topics import BROADCAST, all_topics, bucket, subscriptions
 from tests.support.procs import free_port, wait_for
 from tests.support.sandbox import Sandbox, session_keys
 
@@ -57,6 +61,7 @@ class Tap:
         self.ctx = zmq.Context()
         self.sub = self.ctx.socket(zmq.SUB)
         self.sub.setsockopt(zmq.LINGER, 0)
+        self.sub.setsockopt(zmq.SNDHWM, 0)  # a SUB drops subscriptions past its send high-water mark
         for topic in topics:
             self.sub.setsockopt(zmq.SUBSCRIBE, topic)
         self.sub.connect(f"tcp://127.0.0.1:{box.pub_port}")
@@ -149,6 +154,98 @@ def test_a_captured_publication_replayed_after_a_minion_restart_does_not_run_aga
         tap.close()
 
 
+# ---------------------------------------------------------------- item 8: private publications
+
+def _keys_of(box: Sandbox, minion_id: str) -> list[bytes]:
+    """Every key `minion_id` holds in the current session: the shared publish key, its request key and
+    its private publish key (what a thief of that minion's memory has)."""
+    session = session_keys(box.cfg)
+    req = request_key(session.secret, session.serial, minion_id)
+    return [session.publish_key, req, private_publish_key(req)]
+
+
+def _readable(messages: list[list[bytes]], keys: list[bytes], serial: int) -> list[Job]:
+    """The jobs in captured [topic, publication] messages that any of `keys` opens."""
+    jobs = []
+    for _topic, body in messages:
+        pub = Publication.from_wire(decode(body))
+        for key in keys:
+            try:
+                jobs.append(open_publication(pub, key, serial))
+            except (Rejected, StaleSerial, BadJob):
+                continue
+    return jobs
+
+
+def _cli_job(box: Sandbox, *args: str) -> dict:
+    r = box.run_cli("rx", *args, "--out", "json", "-t", "20")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_a_small_job_is_sealed_for_its_minion_alone(sandbox):
+    """m2's keys (and the shared publish key) open no frame of a job to m1, which runs it; the bytes of
+    its argument appear nowhere on the wire."""
+    sandbox.start_master()
+    sandbox.start_minion("m1")
+    sandbox.start_minion("m2")
+    tap = Tap(sandbox, all_topics())
+    try:
+        tap.wait_live(sandbox, BROADCAST)
+        secret = f"s3cret-{os.urandom(6).hex()}"
+        assert _cli_job(sandbox, "m1", "cmd.run", f"echo {secret}") == {"m1": secret}
+        frames = tap.drain(0.5)
+    finally:
+        tap.close()
+    assert [topic for topic, _body in frames] == [bucket("m1")]
+    assert not any(secret.encode() in body for _topic, body in frames)
+    serial = session_keys(sandbox.cfg).serial
+    assert _readable(frames, _keys_of(sandbox, "m2"), serial) == []
+    assert [j.arg for j in _readable(frames, _keys_of(sandbox, "m1"), serial)] == [[f"echo {secret}"]]
+
+
+def test_private_jobs_reach_a_reconnecting_minion_through_catch_up_and_only_it(sandbox):
+    """A private job's recipient that missed the frame finds it by `_missed`; another minion does not."""
+    sandbox.start_master()
+    late, other = FakeMinion(sandbox, "late"), FakeMinion(sandbox, "other")
+    try:
+        assert late.auth() == "accepted" and other.auth() == "accepted"
+        since = time.time() - 1
+        with LocalClient(cfg=sandbox.cfg) as client:
+            pub = client.run_job("late", "cmd.run", ["echo for-late-only"])
+        assert pub.minions == ["late"]
+        asked = MissedRequest(since).to_wire()
+        assert [j["jid"] for j in late.send_sealed(late.sealed("_missed", asked))["jobs"]] == [pub.jid]
+        assert other.send_sealed(other.sealed("_missed", asked))["jobs"] == []
+    finally:
+        late.close()
+        other.close()
+
+
+def test_private_forces_per_minion_sealing_for_any_target(sandbox):
+    """With private publications off (private_publish_max: 0) a job is readable with any minion's publish
+    key, which shows the capture works; `--private` seals it per minion: m2 reads only its own frame."""
+    sandbox.start_master(private_publish_max=0)
+    sandbox.start_minion("m1")
+    sandbox.start_minion("m2")
+    tap = Tap(sandbox, all_topics())
+    try:
+        tap.wait_live(sandbox, BROADCAST)
+        assert _cli_job(sandbox, "*", "cmd.run", "echo shared") == {"m1": "shared", "m2": "shared"}
+        shared = tap.drain(0.5)
+        assert _cli_job(sandbox, "--private", "*", "cmd.run", "echo apart") == {"m1": "apart", "m2": "apart"}
+        apart = tap.drain(0.5)
+    finally:
+        tap.close()
+    serial = session_keys(sandbox.cfg).serial
+    assert [j.arg for j in _readable(shared, _keys_of(sandbox, "m2"), serial)] == [["echo shared"]]
+    assert sorted(topic for topic, _body in apart) == sorted([bucket("m1"), bucket("m2")])
+    m2_keys = _keys_of(sandbox, "m2")
+    opened = [Publication.from_wire(decode(body)).to for topic, body in apart
+              if _readable([[topic, body]], m2_keys, serial)]
+    assert opened == ["m2"], "m2 opens its own frame, and only that one"
+
+
 # ---------------------------------------------------------------- item 11: subscription floods
 
 def _listening_pid(pids: list[int], port: int) -> int:
@@ -229,6 +326,7 @@ def test_subscription_floods_do_not_grow_the_publisher_and_minions_still_get_job
             socks.append(raw)
         for _ in range(10):
             every = ctx.socket(zmq.SUB)
+            every.setsockopt(zmq.SNDHWM, 0)
             for topic in all_topics():
                 every.setsockopt(zmq.SUBSCRIBE, topic)
             every.connect(url)
