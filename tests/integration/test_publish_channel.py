@@ -224,7 +224,8 @@ def test_private_jobs_reach_a_reconnecting_minion_through_catch_up_and_only_it(s
 
 def test_private_forces_per_minion_sealing_for_any_target(sandbox):
     """With private publications off (private_publish_max: 0) a job is readable with any minion's publish
-    key, which shows the capture works; `--private` seals it per minion: m2 reads only its own frame."""
+    key, which shows the capture works; `rx --private` (and the client's private=True) seal it per minion:
+    m2 reads only its own frame."""
     sandbox.start_master(private_publish_max=0)
     sandbox.start_minion("m1")
     sandbox.start_minion("m2")
@@ -235,8 +236,12 @@ def test_private_forces_per_minion_sealing_for_any_target(sandbox):
         shared = tap.drain(0.5)
         assert _cli_job(sandbox, "--private", "*", "cmd.run", "echo apart") == {"m1": "apart", "m2": "apart"}
         apart = tap.drain(0.5)
+        with LocalClient(cfg=sandbox.cfg) as client:
+            assert client.cmd("*", "test.echo", ["api"], timeout=20, private=True) == {"m1": "api", "m2": "api"}
+        api = tap.drain(0.5)
     finally:
         tap.close()
+    assert sorted(topic for topic, _body in api) == sorted([bucket("m1"), bucket("m2")])
     serial = session_keys(sandbox.cfg).serial
     assert [j.arg for j in _readable(shared, _keys_of(sandbox, "m2"), serial)] == [["echo shared"]]
     assert sorted(topic for topic, _body in apart) == sorted([bucket("m1"), bucket("m2")])
