@@ -25,7 +25,9 @@ SUBSCRIPTION_HWM = 16
 """Subscription messages queued per subscriber (an rx minion sends 2)."""
 
 
-def _run_proxy(front_type: int, front_binds: Sequence[str], back_type: int, back_bind: str) -> None:
+def _run_proxy(front_type: int, front_binds: Sequence[str], back_type: int, back_bind: str,
+               relay: Callable[[zmq.Socket, zmq.Socket], None] = zmq.proxy, back_options: dict | None = None) -> None:
+    """Bind both ends (IPC ones 0600) and run `relay(front, back)` until the context ends."""
     ctx = zmq.Context()
     front = ctx.socket(front_type)
     back = ctx.socket(back_type)
@@ -34,6 +36,8 @@ def _run_proxy(front_type: int, front_binds: Sequence[str], back_type: int, back
         s.setsockopt(zmq.SNDHWM, RELAY_HWM)
         s.setsockopt(zmq.RCVHWM, RELAY_HWM)
     front.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
+    for option, value in (back_options or {}).items():
+        back.setsockopt(option, value)
     for url in front_binds:
         front.bind(url)
     back.bind(back_bind)
@@ -41,7 +45,7 @@ def _run_proxy(front_type: int, front_binds: Sequence[str], back_type: int, back
         if url.startswith("ipc://"):
             os.chmod(url[len("ipc://"):], 0o600)
     try:
-        zmq.proxy(front, back)
+        relay(front, back)
     except zmq.ContextTerminated:
         pass
     finally:
@@ -62,37 +66,19 @@ def publish_fanout(pull: str, pub: str, report: Callable[..., None] = log.warnin
     keeps a record of every subscription a connection sent until it disconnects, whatever we do with
     it, so a connection that sends anything else is disconnected at once, releasing that record, and
     `report(format, *args)` is told (a network peer triggers it at will: the caller rate-limits it)."""
-    ctx = zmq.Context()
-    inp = ctx.socket(zmq.PULL)
-    out = ctx.socket(zmq.XPUB)
-    inp.setsockopt(zmq.LINGER, 0)
-    inp.setsockopt(zmq.RCVHWM, RELAY_HWM)
-    inp.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
-    out.setsockopt(zmq.LINGER, 0)
-    out.setsockopt(zmq.SNDHWM, RELAY_HWM)
-    out.setsockopt(zmq.XPUB_MANUAL, 1)
-    out.setsockopt(zmq.MAXMSGSIZE, SUBSCRIPTION_MAX_BYTES)
-    out.setsockopt(zmq.RCVHWM, SUBSCRIPTION_HWM)
-    inp.bind(pull)
-    os.chmod(pull[len("ipc://"):], 0o600)
-    out.bind(pub)
-    port = int(out.getsockopt_string(zmq.LAST_ENDPOINT).rsplit(":", 1)[1])
-    poller = zmq.Poller()
-    poller.register(inp, zmq.POLLIN)
-    poller.register(out, zmq.POLLIN)
-    try:
+    def relay(inp: zmq.Socket, out: zmq.Socket) -> None:
+        port = int(out.getsockopt_string(zmq.LAST_ENDPOINT).rsplit(":", 1)[1])
+        poller = zmq.Poller()
+        poller.register(inp, zmq.POLLIN)
+        poller.register(out, zmq.POLLIN)
         while True:
             for sock, _event in poller.poll():
                 if sock is inp:
                     _forward(inp, out)
                 else:
                     _subscriptions(out, port, report)
-    except zmq.ContextTerminated:
-        pass
-    finally:
-        inp.close(linger=0)
-        out.close(linger=0)
-        ctx.term()
+    _run_proxy(zmq.PULL, [pull], zmq.XPUB, pub, relay, {zmq.XPUB_MANUAL: 1, zmq.MAXMSGSIZE: SUBSCRIPTION_MAX_BYTES,
+                                                        zmq.RCVHWM: SUBSCRIPTION_HWM})
 
 
 def _forward(inp: zmq.Socket, out: zmq.Socket, most: int = 1000) -> None:
