@@ -346,4 +346,5 @@ def test_subscription_floods_do_not_grow_the_publisher_and_minions_still_get_job
             sock.close(linger=0)
         ctx.term()
     assert ping(sandbox) == {"m1": True}
+    assert _listening_pid(sandbox.master_pids(), sandbox.pub_port) == publisher, "the publisher died and restarted"
     assert "it sent a subscription to a topic rx does not use" in sandbox.master.output()
