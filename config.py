@@ -133,6 +133,11 @@ class MasterConfig(_Common):
                                  doc="Salt's autosign_file: ids (exact, glob or regular expression; one a line, `#` "
                                      "comments) whose new keys are accepted on first contact; ignored unless owned by "
                                      "root or the master's user and not writable by group or others; empty: off")
+    private_publish_max: int = setting(
+        64, rule=Rule("a whole number >= 0 (0: only jobs asked `--private`)", lambda v: v >= 0),
+        doc="a job expected on at most this many minions is sealed for each of them under a key only that minion "
+            "holds, so no other minion can read it; larger jobs are sealed once under the shared publish key "
+            "(`rx --private` forces the first way for any target)")
     job_store_backend: str = setting("sqlite", rule=one_of("sqlite"),
                                      doc="where jobs and returns are kept (`<cachedir>/jobs`); more backends arrive "
                                          "behind the same interface")

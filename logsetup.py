@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import time
 
 FORMAT = "%(asctime)s [%(name)s][%(levelname)s][%(process)d] %(message)s"
 
@@ -24,3 +25,24 @@ def setup_logging(level: str, log_file: str = "", *, to_stderr: bool = True) -> 
         fh = logging.FileHandler(log_file)
         fh.setFormatter(fmt)
         root.addHandler(fh)
+
+
+class RateLimitedLog:
+    """At most one line per message (format string) every `interval` seconds, then a count of the lines
+    held back: for what a peer can trigger at will (dropped frames, errors on bad input), so a flood
+    cannot flood the log too."""
+
+    def __init__(self, logger: logging.Logger, interval: float = 1.0) -> None:
+        self._log = logger
+        self._interval = interval
+        self._state: dict[str, tuple[float, int]] = {}
+
+    def __call__(self, level: int, msg: str, *args: object, exc_info: bool = False) -> None:
+        now = time.monotonic()
+        last, held = self._state.get(msg, (-self._interval, 0))
+        if now - last < self._interval:
+            self._state[msg] = (last, held + 1)
+            return
+        self._state[msg] = (now, 0)
+        self._log.log(level, msg + (f" ({held} more since the last report)" if held else ""), *args,
+                      exc_info=exc_info)

@@ -301,7 +301,7 @@ class Swarm:
         for minion_id, ident in zip(self.ids, self.identities):
             grains = self.grains(minion_id) if callable(self.grains) else dict(self.grains or {})
             m = Minion(MinionConfig(id=minion_id, **base), identity=ident, grains=grains, executor=InlineExecutor(),
-                       catch_up=False)
+                       catch_up=False, persist_seen=False)
             self.minions.append(m)
         self.t_start = time.time()
         for m in self.minions:

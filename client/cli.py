@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     for short, long, kind, text in _TARGET_FLAGS:
         tg.add_argument(short, long, action="store_const", dest="tgt_type", const=kind, help=text)
     p.add_argument("--delimiter", default=":", help="separator of nested grain keys (default ':')")
+    p.add_argument("--private", action="store_true",
+                   help="seal the job for each targeted minion alone, so no other minion can read its arguments, "
+                        "however many minions match (the master does so anyway up to its private_publish_max)")
     p.add_argument("--preview-target", action="store_true", help="print the minions the target matches, send nothing")
     w = p.add_argument_group("waiting")
     w.add_argument("-t", "--timeout", type=float, help="seconds to wait for returns before asking missing minions "
@@ -221,7 +224,7 @@ async def run(opts: argparse.Namespace, stream: TextIO) -> int:
         fun, args, kwargs = _job(opts)
         if opts.async_:
             pub = await client.publish(opts.target, fun, args, tgt_type=opts.tgt_type, kwarg=kwargs,
-                                       delimiter=opts.delimiter)
+                                       delimiter=opts.delimiter, private=opts.private)
             if not pub.minions:
                 return _no_match(opts, stream)
             print(pub.jid, file=stream)
@@ -248,11 +251,13 @@ async def run(opts: argparse.Namespace, stream: TextIO) -> int:
             items = client.cmd_batch(tgt, fun, args, batch=opts.batch, tgt_type=tgt_type, kwarg=kwargs,
                                      timeout=timeout, batch_wait=opts.batch_wait, failhard=opts.failhard,
                                      delimiter=opts.delimiter, gather_job_timeout=opts.gather_job_timeout,
-                                     progress=progress, published=batch_jobs, max_wait=opts.max_wait)
+                                     progress=progress, published=batch_jobs, max_wait=opts.max_wait,
+                                     private=opts.private)
         else:
             items = client.cmd_iter(tgt, fun, args, timeout=timeout, tgt_type=tgt_type, kwarg=kwargs,
                                     expect_minions=True, gather_job_timeout=opts.gather_job_timeout,
-                                    delimiter=opts.delimiter, published=published, max_wait=opts.max_wait)
+                                    delimiter=opts.delimiter, published=published, max_wait=opts.max_wait,
+                                    private=opts.private)
         try:
             async for item in items:
                 if published and not report.jid:

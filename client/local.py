@@ -144,10 +144,12 @@ class AsyncLocalClient:
 
     async def publish(self, tgt: str | list, fun: str | list, arg: Sequence = (), *, tgt_type: str = "glob",
                       kwarg: dict | None = None, jid: str = "", timeout: float | None = None,
-                      delimiter: str = ":") -> Published:
-        """Publish a job; returns the jid and the minions expected to answer (without waiting)."""
-        raw = await self._request(m.PUBLISH, self._load(tgt, fun, arg, tgt_type, kwarg, jid, timeout, delimiter),
-                                  timeout=self.cfg.timeout)
+                      delimiter: str = ":", private: bool = False) -> Published:
+        """Publish a job; returns the jid and the minions expected to answer (without waiting).  `private`:
+        sealed for each expected minion alone, however many (the master does so anyway for at most its
+        `private_publish_max`)."""
+        load = self._load(tgt, fun, arg, tgt_type, kwarg, jid, timeout, delimiter, private)
+        raw = await self._request(m.PUBLISH, load, timeout=self.cfg.timeout)
         reply: PublishReply = self._reply(raw, PublishReply)
         return Published(jid=reply.jid, minions=reply.minions, no_grains=reply.no_grains)
 
@@ -159,26 +161,27 @@ class AsyncLocalClient:
         return Published(jid="", minions=reply.minions, no_grains=reply.no_grains)
 
     def _load(self, tgt: str | list, fun: str | list, arg: Sequence, tgt_type: str, kwarg: dict | None, jid: str,
-              timeout: float | None, delimiter: str) -> dict:
+              timeout: float | None, delimiter: str, private: bool = False) -> dict:
         return PublishRequest(key=self._root_key(), tgt=tgt, fun=fun, arg=list(arg), kwarg=dict(kwarg or {}),
                               tgt_type=tgt_type, jid=jid, user=_user(), timeout=float(timeout or 0),
-                              delimiter=delimiter).to_wire()
+                              delimiter=delimiter, private=private).to_wire()
 
     async def cmd_async(self, tgt: str | list, fun: str | list, arg: Sequence = (), *, tgt_type: str = "glob",
-                        kwarg: dict | None = None, delimiter: str = ":") -> str:
+                        kwarg: dict | None = None, delimiter: str = ":", private: bool = False) -> str:
         """Publish and return the jid at once; returns are in the job cache (rx-run jobs.lookup_jid)."""
-        return (await self.publish(tgt, fun, arg, tgt_type=tgt_type, kwarg=kwarg, delimiter=delimiter)).jid
+        return (await self.run_job(tgt, fun, arg, tgt_type=tgt_type, kwarg=kwarg, delimiter=delimiter,
+                                   private=private)).jid
 
     async def run_job(self, tgt: str | list, fun: str | list, arg: Sequence = (), *, tgt_type: str = "glob",
-                      kwarg: dict | None = None, delimiter: str = ":") -> Published:
+                      kwarg: dict | None = None, delimiter: str = ":", private: bool = False) -> Published:
         """Publish without waiting; returns jid and expected minions (gather later with get_iter_returns)."""
-        return await self.publish(tgt, fun, arg, tgt_type=tgt_type, kwarg=kwarg, delimiter=delimiter)
+        return await self.publish(tgt, fun, arg, tgt_type=tgt_type, kwarg=kwarg, delimiter=delimiter, private=private)
 
     async def cmd_iter(self, tgt: str | list, fun: str | list, arg: Sequence = (), *, timeout: float | None = None,
                        tgt_type: str = "glob", kwarg: dict | None = None, expect_minions: bool = False,
                        gather_job_timeout: float = DEFAULT_GATHER_JOB_TIMEOUT, delimiter: str = ":",
-                       published: list[Published] | None = None, max_wait: float | None = None
-                       ) -> AsyncIterator[dict]:
+                       published: list[Published] | None = None, max_wait: float | None = None,
+                       private: bool = False                       ) -> AsyncIterator[dict]:
         """Yield `{id: {"ret", "retcode", "success", "jid"}}` as each minion returns.
 
         After `timeout` seconds the missing minions are probed with `jobs.find`;
@@ -188,12 +191,13 @@ class AsyncLocalClient:
         `{id: {"ret": "Minion did not return. [reason]", "failed": True,
         "reason": ..., "retcode": None}}`, reason one of "not connected",
         "no response", "no grains cached", "still running".
-        If `published` is a list, the Published record is appended to it first.
+        If `published` is a list, the Published record is appended to it first.  `private`: see publish.
         """
         jid = new_jid()
         sub = await self._listen(jid)
         try:
-            pub = await self.publish(tgt, fun, arg, tgt_type=tgt_type, kwarg=kwarg, jid=jid, delimiter=delimiter)
+            pub = await self.publish(tgt, fun, arg, tgt_type=tgt_type, kwarg=kwarg, jid=jid, delimiter=delimiter,
+                                     private=private)
             if published is not None:
                 published.append(pub)
             async for item in self._gather(sub, pub, timeout, gather_job_timeout, max_wait, expect_minions):
@@ -260,12 +264,13 @@ class AsyncLocalClient:
     async def cmd(self, tgt: str | list, fun: str | list, arg: Sequence = (), *, timeout: float | None = None,
                   tgt_type: str = "glob", kwarg: dict | None = None, full_return: bool = False,
                   delimiter: str = ":", gather_job_timeout: float = DEFAULT_GATHER_JOB_TIMEOUT,
-                  max_wait: float | None = None) -> dict:
+                  max_wait: float | None = None, private: bool = False) -> dict:
         """Run a job and return `{id: return}` for the minions that returned (full dicts with full_return)."""
         out: dict = {}
         async for item in self.cmd_iter(tgt, fun, arg, timeout=timeout, tgt_type=tgt_type, kwarg=kwarg,
                                         expect_minions=False, delimiter=delimiter,
-                                        gather_job_timeout=gather_job_timeout, max_wait=max_wait):
+                                        gather_job_timeout=gather_job_timeout, max_wait=max_wait,
+                                        private=private):
             for mid, r in item.items():
                 out[mid] = r if full_return else r["ret"]
         return out
@@ -296,8 +301,8 @@ class AsyncLocalClient:
                         batch_wait: float = 0.0, failhard: bool = False, delimiter: str = ":",
                         gather_job_timeout: float = DEFAULT_GATHER_JOB_TIMEOUT,
                         progress: Callable[[BatchProgress], None] | None = None,
-                        published: list[Published] | None = None, max_wait: float | None = None
-                        ) -> AsyncIterator[dict]:
+                        published: list[Published] | None = None, max_wait: float | None = None,
+                        private: bool = False) -> AsyncIterator[dict]:
         """Rolling batches: at most `batch` minions (a number or "N%") run at once; each return frees a slot.
 
         With `failhard`, no new minion is started after the first failure.
@@ -307,7 +312,7 @@ class AsyncLocalClient:
         async for item in run_batch(self, tgt, fun, arg, batch=batch, tgt_type=tgt_type, kwarg=kwarg, timeout=timeout,
                                     batch_wait=batch_wait, failhard=failhard, delimiter=delimiter,
                                     gather_job_timeout=gather_job_timeout, progress=progress, published=published,
-                                    max_wait=max_wait):
+                                    max_wait=max_wait, private=private):
             yield item
 
 

@@ -27,6 +27,7 @@ class WorkerSettings:
     max_pending_keys: int
     publish_port: int
     nodegroups: Mapping[str, Any]
+    private_publish_max: int = 0
 
 
 @dataclass

@@ -33,7 +33,7 @@ async def run(cfg: MasterConfig, index: int = 0) -> None:
         root_key=Path(cfg.root_key_path).read_text().strip(),
         settings=WorkerSettings(auto_accept=cfg.auto_accept, auth_window_seconds=cfg.auth_window_seconds,
                                 max_pending_keys=cfg.max_pending_keys, publish_port=cfg.publish_port,
-                                nodegroups=cfg.nodegroups),
+                                nodegroups=cfg.nodegroups, private_publish_max=cfg.private_publish_max),
         events=transport.event_sink(ipc_url(cfg.event_pull_ipc)),
         publisher=transport.frame_sink(ipc_url(cfg.publish_pull_ipc)),
         autosign=AutoSign(cfg.autosign_file),

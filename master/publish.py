@@ -2,7 +2,9 @@
 
 The expected minions are the accepted ones the target matches, with the grains cache for
 grain targets; a minion without cached grains that might match is expected too and reported
-as `no_grains`.
+as `no_grains`.  A job to at most `private_publish_max` of them (or any job asked `private`) is
+sealed once per expected minion, under a key only that minion holds; others go out once, under
+the shared publish key.
 """
 
 from __future__ import annotations
@@ -17,10 +19,12 @@ from rx.master.store import JobExists, JobRecord
 from rx.targeting import MinionFacts, TargetError, compile_target, expand_nodegroups
 from rx.transport.errors import ErrorKind, ProtocolError
 from rx.transport.events import JobNewEvent
+from rx.transport.handshake import private_publish_key, request_key
 from rx.transport.ids import new_jid
 from rx.transport.messages import Job, PublishRequest
 from rx.transport.replies import PreviewReply, PublishReply
 from rx.transport.secure import seal_publication
+from rx.transport.topics import BROADCAST, bucket
 
 log = logging.getLogger("rx.master.handlers")
 
@@ -88,6 +92,16 @@ async def handle_publish(ctx: WorkerContext, load: dict) -> dict:
         return error(ErrorKind.BAD_REQUEST, f"job id {jid} is already in use")
     await ctx.fire(JobNewEvent(job, exp.minions))
     if exp.minions:
-        session = await ctx.stores.session.current()
-        await ctx.publisher.send(seal_publication(ctx.identity, session.publish_key, session.serial, job))
+        await _send(ctx, job, exp.minions, req.private or len(exp.minions) <= ctx.settings.private_publish_max)
     return PublishReply(jid, exp.minions, exp.no_grains).to_wire()
+
+
+async def _send(ctx: WorkerContext, job: Job, minions: list[str], private: bool) -> None:
+    """Once under the shared publish key, or once per minion (under a key only it holds, in its topic bucket)."""
+    session = await ctx.stores.session.current()
+    if not private:
+        await ctx.publisher.send(seal_publication(ctx.identity, session.publish_key, session.serial, job), BROADCAST)
+        return
+    for mid in minions:
+        key = private_publish_key(request_key(session.secret, session.serial, mid))
+        await ctx.publisher.send(seal_publication(ctx.identity, key, session.serial, job, to=mid), bucket(mid))

@@ -4,12 +4,14 @@ the executor, wired together.  `run()` lasts until cancelled."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from rx import __version__
 from rx.config import ConfigError, MinionConfig, load_minion_config
+from rx.logsetup import RateLimitedLog
 from rx.minion.executor import Executor
 from rx.minion.gate import Gate, Hold
 from rx.minion.grains import load_grains
@@ -24,15 +26,19 @@ from rx.transport.messages import Job, JobReturn, MinionEvent, Publication
 from rx.transport.roles import Transport, open_transport
 
 log = logging.getLogger("rx.minion")
+_trouble = RateLimitedLog(log)
 
 BUFFER_MAX = 256
+SEEN_FILE = "seen_jids"
 
 
 class Minion:
     def __init__(self, cfg: MinionConfig, *, identity: Identity | None = None, grains: dict | None = None,
-                 executor: Any = None, catch_up: bool = True) -> None:
+                 executor: Any = None, catch_up: bool = True, persist_seen: bool = True) -> None:
         """`identity`, `grains` and `executor` default to the real ones; the swarm passes its own.
-        `catch_up`: watch the publish connection and ask for jobs missed while it was down."""
+        `catch_up`: watch the publish connection and ask for jobs missed while it was down.
+        `persist_seen`: keep the jids run in `<cachedir>/seen_jids`, so none runs twice across a restart
+        (the swarm, many minions sharing one cachedir in one process, keeps them in memory only)."""
         self.cfg = cfg
         self.catch_up = catch_up
         self.identity = identity or load_or_create_identity(Path(cfg.pki_dir), "minion")
@@ -45,7 +51,8 @@ class Minion:
         for name, handler in (("jobs.running", self._jobs_running), ("jobs.find", self._jobs_find),
                               ("jobs.kill", self._jobs_kill), ("grains.refresh", self._grains_refresh)):
             self.registry.attach(name, handler)
-        self.gate = Gate(lambda: MinionFacts(self.cfg.id, self.grains))
+        self.gate = Gate(lambda: MinionFacts(self.cfg.id, self.grains),
+                         Path(cfg.cachedir) / SEEN_FILE if persist_seen and cfg.cachedir else None)
         self.links: list[MasterLink] = []
         self.buffered: list[Publication] = []
         self._tasks: set[asyncio.Task] = set()
@@ -87,6 +94,7 @@ class Minion:
         finally:
             self.executor.kill_all()
             await self._cancel_tasks()
+            self.gate.seen.close()
             await link.aclose()
             if own:
                 transport.close()
@@ -96,12 +104,23 @@ class Minion:
         if self.buffered:
             held, self.buffered = self.buffered, []
             for pub in held:
-                self._accept(pub, retry=False)
+                with self._isolated("a held publication"):
+                    self._accept(pub, retry=False)
 
     async def on_publication(self, frame: bytes) -> None:
-        pub = self.gate.verify(frame)
-        if pub is not None:
-            self._accept(pub, retry=True)
+        """Verify, open, admit and start one publication; nothing in one frame can stop the receive loop."""
+        with self._isolated("a publication"):
+            pub = self.gate.verify(frame)
+            if pub is not None:
+                self._accept(pub, retry=True)
+
+    @contextlib.contextmanager
+    def _isolated(self, what: str) -> Iterator[None]:
+        """An unexpected error while handling `what` is logged (rate-limited) and dropped with it."""
+        try:
+            yield
+        except Exception:
+            _trouble(logging.ERROR, "dropped %s: unexpected error handling it", what, exc_info=True)
 
     def _accept(self, pub: Publication, retry: bool) -> None:
         """Open a verified publication; one under a newer serial or another secret (the master's session
@@ -118,7 +137,8 @@ class Minion:
     def _run_missed(self, job: Job) -> None:
         if job.jid not in self.gate.seen:
             log.info("job %s was published while the connection was down: running it now", job.jid)
-            self._run_if_ours(job)
+            with self._isolated(f"missed job {job.jid}"):
+                self._run_if_ours(job)
 
     def _run_if_ours(self, job: Job) -> None:
         if self.gate.admit(job):

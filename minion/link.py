@@ -14,7 +14,7 @@ from typing import Callable
 
 from rx.config import MinionConfig
 from rx.minion.auth import Authenticator
-from rx.transport import messages as m
+from rx.transport import messages as m, topics
 from rx.transport.crypto import Identity
 from rx.transport.errors import ErrorKind, ProtocolError
 from rx.transport.handshake import Session
@@ -78,7 +78,8 @@ class MasterLink:
         return tcp_url(self.cfg.master, port)
 
     def subscribe(self, watch_link: bool) -> Subscriber:
-        return self.transport.subscriber(self.publish_url(), watch_link=watch_link)
+        """The publish channel: broadcast jobs and the private jobs of this minion's bucket."""
+        return self.transport.subscriber(self.publish_url(), topics.subscriptions(self.cfg.id), watch_link=watch_link)
 
     async def send(self, cmd: str, load: dict) -> dict | None:
         """Send a sealed request, re-authenticating and retrying; the master's reply, or None if it could

@@ -41,6 +41,12 @@ def request_key(secret: bytes, serial: int, minion_id: str) -> bytes:
     return hkdf(secret, b"rx/req-key\0" + serial_bytes(serial) + minion_id.encode())
 
 
+def private_publish_key(req_key: bytes) -> bytes:
+    """The key of a minion's private publications, derived from its request key: only the master and
+    that minion hold it, and the handshake delivers nothing new."""
+    return hkdf(req_key, b"rx/private-pub")
+
+
 def _keys_info(minion_id: str) -> bytes:
     return b"rx/auth-keys\0" + minion_id.encode()
 

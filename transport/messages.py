@@ -14,10 +14,11 @@ from typing import Any
 from rx.transport import fields as f
 from rx.transport.errors import ProtocolError
 from rx.transport.fields import check_jid, serial_bytes
-from rx.transport.ids import FUN_RE, TARGET_TYPES
+from rx.transport.ids import FUN_RE, MINION_ID_MAX, TARGET_TYPES
 from rx.transport.sizes import NONCE_BYTES, SIGNATURE_BYTES
 
 MAX_TARGET_LEN = 64 * 1024
+MAX_TARGET_ITEMS = 100_000
 MAX_FUNS = 64
 MAX_RETCODE = 2**31 - 1
 MAX_TIMEOUT = 10 * 365 * 86400.0
@@ -114,32 +115,54 @@ class PublishRequest:
     user: str = ""
     timeout: float = 0.0
     delimiter: str = ":"
+    private: bool = False
+    """seal the job for each expected minion, whatever their number (see `private_publish_max`)"""
 
     def to_wire(self) -> dict:
         return {"key": self.key, "tgt": self.tgt, "fun": self.fun, "arg": self.arg, "kwarg": self.kwarg,
                 "tgt_type": self.tgt_type, "jid": self.jid, "user": self.user, "timeout": self.timeout,
-                "delimiter": self.delimiter}
+                "delimiter": self.delimiter, "private": self.private}
 
     @classmethod
     def from_wire(cls, obj: Any) -> "PublishRequest":
         d = f.as_map(obj, "publish")
-        tgt = f.get(d, "tgt", (str, list))
-        if isinstance(tgt, str) and len(tgt) > MAX_TARGET_LEN:
-            raise ProtocolError("target too long", "tgt")
-        if isinstance(tgt, list) and not all(isinstance(t, str) for t in tgt):
-            raise ProtocolError("target list must hold strings", "tgt")
+        tgt = _target(d)
         fun = _funs(d)
-        tgt_type = f.get(d, "tgt_type", str, default="glob")
-        if tgt_type not in TARGET_TYPES:
-            raise ProtocolError(f"unknown target type {tgt_type!r}", "tgt_type")
+        tgt_type = _target_type(d, default="glob")
         jid = f.get(d, "jid", str, default="")
         if jid:
             check_jid(jid)
         arg = _args(d, fun, default=[])
-        return cls(key=f.get(d, "key", str), tgt=tgt, fun=fun, arg=arg, kwarg=f.get(d, "kwarg", dict, default={}),
+        return cls(key=f.get(d, "key", str), tgt=tgt, fun=fun, arg=arg, kwarg=_kwarg(d, default={}),
                    tgt_type=tgt_type, jid=jid, user=f.get(d, "user", str, default=""),
                    timeout=f.number(d, "timeout", high=MAX_TIMEOUT, default=0.0),
-                   delimiter=f.delimiter(d))
+                   delimiter=f.delimiter(d), private=f.get(d, "private", bool, default=False))
+
+
+def _target(d: dict) -> str | list:
+    """A target expression, or a bounded list of id-sized strings (a list item is hashed when matching)."""
+    tgt = f.get(d, "tgt", (str, list))
+    if isinstance(tgt, str) and len(tgt) > MAX_TARGET_LEN:
+        raise ProtocolError("target too long", "tgt")
+    if isinstance(tgt, list) and (len(tgt) > MAX_TARGET_ITEMS or not all(
+            isinstance(t, str) and len(t) <= MINION_ID_MAX for t in tgt)):
+        raise ProtocolError(f"a target list must hold at most {MAX_TARGET_ITEMS} strings of at most "
+                            f"{MINION_ID_MAX} characters", "tgt")
+    return tgt
+
+
+def _target_type(d: dict, default: Any = ...) -> str:
+    tgt_type = f.get(d, "tgt_type", str, default=default)
+    if tgt_type not in TARGET_TYPES:
+        raise ProtocolError(f"unknown target type {tgt_type!r}", "tgt_type")
+    return tgt_type
+
+
+def _kwarg(d: dict, default: Any = ...) -> dict:
+    kwarg = f.get(d, "kwarg", dict, default=default)
+    if not all(isinstance(k, str) for k in kwarg):
+        raise ProtocolError("keyword argument names must be strings", "kwarg")
+    return kwarg
 
 
 def _funs(d: dict) -> str | list:
@@ -175,32 +198,40 @@ class MissedRequest:
 
 @dataclass(frozen=True)
 class Publication:
-    """What travels on the PUB socket: the sealed job plus the master's signature over it."""
+    """What travels on the PUB socket: the sealed job plus the master's signature over it.  A private
+    publication names its one recipient (`to`), bound into the signature and the sealing."""
 
     serial: int
     nonce: bytes
     ct: bytes
     sig: bytes
+    to: str = ""
 
     def signed_bytes(self) -> bytes:
-        return publication_signed_bytes(self.serial, self.nonce, self.ct)
+        return publication_signed_bytes(self.serial, self.nonce, self.ct, self.to)
 
     def to_wire(self) -> dict:
-        return {"serial": self.serial, "nonce": self.nonce, "ct": self.ct, "sig": self.sig}
+        wire = {"serial": self.serial, "nonce": self.nonce, "ct": self.ct, "sig": self.sig}
+        return {**wire, "to": self.to} if self.to else wire
 
     @classmethod
     def from_wire(cls, obj: Any) -> "Publication":
         d = f.as_map(obj, "publication")
         return cls(serial=f.serial(d), nonce=f.get(d, "nonce", bytes, size=NONCE_BYTES),
-                   ct=f.get(d, "ct", bytes), sig=f.get(d, "sig", bytes, size=SIGNATURE_BYTES))
+                   ct=f.get(d, "ct", bytes), sig=f.get(d, "sig", bytes, size=SIGNATURE_BYTES),
+                   to=f.minion_id(d, "to") if "to" in d else "")
 
 
-def publication_signed_bytes(serial: int, nonce: bytes, ct: bytes) -> bytes:
-    return b"rx/pub\0" + serial_bytes(serial) + nonce + ct
+def publication_signed_bytes(serial: int, nonce: bytes, ct: bytes, to: str = "") -> bytes:
+    return publication_aad(serial, to) + nonce + ct
 
 
-def publication_aad(serial: int) -> bytes:
-    return b"rx/pub\0" + serial_bytes(serial)
+def publication_aad(serial: int, to: str = "") -> bytes:
+    """Broadcast: the key serial; private: also the recipient (length-prefixed), under another label."""
+    if not to:
+        return b"rx/pub\0" + serial_bytes(serial)
+    rcpt = to.encode()
+    return b"rx/ppub\0" + serial_bytes(serial) + len(rcpt).to_bytes(2, "big") + rcpt
 
 
 @dataclass(frozen=True)
@@ -225,8 +256,8 @@ class Job:
     def from_wire(cls, obj: Any) -> "Job":
         d = f.as_map(obj, "job")
         fun = _funs(d)
-        return cls(jid=check_jid(d.get("jid")), fun=fun, arg=_args(d, fun), kwarg=f.get(d, "kwarg", dict),
-                   tgt=f.get(d, "tgt", (str, list)), tgt_type=f.get(d, "tgt_type", str), ts=f.number(d, "ts"),
+        return cls(jid=check_jid(d.get("jid")), fun=fun, arg=_args(d, fun), kwarg=_kwarg(d),
+                   tgt=_target(d), tgt_type=_target_type(d), ts=f.number(d, "ts"),
                    user=f.get(d, "user", str, default=""), delimiter=f.delimiter(d))
 
 

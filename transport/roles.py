@@ -51,7 +51,8 @@ class RequestClient(Protocol):
 class Subscriber(Protocol):
     """Receives publications (raw frames) from a publisher, reconnecting by itself."""
 
-    async def recv(self) -> bytes: ...
+    async def recv(self) -> bytes:
+        """The next publication of a subscribed topic (without its topic)."""
 
     def link_events(self) -> AsyncIterator[LinkEvent]:
         """Connection changes, for catching up on what was published while disconnected
@@ -73,9 +74,10 @@ class RequestServer(Protocol):
 
 
 class FrameSink(Protocol):
-    """One-way frames to a local relay (publications to the publisher)."""
+    """One-way frames to a local relay (publications to the publisher, each under a topic of
+    rx.transport.topics)."""
 
-    async def send(self, frame: bytes) -> None: ...
+    async def send(self, frame: bytes, topic: bytes) -> None: ...
 
     def close(self) -> None: ...
 
@@ -104,7 +106,8 @@ class Transport(Protocol):
     def request_client(self, url: str, *, untrusted: bool = False) -> RequestClient:
         """`untrusted`: replies come from the network and are scanned before decoding."""
 
-    def subscriber(self, url: str, *, watch_link: bool = False) -> Subscriber: ...
+    def subscriber(self, url: str, topics: Sequence[bytes], *, watch_link: bool = False) -> Subscriber:
+        """Subscribed to exactly `topics` (rx.transport.topics)."""
 
     def request_server(self, url: str) -> RequestServer:
         """The worker end of a request router (one per source: the network, the local socket)."""
@@ -125,7 +128,9 @@ class Devices(Protocol):
 
     def request_router(self, front: Sequence[str], back: str) -> None: ...
 
-    def publish_fanout(self, pull: str, pub: str) -> None: ...
+    def publish_fanout(self, pull: str, pub: str, report: Callable[..., None] = ...) -> None:
+        """Publications pushed to `pull` go out on `pub` to the subscribers of their topic; a subscriber
+        that asks for any other topic is dropped, and `report(format, *args)` told."""
 
     def event_relay(self, pull: str, pub: str) -> None: ...
 

@@ -3,8 +3,9 @@
 Requests from minions are AES-256-GCM under the per-minion request key, with the
 minion id and key serial bound in as associated data, so the id the master acts
 on is the one the key proves.  Publications are sealed with the shared publish
-key and signed by the master, so holding the publish key is not enough to forge
-a job.
+key, or (private publications) once per recipient under a key derived from its
+request key, and signed by the master, so holding the publish key is not enough
+to forge a job, nor to read a private one.
 """
 
 from __future__ import annotations
@@ -37,6 +38,14 @@ class StaleSerial(Exception):
 
 class Rejected(Exception):
     """A sealed message that does not open, verify or parse."""
+
+
+class OtherRecipient(Exception):
+    """A private publication addressed to another minion (it shares our topic bucket)."""
+
+
+class BadJob(Exception):
+    """A publication that verifies and opens, but whose job is not a valid job."""
 
 
 class Malformed(Exception):
@@ -88,28 +97,43 @@ def open_reply(key: bytes, req: AesRequest, obj: Any) -> Any:
         raise Rejected(str(exc)) from None
 
 
-def seal_publication(master: Identity, pub_key: bytes, serial: int, job: Job) -> bytes:
-    nonce, ct = Aead(pub_key).seal(encode(job.to_wire()), publication_aad(serial))
-    pub = Publication(serial=serial, nonce=nonce, ct=ct, sig=b"")
+def seal_publication(master: Identity, key: bytes, serial: int, job: Job, to: str = "") -> bytes:
+    """A signed publication: under the shared publish key, or, `to` one minion, under its private
+    publish key (handshake.private_publish_key)."""
+    nonce, ct = Aead(key).seal(encode(job.to_wire()), publication_aad(serial, to))
+    pub = Publication(serial=serial, nonce=nonce, ct=ct, sig=b"", to=to)
     return encode({**pub.to_wire(), "sig": master.sign(pub.signed_bytes())})
 
 
-def parse_publication(frame: bytes, master: Verifier) -> Publication:
-    """Decode a PUB frame and check the master's signature (before any decryption)."""
+def parse_publication(frame: bytes, master: Verifier, recipient: str = "") -> Publication:
+    """Decode a PUB frame and check the master's signature (before any decryption).  A private
+    publication to another minion than `recipient` raises OtherRecipient before the signature check."""
     if not objects_within(frame, PUBLICATION_MAX_OBJECTS):
         raise Rejected("not one msgpack value of a publication's shape")
     try:
         pub = Publication.from_wire(decode(frame))
+    except (DecodeError, ProtocolError) as exc:
+        raise Rejected(str(exc)) from None
+    if pub.to and pub.to != recipient:
+        raise OtherRecipient(pub.to)
+    try:
         master.verify(pub.sig, pub.signed_bytes())
-    except (DecodeError, ProtocolError, CryptoError) as exc:
+    except CryptoError as exc:
         raise Rejected(str(exc)) from None
     return pub
 
 
-def open_publication(pub: Publication, pub_key: bytes, serial: int) -> Job:
+def open_publication(pub: Publication, key: bytes, serial: int) -> Job:
+    """The job, opened with `key` (the publish key, or for a private publication the recipient's private
+    publish key); StaleSerial or Rejected (another key: worth a re-auth), or BadJob (it opened, but the job
+    inside is malformed: never worth one)."""
     if pub.serial != serial:
         raise StaleSerial(pub.serial, serial)
     try:
-        return Job.from_wire(decode(Aead(pub_key).open(pub.nonce, pub.ct, publication_aad(serial))))
-    except (CryptoError, DecodeError, ProtocolError) as exc:
+        plain = Aead(key).open(pub.nonce, pub.ct, publication_aad(serial, pub.to))
+    except CryptoError as exc:
         raise Rejected(str(exc)) from None
+    try:
+        return Job.from_wire(decode(plain))
+    except (DecodeError, ProtocolError) as exc:
+        raise BadJob(str(exc)) from None

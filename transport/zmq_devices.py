@@ -1,20 +1,33 @@
-"""The master's zmq relays (C-speed `zmq.proxy`), each blocking until its context ends:
-the request router (ROUTER -> DEALER to the workers), the publish fan-out (PULL -> PUB) and
-the event relay (PULL -> PUB on IPC).  IPC endpoints are made 0600 (the sock_dir is 0700)."""
+"""The master's zmq relays, each blocking until its context ends: the request router (ROUTER ->
+DEALER to the workers) and the event relay (PULL -> PUB on IPC), both C-speed `zmq.proxy`, and the
+publish fan-out (PULL -> XPUB), a small loop that also decides every subscription.  IPC endpoints
+are made 0600 (the sock_dir is 0700)."""
 
 from __future__ import annotations
 
+import logging
 import os
-from typing import Sequence
+import socket
+from typing import Callable, Sequence
 
 import zmq
 
 from rx.transport.codec import MAX_FRAME_BYTES
+from rx.transport.topics import is_topic
+
+log = logging.getLogger("rx.master.publisher")
 
 RELAY_HWM = 100_000
+SUBSCRIPTION_MAX_BYTES = 64
+"""Largest message a subscriber may send the publish port (the ZMTP handshake needs ~30 bytes, an rx
+subscription 5): anything bigger makes libzmq drop the connection before storing a byte of it."""
+SUBSCRIPTION_HWM = 16
+"""Subscription messages queued per subscriber (an rx minion sends 2)."""
 
 
-def _run_proxy(front_type: int, front_binds: Sequence[str], back_type: int, back_bind: str) -> None:
+def _run_proxy(front_type: int, front_binds: Sequence[str], back_type: int, back_bind: str,
+               relay: Callable[[zmq.Socket, zmq.Socket], None] = zmq.proxy, back_options: dict | None = None) -> None:
+    """Bind both ends (IPC ones 0600) and run `relay(front, back)` until the context ends."""
     ctx = zmq.Context()
     front = ctx.socket(front_type)
     back = ctx.socket(back_type)
@@ -23,6 +36,8 @@ def _run_proxy(front_type: int, front_binds: Sequence[str], back_type: int, back
         s.setsockopt(zmq.SNDHWM, RELAY_HWM)
         s.setsockopt(zmq.RCVHWM, RELAY_HWM)
     front.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
+    for option, value in (back_options or {}).items():
+        back.setsockopt(option, value)
     for url in front_binds:
         front.bind(url)
     back.bind(back_bind)
@@ -30,7 +45,7 @@ def _run_proxy(front_type: int, front_binds: Sequence[str], back_type: int, back
         if url.startswith("ipc://"):
             os.chmod(url[len("ipc://"):], 0o600)
     try:
-        zmq.proxy(front, back)
+        relay(front, back)
     except zmq.ContextTerminated:
         pass
     finally:
@@ -44,9 +59,77 @@ def request_router(front: Sequence[str], back: str) -> None:
     _run_proxy(zmq.ROUTER, front, zmq.DEALER, back)
 
 
-def publish_fanout(pull: str, pub: str) -> None:
-    """Frames pushed to `pull` go out to every subscriber of `pub`."""
-    _run_proxy(zmq.PULL, [pull], zmq.PUB, pub)
+def publish_fanout(pull: str, pub: str, report: Callable[..., None] = log.warning) -> None:
+    """[topic, publication] messages pushed to `pull` go out to the subscribers of that topic on `pub`.
+
+    The XPUB takes subscriptions by hand (XPUB_MANUAL): only rx's own topics are applied.  libzmq
+    keeps a record of every subscription a connection sent until it disconnects, whatever we do with
+    it, so a connection that sends anything else is disconnected at once, releasing that record, and
+    `report(format, *args)` is told (a network peer triggers it at will: the caller rate-limits it)."""
+    def relay(inp: zmq.Socket, out: zmq.Socket) -> None:
+        port = int(out.getsockopt_string(zmq.LAST_ENDPOINT).rsplit(":", 1)[1])
+        poller = zmq.Poller()
+        poller.register(inp, zmq.POLLIN)
+        poller.register(out, zmq.POLLIN)
+        while True:
+            for sock, _event in poller.poll():
+                if sock is inp:
+                    _forward(inp, out)
+                else:
+                    _subscriptions(out, port, report)
+    _run_proxy(zmq.PULL, [pull], zmq.XPUB, pub, relay, {zmq.XPUB_MANUAL: 1, zmq.MAXMSGSIZE: SUBSCRIPTION_MAX_BYTES,
+                                                        zmq.RCVHWM: SUBSCRIPTION_HWM})
+
+
+def _forward(inp: zmq.Socket, out: zmq.Socket, most: int = 1000) -> None:
+    """Publish what the workers pushed (at most `most` messages a turn, so subscriptions get theirs)."""
+    for _ in range(most):
+        try:
+            parts = inp.recv_multipart(zmq.NOBLOCK)
+        except zmq.Again:
+            return
+        if len(parts) == 2 and is_topic(parts[0]):
+            out.send_multipart(parts)
+        else:
+            log.error("dropped a message pushed to the publisher: not [topic, publication]")
+
+
+def _subscriptions(out: zmq.Socket, port: int, report: Callable[..., None], most: int = 1000) -> None:
+    """Apply (un)subscriptions to rx topics for the connection that sent them; drop any connection that
+    sends anything else."""
+    for _ in range(most):
+        try:
+            msg = out.recv(zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            return
+        data = msg.bytes
+        if data[:1] in (b"\x00", b"\x01") and is_topic(data[1:]):
+            out.setsockopt(zmq.SUBSCRIBE if data[:1] == b"\x01" else zmq.UNSUBSCRIBE, data[1:])
+        elif data[:1] != b"\x00":  # unsubscribing from what was never applied needs nothing
+            peer = _drop_peer(msg, port)
+            if peer:
+                report("disconnected %s: it sent a subscription to a topic rx does not use", peer)
+            else:
+                report("ignored a subscription to a topic rx does not use (its connection is gone)")
+
+
+def _drop_peer(msg: zmq.Frame, port: int) -> str:
+    """Shut down the TCP connection `msg` came in on (libzmq then frees everything it kept for it); its
+    address, or "" if it is gone.  The descriptor comes from the message's metadata; it is duplicated
+    and checked to be a TCP connection on our publish port before anything is done to it."""
+    try:
+        conn = socket.socket(fileno=os.dup(int(msg.get(zmq.SRCFD))))
+    except (zmq.ZMQError, OSError, TypeError, ValueError):
+        return ""
+    with conn:
+        try:
+            if conn.family in (socket.AF_INET, socket.AF_INET6) and conn.getsockname()[1] == port:
+                host, peer_port = conn.getpeername()[:2]
+                conn.shutdown(socket.SHUT_RDWR)
+                return f"{host}:{peer_port}"
+        except OSError:
+            pass
+    return ""
 
 
 def event_relay(pull: str, pub: str) -> None:

@@ -138,11 +138,12 @@ class ZmqSubscriber:
     """A SUB socket with reconnect and heartbeats; with `watch_link`, a monitor socket attached before
     the first connect reports every (re)connection."""
 
-    def __init__(self, ctx: zmq.asyncio.Context, url: str, watch_link: bool) -> None:
+    def __init__(self, ctx: zmq.asyncio.Context, url: str, topics: Sequence[bytes], watch_link: bool) -> None:
         sock = ctx.socket(zmq.SUB)
         _client_options(sock)
         sock.setsockopt(zmq.RCVHWM, 100_000)
-        sock.setsockopt(zmq.SUBSCRIBE, b"")
+        for topic in topics:
+            sock.setsockopt(zmq.SUBSCRIBE, topic)
         self._monitor = sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED | zmq.EVENT_DISCONNECTED) \
             if watch_link else None
         sock.connect(url)
@@ -191,8 +192,8 @@ class ZmqFrameSink:
         self._sock.setsockopt(zmq.SNDHWM, 100_000)
         self._sock.connect(url)
 
-    async def send(self, frame: bytes) -> None:
-        await self._sock.send(frame)
+    async def send(self, frame: bytes, topic: bytes) -> None:
+        await self._sock.send_multipart([topic, frame])
 
     def close(self) -> None:
         self._sock.close()
@@ -249,8 +250,8 @@ class ZmqTransport:
     def request_client(self, url: str, *, untrusted: bool = False) -> ZmqRequestClient:
         return ZmqRequestClient(self.ctx, url, NETWORK_MAX_OBJECTS if untrusted else None)
 
-    def subscriber(self, url: str, *, watch_link: bool = False) -> ZmqSubscriber:
-        return ZmqSubscriber(self.ctx, url, watch_link)
+    def subscriber(self, url: str, topics: Sequence[bytes], *, watch_link: bool = False) -> ZmqSubscriber:
+        return ZmqSubscriber(self.ctx, url, topics, watch_link)
 
     def request_server(self, url: str) -> ZmqRequestServer:
         return ZmqRequestServer(self.ctx, url)

@@ -55,7 +55,13 @@ def test_rx_key_listing_fingerprints_and_confirmation(fleet):
     assert r.returncode == 1 and "No keys" in r.stderr
 
 
-def test_deleted_minion_cannot_read_jobs_or_return(fleet, tmp_path):
+def test_deleted_minion_cannot_read_jobs_or_return(sandbox, tmp_path):
+    # jobs go out under the shared publish key here: the deleted m2 receives one it cannot open, which makes
+    # it re-authenticate (a private job to m1 alone would never reach it)
+    sandbox.start_master(private_publish_max=0)
+    sandbox.start_minion("m1")
+    sandbox.start_minion("m2")
+    fleet = sandbox
     serial_before = session_keys(fleet.cfg)
     r = fleet.run_cli("rx-key", "-d", "m2", "-y")
     assert r.returncode == 0, r.stderr

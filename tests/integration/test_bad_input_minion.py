@@ -18,6 +18,7 @@ from rx.transport.codec import encode
 from rx.transport.crypto import Identity
 from rx.transport.messages import Job
 from rx.transport.secure import seal_publication
+from rx.transport.topics import BROADCAST, subscriptions
 from tests.support.procs import free_port
 
 
@@ -33,12 +34,15 @@ class Relay:
         self.out.bind(f"tcp://127.0.0.1:{self.port}")
         self.inp = self.ctx.socket(zmq.SUB)
         self.inp.setsockopt(zmq.LINGER, 0)
-        self.inp.setsockopt(zmq.SUBSCRIBE, b"")
+        for topic in subscriptions("m1"):
+            self.inp.setsockopt(zmq.SUBSCRIBE, topic)
         self.inp.connect(f"tcp://127.0.0.1:{box.pub_port}")
 
     def wait_subscriber(self) -> None:
         assert self.out.poll(20_000), "the minion never subscribed to the fake publisher"
         assert self.out.recv()[0] == 1
+        while self.out.poll(200):  # its second topic
+            self.out.recv()
 
     def publish(self, tgt: str, fun: str, arg: list) -> str:
         async def go() -> str:
@@ -46,17 +50,18 @@ class Relay:
                 return (await c.publish(tgt, fun, arg)).jid
         return asyncio.run(go())
 
-    def capture(self, tgt: str, fun: str, arg: list) -> tuple[str, bytes]:
-        """Publish through the real master until our SUB sees the frame (slow-joiner safe)."""
+    def capture(self, tgt: str, fun: str, arg: list) -> tuple[str, list[bytes]]:
+        """Publish through the real master until our SUB sees the message (slow-joiner safe)."""
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             jid = self.publish(tgt, fun, arg)
             if self.inp.poll(500):
-                return jid, self.inp.recv()
+                return jid, self.inp.recv_multipart()
         raise AssertionError("never captured a publication")
 
-    def send(self, frame: bytes) -> None:
-        self.out.send(frame)
+    def send(self, frame: bytes | list[bytes]) -> None:
+        """Forward a captured message, or send a frame under the broadcast topic."""
+        self.out.send_multipart(frame if isinstance(frame, list) else [BROADCAST, frame])
 
     def close(self) -> None:
         self.out.close()
@@ -80,7 +85,7 @@ def _run_through(box, relay, fun: str, arg: list) -> dict:
     watch = EventWatch(box.cfg, "rx/job/")
     try:
         while relay.inp.poll(0):
-            relay.inp.recv()
+            relay.inp.recv_multipart()
         jid, frame = relay.capture("m1", fun, arg)
         relay.send(frame)
         _tag, data = watch.next(match=lambda t: t == f"rx/job/{jid}/ret/m1")

@@ -12,7 +12,7 @@ import pytest
 from rx.minion.gate import JOB_WINDOW, START_SLACK, Gate, Hold
 from rx.targeting import MinionFacts
 from rx.transport.crypto import Identity
-from rx.transport.handshake import Session, publish_key
+from rx.transport.handshake import Session, private_publish_key, publish_key, request_key
 from rx.transport.messages import Job
 from rx.transport.secure import seal_publication
 
@@ -22,7 +22,7 @@ JID = "20240102030405060708"
 
 def _session(master: Identity, secret: bytes, serial: int = SERIAL, offset: float = 0.0) -> Session:
     return Session(master_pub=master.public, serial=serial, publish_key=publish_key(secret, serial),
-                   request_key=b"r" * 32, master_offset=offset)
+                   request_key=request_key(secret, serial, "web1"), master_offset=offset)
 
 
 @pytest.fixture
@@ -113,3 +113,27 @@ def test_a_new_session_keeps_the_start_time(gate, master, secret):
 ])
 def test_only_jobs_targeting_this_minion_are_admitted(gate, tgt, tgt_type, ours):
     assert gate.admit(_job(tgt=tgt, tgt_type=tgt_type)) is ours
+
+
+# ---------------------------------------------------------------- private publications
+
+def _private_frame(master: Identity, secret: bytes, job: Job, to: str, serial: int = SERIAL) -> bytes:
+    key = private_publish_key(request_key(secret, serial, to))
+    return seal_publication(master, key, serial, job, to=to)
+
+
+def test_a_private_publication_to_this_minion_opens(gate, master, secret):
+    job = _job()
+    pub = gate.verify(_private_frame(master, secret, job, "web1"))
+    assert pub is not None and pub.to == "web1"
+    assert gate.open(pub, retry=True) == job
+
+
+def test_a_private_publication_to_another_minion_is_dropped_unread(gate, master, secret, caplog):
+    assert gate.verify(_private_frame(master, secret, _job(), "web2")) is None
+    assert "does not verify" not in caplog.text  # not an attack: a neighbour in our topic bucket
+
+
+def test_a_private_publication_under_a_newer_session_waits_for_a_reauth(gate, master, secret):
+    pub = gate.verify(_private_frame(master, secret, _job(), "web1", serial=SERIAL + 1))
+    assert pub is not None and gate.open(pub, retry=True) is Hold.REAUTH

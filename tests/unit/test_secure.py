@@ -11,10 +11,10 @@ import pytest
 
 from rx.transport.codec import decode, encode
 from rx.transport.crypto import Aead, Identity, Verifier
-from rx.transport.handshake import publish_key, request_key
+from rx.transport.handshake import private_publish_key, publish_key, request_key
 from rx.transport.messages import (AesRequest, Job, SecureCommand, parse_request, publication_aad,
                                    publication_signed_bytes, request_aad)
-from rx.transport.secure import (Malformed, Rejected, StaleSerial, open_publication, open_reply, open_request,
+from rx.transport.secure import (BadJob, Malformed, OtherRecipient, Rejected, StaleSerial, open_publication, open_reply, open_request,
                                  parse_publication, seal_publication, seal_reply, seal_request)
 
 WINDOW = 300.0
@@ -241,11 +241,69 @@ def test_publication_under_the_wrong_key_is_rejected(master, secret):
         open_publication(pub, publish_key(os.urandom(32), SERIAL), SERIAL)
 
 
-def test_signed_publication_with_a_malformed_job_is_rejected(master, secret):
+@pytest.mark.parametrize("plain", [
+    {"jid": "../../x", "fun": "test.ping"},
+    _job(tgt=["web1", {"a": 1}], tgt_type="list").to_wire(),
+    _job(tgt=[["web1"]], tgt_type="list").to_wire(),
+    _job(kwarg={1: "x"}).to_wire(),
+    _job(tgt_type="sql").to_wire(),
+], ids=["bad-jid", "map-in-target-list", "list-in-target-list", "int-kwarg-name", "unknown-target-type"])
+def test_signed_publication_with_a_malformed_job_is_a_bad_job(master, secret, plain):
+    """It opens, so it is not worth a re-auth (BadJob is not Rejected); the minion drops it."""
     pub_key = publish_key(secret, SERIAL)
-    nonce, ct = Aead(pub_key).seal(encode({"jid": "../../x", "fun": "test.ping"}), publication_aad(SERIAL))
+    nonce, ct = Aead(pub_key).seal(encode(plain), publication_aad(SERIAL))
     sig = master.sign(publication_signed_bytes(SERIAL, nonce, ct))
     frame = encode({"serial": SERIAL, "nonce": nonce, "ct": ct, "sig": sig})
     pub = parse_publication(frame, Verifier(master.public))
-    with pytest.raises(Rejected):
+    with pytest.raises(BadJob):
         open_publication(pub, pub_key, SERIAL)
+
+
+# ---------------------------------------------------------------- private publications (one recipient)
+
+def _private(master: Identity, secret: bytes, to: str = "web1", job: Job | None = None) -> bytes:
+    key = private_publish_key(request_key(secret, SERIAL, to))
+    return seal_publication(master, key, SERIAL, job or _job(fun="cmd.run", arg=["secret-arg"]), to=to)
+
+
+def test_private_publication_opens_only_with_the_recipients_key(master, secret):
+    frame = _private(master, secret)
+    assert b"secret-arg" not in frame
+    pub = parse_publication(frame, Verifier(master.public), "web1")
+    assert pub.to == "web1"
+    assert open_publication(pub, private_publish_key(request_key(secret, SERIAL, "web1")), SERIAL).arg == ["secret-arg"]
+    for key in (publish_key(secret, SERIAL), private_publish_key(request_key(secret, SERIAL, "web2")),
+                request_key(secret, SERIAL, "web1")):
+        with pytest.raises(Rejected):
+            open_publication(pub, key, SERIAL)
+
+
+def test_another_minions_private_publication_is_set_aside_before_its_signature(master, secret):
+    frame = _private(master, secret, to="web2")
+    with pytest.raises(OtherRecipient):
+        parse_publication(frame, Verifier(master.public), "web1")
+    with pytest.raises(OtherRecipient):  # even a forgery: nothing is checked for another recipient
+        parse_publication(_private(Identity.generate(), secret, to="web2"), Verifier(master.public), "web1")
+
+
+@pytest.mark.parametrize("change", [{"to": "web2"}, {"to": "web10"}, "drop-to"], ids=repr)
+def test_the_recipient_is_signed(master, secret, change):
+    """Readdressing a private frame (or passing it off as a broadcast one) breaks the master's signature."""
+    wire = decode(_private(master, secret, to="web1"))
+    if change == "drop-to":
+        del wire["to"]
+        recipient = ""
+    else:
+        wire.update(change)
+        recipient = change["to"]
+    with pytest.raises(Rejected):
+        parse_publication(encode(wire), Verifier(master.public), recipient)
+
+
+def test_a_broadcast_publication_is_not_a_private_one(master, secret):
+    # the same job sealed under the recipient's private key but labelled as a broadcast: the AAD differs
+    key = private_publish_key(request_key(secret, SERIAL, "web1"))
+    pub = parse_publication(seal_publication(master, key, SERIAL, _job()), Verifier(master.public), "web1")
+    assert pub.to == ""
+    with pytest.raises(Rejected):
+        open_publication(dataclasses.replace(pub, to="web1"), key, SERIAL)

@@ -18,9 +18,9 @@ from rx.transport.errors import ErrorKind, ProtocolError, ReplyError
 from rx.transport.events import (AUTH, KEY, KEY_ROTATE, AuthEvent, JobNewEvent, JobRetEvent, KeyEvent,
                                  KeyRotateEvent, MinionFired, job_new, job_ret, job_ret_prefix, minion_tag, sync_tag)
 from rx.transport.fields import MAX_TIMESTAMP
-from rx.transport.messages import (MAX_FUNS, MAX_RETCODE, MAX_TARGET_LEN, MAX_TIMEOUT, AesRequest, ClearRequest, Job,
-                                   JobReturn, MinionEvent, MissedRequest, Publication, PublishRequest, SecureCommand,
-                                   parse_request)
+from rx.transport.messages import (MAX_FUNS, MAX_RETCODE, MAX_TARGET_ITEMS, MAX_TARGET_LEN, MAX_TIMEOUT, AesRequest,
+                                   ClearRequest, Job, JobReturn, MinionEvent, MissedRequest, Publication, PublishRequest,
+                                   SecureCommand, parse_request)
 from rx.transport.replies import (MAX_MESSAGE, Ack, ErrorReply, MissedReply, PreviewReply, PublishReply,
                                   SealedReply, is_error, parse_reply)
 
@@ -41,6 +41,8 @@ SAMPLES = [
     MissedRequest(since=1_700_000_000.25),
     MissedRequest(since=0.0),
     Publication(serial=2, nonce=b"n" * 12, ct=b"ct", sig=b"s" * 64),
+    Publication(serial=2, nonce=b"n" * 12, ct=b"ct", sig=b"s" * 64, to="web1"),
+    PublishRequest(key="k", tgt="web*", fun="test.ping", private=True),
     JOB,
     Job(jid=JID, fun=["test.ping", "test.echo"], arg=[[], ["x"]], kwarg={}, tgt=["a"], tgt_type="list",
         ts=float(MAX_TIMESTAMP)),
@@ -203,9 +205,15 @@ def ids_list() -> dict:
     return {"": need(*NOT_LISTS), "[1]": [["web1", bad] for bad in IDS]}
 
 
+TARGETS = [5, None, {"a": 1}, "x" * (MAX_TARGET_LEN + 1), ["a", 1], ["a", {"b": 1}], ["a", ["b"]], ["a", None],
+           ["x" * 256], ["a"] * (MAX_TARGET_ITEMS + 1)]
+"""Bad targets: a list item that is not an id-sized string (a map or list in it is unhashable)."""
+KWARGS = [*NOT_MAPS, {1: "x"}, {b"k": 1}, {None: 1}]
+TARGET_TYPES = [*STRINGS, "sql", "GLOB"]
+
 JOB_FIELDS: dict = {
-    "jid": need(*JIDS), "fun": need(*FUNS), "arg": need(*NOT_LISTS), "kwarg": need(*NOT_MAPS),
-    "tgt": need(5, None, {"a": 1}), "tgt_type": need(*STRINGS), "ts": need(*TIMES), "user": STRINGS,
+    "jid": need(*JIDS), "fun": need(*FUNS), "arg": need(*NOT_LISTS), "kwarg": need(*KWARGS),
+    "tgt": need(*TARGETS), "tgt_type": need(*TARGET_TYPES), "ts": need(*TIMES), "user": STRINGS,
     "delimiter": DELIMITERS,
 }
 RETURN_FIELDS: dict = {
@@ -223,12 +231,14 @@ MALFORMED: list[tuple[Any, dict]] = [
      {"enc": ENC, "id": need(*IDS), "serial": need(*SERIALS), "nonce": need(*sized(12)), "ct": need(*NOT_BYTES)}),
     (SecureCommand("_return", 1.5, {}), {"cmd": need(*STRINGS), "ts": need(*TIMES), "load": need(*NOT_MAPS)}),
     (PublishRequest(key="rootkey", tgt="*", fun="test.ping", jid=JID),
-     {"key": need(*STRINGS), "tgt": need(5, None, "x" * (MAX_TARGET_LEN + 1), ["a", 1]), "fun": need(*FUNS),
-      "arg": NOT_LISTS, "kwarg": NOT_MAPS, "tgt_type": [*STRINGS, "sql", "GLOB"], "jid": JIDS, "user": STRINGS,
-      "timeout": [NAN, INF, 1e20, MAX_TIMEOUT * 2, -1, "5", True, None], "delimiter": DELIMITERS}),
+     {"key": need(*STRINGS), "tgt": need(*TARGETS), "fun": need(*FUNS),
+      "arg": NOT_LISTS, "kwarg": KWARGS, "tgt_type": TARGET_TYPES, "jid": JIDS, "user": STRINGS,
+      "timeout": [NAN, INF, 1e20, MAX_TIMEOUT * 2, -1, "5", True, None], "delimiter": DELIMITERS,
+      "private": BOOLS}),
     (MissedRequest(5.0), {"since": need(*TIMES)}),
     (Publication(2, b"n" * 12, b"ct", b"s" * 64),
-     {"serial": need(*SERIALS), "nonce": need(*sized(12)), "ct": need(*NOT_BYTES), "sig": need(*sized(64))}),
+     {"serial": need(*SERIALS), "nonce": need(*sized(12)), "ct": need(*NOT_BYTES), "sig": need(*sized(64)),
+      "to": IDS}),
     (JOB, JOB_FIELDS),
     (RET, RETURN_FIELDS),
     (MinionEvent("start", {}),
