@@ -18,6 +18,8 @@ import zmq
 
 from rx.client import events as rx_events
 from rx.transport.codec import decode, encode
+from rx.transport.handshake import private_publish_key
+from rx.transport.topics import subscriptions
 from tests.support.procs import DEADLINE, processes_mentioning
 from tests.support.sandbox import Sandbox, file_accepted_key
 
@@ -155,8 +157,10 @@ class ListeningFakeMinion(FakeMinion):
         self.sub_ctx = zmq.Context()
         self.sub = self.sub_ctx.socket(zmq.SUB)
         self.sub.setsockopt(zmq.LINGER, 0)
-        self.sub.setsockopt(zmq.SUBSCRIBE, b"")
+        for topic in subscriptions(minion_id):
+            self.sub.setsockopt(zmq.SUBSCRIBE, topic)
         self.sub.connect(f"tcp://127.0.0.1:{box.pub_port}")
+        self.private_key = private_publish_key(self.session.request_key)
         self.stop, self.live = threading.Event(), threading.Event()
         self.thread = threading.Thread(target=self._listen, daemon=True)
         self.thread.start()
@@ -169,14 +173,15 @@ class ListeningFakeMinion(FakeMinion):
 
     def _listen(self) -> None:
         from rx.transport.messages import JobReturn
-        from rx.transport.secure import Rejected, open_publication, parse_publication
+        from rx.transport.secure import BadJob, OtherRecipient, Rejected, open_publication, parse_publication
         while not self.stop.is_set():
             if not self.sub.poll(50):
                 continue
             try:
-                pub = parse_publication(self.sub.recv_multipart()[-1], self.verifier)
-                job = open_publication(pub, self.session.publish_key, self.session.serial)
-            except Rejected:
+                pub = parse_publication(self.sub.recv_multipart()[-1], self.verifier, self.id)
+                job = open_publication(pub, self.private_key if pub.to else self.session.publish_key,
+                                       self.session.serial)
+            except (Rejected, OtherRecipient, BadJob):
                 continue
             self.live.set()
             ret = self.answer(job)
