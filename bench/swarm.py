@@ -157,7 +157,7 @@ def swarm_grains(minion_id: str) -> dict:
 # ---------------------------------------------------------------- inline executor
 
 class InlineExecutor:
-    """The Executor interface (`run`, `running`, `kill`, `kill_all`), run in the event loop.
+    """The Executor interface (`run`, `running`, `kill`, `kill_all`, `stop`), run in the event loop.
 
     test.ping, test.echo, test.version and test.sleep (an asyncio sleep, so one
     minion's sleep does not stall the swarm) are supported; anything else
@@ -210,6 +210,10 @@ class InlineExecutor:
     def kill_all(self) -> None:
         for jid in list(self._stops):
             self.kill(jid)
+
+    async def stop(self, grace: float) -> None:
+        """The minion is stopping: end every job now (a simulated job has nothing to finish)."""
+        self.kill_all()
 
 
 # ---------------------------------------------------------------- subscription check
@@ -301,7 +305,7 @@ class Swarm:
         for minion_id, ident in zip(self.ids, self.identities):
             grains = self.grains(minion_id) if callable(self.grains) else dict(self.grains or {})
             m = Minion(MinionConfig(id=minion_id, **base), identity=ident, grains=grains, executor=InlineExecutor(),
-                       catch_up=False)
+                       catch_up=False, spool_on_disk=False)
             self.minions.append(m)
         self.t_start = time.time()
         for m in self.minions:
