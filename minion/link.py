@@ -124,7 +124,7 @@ class MasterLink:
         something on the path) is not trusted: the request is sealed again and resent.  Resending is
         safe: the master stores a return once per (jid, id) and answers a second copy with DUPLICATE,
         which means delivered."""
-        delay, reason, reauths, tries = 1.0, "not sent", 0, 0
+        delay, reason, reauths, tries = min(1.0, self.cfg.return_retry_timer_max), "not sent", 0, 0
         while tries < attempts:
             if tries:
                 if not reason.startswith(_UNAUTHENTIC):  # those are logged rate-limited

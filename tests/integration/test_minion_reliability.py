@@ -215,9 +215,11 @@ def _group_members(groups: set[int]) -> list[int]:
 
 
 def test_kill_9_of_a_minion_kills_its_jobs_process_groups(sandbox):
+    """...but not what a job that has ended left running on purpose."""
     sandbox.start_master()
     sandbox.start_minion("m1")
     with LocalClient(cfg=sandbox.cfg) as c:
+        left = int(c.cmd("m1", "cmd.run", ["sleep 301 >/dev/null 2>&1 & echo $!"])["m1"])
         c.cmd_async("m1", "cmd.run", ["sleep 300"])
     job = _job_started(sandbox, "m1")[0]
     group = os.getpgid(job)
@@ -225,11 +227,63 @@ def test_kill_9_of_a_minion_kills_its_jobs_process_groups(sandbox):
     try:
         sandbox.minions["m1"].stop(signal.SIGKILL)
         wait_for(lambda: _group_members({group}) == [], timeout=10, what=f"the job's process group {group} to be gone")
+        assert is_running(left), "a process left behind by a job that had ended was killed"
     finally:
-        for pid in _group_members({group}):
-            os.kill(pid, signal.SIGKILL)
+        for pid in _group_members({group}) + [left]:
+            if is_running(pid):
+                os.kill(pid, signal.SIGKILL)
 
     sandbox.start_minion("m1")
     with LocalClient(cfg=sandbox.cfg) as c:
         assert c.cmd("m1", "test.ping") == {"m1": True}
         assert c.cmd("m1", "cmd.run", ["echo again"]) == {"m1": "again"}
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    """A 16 MB tmpfs (lazily unmounted at the end); skipped where this runner cannot mount one."""
+    import subprocess
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m,mode=0700", "tmpfs", str(mnt)], capture_output=True,
+                       text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {r.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_return_the_master_cannot_store_on_a_full_disk_is_retried_until_it_can(sandbox, tmp_path, small_tmpfs):
+    """The master's job cache is on a small tmpfs, filled up while a job runs: storing its (2 MB) return
+    fails and the master answers that it cannot take it; the minion spools the return and keeps trying
+    (more than the old 6 attempts); once space is freed, the return is stored."""
+    sandbox.start_master(cachedir=str(small_tmpfs))
+    sandbox.minion_defaults.update(FAST_RETRY)
+    sandbox.start_minion("m1")
+    gate = tmp_path / "go"
+    big = "head -c 2000000 /dev/zero | tr '\\0' x"
+    with LocalClient(cfg=sandbox.cfg) as c:
+        jid = c.cmd_async("m1", "cmd.run", [f"while [ ! -e {gate} ]; do sleep 0.05; done; {big}"])
+    _job_started(sandbox, "m1")
+    filler = small_tmpfs / "filler"
+    with open(filler, "wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+    gate.touch()
+
+    wait_for(lambda: _spooled(sandbox, "m1") == [jid], timeout=30, what="the return in m1's spool")
+    wait_for(lambda: _failed_rounds(sandbox, "m1") >= OLD_ATTEMPTS, timeout=60,
+             what=f"m1 to try more than {OLD_ATTEMPTS} times")
+    assert "could not take it" in sandbox.minions["m1"].output()
+    assert _stored(sandbox, jid) == {}
+
+    filler.unlink()
+    stored = wait_for(lambda: _stored(sandbox, jid), timeout=30, what="the return in the master's job store")
+    assert stored["m1"]["return"] == "x" * 2_000_000
+    wait_for(lambda: _spooled(sandbox, "m1") == [], what="m1's spool to be emptied")
