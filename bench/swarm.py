@@ -299,13 +299,13 @@ class Swarm:
         ensure_private_dir(pki)
         (pki / "master.pub").write_bytes(self.master.master_pub)
         base = dict(master=self.master.host, master_port=self.master.ret_port, publish_port=self.master.publish_port,
-                    root_dir=str(self.workdir), pki_dir=str(pki), cachedir=str(self.workdir / "cache"),
+                    root_dir=str(self.workdir), pki_dir=str(pki), cachedir="",  # no cachedir: return spools in memory
                     timeout=self.timeout, log_level="error")
         loop = asyncio.get_running_loop()
         for minion_id, ident in zip(self.ids, self.identities):
             grains = self.grains(minion_id) if callable(self.grains) else dict(self.grains or {})
             m = Minion(MinionConfig(id=minion_id, **base), identity=ident, grains=grains, executor=InlineExecutor(),
-                       catch_up=False, spool_on_disk=False)
+                       catch_up=False)
             self.minions.append(m)
         self.t_start = time.time()
         for m in self.minions:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -15,9 +14,9 @@ from rx.minion.executor import Executor
 from rx.minion.gate import Gate, Hold
 from rx.minion.grains import load_grains
 from rx.minion.link import MasterLink
-from rx.minion.outbox import Outbox
+from rx.minion.outbox import STOP_DELIVERY_SECONDS, Outbox
 from rx.minion.registry import Registry
-from rx.minion.spool import Spool
+from rx.minion.spool import SPOOL_DIR, Spool
 from rx.modules import ExecContext
 from rx.targeting import MinionFacts
 from rx.transport import messages as m
@@ -29,18 +28,13 @@ from rx.transport.roles import Transport, open_transport
 log = logging.getLogger("rx.minion")
 
 BUFFER_MAX = 256
-SPOOL_DIR = "return_spool"
-STOP_DELIVERY_SECONDS = 3.0
-"""On stop, how long the returns of the jobs that ended get to reach the master before they are spooled."""
 
 
 class Minion:
     def __init__(self, cfg: MinionConfig, *, identity: Identity | None = None, grains: dict | None = None,
-                 executor: Any = None, catch_up: bool = True, spool_on_disk: bool = True) -> None:
+                 executor: Any = None, catch_up: bool = True) -> None:
         """`identity`, `grains` and `executor` default to the real ones; the swarm passes its own.
-        `catch_up`: watch the publish connection and ask for jobs missed while it was down.
-        `spool_on_disk`: keep returns the master cannot take in `<cachedir>/return_spool`, across restarts
-        (the swarm, many minions sharing one cachedir in one process, keeps them in memory only)."""
+        `catch_up`: watch the publish connection and ask for jobs missed while it was down."""
         self.cfg = cfg
         self.catch_up = catch_up
         self.identity = identity or load_or_create_identity(Path(cfg.pki_dir), "minion")
@@ -59,8 +53,10 @@ class Minion:
         self._tasks: set[asyncio.Task] = set()
         self._jobs: set[asyncio.Task] = set()
         self._reauth_task: asyncio.Task | None = None
-        spool_dir = os.path.join(cfg.cachedir, SPOOL_DIR) if spool_on_disk and cfg.cachedir else None
-        self.spool = Spool(spool_dir, cfg.return_spool_max_returns, int(cfg.return_spool_max_mb * 2**20))
+        # returns the master cannot take now, kept until it does: on disk, or in memory for a config
+        # without a cachedir (hand-built; the swarm, many minions in one process)
+        self.spool = Spool(str(Path(cfg.cachedir) / SPOOL_DIR) if cfg.cachedir else None,
+                           cfg.return_spool_max_returns, int(cfg.return_spool_max_mb * 2**20))
         self.outbox: Outbox | None = None
 
     def _context(self) -> ExecContext:

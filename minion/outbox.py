@@ -19,6 +19,8 @@ from rx.transport import messages as m
 
 log = logging.getLogger("rx.minion")
 
+STOP_DELIVERY_SECONDS = 3.0
+"""On stop, how long the returns of the jobs that ended get to reach the master before they are spooled."""
 SPOOL_WARN_SECONDS = 60.0
 """At most one warning per this many seconds about returns waiting in the spool."""
 

@@ -30,6 +30,8 @@ from rx.transport.messages import JobReturn
 
 log = logging.getLogger("rx.minion")
 
+SPOOL_DIR = "return_spool"
+"""The spool's directory, under the minion's cachedir."""
 MAGIC = b"RXRET01\n"
 _HEADER = struct.Struct(">8sI")
 _NAME = re.compile(r"^(\d{16})-(\d{20})\.ret\Z")
