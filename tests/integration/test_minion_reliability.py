@@ -65,7 +65,8 @@ def _gated(gate: Path, text: str) -> str:
 
 def _job_started(box, minion_id: str, count: int = 1) -> list[int]:
     pid = box.minions[minion_id].pid
-    return wait_for(lambda: len(kids := children_of(pid)) >= count and kids, what=f"{count} job process(es) on {minion_id}")
+    return wait_for(lambda: len(kids := children_of(pid)) >= count and kids,
+                    what=f"{count} job process(es) on {minion_id}")
 
 
 def _stop_master(box, how: str) -> None:
