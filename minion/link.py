@@ -128,7 +128,7 @@ class MasterLink:
         while tries < attempts:
             if tries:
                 if not reason.startswith(_UNAUTHENTIC):  # those are logged rate-limited
-                    log.warning("%s: %s; retrying in %.0fs", cmd, reason, delay)
+                    log.warning("%s: %s; retrying in %gs", cmd, reason, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.cfg.return_retry_timer_max)
             session = self.session

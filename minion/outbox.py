@@ -73,8 +73,8 @@ class Outbox:
             delay = min(max(delay * 2, 1.0), self.link.cfg.return_retry_timer_max)
             log.info("return spool: round %d failed, %d returns wait (%s); next round in %gs", failed,
                      len(self.spool), why, delay)
-            self._waiting("%d returns wait in the return spool: the master does not take them (%s); trying again "
-                       "every %gs at most", len(self.spool), why, delay)
+            self._waiting("%d returns wait in the return spool: the master does not take them (%s); trying "
+                          "again every %gs at most", len(self.spool), why, delay)
 
     async def _send_spooled(self) -> str | None:
         """Send the spooled returns, oldest first; None when all went, else why the round stopped."""

@@ -67,11 +67,6 @@ class Spool:
     def __contains__(self, entry: object) -> bool:
         return isinstance(entry, Entry) and entry.seq in self._entries
 
-    @property
-    def size(self) -> int:
-        """Bytes held (files and memory)."""
-        return self._bytes
-
     def entries(self) -> list[Entry]:
         """A snapshot of the entries, oldest first."""
         return list(self._entries.values())

@@ -80,18 +80,24 @@ def _stop_master(box, how: str) -> None:
     wait_for(lambda: not any(is_running(p) for p in pids), what="the killed master's processes to be gone")
 
 
+def _return_made_while_the_master_is_down(box, tmp_path, text: str, how: str = "sigterm", **minion: object) -> str:
+    """Start a master and minion m1 (`minion`: its settings), start a job on m1 that ends once the master
+    is stopped (`how`), and return the job's jid."""
+    box.start_master()
+    box.minion_defaults.update(minion)
+    box.start_minion("m1")
+    gate = tmp_path / "go"
+    with LocalClient(cfg=box.cfg) as c:
+        jid = c.cmd_async("m1", "cmd.run", [_gated(gate, text)])
+    _job_started(box, "m1")
+    _stop_master(box, how)
+    gate.touch()
+    return jid
+
+
 @pytest.mark.parametrize("how", ["sigterm", "kill9"])
 def test_return_made_while_the_master_is_down_is_stored_when_it_is_back(sandbox, tmp_path, how):
-    sandbox.start_master()
-    sandbox.minion_defaults.update(FAST_RETRY)
-    sandbox.start_minion("m1")
-    gate = tmp_path / "go"
-    with LocalClient(cfg=sandbox.cfg) as c:
-        jid = c.cmd_async("m1", "cmd.run", [_gated(gate, "made-while-down")])
-    _job_started(sandbox, "m1")
-    _stop_master(sandbox, how)
-    gate.touch()
-
+    jid = _return_made_while_the_master_is_down(sandbox, tmp_path, "made-while-down", how, **FAST_RETRY)
     wait_for(lambda: _spooled(sandbox, "m1") == [jid], timeout=30, what="the return in m1's spool")
     wait_for(lambda: _failed_rounds(sandbox, "m1") >= OLD_ATTEMPTS, timeout=90,
              what=f"m1 to try more than {OLD_ATTEMPTS} times")
@@ -107,15 +113,7 @@ def test_return_made_while_the_master_is_down_is_stored_when_it_is_back(sandbox,
 
 
 def test_spooled_return_survives_a_minion_restart(sandbox, tmp_path):
-    sandbox.start_master()
-    sandbox.minion_defaults.update(FAST_RETRY)
-    sandbox.start_minion("m1")
-    gate = tmp_path / "go"
-    with LocalClient(cfg=sandbox.cfg) as c:
-        jid = c.cmd_async("m1", "cmd.run", [_gated(gate, "kept-across-restart")])
-    _job_started(sandbox, "m1")
-    assert sandbox.stop_master() == 0
-    gate.touch()
+    jid = _return_made_while_the_master_is_down(sandbox, tmp_path, "kept-across-restart", **FAST_RETRY)
     wait_for(lambda: _spooled(sandbox, "m1") == [jid], timeout=30, what="the return in m1's spool")
 
     assert sandbox.minions["m1"].stop() == 0
@@ -130,15 +128,7 @@ def test_spooled_return_survives_a_minion_restart(sandbox, tmp_path):
 def test_return_on_its_way_when_the_minion_stops_is_spooled(sandbox, tmp_path):
     """The master is gone and the return's first try is still waiting for an answer when the minion
     gets SIGTERM: the return goes to the spool instead of being dropped."""
-    sandbox.start_master()
-    sandbox.minion_defaults["timeout"] = 30
-    sandbox.start_minion("m1")
-    gate = tmp_path / "go"
-    with LocalClient(cfg=sandbox.cfg) as c:
-        jid = c.cmd_async("m1", "cmd.run", [_gated(gate, "on-its-way")])
-    _job_started(sandbox, "m1")
-    assert sandbox.stop_master() == 0
-    gate.touch()
+    jid = _return_made_while_the_master_is_down(sandbox, tmp_path, "on-its-way", timeout=30)
     wait_for(lambda: not children_of(sandbox.minions["m1"].pid), what="the job to end")
     assert sandbox.minions["m1"].stop() == 0
     assert _spooled(sandbox, "m1") == [jid]
