@@ -219,6 +219,20 @@ class MinionConfig(_Common):
                                             doc="cap of the auth retry backoff (10 s while the key is pending)")
     pending_warn_seconds: float = setting(60.0, rule=SECONDS,
                                           doc="how often a pending minion logs the `rx-key -a <id>` command to run")
+    return_retry_timer_max: float = setting(
+        30.0, rule=SECONDS, doc="cap of the backoff between tries to deliver a request, and a spooled return, to "
+                                "the master (Salt's name; there the retry interval is random below it)")
+    return_spool_max_returns: int = setting(
+        10_000, rule=Rule("a whole number >= 1", lambda v: v >= 1),
+        doc="returns the master cannot take now wait in `<cachedir>/return_spool` and are retried until it does; "
+            "past this many the oldest is dropped, with a warning")
+    return_spool_max_mb: float = setting(
+        100.0, rule=Rule("a number of megabytes > 0", lambda v: v > 0),
+        doc="bound of the return spool's size: past it the oldest spooled return is dropped, with a warning")
+    job_stop_timeout: float = setting(
+        10.0, rule=Rule("a number of seconds >= 0", lambda v: v >= 0),
+        doc="on stop, seconds running jobs get to finish; then they are killed and each returns an error saying "
+            "the minion was stopping (keep it below the service manager's stop timeout)")
     grains: Mapping[str, Any] = setting(
         rule=Rule("a mapping of grain name to value"), factory=dict,
         doc="static grains added to (or overriding) the core grains; sent to the master's grains cache at start")

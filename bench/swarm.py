@@ -157,7 +157,7 @@ def swarm_grains(minion_id: str) -> dict:
 # ---------------------------------------------------------------- inline executor
 
 class InlineExecutor:
-    """The Executor interface (`run`, `running`, `kill`, `kill_all`), run in the event loop.
+    """The Executor interface (`run`, `running`, `kill`, `kill_all`, `stop`), run in the event loop.
 
     test.ping, test.echo, test.version and test.sleep (an asyncio sleep, so one
     minion's sleep does not stall the swarm) are supported; anything else
@@ -210,6 +210,10 @@ class InlineExecutor:
     def kill_all(self) -> None:
         for jid in list(self._stops):
             self.kill(jid)
+
+    async def stop(self, grace: float) -> None:
+        """The minion is stopping: end every job now (a simulated job has nothing to finish)."""
+        self.kill_all()
 
 
 # ---------------------------------------------------------------- subscription check
@@ -295,7 +299,7 @@ class Swarm:
         ensure_private_dir(pki)
         (pki / "master.pub").write_bytes(self.master.master_pub)
         base = dict(master=self.master.host, master_port=self.master.ret_port, publish_port=self.master.publish_port,
-                    root_dir=str(self.workdir), pki_dir=str(pki), cachedir=str(self.workdir / "cache"),
+                    root_dir=str(self.workdir), pki_dir=str(pki), cachedir="",  # no cachedir: return spools in memory
                     timeout=self.timeout, log_level="error")
         loop = asyncio.get_running_loop()
         for minion_id, ident in zip(self.ids, self.identities):

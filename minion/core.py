@@ -16,7 +16,9 @@ from rx.minion.executor import Executor
 from rx.minion.gate import Gate, Hold
 from rx.minion.grains import load_grains
 from rx.minion.link import MasterLink
+from rx.minion.outbox import STOP_DELIVERY_SECONDS, Outbox
 from rx.minion.registry import Registry
+from rx.minion.spool import SPOOL_DIR, Spool
 from rx.modules import ExecContext
 from rx.targeting import MinionFacts
 from rx.transport import messages as m
@@ -56,7 +58,13 @@ class Minion:
         self.links: list[MasterLink] = []
         self.buffered: list[Publication] = []
         self._tasks: set[asyncio.Task] = set()
+        self._jobs: set[asyncio.Task] = set()
         self._reauth_task: asyncio.Task | None = None
+        # returns the master cannot take now, kept until it does: on disk, or in memory for a config
+        # without a cachedir (hand-built; the swarm, many minions in one process)
+        self.spool = Spool(str(Path(cfg.cachedir) / SPOOL_DIR) if cfg.cachedir else None,
+                           cfg.return_spool_max_returns, int(cfg.return_spool_max_mb * 2**20))
+        self.outbox: Outbox | None = None
 
     def _context(self) -> ExecContext:
         return ExecContext(minion_id=self.cfg.id, grains=self.grains, config=self.cfg, registry=self.registry)
@@ -77,8 +85,10 @@ class Minion:
         link = MasterLink(self.cfg, self.identity, transport)
         link.on_session = self._on_session
         self.links = [link]
+        self.outbox = Outbox(link, self.spool)
         try:
             await link.reauth(None)
+            self._spawn(self.outbox.run())
             sub = link.subscribe(watch_link=self.catch_up)
             try:
                 if self.catch_up:
@@ -88,7 +98,7 @@ class Minion:
                 while True:
                     await self.on_publication(await sub.recv())
             finally:
-                self.executor.kill_all()  # before the tasks waiting on them are cancelled and forget them
+                await self._stop_jobs()  # before the tasks waiting on them are cancelled and forget them
                 await self._cancel_tasks()
                 sub.close()
         finally:
@@ -142,7 +152,9 @@ class Minion:
 
     def _run_if_ours(self, job: Job) -> None:
         if self.gate.admit(job):
-            self._spawn(self.handle_job(job))
+            task = self._spawn(self.handle_job(job))
+            self._jobs.add(task)
+            task.add_done_callback(self._jobs.discard)
 
     async def handle_job(self, job: Job) -> None:
         log.info("job %s: %s", job.jid, job.fun)
@@ -157,7 +169,8 @@ class Minion:
         fun_args = list(job.arg) + ([job.kwarg] if job.kwarg else [])
         ret = JobReturn(jid=job.jid, fun=job.fun, fun_args=fun_args, retcode=int(result.get("retcode", 1)),
                         success=bool(result.get("success", False)), ret=result.get("return"))
-        await self.link.send(m.RETURN, ret.to_wire())
+        assert self.outbox is not None
+        await self.outbox.deliver(ret.to_wire())
 
     # ------------------------------------------------------------ built-ins (minion process state)
 
@@ -188,6 +201,14 @@ class Minion:
 
     async def fire(self, tag: str, data: dict) -> None:
         await self.link.send(m.MINION_EVENT, MinionEvent(tag=tag, data=data).to_wire())
+
+    async def _stop_jobs(self) -> None:
+        """Running jobs get job_stop_timeout to end, then are killed (each returns an error saying the minion
+        was stopping); the returns get a moment to reach the master, and the ones still on their way are
+        spooled when their tasks are cancelled."""
+        await self.executor.stop(self.cfg.job_stop_timeout)
+        if self._jobs:
+            await asyncio.wait(list(self._jobs), timeout=STOP_DELIVERY_SECONDS)
 
     async def _cancel_tasks(self) -> None:
         tasks = list(self._tasks)

@@ -1,9 +1,17 @@
 """Runs each job in its own child process, so a crashing or hanging module
-never takes the minion down, and keeps the table of running jobs."""
+never takes the minion down, and keeps the table of running jobs.
+
+A job process leads its own process group, and ends with the minion however the minion ends: on
+a stop, jobs get `job_stop_timeout` seconds, then are killed and return an error saying so (`stop`);
+if the minion dies (kill -9, a crash), the kernel kills each job's whole process group, because
+the job holds the read end of a pipe whose only writer is the minion, with O_ASYNC and F_SETSIG
+SIGKILL set for its group (the "lifeline": when the minion's end closes, the pipe signals).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import os
 import signal
@@ -28,6 +36,8 @@ class RunningJob:
     fun: str | list
     pid: int
     started: float
+    stop_reason: str = ""
+    """Set when the minion killed the job because it was stopping: the job's error return says so."""
 
     def info(self) -> dict:
         return {"jid": self.jid, "fun": self.fun, "pid": self.pid, "started": self.started}
@@ -91,43 +101,58 @@ class Executor:
         self.registry = registry
         self.context = context
         self.running: dict[str, RunningJob] = {}
+        self.stopping = False
+        self._lifelines: dict[str, int] = {}
+        self._ended = asyncio.Event()
 
     async def run(self, job: Job) -> dict:
         """Fork, run the job in the child, read its msgpack result through a pipe."""
+        if self.stopping:
+            return _error("the minion was stopping: the job was not started")
         r, w = os.pipe()
+        life_r, life_w = os.pipe()
         try:
             pid = os.fork()
         except OSError as exc:
-            os.close(r)
-            os.close(w)
-            return {"return": f"ERROR: cannot start a job process: {exc.strerror}", "retcode": 1, "success": False}
+            for fd in (r, w, life_r, life_w):
+                os.close(fd)
+            return _error(f"cannot start a job process: {exc.strerror}")
         if pid == 0:  # child: never returns
             os.close(r)
-            self._child(job, w)
+            os.close(life_w)
+            self._child(job, w, life_r)
         os.close(w)
+        os.close(life_r)
+        self._lifelines[job.jid] = life_w
         try:
             os.setpgid(pid, pid)  # also here, so a kill right after the fork finds the group
         except OSError:
             pass  # the child got there first (or already exited)
-        self.running[job.jid] = RunningJob(job.jid, job.fun, pid, time.time())
+        entry = self.running[job.jid] = RunningJob(job.jid, job.fun, pid, time.time())
         try:
             data = await _read_all(r)
             status = await _reap(pid)
         finally:
             self.running.pop(job.jid, None)
+            os.close(self._lifelines.pop(job.jid))
+            self._ended.set()
         try:
             result = decode(data)
             if not isinstance(result, dict):
                 raise DecodeError("not a map")
             return result
         except DecodeError:
-            why = _describe_exit(status)
-            return {"return": f"ERROR: the job process {why} before returning", "retcode": 1, "success": False}
+            if entry.stop_reason:
+                return _error(entry.stop_reason)
+            return _error(f"the job process {_describe_exit(status)} before returning")
 
-    def _child(self, job: Job, w: int) -> None:
+    def _child(self, job: Job, w: int, lifeline: int) -> None:
         code = 0
         try:
             os.setpgid(0, 0)
+            for fd in self._lifelines.values():  # other jobs' lifelines: only the minion may hold them
+                os.close(fd)
+            _hold_lifeline(lifeline)
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 signal.signal(sig, signal.SIG_DFL)
             payload = _wire_safe(execute(self.registry, job, self.context))
@@ -139,6 +164,26 @@ class Executor:
             code = 1
         finally:
             os._exit(code)
+
+    async def stop(self, grace: float) -> None:
+        """The minion is stopping: start no more jobs, give the running ones `grace` seconds to end, then
+        kill the rest (SIGKILL to each job's process group); each killed job returns an error that says so."""
+        self.stopping = True
+        if self.running:
+            log.warning("stopping: %d running jobs get job_stop_timeout (%gs) to end", len(self.running), grace)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
+        while self.running and (left := deadline - loop.time()) > 0:
+            self._ended.clear()
+            try:
+                await asyncio.wait_for(self._ended.wait(), left)
+            except asyncio.TimeoutError:
+                break
+        for jid, job in list(self.running.items()):
+            job.stop_reason = (f"the minion was stopping: the job was still running after job_stop_timeout "
+                               f"({grace:g}s) and was killed")
+            log.warning("job %s (%s) still runs after job_stop_timeout (%gs): killing it", jid, job.fun, grace)
+            self.kill(jid, signal.SIGKILL)
 
     def kill(self, jid: str, sig: int = signal.SIGTERM) -> bool:
         job = self.running.get(jid)
@@ -156,6 +201,27 @@ class Executor:
     def kill_all(self) -> None:
         for jid in list(self.running):
             self.kill(jid, signal.SIGKILL)
+
+
+def _error(message: str) -> dict:
+    return {"return": f"ERROR: {message}", "retcode": 1, "success": False}
+
+
+def _hold_lifeline(fd: int) -> None:
+    """In a job process (its group's leader): have the kernel SIGKILL the whole group when the other end
+    of `fd`'s pipe, held by the minion alone, closes.  If the minion is already gone, exit now (the
+    pipe signalled before anyone listened).  Where this cannot be set up, the job runs without it."""
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETOWN, -os.getpgrp())
+        fcntl.fcntl(fd, fcntl.F_SETSIG, signal.SIGKILL)
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_ASYNC | os.O_NONBLOCK)
+        if os.read(fd, 1) == b"":
+            os._exit(1)
+    except BlockingIOError:
+        return  # the minion is alive
+    except (OSError, AttributeError) as exc:
+        log.warning("job process %d: cannot tie it to the minion's life (%s): it would outlive a killed minion",
+                    os.getpid(), exc)
 
 
 MAX_RETURN_BYTES = 12 * 1024 * 1024

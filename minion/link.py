@@ -8,8 +8,10 @@ several masters.
 from __future__ import annotations
 
 import asyncio
+import enum
 import logging
 import time
+from dataclasses import dataclass
 from typing import Callable
 
 from rx.config import MinionConfig
@@ -26,11 +28,32 @@ from rx.transport.secure import Rejected, open_reply, seal_request
 log = logging.getLogger("rx.minion")
 
 SEND_ATTEMPTS = 6
+MAX_REAUTHS = 3
+"""Re-authentications one request may ask for (they do not count as attempts)."""
+_UNAUTHENTIC = "a reply that does not authenticate"
 DEFAULT_PUBLISH_PORT = 4505
 LOST_SLACK = 1.0
 """Seconds before a disconnect from which missed jobs are asked for (the loss is noticed late)."""
 MISMATCH_LOG_SECONDS = 10.0
 """At most one warning per this many seconds about replies that do not answer our request."""
+
+
+class Status(enum.Enum):
+    DELIVERED = "delivered"
+    """The master took it (or had it already: DUPLICATE)."""
+    REFUSED = "refused"
+    """The master answered with a final error: sending it again cannot help."""
+    UNDELIVERED = "undelivered"
+    """No answer, or the master could not take it now: worth sending again later."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one request: its status, the master's reply when delivered, and why not otherwise."""
+
+    status: Status
+    reply: dict | None
+    reason: str = ""
 
 
 class RateLimitedWarning:
@@ -61,6 +84,8 @@ class MasterLink:
         self._lock = asyncio.Lock()
         self.on_session: Callable[[Session], None] = lambda s: None
         self._mismatch = RateLimitedWarning(MISMATCH_LOG_SECONDS)
+        self.answered = asyncio.Event()
+        """Set whenever the master takes a request or grants a session: a sign it is back."""
 
     async def reauth(self, seen: Session | None) -> bool:
         """Single-flight re-authentication: only if the session is still the one the caller found
@@ -69,6 +94,7 @@ class MasterLink:
             if self.session is not seen:
                 return False
             self.session = await self.auth.until_accepted()
+            self.answered.set()
             self.on_session(self.session)
             return True
 
@@ -83,54 +109,72 @@ class MasterLink:
 
     async def send(self, cmd: str, load: dict) -> dict | None:
         """Send a sealed request, re-authenticating and retrying; the master's reply, or None if it could
-        not be delivered or was refused (logged).
+        not be delivered or was refused (logged)."""
+        outcome = await self.exchange(cmd, load)
+        if outcome.status is Status.UNDELIVERED:
+            log.error("%s: gave up after %d attempts: %s", cmd, SEND_ATTEMPTS, outcome.reason)
+        return outcome.reply
 
+    async def exchange(self, cmd: str, load: dict, attempts: int = SEND_ATTEMPTS) -> Outcome:
+        """Send a sealed request up to `attempts` times (backing off between them), re-authenticating
+        when the master asks; what became of it.
+
+        No answer, UNAVAILABLE and INTERNAL (the master could not take it now: a store or disk fault)
+        are tried again, then reported UNDELIVERED: the caller may keep the request and send it later.
         A reply that does not authenticate for the request it answers (a stale or forged one from
-        something on the path) is not trusted: the request is sealed again and resent after a backoff.
-        Resending is safe: the master stores a return once per (jid, id) and answers a second copy
-        with DUPLICATE, which means delivered."""
-        delay = 1.0
-        for _attempt in range(SEND_ATTEMPTS):
+        something on the path) is not trusted: the request is sealed again and resent.  Resending is
+        safe: the master stores a return once per (jid, id) and answers a second copy with DUPLICATE,
+        which means delivered."""
+        delay, reason, reauths, tries = min(1.0, self.cfg.return_retry_timer_max), "not sent", 0, 0
+        while tries < attempts:
+            if tries:
+                if not reason.startswith(_UNAUTHENTIC):  # those are logged rate-limited
+                    log.warning("%s: %s; retrying in %gs", cmd, reason, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.cfg.return_retry_timer_max)
             session = self.session
             assert session is not None
             sealed = seal_request(session.request_key, self.cfg.id, session.serial, cmd, load)
             try:
                 reply = await self.req.request(sealed.to_wire(), timeout=self.cfg.timeout, retries=1)
             except RequestTimeout as exc:
-                log.warning("%s: %s; retrying in %.0fs", cmd, exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
+                tries, reason = tries + 1, str(exc)
                 continue
             if is_error(reply):
                 err = _error(reply)
                 if err is not None and err.kind in (ErrorKind.REAUTH, ErrorKind.AUTH):
-                    await self.reauth(session)
+                    if reauths < MAX_REAUTHS:
+                        reauths += 1
+                        await self.reauth(session)
+                    else:
+                        tries, reason = tries + 1, "the master keeps asking to authenticate again"
                     continue
                 if err is not None and err.kind in (ErrorKind.UNAVAILABLE, ErrorKind.INTERNAL):
-                    log.warning("%s: the master could not take it (%s); retrying in %.0fs", cmd, err.message, delay)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 30.0)
+                    tries, reason = tries + 1, f"the master could not take it ({err.message})"
                     continue
                 log.error("%s refused by the master: %s", cmd, err.message if err else reply)
-                return None
+                return Outcome(Status.REFUSED, None, err.message if err else "refused")
             try:
                 inner = open_reply(session.request_key, sealed, reply)
             except Rejected as exc:
                 self._mismatch("%s: the reply does not authenticate for this request (%s); a stale or forged "
-                               "reply from the path to the master? Sending it again in %.0fs", cmd, exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
+                               "reply from the path to the master? Sending it again", cmd, exc)
+                tries, reason = tries + 1, f"{_UNAUTHENTIC} ({exc})"
                 continue
             if not is_error(inner):
-                return inner if isinstance(inner, dict) else None
+                self.answered.set()
+                return Outcome(Status.DELIVERED, inner if isinstance(inner, dict) else None)
             err = _error(inner)
             if err is not None and err.kind is ErrorKind.DUPLICATE:
                 log.debug("%s was already delivered (a retry after a lost reply)", cmd)
-                return {"ok": True}
+                self.answered.set()
+                return Outcome(Status.DELIVERED, {"ok": True})
+            if err is not None and err.kind in (ErrorKind.UNAVAILABLE, ErrorKind.INTERNAL):
+                tries, reason = tries + 1, f"the master could not take it ({err.message})"
+                continue
             log.error("%s refused by the master: %s", cmd, err.message if err else inner)
-            return None
-        log.error("%s: gave up after %d attempts", cmd, SEND_ATTEMPTS)
-        return None
+            return Outcome(Status.REFUSED, None, err.message if err else "refused")
+        return Outcome(Status.UNDELIVERED, None, reason)
 
     async def missed_jobs(self, since_local: float) -> list[Job]:
         assert self.session is not None
