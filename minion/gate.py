@@ -118,7 +118,7 @@ class Gate:
                   master_now - job.ts)
             return False
         if job.expired(master_now):
-            _drop(logging.WARNING, "refused expired job %s (its client stopped waiting for it %.1fs ago by the "
-                  "master's clock)", job.jid, master_now - job.expires)
+            _drop(logging.WARNING, "refused expired job %s (it expired %.1fs ago by the master's clock: its client "
+                  "stopped waiting for it)", job.jid, master_now - job.expires)
             return False
         return True

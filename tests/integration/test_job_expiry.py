@@ -81,14 +81,17 @@ def test_a_job_a_frozen_minion_missed_never_runs_when_it_resumes(sandbox, tmp_pa
 
 def test_job_expire_sets_the_expiry_and_the_catch_up_keeps_expired_jobs(sandbox):
     """A minion that reconnects asks for the jobs it missed (`_missed`): those past their expiry are not in
-    the answer, the others are; `job_expire` is the client's explicit expiry (0: only the window)."""
+    the answer, the others are.  `rx --job-expire` and LocalClient `job_expire=` set the expiry (0: none but
+    the freshness window); a job published without waiting has none unless asked."""
     sandbox.start_master()
     fake = FakeMinion(sandbox, "f1")
     try:
         assert fake.auth() == "accepted"
         since = time.time()
+        r = sandbox.run_cli("rx", "--async", "--job-expire", "0.5", "f1", "test.ping")
+        assert r.returncode == 0, r.stderr
+        short = r.stdout.strip()
         with LocalClient(cfg=sandbox.cfg) as c:
-            short = c.cmd_async("f1", "test.ping", job_expire=0.5)
             window = c.cmd_async("f1", "test.ping", job_expire=0)
             unset = c.cmd_async("f1", "test.ping")
             explicit = c.cmd_async("f1", "test.ping", job_expire=120)

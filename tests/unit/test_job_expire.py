@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from rx.client.cli import UsageError, _check_options, build_parser
 from rx.client.gather import default_job_expire
 from rx.transport.messages import JOB_WINDOW, PublishRequest
 
@@ -31,3 +32,14 @@ def test_a_gathered_job_expires_when_the_client_stops_waiting_for_silent_minions
 def test_the_master_sets_the_expiry_from_the_request_within_the_window(job_expire, expires):
     req = PublishRequest(key="k", tgt="*", fun="test.ping", job_expire=job_expire)
     assert req.expiry(1000.0) == expires
+
+
+@pytest.mark.parametrize("value, ok", [("0", True), ("2.5", True), ("300", True), ("-1", False), ("300.5", False),
+                                       ("nan", False), ("inf", False)])
+def test_rx_job_expire_takes_0_to_the_window(value, ok):
+    opts = build_parser().parse_args(["--job-expire", value, "*", "test.ping"])
+    if ok:
+        _check_options(opts)
+    else:
+        with pytest.raises(UsageError, match="--job-expire"):
+            _check_options(opts)

@@ -19,8 +19,8 @@ from rx.transport.events import (AUTH, KEY, KEY_ROTATE, AuthEvent, JobNewEvent, 
                                  KeyRotateEvent, MinionFired, job_new, job_ret, job_ret_prefix, minion_tag, sync_tag)
 from rx.transport.fields import MAX_TIMESTAMP
 from rx.transport.messages import (JOB_WINDOW, MAX_FUNS, MAX_RETCODE, MAX_TARGET_ITEMS, MAX_TARGET_LEN, MAX_TIMEOUT,
-                                   AesRequest, ClearRequest, Job, JobReturn, MinionEvent, MissedRequest, Publication, PublishRequest,
-                                   SecureCommand, parse_request)
+                                   AesRequest, ClearRequest, Job, JobReturn, MinionEvent, MissedRequest, Publication,
+                                   PublishRequest, SecureCommand, parse_request)
 from rx.transport.replies import (MAX_MESSAGE, Ack, ErrorReply, MissedReply, PreviewReply, PublishReply,
                                   SealedReply, is_error, parse_reply)
 
