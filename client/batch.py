@@ -55,7 +55,7 @@ async def run_batch(client: "AsyncLocalClient", tgt: str | list, fun: str | list
                     failhard: bool, delimiter: str, gather_job_timeout: float,
                     progress: Callable[[BatchProgress], None] | None,
                     published: list[Published] | None, max_wait: float | None = None,
-                    private: bool = False) -> AsyncIterator[dict]:
+                    private: bool = False, job_expire: float | None = None) -> AsyncIterator[dict]:
     """See AsyncLocalClient.cmd_batch."""
     matched = (await client.preview(tgt, tgt_type=tgt_type, delimiter=delimiter)).minions
     size = batch_size(batch, len(matched))
@@ -69,7 +69,8 @@ async def run_batch(client: "AsyncLocalClient", tgt: str | list, fun: str | list
             async for item in client.cmd_iter(narrow(tgt, tgt_type, [minion_id]), fun, arg, timeout=timeout,
                                               tgt_type="compound", kwarg=kwarg, delimiter=delimiter,
                                               gather_job_timeout=gather_job_timeout, expect_minions=True,
-                                              published=published, max_wait=max_wait, private=private):
+                                              published=published, max_wait=max_wait, private=private,
+                                              job_expire=job_expire):
                 await queue.put(item)
         except Exception as exc:  # the batch stops and says why, instead of silently skipping a minion
             await queue.put(exc)

@@ -53,6 +53,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     from rx.client.output import OUTPUTTERS
+    from rx.transport.messages import JOB_WINDOW
     p = _Parser(prog="rx", usage="rx [options] TARGET FUN [ARG ...]",
                 description="Run an execution module function on targeted minions.",
                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -77,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--max-wait", type=float, metavar="SECONDS",
                    help="wait at most this long in all, however long minions say the job still runs; they are then "
                         "reported as still running (default: the master's max_wait_seconds, 3600)")
+    w.add_argument("--job-expire", type=float, metavar="SECONDS",
+                   help="minions refuse the job once this many seconds have passed since it was published (by the "
+                        "master's clock), so a minion that was unreachable while rx waited never runs it later "
+                        "(default: -t plus --gather-job-timeout, what rx waits before it reports a minion missing; "
+                        f"with --async, and with 0: only the minions' {JOB_WINDOW:g} s freshness window; at most "
+                        f"{JOB_WINDOW:g})")
     w.add_argument("--async", dest="async_", action="store_true", help="publish, print the jid, do not wait")
     w.add_argument("-b", "--batch", metavar="N|N%", help="rolling batches: at most N (or N%%) minions at once")
     w.add_argument("--batch-wait", type=float, default=0.0, help="seconds to wait after a minion returns before "
@@ -179,6 +186,9 @@ def _check_options(opts: argparse.Namespace) -> None:
         raise UsageError("--gather-job-timeout must be a number of seconds > 0")
     if opts.max_wait is not None and opts.max_wait <= 0:
         raise UsageError("--max-wait must be a number of seconds > 0")
+    from rx.transport.messages import JOB_WINDOW
+    if opts.job_expire is not None and not 0 <= opts.job_expire <= JOB_WINDOW:
+        raise UsageError(f"--job-expire must be a number of seconds from 0 to {JOB_WINDOW:g}")
     if opts.batch_wait < 0:
         raise UsageError("--batch-wait must not be negative")
     if opts.subset is not None and opts.subset < 1:
@@ -224,7 +234,7 @@ async def run(opts: argparse.Namespace, stream: TextIO) -> int:
         fun, args, kwargs = _job(opts)
         if opts.async_:
             pub = await client.publish(opts.target, fun, args, tgt_type=opts.tgt_type, kwarg=kwargs,
-                                       delimiter=opts.delimiter, private=opts.private)
+                                       delimiter=opts.delimiter, private=opts.private, job_expire=opts.job_expire)
             if not pub.minions:
                 return _no_match(opts, stream)
             print(pub.jid, file=stream)
@@ -252,12 +262,12 @@ async def run(opts: argparse.Namespace, stream: TextIO) -> int:
                                      timeout=timeout, batch_wait=opts.batch_wait, failhard=opts.failhard,
                                      delimiter=opts.delimiter, gather_job_timeout=opts.gather_job_timeout,
                                      progress=progress, published=batch_jobs, max_wait=opts.max_wait,
-                                     private=opts.private)
+                                     private=opts.private, job_expire=opts.job_expire)
         else:
             items = client.cmd_iter(tgt, fun, args, timeout=timeout, tgt_type=tgt_type, kwarg=kwargs,
                                     expect_minions=True, gather_job_timeout=opts.gather_job_timeout,
                                     delimiter=opts.delimiter, published=published, max_wait=opts.max_wait,
-                                    private=opts.private)
+                                    private=opts.private, job_expire=opts.job_expire)
         try:
             async for item in items:
                 if published and not report.jid:

@@ -86,6 +86,13 @@ async def gather(client: "AsyncLocalClient", sub: "EventSource", pub: Published,
             yield {mid: Missing(mid, _reason(mid, pub, state)).as_return(pub.jid)}
 
 
+def default_job_expire(timeout: float, gather_job_timeout: float, max_wait: float) -> float:
+    """Seconds after its publication from which a gathered job expires (minions refuse it): the gather's
+    `timeout` plus the wait for the probe's answers as `gather` bounds it (none when max_wait <= timeout).
+    No minion that never answered is reported missing before then, and none starts the job after it."""
+    return timeout + max(0.0, min(gather_job_timeout, max_wait - timeout))
+
+
 def _reason(minion_id: str, pub: Published, state: _Gather) -> str:
     if minion_id in state.running:
         return STILL_RUNNING

@@ -13,7 +13,7 @@ import random
 from typing import Any, AsyncIterator, Callable, Iterator, Sequence
 
 from rx.client.batch import BatchProgress, batch_size, narrow, run_batch
-from rx.client.gather import DEFAULT_GATHER_JOB_TIMEOUT, gather, running
+from rx.client.gather import DEFAULT_GATHER_JOB_TIMEOUT, default_job_expire, gather, running
 from rx.client.results import (NOT_STARTED, BadRequest, ClientError, MasterUnreachable, Missing, PermissionDenied,
                                Published)
 from rx.config import MasterConfig, load_master_config
@@ -144,11 +144,12 @@ class AsyncLocalClient:
 
     async def publish(self, tgt: str | list, fun: str | list, arg: Sequence = (), *, tgt_type: str = "glob",
                       kwarg: dict | None = None, jid: str = "", timeout: float | None = None,
-                      delimiter: str = ":", private: bool = False) -> Published:
+                      delimiter: str = ":", private: bool = False, job_expire: float | None = None) -> Published:
         """Publish a job; returns the jid and the minions expected to answer (without waiting).  `private`:
         sealed for each expected minion alone, however many (the master does so anyway for at most its
-        `private_publish_max`)."""
-        load = self._load(tgt, fun, arg, tgt_type, kwarg, jid, timeout, delimiter, private)
+        `private_publish_max`).  `job_expire`: seconds after which minions refuse the job if it has not
+        reached them yet (at most 300, the minions' freshness window; None or 0: that window)."""
+        load = self._load(tgt, fun, arg, tgt_type, kwarg, jid, timeout, delimiter, private, job_expire)
         raw = await self._request(m.PUBLISH, load, timeout=self.cfg.timeout)
         reply: PublishReply = self._reply(raw, PublishReply)
         return Published(jid=reply.jid, minions=reply.minions, no_grains=reply.no_grains)
@@ -161,27 +162,31 @@ class AsyncLocalClient:
         return Published(jid="", minions=reply.minions, no_grains=reply.no_grains)
 
     def _load(self, tgt: str | list, fun: str | list, arg: Sequence, tgt_type: str, kwarg: dict | None, jid: str,
-              timeout: float | None, delimiter: str, private: bool = False) -> dict:
+              timeout: float | None, delimiter: str, private: bool = False, job_expire: float | None = None) -> dict:
         return PublishRequest(key=self._root_key(), tgt=tgt, fun=fun, arg=list(arg), kwarg=dict(kwarg or {}),
                               tgt_type=tgt_type, jid=jid, user=_user(), timeout=float(timeout or 0),
-                              delimiter=delimiter, private=private).to_wire()
+                              delimiter=delimiter, private=private, job_expire=float(job_expire or 0)).to_wire()
 
     async def cmd_async(self, tgt: str | list, fun: str | list, arg: Sequence = (), *, tgt_type: str = "glob",
-                        kwarg: dict | None = None, delimiter: str = ":", private: bool = False) -> str:
+                        kwarg: dict | None = None, delimiter: str = ":", private: bool = False,
+                        job_expire: float | None = None) -> str:
         """Publish and return the jid at once; returns are in the job cache (rx-run jobs.lookup_jid)."""
         return (await self.run_job(tgt, fun, arg, tgt_type=tgt_type, kwarg=kwarg, delimiter=delimiter,
-                                   private=private)).jid
+                                   private=private, job_expire=job_expire)).jid
 
     async def run_job(self, tgt: str | list, fun: str | list, arg: Sequence = (), *, tgt_type: str = "glob",
-                      kwarg: dict | None = None, delimiter: str = ":", private: bool = False) -> Published:
-        """Publish without waiting; returns jid and expected minions (gather later with get_iter_returns)."""
-        return await self.publish(tgt, fun, arg, tgt_type=tgt_type, kwarg=kwarg, delimiter=delimiter, private=private)
+                      kwarg: dict | None = None, delimiter: str = ":", private: bool = False,
+                      job_expire: float | None = None) -> Published:
+        """Publish without waiting; returns jid and expected minions (gather later with get_iter_returns).
+        `job_expire`: see publish (nothing waits, so by default the job expires only with the window)."""
+        return await self.publish(tgt, fun, arg, tgt_type=tgt_type, kwarg=kwarg, delimiter=delimiter, private=private,
+                                  job_expire=job_expire)
 
     async def cmd_iter(self, tgt: str | list, fun: str | list, arg: Sequence = (), *, timeout: float | None = None,
                        tgt_type: str = "glob", kwarg: dict | None = None, expect_minions: bool = False,
                        gather_job_timeout: float = DEFAULT_GATHER_JOB_TIMEOUT, delimiter: str = ":",
                        published: list[Published] | None = None, max_wait: float | None = None,
-                       private: bool = False                       ) -> AsyncIterator[dict]:
+                       private: bool = False, job_expire: float | None = None) -> AsyncIterator[dict]:
         """Yield `{id: {"ret", "retcode", "success", "jid"}}` as each minion returns.
 
         After `timeout` seconds the missing minions are probed with `jobs.find`;
@@ -192,12 +197,18 @@ class AsyncLocalClient:
         "reason": ..., "retcode": None}}`, reason one of "not connected",
         "no response", "no grains cached", "still running".
         If `published` is a list, the Published record is appended to it first.  `private`: see publish.
+        `job_expire` (see publish) defaults to the time this gather waits before it reports a minion missing
+        (rx.client.gather.default_job_expire), so a minion reported missing never runs the job later.
         """
+        timeout = self.cfg.timeout if timeout is None else timeout
+        max_wait = self.cfg.max_wait_seconds if max_wait is None else max_wait
+        if job_expire is None:
+            job_expire = default_job_expire(timeout, gather_job_timeout, max_wait)
         jid = new_jid()
         sub = await self._listen(jid)
         try:
             pub = await self.publish(tgt, fun, arg, tgt_type=tgt_type, kwarg=kwarg, jid=jid, delimiter=delimiter,
-                                     private=private)
+                                     private=private, job_expire=job_expire)
             if published is not None:
                 published.append(pub)
             async for item in self._gather(sub, pub, timeout, gather_job_timeout, max_wait, expect_minions):
@@ -264,13 +275,13 @@ class AsyncLocalClient:
     async def cmd(self, tgt: str | list, fun: str | list, arg: Sequence = (), *, timeout: float | None = None,
                   tgt_type: str = "glob", kwarg: dict | None = None, full_return: bool = False,
                   delimiter: str = ":", gather_job_timeout: float = DEFAULT_GATHER_JOB_TIMEOUT,
-                  max_wait: float | None = None, private: bool = False) -> dict:
+                  max_wait: float | None = None, private: bool = False, job_expire: float | None = None) -> dict:
         """Run a job and return `{id: return}` for the minions that returned (full dicts with full_return)."""
         out: dict = {}
         async for item in self.cmd_iter(tgt, fun, arg, timeout=timeout, tgt_type=tgt_type, kwarg=kwarg,
                                         expect_minions=False, delimiter=delimiter,
                                         gather_job_timeout=gather_job_timeout, max_wait=max_wait,
-                                        private=private):
+                                        private=private, job_expire=job_expire):
             for mid, r in item.items():
                 out[mid] = r if full_return else r["ret"]
         return out
@@ -278,8 +289,8 @@ class AsyncLocalClient:
     async def cmd_subset(self, tgt: str | list, fun: str | list, arg: Sequence = (), *, subset: int = 1,
                          tgt_type: str = "glob", kwarg: dict | None = None, timeout: float | None = None,
                          delimiter: str = ":", full_return: bool = False,
-                         gather_job_timeout: float = DEFAULT_GATHER_JOB_TIMEOUT, max_wait: float | None = None
-                         ) -> dict:
+                         gather_job_timeout: float = DEFAULT_GATHER_JOB_TIMEOUT, max_wait: float | None = None,
+                         job_expire: float | None = None) -> dict:
         """Run on `subset` minions picked at random from those the target matches (each still checks the
         target itself, so one listed only for lack of cached grains does not run it unless it matches)."""
         picked = await self.pick_subset(tgt, subset, tgt_type=tgt_type, delimiter=delimiter)
@@ -287,7 +298,7 @@ class AsyncLocalClient:
             return {}
         return await self.cmd(narrow(tgt, tgt_type, picked), fun, arg, timeout=timeout, tgt_type="compound",
                               kwarg=kwarg, full_return=full_return, delimiter=delimiter,
-                              gather_job_timeout=gather_job_timeout, max_wait=max_wait)
+                              gather_job_timeout=gather_job_timeout, max_wait=max_wait, job_expire=job_expire)
 
     async def pick_subset(self, tgt: str | list, subset: int, *, tgt_type: str = "glob",
                           delimiter: str = ":") -> list[str]:
@@ -302,7 +313,7 @@ class AsyncLocalClient:
                         gather_job_timeout: float = DEFAULT_GATHER_JOB_TIMEOUT,
                         progress: Callable[[BatchProgress], None] | None = None,
                         published: list[Published] | None = None, max_wait: float | None = None,
-                        private: bool = False) -> AsyncIterator[dict]:
+                        private: bool = False, job_expire: float | None = None) -> AsyncIterator[dict]:
         """Rolling batches: at most `batch` minions (a number or "N%") run at once; each return frees a slot.
 
         With `failhard`, no new minion is started after the first failure.
@@ -312,7 +323,7 @@ class AsyncLocalClient:
         async for item in run_batch(self, tgt, fun, arg, batch=batch, tgt_type=tgt_type, kwarg=kwarg, timeout=timeout,
                                     batch_wait=batch_wait, failhard=failhard, delimiter=delimiter,
                                     gather_job_timeout=gather_job_timeout, progress=progress, published=published,
-                                    max_wait=max_wait, private=private):
+                                    max_wait=max_wait, private=private, job_expire=job_expire):
             yield item
 
 

@@ -109,15 +109,18 @@ async def handle_minion_event(ctx: WorkerContext, minion_id: str, ev: MinionEven
 
 
 async def handle_missed(ctx: WorkerContext, minion_id: str, req: MissedRequest) -> dict:
-    """Jobs published to this minion since `since` (at most CATCH_UP_SECONDS ago) that it has not returned."""
-    first = new_jid(max(req.since, time.time() - CATCH_UP_SECONDS))
+    """Jobs published to this minion since `since` (at most CATCH_UP_SECONDS ago) that it has not returned
+    and that have not expired (their client stopped waiting: the minion would refuse them anyway)."""
+    now = time.time()
+    first = new_jid(max(req.since, now - CATCH_UP_SECONDS))
     jobs = []
     for jid in await ctx.stores.jobs.jids(first):
         try:
             record = await ctx.stores.jobs.get_job(jid)
         except StoreError:
             continue
-        if minion_id in record.minions and not await ctx.stores.jobs.has_return(jid, minion_id):
+        if (minion_id in record.minions and not record.job.expired(now)
+                and not await ctx.stores.jobs.has_return(jid, minion_id)):
             jobs.append(record.job)
             if len(jobs) >= CATCH_UP_MAX_JOBS:
                 break

@@ -84,8 +84,9 @@ async def handle_publish(ctx: WorkerContext, load: dict) -> dict:
         return parsed
     req, exp = parsed
     jid = req.jid or new_jid()
-    job = Job(jid=jid, fun=req.fun, arg=req.arg, kwarg=req.kwarg, tgt=exp.tgt, tgt_type=exp.tgt_type, ts=time.time(),
-              user=req.user, delimiter=req.delimiter)
+    ts = time.time()
+    job = Job(jid=jid, fun=req.fun, arg=req.arg, kwarg=req.kwarg, tgt=exp.tgt, tgt_type=exp.tgt_type, ts=ts,
+              user=req.user, delimiter=req.delimiter, expires=req.expiry(ts))
     try:
         await ctx.stores.jobs.create_job(JobRecord(job, exp.minions, exp.no_grains))
     except JobExists:

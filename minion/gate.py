@@ -1,6 +1,6 @@
 """The minion's gate for publications: verify the master's signature, open the job, refuse
-stale and replayed jids, and decide whether the target names this minion.  Sans-IO: frames
-and sessions in, verdicts out."""
+stale, expired and replayed jids, and decide whether the target names this minion.  Sans-IO:
+frames and sessions in, verdicts out."""
 
 from __future__ import annotations
 
@@ -16,15 +16,13 @@ from rx.minion.seen import SeenJids
 from rx.targeting import MinionFacts, Target, TargetError, compile_target
 from rx.transport.crypto import Verifier
 from rx.transport.handshake import Session, private_publish_key
-from rx.transport.messages import Job, Publication
+from rx.transport.messages import JOB_WINDOW, Job, Publication
 from rx.transport.secure import (BadJob, OtherRecipient, Rejected, StaleSerial, open_publication,
                                  parse_publication)
 
 log = logging.getLogger("rx.minion")
 _drop = RateLimitedLog(log)
 
-JOB_WINDOW = 300.0
-"""A job older than this (by the master's clock) is refused as stale."""
 SEEN_JIDS_MAX = 100_000
 START_SLACK = 5.0
 """Clock jitter allowed between a job's timestamp and this process's first session."""
@@ -118,5 +116,9 @@ class Gate:
         if abs(master_now - job.ts) > JOB_WINDOW or job.ts < self.session_started - START_SLACK:
             _drop(logging.WARNING, "refused stale job %s (published %.0fs ago by the master's clock)", job.jid,
                   master_now - job.ts)
+            return False
+        if job.expired(master_now):
+            _drop(logging.WARNING, "refused expired job %s (it expired %.1fs ago by the master's clock: its client "
+                  "stopped waiting for it)", job.jid, master_now - job.expires)
             return False
         return True

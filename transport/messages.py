@@ -22,6 +22,8 @@ MAX_TARGET_ITEMS = 100_000
 MAX_FUNS = 64
 MAX_RETCODE = 2**31 - 1
 MAX_TIMEOUT = 10 * 365 * 86400.0
+JOB_WINDOW = 300.0
+"""Minions refuse a job older than this by the master's clock (stale); no job's expiry is later."""
 
 # command names (the master dispatches them through explicit tables)
 AUTH = "_auth"
@@ -117,11 +119,13 @@ class PublishRequest:
     delimiter: str = ":"
     private: bool = False
     """seal the job for each expected minion, whatever their number (see `private_publish_max`)"""
+    job_expire: float = 0.0
+    """seconds after publication from which minions refuse the job (at most JOB_WINDOW; 0: JOB_WINDOW)"""
 
     def to_wire(self) -> dict:
         return {"key": self.key, "tgt": self.tgt, "fun": self.fun, "arg": self.arg, "kwarg": self.kwarg,
                 "tgt_type": self.tgt_type, "jid": self.jid, "user": self.user, "timeout": self.timeout,
-                "delimiter": self.delimiter, "private": self.private}
+                "delimiter": self.delimiter, "private": self.private, "job_expire": self.job_expire}
 
     @classmethod
     def from_wire(cls, obj: Any) -> "PublishRequest":
@@ -136,7 +140,13 @@ class PublishRequest:
         return cls(key=f.get(d, "key", str), tgt=tgt, fun=fun, arg=arg, kwarg=_kwarg(d, default={}),
                    tgt_type=tgt_type, jid=jid, user=f.get(d, "user", str, default=""),
                    timeout=f.number(d, "timeout", high=MAX_TIMEOUT, default=0.0),
-                   delimiter=f.delimiter(d), private=f.get(d, "private", bool, default=False))
+                   delimiter=f.delimiter(d), private=f.get(d, "private", bool, default=False),
+                   job_expire=f.number(d, "job_expire", high=MAX_TIMEOUT, default=0.0))
+
+    def expiry(self, ts: float) -> float:
+        """The expiry of the job this request publishes at `ts` (master clock): `job_expire` seconds later,
+        capped by the freshness window; 0 (none but the window) when `job_expire` is 0."""
+        return ts + min(self.job_expire, JOB_WINDOW) if self.job_expire else 0.0
 
 
 def _target(d: dict) -> str | list:
@@ -247,18 +257,29 @@ class Job:
     ts: float
     user: str = ""
     delimiter: str = ":"
+    expires: float = 0.0
+    """master clock: minions refuse the job from then on (0: only the freshness window applies)"""
 
     def to_wire(self) -> dict:
-        return {"jid": self.jid, "fun": self.fun, "arg": self.arg, "kwarg": self.kwarg, "tgt": self.tgt,
+        wire = {"jid": self.jid, "fun": self.fun, "arg": self.arg, "kwarg": self.kwarg, "tgt": self.tgt,
                 "tgt_type": self.tgt_type, "ts": self.ts, "user": self.user, "delimiter": self.delimiter}
+        return {**wire, "expires": self.expires} if self.expires else wire
 
     @classmethod
     def from_wire(cls, obj: Any) -> "Job":
         d = f.as_map(obj, "job")
         fun = _funs(d)
+        ts = f.number(d, "ts")
+        expires = f.number(d, "expires", default=0.0)
+        if expires and not ts <= expires <= ts + JOB_WINDOW:
+            raise ProtocolError(f"must be 0 or within {JOB_WINDOW:g}s after ts", "expires")
         return cls(jid=check_jid(d.get("jid")), fun=fun, arg=_args(d, fun), kwarg=_kwarg(d),
-                   tgt=_target(d), tgt_type=_target_type(d), ts=f.number(d, "ts"),
-                   user=f.get(d, "user", str, default=""), delimiter=f.delimiter(d))
+                   tgt=_target(d), tgt_type=_target_type(d), ts=ts,
+                   user=f.get(d, "user", str, default=""), delimiter=f.delimiter(d), expires=expires)
+
+    def expired(self, master_now: float) -> bool:
+        """Whether the job's expiry has passed at `master_now` (the master's clock)."""
+        return 0.0 < self.expires < master_now
 
 
 # ---------------------------------------------------------------- returns (minion -> master)

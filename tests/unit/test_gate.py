@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import replace
 
 import pytest
 
+from rx.logsetup import RateLimitedLog
+from rx.minion import gate as gate_module
 from rx.minion.gate import JOB_WINDOW, START_SLACK, Gate, Hold
 from rx.targeting import MinionFacts
 from rx.transport.crypto import Identity
@@ -42,8 +45,10 @@ def _frame(master: Identity, secret: bytes, job: Job, serial: int = SERIAL) -> b
 
 # ---------------------------------------------------------------- verify and open
 
-def test_a_signed_publication_opens_to_its_job(gate, master, secret):
+@pytest.mark.parametrize("expires", [0.0, 30.0], ids=["no-expiry", "expiry"])
+def test_a_signed_publication_opens_to_its_job(gate, master, secret, expires):
     job = _job()
+    job = replace(job, expires=job.ts + expires if expires else 0.0)
     pub = gate.verify(_frame(master, secret, job))
     assert pub is not None and pub.serial == SERIAL
     assert gate.open(pub, retry=True) == job
@@ -98,6 +103,25 @@ def test_freshness_is_judged_by_the_master_clock(master, secret):
     gate.use(_session(master, secret, offset=3600.0))  # the master's clock is an hour ahead of ours
     assert gate.admit(_job(age=-3600.0)) is True
     assert gate.admit(_job(jid="20240102030405060709")) is False  # an hour old by the master's clock
+
+
+@pytest.mark.parametrize("offset, expires_in, admitted", [
+    (0.0, -1.0, False),        # expired a second ago
+    (0.0, 5.0, True),          # not yet
+    (0.0, None, True),         # no expiry: only the window
+    (3600.0, -1.0, False),     # the master's clock is an hour ahead: expired by it, an hour to go by ours
+    (-3600.0, 5.0, True),      # an hour behind: not yet by it, expired an hour ago by ours
+    (-3600.0, None, True),
+], ids=["expired", "not-yet", "no-expiry", "master-ahead-expired", "master-behind-not-yet", "offset-no-expiry"])
+def test_expiry_is_judged_by_the_master_clock(master, secret, caplog, monkeypatch, offset, expires_in, admitted):
+    monkeypatch.setattr(gate_module, "_drop", RateLimitedLog(gate_module.log))  # each case logs its own refusal
+    gate = Gate(lambda: MinionFacts("web1", {}))
+    gate.use(_session(master, secret, offset=offset))
+    master_now = time.time() + offset
+    job = replace(_job(), ts=master_now - 2.0, expires=0.0 if expires_in is None else master_now + expires_in)
+    assert gate.admit(job) is admitted
+    assert (JID in gate.seen) is admitted
+    assert (f"refused expired job {JID}" in caplog.text) is not admitted
 
 
 def test_a_new_session_keeps_the_start_time(gate, master, secret):

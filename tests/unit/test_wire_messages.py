@@ -18,9 +18,9 @@ from rx.transport.errors import ErrorKind, ProtocolError, ReplyError
 from rx.transport.events import (AUTH, KEY, KEY_ROTATE, AuthEvent, JobNewEvent, JobRetEvent, KeyEvent,
                                  KeyRotateEvent, MinionFired, job_new, job_ret, job_ret_prefix, minion_tag, sync_tag)
 from rx.transport.fields import MAX_TIMESTAMP
-from rx.transport.messages import (MAX_FUNS, MAX_RETCODE, MAX_TARGET_ITEMS, MAX_TARGET_LEN, MAX_TIMEOUT, AesRequest,
-                                   ClearRequest, Job, JobReturn, MinionEvent, MissedRequest, Publication, PublishRequest,
-                                   SecureCommand, parse_request)
+from rx.transport.messages import (JOB_WINDOW, MAX_FUNS, MAX_RETCODE, MAX_TARGET_ITEMS, MAX_TARGET_LEN, MAX_TIMEOUT,
+                                   AesRequest, ClearRequest, Job, JobReturn, MinionEvent, MissedRequest, Publication,
+                                   PublishRequest, SecureCommand, parse_request)
 from rx.transport.replies import (MAX_MESSAGE, Ack, ErrorReply, MissedReply, PreviewReply, PublishReply,
                                   SealedReply, is_error, parse_reply)
 
@@ -43,7 +43,10 @@ SAMPLES = [
     Publication(serial=2, nonce=b"n" * 12, ct=b"ct", sig=b"s" * 64),
     Publication(serial=2, nonce=b"n" * 12, ct=b"ct", sig=b"s" * 64, to="web1"),
     PublishRequest(key="k", tgt="web*", fun="test.ping", private=True),
+    PublishRequest(key="k", tgt="web*", fun="test.ping", job_expire=2.5),
+    PublishRequest(key="k", tgt="web*", fun="test.ping", job_expire=MAX_TIMEOUT),
     JOB,
+    Job(jid=JID, fun="test.ping", arg=[], kwarg={}, tgt="*", tgt_type="glob", ts=10.0, expires=10.0 + JOB_WINDOW),
     Job(jid=JID, fun=["test.ping", "test.echo"], arg=[[], ["x"]], kwarg={}, tgt=["a"], tgt_type="list",
         ts=float(MAX_TIMESTAMP)),
     RET,
@@ -215,6 +218,7 @@ JOB_FIELDS: dict = {
     "jid": need(*JIDS), "fun": need(*FUNS), "arg": need(*NOT_LISTS), "kwarg": need(*KWARGS),
     "tgt": need(*TARGETS), "tgt_type": need(*TARGET_TYPES), "ts": need(*TIMES), "user": STRINGS,
     "delimiter": DELIMITERS,
+    "expires": [NAN, INF, -1.0, "1", True, None, JOB.ts - 1, JOB.ts + JOB_WINDOW + 1],
 }
 RETURN_FIELDS: dict = {
     "jid": need(*JIDS), "fun": need(5, None, {"a": 1}), "fun_args": need(*NOT_LISTS), "retcode": need(*RETCODES),
@@ -234,7 +238,7 @@ MALFORMED: list[tuple[Any, dict]] = [
      {"key": need(*STRINGS), "tgt": need(*TARGETS), "fun": need(*FUNS),
       "arg": NOT_LISTS, "kwarg": KWARGS, "tgt_type": TARGET_TYPES, "jid": JIDS, "user": STRINGS,
       "timeout": [NAN, INF, 1e20, MAX_TIMEOUT * 2, -1, "5", True, None], "delimiter": DELIMITERS,
-      "private": BOOLS}),
+      "private": BOOLS, "job_expire": [NAN, INF, 1e20, MAX_TIMEOUT * 2, -1, "5", True, None]}),
     (MissedRequest(5.0), {"since": need(*TIMES)}),
     (Publication(2, b"n" * 12, b"ct", b"s" * 64),
      {"serial": need(*SERIALS), "nonce": need(*sized(12)), "ct": need(*NOT_BYTES), "sig": need(*sized(64)),
