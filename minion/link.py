@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import functools
 import logging
 import time
 from dataclasses import dataclass
 from typing import Callable
 
 from rx.config import MinionConfig
+from rx.logsetup import RateLimitedLog
 from rx.minion.auth import Authenticator
 from rx.transport import messages as m, topics
 from rx.transport.crypto import Identity
@@ -56,24 +58,6 @@ class Outcome:
     reason: str = ""
 
 
-class RateLimitedWarning:
-    """Logs a warning at most once per `period` seconds, with a count of the ones left out."""
-
-    def __init__(self, period: float) -> None:
-        self.period = period
-        self._last = float("-inf")
-        self._suppressed = 0
-
-    def __call__(self, message: str, *args: object) -> None:
-        now = time.monotonic()
-        if now - self._last < self.period:
-            self._suppressed += 1
-            return
-        extra = f" ({self._suppressed} more since the last report)" if self._suppressed else ""
-        log.warning(message + "%s", *args, extra)
-        self._last, self._suppressed = now, 0
-
-
 class MasterLink:
     def __init__(self, cfg: MinionConfig, identity: Identity, transport: Transport) -> None:
         self.cfg = cfg
@@ -83,7 +67,7 @@ class MasterLink:
         self.session: Session | None = None
         self._lock = asyncio.Lock()
         self.on_session: Callable[[Session], None] = lambda s: None
-        self._mismatch = RateLimitedWarning(MISMATCH_LOG_SECONDS)
+        self._mismatch = functools.partial(RateLimitedLog(log, MISMATCH_LOG_SECONDS), logging.WARNING)
         self.answered = asyncio.Event()
         """Set whenever the master takes a request or grants a session: a sign it is back."""
 

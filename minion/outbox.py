@@ -11,9 +11,11 @@ does not know, a minion the job did not target) is logged and dropped, as one se
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 
-from rx.minion.link import MasterLink, RateLimitedWarning, Status
+from rx.logsetup import RateLimitedLog
+from rx.minion.link import MasterLink, Status
 from rx.minion.spool import Spool
 from rx.transport import messages as m
 
@@ -30,8 +32,8 @@ class Outbox:
         self.link = link
         self.spool = spool
         self._filled = asyncio.Event()
-        self._kept = RateLimitedWarning(SPOOL_WARN_SECONDS)
-        self._waiting = RateLimitedWarning(SPOOL_WARN_SECONDS)
+        self._kept = functools.partial(RateLimitedLog(log, SPOOL_WARN_SECONDS), logging.WARNING)
+        self._waiting = functools.partial(RateLimitedLog(log, SPOOL_WARN_SECONDS), logging.WARNING)
 
     async def deliver(self, ret: dict) -> None:
         """Send one return (a `JobReturn` in wire form) now; spool it if the master cannot take it, or if
