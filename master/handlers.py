@@ -12,7 +12,7 @@ import logging
 import time
 from typing import Any, Awaitable, Callable
 
-from rx.master.context import WorkerContext, drop_log, error
+from rx.master.context import WorkerContext, drop_log, error, store_log
 from rx.master.minion_cmds import handle_auth, handle_minion_event, handle_missed, handle_return
 from rx.master.publish import handle_preview, handle_publish
 from rx.master.store import StoreError
@@ -65,9 +65,9 @@ async def dispatch(ctx: WorkerContext, frames: list[bytes], *, local: bool = Fal
                 return error(ErrorKind.BAD_REQUEST, "unknown command")
             return await handler(ctx, req.load)
         return await _dispatch_secure(ctx, req)
-    except StoreError as exc:
-        log.error("a store failed: %s", exc)
-        return error(ErrorKind.UNAVAILABLE, "the master cannot reach its store right now; see its log")
+    except (StoreError, OSError) as exc:
+        store_log(str(exc))
+        return error(ErrorKind.UNAVAILABLE, "the master cannot use its store right now; retry later (see its log)")
 
 
 async def _dispatch_secure(ctx: WorkerContext, req: AesRequest) -> dict:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from rx.master.store import JobRecord, StoreError, Stores
+from rx.master.store import PROBE_FUNS, JobRecord, StoreError, Stores
 
-INTERNAL_FUNS = ("jobs.find",)
+INTERNAL_FUNS = PROBE_FUNS
 """The clients' own find_job probes: not listed as jobs."""
 
 
