@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 WATCH_INTERVAL = 0.5
 PURGE_INTERVAL = 3600.0
-TRIM_INTERVAL = 10.0
+TRIM_INTERVAL = 5.0
 """How often the job cache's size is checked against `job_cache_max_mb` (and old probes expire)."""
 fault_log = DropLog("maintenance: the store failed; trying again", "failed", interval=10.0, level=logging.ERROR)
 

@@ -174,6 +174,9 @@ class JobStore(Protocol):
     async def check(self) -> list[str]:
         """Notice the store's files deleted or replaced under it (and recover); what was lost, reported once."""
 
+    async def flush(self) -> None:
+        """Write the job records that could not be written when their jobs were published (a full disk)."""
+
     def close(self) -> None: ...
 
 

@@ -44,8 +44,8 @@ class ReturnsLost(StoreError):
     stored of it now."""
 
     def __init__(self, jid: str, lost_before: str, partial: dict) -> None:
-        super().__init__(f"the returns of job {jid} were lost: the job cache's returns database was deleted or "
-                         f"replaced (jobs before {lost_before} are affected); {len(partial)} return(s) kept")
+        super().__init__(f"returns of job {jid} may be lost: the job cache's returns database was deleted or "
+                         f"replaced after it was published (jobs before {lost_before}); {len(partial)} return(s) kept")
         self.jid = jid
         self.lost_before = lost_before
         self.partial = partial

@@ -114,6 +114,9 @@ class SqliteJobStore:
             raise StoreUnavailable(f"job cache: cannot store job {jid}: {exc.strerror or exc}") from None
         self._targets.put(jid, JobTarget.of(record), _version(os.stat(path / ".load")))
 
+    async def flush(self) -> None:
+        await self._write_unwritten()
+
     async def _write_unwritten(self) -> None:
         """Write the records kept after a failure, oldest first, until one fails again."""
         while self._unwritten:
@@ -245,15 +248,12 @@ class SqliteJobStore:
         return await self.db.run(delete, inline=False)
 
     async def usage(self) -> int:
-        """Bytes the job cache takes: JOB_DIR_BYTES a job, the database's used pages and its WAL."""
+        """Bytes the job cache takes: JOB_DIR_BYTES a job and the database's pages in use (its free pages are
+        reused, and its WAL is bounded by SQLite's checkpoints)."""
         def used(c: "sqlite3.Connection") -> int:
             pages = c.execute("PRAGMA page_count").fetchone()[0] - c.execute("PRAGMA freelist_count").fetchone()[0]
             return pages * c.execute("PRAGMA page_size").fetchone()[0]
-        try:
-            wal = os.stat(self.db.path.with_name(DB_NAME + "-wal")).st_size
-        except FileNotFoundError:
-            wal = 0
-        return len(await self.jids()) * JOB_DIR_BYTES + await self.db.run(used, inline=False) + wal
+        return len(await self.jids()) * JOB_DIR_BYTES + await self.db.run(used, inline=False)
 
     async def trim(self, max_bytes: int) -> Trimmed | None:
         """Remove the oldest jobs until the cache is TRIM_TO of `max_bytes`, if it is over `max_bytes`."""
