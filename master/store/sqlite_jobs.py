@@ -135,10 +135,10 @@ class SqliteJobStore:
         try:
             raw = (self._job_dir(jid) / ".load").read_bytes()
         except (FileNotFoundError, NotADirectoryError):
+            if jid in self._unwritten:
+                return self._unwritten[jid]
             raw = await self._probe(jid)
             if raw is None:
-                if jid in self._unwritten:
-                    return self._unwritten[jid]
                 raise UnknownJob(jid) from None
         try:
             return check_record(decode(raw))
