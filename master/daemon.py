@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import errno
 import logging
 import multiprocessing
@@ -41,6 +42,8 @@ RESTART_WINDOW = 60.0
 RESTART_BACKOFF = 1.0
 RESTART_BACKOFF_MAX = 60.0
 STOP_GRACE = 5.0
+M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD = 1 << 20
 SIGNAL_HINTS = {signal.SIGBUS: " (a fault in a memory-mapped file: is the job cache on a full disk, or immutable?)",
                 signal.SIGKILL: " (by someone, or the out-of-memory killer)"}
 
@@ -145,9 +148,22 @@ def _remove_ipc(cfg: MasterConfig) -> None:
             pass
 
 
+def release_large_buffers() -> None:
+    """Make glibc serve buffers of MMAP_THRESHOLD or more with mmap, so a large return (its frame, plaintext,
+    record and event: ~6 copies) goes back to the system once handled.  By default the threshold rises
+    to the size of the first large buffer freed (up to 32 MiB), and later ones stay in the heap: an MWorker
+    kept 65 MB after one 5 MB return.  A no-op where the C library is not glibc."""
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
+    except (OSError, AttributeError):
+        pass
+
+
 def _child_entry(name: str, target: Callable[..., None], args: tuple, level: str, log_file: str, stderr: bool) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    release_large_buffers()
     setup_logging(level, log_file, to_stderr=stderr)
     try:
         target(*args)

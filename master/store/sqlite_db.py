@@ -38,8 +38,9 @@ T = TypeVar("T")
 LOCK_WAIT = 30.0
 CHECK_SECONDS = 1.0
 RETRY_SECONDS = 0.5
-CACHE_KIB = 1024
-"""Page cache per connection (SQLite's default is 2 MiB): a large return's pages are not worth keeping."""
+CACHE_KIB = 512
+"""Page cache per connection (SQLite's default is 2 MiB, which an MWorker filled over a 10-minute soak: returns
+are appended, so few pages are read again; a large return's pages are not worth keeping)."""
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS ret (jid TEXT NOT NULL, id TEXT NOT NULL, data BLOB NOT NULL, "
     "PRIMARY KEY (jid, id)) WITHOUT ROWID",
