@@ -8,7 +8,6 @@ only from the local socket).  Sealed commands, from accepted minions only: `_ret
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import Any, Awaitable, Callable
 
@@ -21,8 +20,6 @@ from rx.transport.codec import NETWORK_MAX_OBJECTS, DecodeError, decode, objects
 from rx.transport.errors import ErrorKind, ProtocolError
 from rx.transport.messages import AesRequest, ClearRequest, parse_request
 from rx.transport.secure import Malformed, Rejected, StaleSerial, open_request, seal_reply
-
-log = logging.getLogger(__name__)
 
 CLEAR_COMMANDS: dict[str, Callable[[WorkerContext, dict], Awaitable[dict]]] = {
     m.AUTH: handle_auth,

@@ -19,7 +19,7 @@ from rx.transport.keyprint import fingerprint
 from rx.transport.errors import ProtocolError
 from rx.transport.fields import as_map, get, str_list
 from rx.transport.messages import Job
-from rx.master.store.errors import JobExists, KeyStoreError, NotExpected, StoreError, StoreUnavailable, UnknownJob
+from rx.master.store.errors import JobExists, KeyStoreError, NotExpected, StoreError, UnknownJob
 
 KEY_STATES = ("accepted", "pending", "rejected", "denied")
 EXPECTED_CACHE_JOBS = 256
