@@ -23,8 +23,10 @@ log = logging.getLogger(__name__)
 
 WATCH_INTERVAL = 0.5
 PURGE_INTERVAL = 3600.0
-TRIM_INTERVAL = 5.0
-"""How often the job cache's size is checked against `job_cache_max_mb` (and old probes expire)."""
+TRIM_INTERVAL = 10.0
+"""How often the job cache's size is checked against `job_cache_max_mb` (and old probes expire); at least
+TRIM_COST_FACTOR times what the last check took, so counting a huge cache costs at most ~2% of a core."""
+TRIM_COST_FACTOR = 50
 fault_log = DropLog("maintenance: the store failed; trying again", "failed", interval=10.0, level=logging.ERROR)
 
 
@@ -65,6 +67,7 @@ class Maintenance:
         self.events = events
         self.watch = KeyWatch(stores)
         self._last_purge = self._last_nonce_purge = self._last_trim = float("-inf")
+        self._trim_every = TRIM_INTERVAL
 
     async def tick(self) -> None:
         """One round; a store fault is logged (rate-limited) and the next round tries again."""
@@ -93,11 +96,12 @@ class Maintenance:
                 removed = await self.stores.jobs.purge(new_jid(time.time() - cfg.keep_jobs_hours * 3600))
                 if removed:
                     log.info("job cache: removed %d jobs older than %gh", removed, cfg.keep_jobs_hours)
-        if time.monotonic() - self._last_trim > TRIM_INTERVAL:
+        if time.monotonic() - self._last_trim > self._trim_every:
             self._last_trim = time.monotonic()
             await self.stores.jobs.expire_probes(time.time() - PROBE_KEEP_SECONDS)
             if cfg.job_cache_max_mb > 0:
                 await self._trim(int(cfg.job_cache_max_mb * 2**20))
+            self._trim_every = max(TRIM_INTERVAL, TRIM_COST_FACTOR * (time.monotonic() - self._last_trim))
 
     async def _trim(self, max_bytes: int) -> None:
         trimmed = await self.stores.jobs.trim(max_bytes)

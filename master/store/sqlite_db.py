@@ -257,7 +257,7 @@ class Db:
 
     def close(self) -> None:
         """Close this process's connections (unless the files cannot be written: that would fault)."""
-        if self._pid == os.getpid() and (self._fast is None or os.access(self.shm, os.W_OK)):
+        if self._pid == os.getpid() and (os.access(self.shm, os.W_OK) or not self.shm.exists()):
             self._retire()
             self._close_retired()
         self._fast = self._slow = None

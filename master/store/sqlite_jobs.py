@@ -253,7 +253,15 @@ class SqliteJobStore:
         def used(c: "sqlite3.Connection") -> int:
             pages = c.execute("PRAGMA page_count").fetchone()[0] - c.execute("PRAGMA freelist_count").fetchone()[0]
             return pages * c.execute("PRAGMA page_size").fetchone()[0]
-        return len(await self.jids()) * JOB_DIR_BYTES + await self.db.run(used, inline=False)
+        return await asyncio.to_thread(self._count) * JOB_DIR_BYTES + await self.db.run(used, inline=False)
+
+    def _count(self) -> int:
+        """How many jobs are kept (counted, not listed: a day's jobs can be millions of names)."""
+        try:
+            with os.scandir(self.root) as entries:
+                return sum(1 for e in entries if JID_RE.match(e.name))
+        except FileNotFoundError:
+            return 0
 
     async def trim(self, max_bytes: int) -> Trimmed | None:
         """Remove the oldest jobs until the cache is TRIM_TO of `max_bytes`, if it is over `max_bytes`."""
@@ -261,7 +269,7 @@ class SqliteJobStore:
         if used <= max_bytes:
             return None
         to_free = used - int(max_bytes * TRIM_TO)
-        listing = await self.jids()
+        listing = await asyncio.to_thread(self._list)
         freed, cut = 0, 0
         while cut < len(listing) and freed < to_free:
             chunk = listing[cut:cut + 256]
