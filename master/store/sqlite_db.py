@@ -39,8 +39,9 @@ LOCK_WAIT = 30.0
 CHECK_SECONDS = 1.0
 RETRY_SECONDS = 0.5
 CACHE_KIB = 512
-"""Page cache per connection (SQLite's default is 2 MiB, which an MWorker filled over a 10-minute soak: returns
-are appended, so few pages are read again; a large return's pages are not worth keeping)."""
+"""Page cache per connection (SQLite's default is 2 MiB): returns are appended, so few pages are read again,
+and a large return's pages are not worth keeping.  A worker's RSS grows while it fills (the first minutes of
+a steady load), then stays flat."""
 SCHEMA = (
     "CREATE TABLE IF NOT EXISTS ret (jid TEXT NOT NULL, id TEXT NOT NULL, data BLOB NOT NULL, "
     "PRIMARY KEY (jid, id)) WITHOUT ROWID",
