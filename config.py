@@ -120,6 +120,10 @@ class MasterConfig(_Common):
             "\"still running\" (exit 3). Salt has no such ceiling")
     keep_jobs_hours: float = setting(24.0, rule=Rule("a number of hours >= 0 (0 keeps jobs forever)", lambda v: v >= 0),
                                      doc="job cache retention")
+    job_cache_max_mb: float = setting(
+        1024.0, rule=Rule("a number of MiB >= 0 (0: no bound)", lambda v: v >= 0),
+        doc="size bound of the job cache (job records and returns): over it, the oldest jobs are removed (with a "
+            "warning in the master's log) until it is 90% of it. Salt has no such bound")
     publish_key_rotate_hours: float = setting(
         24.0, rule=Rule("a number of hours >= 0 (0 never rotates on a schedule)", lambda v: v >= 0),
         doc="scheduled publish-key rotation (it also rotates when a key is deleted or rejected)")

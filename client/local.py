@@ -8,6 +8,7 @@ published (and confirm the subscription is live), so no return is lost.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import random
 from typing import Any, AsyncIterator, Callable, Iterator, Sequence
@@ -16,6 +17,7 @@ from rx.client.batch import BatchProgress, batch_size, narrow, run_batch
 from rx.client.gather import DEFAULT_GATHER_JOB_TIMEOUT, default_job_expire, gather, running
 from rx.client.results import (NOT_STARTED, BadRequest, ClientError, MasterUnreachable, Missing, PermissionDenied,
                                Published)
+from rx.client.termsafe import escape_controls
 from rx.config import MasterConfig, load_master_config
 from rx.master.services import MasterNotRunning, Services, StoreError, event_service, open_services
 from rx.master.services.events import EventService
@@ -152,7 +154,9 @@ class AsyncLocalClient:
         load = self._load(tgt, fun, arg, tgt_type, kwarg, jid, timeout, delimiter, private, job_expire)
         raw = await self._request(m.PUBLISH, load, timeout=self.cfg.timeout)
         reply: PublishReply = self._reply(raw, PublishReply)
-        return Published(jid=reply.jid, minions=reply.minions, no_grains=reply.no_grains)
+        if reply.warning:
+            logging.getLogger("rx.client").warning("%s", escape_controls(reply.warning))
+        return Published(jid=reply.jid, minions=reply.minions, no_grains=reply.no_grains, warning=reply.warning)
 
     async def preview(self, tgt: str | list, *, tgt_type: str = "glob", delimiter: str = ":") -> Published:
         """The minions a target would reach now; publishes nothing (jid is empty)."""

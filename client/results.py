@@ -34,6 +34,8 @@ class Published:
     jid: str
     minions: list[str]
     no_grains: list[str] = field(default_factory=list)
+    warning: str = ""
+    """The master's word when the job went out but its record could not be stored (a full disk)."""
 
 
 @dataclass

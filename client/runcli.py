@@ -12,7 +12,7 @@ from rx import __version__
 from rx.client.cli import ALLOW_CONTROL_HELP
 from rx.client.output import OUTPUTTERS, render, use_color
 from rx.config import ConfigError, load_master_config
-from rx.master.services import StoreError, UnknownJob, open_services
+from rx.master.services import ReturnsLost, StoreError, UnknownJob, open_services
 from rx.master.services.jobs import JobService
 
 RUNNERS = ("jobs.lookup_jid", "jobs.list_jobs")
@@ -47,6 +47,10 @@ def main(argv: list[str] | None = None) -> None:
     except UnknownJob:
         print(f"rx-run: error: no job {opts.jid!r} in the job cache", file=sys.stderr)
         sys.exit(2)
+    except ReturnsLost as exc:
+        print(render(opts.out, exc.partial, color=use_color(sys.stdout), escape=not opts.allow_control_chars))
+        print(f"rx-run: error: {exc}; see the master's log", file=sys.stderr)
+        sys.exit(3)
     except PermissionError as exc:
         print(f"rx-run: error: permission denied: {exc.filename}: run as the master's user", file=sys.stderr)
         sys.exit(5)

@@ -46,19 +46,22 @@ class WorkerContext:
 
 
 class DropLog:
-    """Logs what it is told (`what: why`), at most one line per second plus a count of the rest."""
+    """Logs what it is told (`what: why`), at most one line per `interval` seconds plus a count of the rest."""
 
-    def __init__(self, what: str = "dropped request", past: str = "dropped") -> None:
+    def __init__(self, what: str = "dropped request", past: str = "dropped", *, interval: float = 1.0,
+                 level: int = logging.WARNING) -> None:
         self.what = what
         self.past = past
-        self._last = 0.0
+        self.interval = interval
+        self.level = level
+        self._last = float("-inf")
         self._suppressed = 0
 
     def __call__(self, why: str) -> None:
         now = time.monotonic()
-        if now - self._last >= 1.0:
+        if now - self._last >= self.interval:
             extra = f" ({self._suppressed} more {self.past} since last report)" if self._suppressed else ""
-            log.warning("%s: %s%s", self.what, why, extra)
+            log.log(self.level, "%s: %s%s", self.what, why, extra)
             self._last, self._suppressed = now, 0
         else:
             self._suppressed += 1
@@ -66,6 +69,8 @@ class DropLog:
 
 drop_log = DropLog()
 evict_log = DropLog("evicted a pending key", "evicted")
+store_log = DropLog("the job store failed; answering \"retry later\"", "failed", interval=10.0, level=logging.ERROR)
+"""Store and disk faults: one line per 10 s per process, with the count of the others."""
 
 
 def error(kind: ErrorKind, message: str) -> dict:

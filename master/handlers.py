@@ -8,11 +8,10 @@ only from the local socket).  Sealed commands, from accepted minions only: `_ret
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import Any, Awaitable, Callable
 
-from rx.master.context import WorkerContext, drop_log, error
+from rx.master.context import WorkerContext, drop_log, error, store_log
 from rx.master.minion_cmds import handle_auth, handle_minion_event, handle_missed, handle_return
 from rx.master.publish import handle_preview, handle_publish
 from rx.master.store import StoreError
@@ -21,8 +20,6 @@ from rx.transport.codec import NETWORK_MAX_OBJECTS, DecodeError, decode, objects
 from rx.transport.errors import ErrorKind, ProtocolError
 from rx.transport.messages import AesRequest, ClearRequest, parse_request
 from rx.transport.secure import Malformed, Rejected, StaleSerial, open_request, seal_reply
-
-log = logging.getLogger(__name__)
 
 CLEAR_COMMANDS: dict[str, Callable[[WorkerContext, dict], Awaitable[dict]]] = {
     m.AUTH: handle_auth,
@@ -65,9 +62,9 @@ async def dispatch(ctx: WorkerContext, frames: list[bytes], *, local: bool = Fal
                 return error(ErrorKind.BAD_REQUEST, "unknown command")
             return await handler(ctx, req.load)
         return await _dispatch_secure(ctx, req)
-    except StoreError as exc:
-        log.error("a store failed: %s", exc)
-        return error(ErrorKind.UNAVAILABLE, "the master cannot reach its store right now; see its log")
+    except (StoreError, OSError) as exc:
+        store_log(str(exc))
+        return error(ErrorKind.UNAVAILABLE, "the master cannot use its store right now; retry later (see its log)")
 
 
 async def _dispatch_secure(ctx: WorkerContext, req: AesRequest) -> dict:

@@ -1,4 +1,5 @@
-"""Maintenance process: key-change watch, publish-key rotation, job-cache retention.
+"""Maintenance process: key-change watch, publish-key rotation, job-cache retention (age, size bound,
+probes), and the job cache's health (a returns database deleted or replaced is reported on the bus).
 
 A minion key removed from `accepted` (by rx-key or by hand) rotates the session serial unless a
 rotation already followed it, so a deleted or rejected minion can neither read later
@@ -12,8 +13,9 @@ import logging
 import time
 
 from rx.config import MasterConfig
-from rx.master.store import Stores, open_stores, store_config
-from rx.transport.events import KeyRotateEvent
+from rx.master.context import DropLog
+from rx.master.store import PROBE_KEEP_SECONDS, StoreError, Stores, open_stores, store_config
+from rx.transport.events import Event, JobCacheEvent, KeyRotateEvent
 from rx.transport.ids import new_jid
 from rx.transport.roles import EventSink, ipc_url, open_transport
 
@@ -21,6 +23,11 @@ log = logging.getLogger(__name__)
 
 WATCH_INTERVAL = 0.5
 PURGE_INTERVAL = 3600.0
+TRIM_INTERVAL = 10.0
+"""How often the job cache's size is checked against `job_cache_max_mb` (and old probes expire); at least
+TRIM_COST_FACTOR times what the last check took, so counting a huge cache costs at most ~2% of a core."""
+TRIM_COST_FACTOR = 50
+fault_log = DropLog("maintenance: the store failed; trying again", "failed", interval=10.0, level=logging.ERROR)
 
 
 class KeyWatch:
@@ -59,10 +66,20 @@ class Maintenance:
         self.stores = stores
         self.events = events
         self.watch = KeyWatch(stores)
-        self._last_purge = self._last_nonce_purge = float("-inf")
+        self._last_purge = self._last_nonce_purge = self._last_trim = float("-inf")
+        self._trim_every = TRIM_INTERVAL
 
     async def tick(self) -> None:
+        """One round; a store fault is logged (rate-limited) and the next round tries again."""
+        try:
+            await self._tick()
+        except (StoreError, OSError) as exc:
+            fault_log(str(exc))
+
+    async def _tick(self) -> None:
         cfg = self.cfg
+        for gap in await self.stores.jobs.check():
+            await self._fire(JobCacheEvent("lost", gap))
         if await self.watch.check():
             await self._rotated("key removed")
         session = await self.stores.session.current()
@@ -79,11 +96,28 @@ class Maintenance:
                 removed = await self.stores.jobs.purge(new_jid(time.time() - cfg.keep_jobs_hours * 3600))
                 if removed:
                     log.info("job cache: removed %d jobs older than %gh", removed, cfg.keep_jobs_hours)
+        if time.monotonic() - self._last_trim > self._trim_every:
+            self._last_trim = time.monotonic()
+            await self.stores.jobs.expire_probes(time.time() - PROBE_KEEP_SECONDS)
+            if cfg.job_cache_max_mb > 0:
+                await self._trim(int(cfg.job_cache_max_mb * 2**20))
+            self._trim_every = max(TRIM_INTERVAL, TRIM_COST_FACTOR * (time.monotonic() - self._last_trim))
+
+    async def _trim(self, max_bytes: int) -> None:
+        trimmed = await self.stores.jobs.trim(max_bytes)
+        if trimmed is not None:
+            message = (f"job cache: {trimmed.used / 2**20:.1f} MiB is over job_cache_max_mb="
+                       f"{self.cfg.job_cache_max_mb:g}: removed the {trimmed.removed} oldest job(s), those before "
+                       f"{trimmed.first_kept}")
+            log.warning("%s", message)
+            await self._fire(JobCacheEvent("trimmed", message))
 
     async def _rotated(self, reason: str) -> None:
         serial = (await self.stores.session.current()).serial
         log.info("session key rotated (%s): serial %d", reason, serial)
-        event = KeyRotateEvent(serial, reason)
+        await self._fire(KeyRotateEvent(serial, reason))
+
+    async def _fire(self, event: Event) -> None:
         await self.events.fire(event.tag, event.to_wire())
 
 

@@ -13,7 +13,7 @@ from rx.config import MasterConfig
 from rx.master.autosign import AutoSign
 from rx.master.context import WorkerContext, WorkerSettings
 from rx.master.handlers import dispatch
-from rx.master.store import open_stores, store_config
+from rx.master.store import StoreError, open_stores, store_config
 from rx.transport.codec import encode
 from rx.transport.crypto import load_or_create_identity
 from rx.transport.errors import ErrorKind
@@ -21,6 +21,8 @@ from rx.transport.replies import ErrorReply
 from rx.transport.roles import RequestServer, ipc_url, open_transport
 
 log = logging.getLogger(__name__)
+
+FLUSH_SECONDS = 1.0
 
 
 async def run(cfg: MasterConfig, index: int = 0) -> None:
@@ -43,6 +45,7 @@ async def run(cfg: MasterConfig, index: int = 0) -> None:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(_serve(wctx, remote, local=False, index=index))
             tg.create_task(_serve(wctx, local, local=True, index=index))
+            tg.create_task(_flush(wctx))
     finally:
         for closeable in (remote, local, wctx.publisher, wctx.events):
             closeable.close()
@@ -60,6 +63,16 @@ async def _serve(wctx: WorkerContext, server: RequestServer, *, local: bool, ind
             reply = ErrorReply(ErrorKind.INTERNAL, "internal error; see the master log").to_wire()
         return encode(reply)
     await server.serve(handle)
+
+
+async def _flush(wctx: WorkerContext) -> None:
+    """Once a second, write the job records this worker could not write when it published them."""
+    while True:
+        await asyncio.sleep(FLUSH_SECONDS)
+        try:
+            await wctx.stores.jobs.flush()
+        except (StoreError, OSError):
+            pass  # logged when the job was published; tried again in a second
 
 
 def main(cfg: MasterConfig, index: int) -> None:

@@ -14,8 +14,8 @@ import logging
 import time
 from dataclasses import dataclass
 
-from rx.master.context import WorkerContext, error
-from rx.master.store import JobExists, JobRecord
+from rx.master.context import WorkerContext, error, store_log
+from rx.master.store import JobExists, JobRecord, StoreError
 from rx.targeting import MinionFacts, TargetError, compile_target, expand_nodegroups
 from rx.transport.errors import ErrorKind, ProtocolError
 from rx.transport.events import JobNewEvent
@@ -87,14 +87,20 @@ async def handle_publish(ctx: WorkerContext, load: dict) -> dict:
     ts = time.time()
     job = Job(jid=jid, fun=req.fun, arg=req.arg, kwarg=req.kwarg, tgt=exp.tgt, tgt_type=exp.tgt_type, ts=ts,
               user=req.user, delimiter=req.delimiter, expires=req.expiry(ts))
+    warning = ""
     try:
         await ctx.stores.jobs.create_job(JobRecord(job, exp.minions, exp.no_grains))
     except JobExists:
         return error(ErrorKind.BAD_REQUEST, f"job id {jid} is already in use")
+    except (StoreError, OSError) as exc:
+        # a full disk never stops a job: it is published, and the client told that its returns wait
+        store_log(str(exc))
+        warning = (f"the master could not store job {jid}'s record ({exc}); its returns are stored once the "
+                   "job cache can be written again (see the master's log)")
     await ctx.fire(JobNewEvent(job, exp.minions))
     if exp.minions:
         await _send(ctx, job, exp.minions, req.private or len(exp.minions) <= ctx.settings.private_publish_max)
-    return PublishReply(jid, exp.minions, exp.no_grains).to_wire()
+    return PublishReply(jid, exp.minions, exp.no_grains, warning).to_wire()
 
 
 async def _send(ctx: WorkerContext, job: Job, minions: list[str], private: bool) -> None:

@@ -9,6 +9,7 @@ Tags:
   rx/job/<jid>/ret/<id>        JobRetEvent      a minion's return was stored
   rx/minion/<id>/<tag>         MinionFired      a minion fired an event (start, grains, ...)
   rx/sync/<token>              -                a client's own round trip proving its subscription
+  rx/job_cache/<what>          JobCacheEvent    the job cache lost returns (`lost`) or removed old jobs (`trimmed`)
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ from rx.transport import fields as f
 from rx.transport.errors import ProtocolError
 from rx.transport.messages import Job, JobReturn
 from rx.transport.tags import (AUTH, GRAINS_TAGS, JOB_PREFIX, KEY, KEY_ACTS, KEY_ROTATE, MINION_PREFIX, SYNC_PREFIX,
-                               job_new, job_ret, job_ret_prefix, minion_prefix, minion_tag, sync_tag)
+                               job_cache, job_new, job_ret, job_ret_prefix, minion_prefix, minion_tag, sync_tag)
 
 __all__ = ["AUTH", "GRAINS_TAGS", "JOB_PREFIX", "KEY", "KEY_ACTS", "KEY_ROTATE", "MINION_PREFIX", "SYNC_PREFIX",
            "job_new", "job_ret", "job_ret_prefix", "minion_prefix", "minion_tag", "sync_tag", "AuthEvent", "KeyEvent",
-           "KeyRotateEvent", "JobNewEvent", "JobRetEvent", "MinionFired", "Event"]
+           "KeyRotateEvent", "JobNewEvent", "JobRetEvent", "MinionFired", "JobCacheEvent", "Event"]
 
 @dataclass(frozen=True)
 class AuthEvent:
@@ -83,6 +84,27 @@ class KeyRotateEvent:
     def from_wire(cls, obj: Any) -> "KeyRotateEvent":
         d = f.as_map(obj, "event")
         return cls(f.serial(d), f.get(d, "reason", str))
+
+
+@dataclass(frozen=True)
+class JobCacheEvent:
+    """The job cache lost returns (`lost`: its database was deleted or replaced) or removed old jobs to stay
+    within its size bound (`trimmed`); `message` says what, as the master's log does."""
+
+    what: str
+    message: str
+
+    @property
+    def tag(self) -> str:
+        return job_cache(self.what)
+
+    def to_wire(self) -> dict:
+        return {"what": self.what, "message": self.message}
+
+    @classmethod
+    def from_wire(cls, obj: Any) -> "JobCacheEvent":
+        d = f.as_map(obj, "event")
+        return cls(f.get(d, "what", str), f.get(d, "message", str))
 
 
 @dataclass(frozen=True)
@@ -152,4 +174,4 @@ class MinionFired:
         return cls(minion_id, name, {k: v for k, v in d.items() if k != "id"})
 
 
-Event = AuthEvent | KeyEvent | KeyRotateEvent | JobNewEvent | JobRetEvent | MinionFired
+Event = AuthEvent | KeyEvent | KeyRotateEvent | JobNewEvent | JobRetEvent | MinionFired | JobCacheEvent

@@ -81,15 +81,20 @@ class PublishReply:
     jid: str
     minions: list[str]
     no_grains: list[str] = field(default_factory=list)
+    warning: str = ""
+    """Set when the job went out but the master could not store its record (a full disk)."""
 
     def to_wire(self) -> dict:
-        return {"ok": True, "jid": self.jid, "minions": self.minions, "no_grains": self.no_grains}
+        out = {"ok": True, "jid": self.jid, "minions": self.minions, "no_grains": self.no_grains}
+        if self.warning:
+            out["warning"] = self.warning
+        return out
 
     @classmethod
     def from_wire(cls, obj: Any) -> "PublishReply":
         d = _ok(obj)
         return cls(jid=f.check_jid(d.get("jid")), minions=f.str_list(d, "minions", ids=True),
-                   no_grains=f.str_list(d, "no_grains", ids=True))
+                   no_grains=f.str_list(d, "no_grains", ids=True), warning=f.get(d, "warning", str, default=""))
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ KEY_ROTATE = "rx/key/rotate"
 SYNC_PREFIX = "rx/sync/"
 JOB_PREFIX = "rx/job/"
 MINION_PREFIX = "rx/minion/"
+JOB_CACHE_PREFIX = "rx/job_cache/"
 KEY_ACTS = ("pending", "denied", "accept", "reject", "delete", "evict")
 GRAINS_TAGS = ("start", "grains")
 """Minion events whose `grains` the master caches for targeting."""
@@ -36,3 +37,7 @@ def minion_tag(minion_id: str, tag: str) -> str:
 
 def sync_tag(token: str) -> str:
     return SYNC_PREFIX + token
+
+
+def job_cache(what: str) -> str:
+    return JOB_CACHE_PREFIX + what

@@ -177,9 +177,10 @@ class ZmqRequestServer:
         self._sock.connect(url)
 
     async def serve(self, handle: Handler) -> None:
+        """Answer requests one at a time; no request or reply is held while waiting for the next (a large
+        return would otherwise stay in memory until another request comes)."""
         while True:
-            frames = await recv_multipart(self._sock)
-            await self._sock.send(await handle(frames))
+            await self._sock.send(await handle(await recv_multipart(self._sock)))
 
     def close(self) -> None:
         self._sock.close(linger=0)

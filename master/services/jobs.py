@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from rx.master.store import JobRecord, StoreError, Stores
+from rx.master.store import PROBE_FUNS, JobRecord, ReturnsLost, StoreError, Stores
 
-INTERNAL_FUNS = ("jobs.find",)
+INTERNAL_FUNS = PROBE_FUNS
 """The clients' own find_job probes: not listed as jobs."""
 
 
@@ -37,5 +37,10 @@ class JobService:
         return await self.stores.jobs.returns(jid)
 
     async def lookup_jid(self, jid: str) -> dict[str, Any]:
-        """`{id: return value}` as Salt's jobs.lookup_jid shows it; UnknownJob."""
-        return {mid: r.get("return") for mid, r in (await self.returns(jid)).items()}
+        """`{id: return value}` as Salt's jobs.lookup_jid shows it; UnknownJob; ReturnsLost (its `partial`
+        in this shape) when the returns database was re-created after the job was published."""
+        try:
+            returns = await self.returns(jid)
+        except ReturnsLost as exc:
+            raise ReturnsLost(jid, exc.lost_before, {mid: r.get("return") for mid, r in exc.partial.items()}) from None
+        return {mid: r.get("return") for mid, r in returns.items()}

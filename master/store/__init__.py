@@ -12,8 +12,10 @@ from typing import Any
 
 _WHERE = {
     "base": ("JobRecord", "JobTarget", "KeyInfo", "Decision", "SessionKeys", "KEY_STATES", "JobStore", "KeyStore",
-             "GrainsStore", "SessionStore", "ReplayGuard"),
-    "errors": ("StoreError", "JobExists", "UnknownJob", "NotExpected", "KeyStoreError"),
+             "GrainsStore", "SessionStore", "ReplayGuard", "PROBE_FUNS", "PROBE_KEEP_SECONDS",
+             "Trimmed"),
+    "errors": ("StoreError", "JobExists", "UnknownJob", "NotExpected", "KeyStoreError", "StoreUnavailable",
+               "ReturnsLost"),
     "factory": ("Stores", "StoreConfig", "open_stores", "store_config", "BACKENDS"),
 }
 _MODULE = {name: module for module, names in _WHERE.items() for name in names}

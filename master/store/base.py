@@ -26,6 +26,10 @@ EXPECTED_CACHE_JOBS = 256
 EXPECTED_CACHE_IDS = 100_000
 """Bounds of a process's ExpectedCache: at most this many jobs and this many expected ids in all
 (~10 MB); a job beyond them is read again from its record when it is next needed."""
+PROBE_FUNS = ("jobs.find",)
+"""The clients' own find_job probes: stored compactly, expire fast, not listed as jobs."""
+PROBE_KEEP_SECONDS = 120.0
+"""A probe's answers are read live by the client that sent it; its record is kept this long for late answers."""
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,16 @@ class ExpectedCache:
 
 
 @dataclass(frozen=True)
+class Trimmed:
+    """What trimming the job cache to its size bound did: its size before, the jobs removed, and the
+    first jid kept (every job before it went)."""
+
+    used: int
+    removed: int
+    first_kept: str
+
+
+@dataclass(frozen=True)
 class KeyInfo:
     id: str
     state: str
@@ -131,7 +145,8 @@ class JobStore(Protocol):
         """UnknownJob if there is no such job."""
 
     async def store_return(self, jid: str, minion_id: str, data: dict, *, expected_only: bool = True) -> bool:
-        """Store a minion's return once: False if one is already stored for (jid, id); UnknownJob.
+        """Store a minion's return once: False if one is already stored for (jid, id); UnknownJob;
+        StoreUnavailable when it cannot be stored now (the minion retries).
         NotExpected (carrying the job's JobTarget) if the minion is not in the job's expected set, unless
         `expected_only` is false (the caller found that the minion may match the target after all).
         The check costs no extra store round trip: the job's expected set is cached per process."""
@@ -146,6 +161,21 @@ class JobStore(Protocol):
 
     async def purge(self, before: str) -> int:
         """Remove jobs whose jid sorts before `before`; returns how many."""
+
+    async def expire_probes(self, older_than: float) -> int:
+        """Remove the probes sent before `older_than` (a time) and their answers; returns how many."""
+
+    async def usage(self) -> int:
+        """Bytes the job cache takes (what its size bound counts)."""
+
+    async def trim(self, max_bytes: int) -> Trimmed | None:
+        """Remove the oldest jobs if the cache takes more than `max_bytes`; None if it does not."""
+
+    async def check(self) -> list[str]:
+        """Notice the store's files deleted or replaced under it (and recover); what was lost, reported once."""
+
+    async def flush(self) -> None:
+        """Write the job records that could not be written when their jobs were published (a full disk)."""
 
     def close(self) -> None: ...
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["StoreError", "JobExists", "UnknownJob", "NotExpected", "KeyStoreError"]
+__all__ = ["StoreError", "JobExists", "UnknownJob", "NotExpected", "KeyStoreError", "StoreUnavailable", "ReturnsLost"]
 
 
 class StoreError(Exception):
@@ -31,3 +31,21 @@ class NotExpected(StoreError):
 
 class KeyStoreError(StoreError):
     """A key operation that cannot be done (bad id, unreadable key)."""
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be used right now (disk full, read-only or immutable files, a database being
+    re-created): the caller answers "retry later", never "failed for good"."""
+
+
+class ReturnsLost(StoreError):
+    """The returns of a job that are kept may be incomplete: the returns database was deleted or replaced
+    after the job was published (`lost_before` is the first jid whose returns are whole); `partial` is what is
+    stored of it now."""
+
+    def __init__(self, jid: str, lost_before: str, partial: dict) -> None:
+        super().__init__(f"returns of job {jid} may be lost: the job cache's returns database was deleted or "
+                         f"replaced after it was published (jobs before {lost_before}); {len(partial)} return(s) kept")
+        self.jid = jid
+        self.lost_before = lost_before
+        self.partial = partial

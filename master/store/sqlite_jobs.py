@@ -1,115 +1,53 @@
 """The local job store: one directory per jid holding the job record, and the returns in one
-SQLite table (WAL) keyed by (jid, id); the replay guard's nonces in a second table.
+SQLite table (WAL) keyed by (jid, id); the replay guard's nonces in a second table; the records of
+`jobs.find` probes in a third (a client probes every late minion: a directory each would fill the
+cache, so they are rows that expire after PROBE_KEEP_SECONDS).  `sqlite_db.Db` keeps a fault in the
+database's files from killing the process or losing returns silently.
 
 `INSERT OR IGNORE` on (jid, id) makes storing a return atomic across MWorker processes: a
 second return for the same pair (a replay or a duplicate) is refused without touching the
 first.  Writes run inline with no busy wait (~15 µs); only when another writer holds the lock
 (a retention purge) does the write move to a thread that waits, so the event loop never stalls.
+
+A job record that cannot be written (a full disk) is kept by the process that published it and
+written at its next store operation; meanwhile a return for a recent job without a record gets
+StoreUnavailable (retry later), not UnknownJob.
 """
 
 from __future__ import annotations
 
 import asyncio
 import bisect
+import logging
 import os
 import shutil
 import time
+from collections import OrderedDict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from rx.master.store.base import (ExpectedCache, JobExists, JobRecord, JobTarget, NotExpected, StoreError, UnknownJob,
-                                  check_record)
+from rx.master.store.base import (PROBE_FUNS, ExpectedCache, JobExists, JobRecord, JobTarget, NotExpected,
+                                  StoreError, Trimmed, UnknownJob, check_record)
+from rx.master.store.errors import ReturnsLost, StoreUnavailable
+from rx.master.store.sqlite_db import Db
 from rx.transport.codec import DecodeError, decode, encode
-from rx.transport.ids import JID_RE, validate_minion_id
+from rx.transport.ids import JID_RE, new_jid, validate_minion_id
 
 if TYPE_CHECKING:
     import sqlite3
 
-T = TypeVar("T")
+__all__ = ["DB_NAME", "Db", "SqliteJobStore", "SqliteReplayGuard"]
+
+log = logging.getLogger("rx.master.store")
+
 DB_NAME = ".returns.sqlite"
-LOCK_WAIT = 30.0
-
-
-class Db:
-    """This process's two connections to the returns database: one that never waits (the event
-    loop's), one that waits for the lock (used from a thread).  sqlite3 loads on first use.
-    One per database file per process (the job store and the replay guard share it)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._fast: "sqlite3.Connection | None" = None
-        self._slow: "sqlite3.Connection | None" = None
-        self._pid = 0
-
-    def _open(self) -> None:
-        """Both connections for this process: the waiting one sets the database up (WAL, tables), then
-        the one that never waits joins it."""
-        import sqlite3
-        if not self.path.exists():
-            # private before SQLite opens it (and its -wal).  Only here, before this process holds any
-            # connection to the file: closing another descriptor of it would drop SQLite's POSIX locks.
-            try:
-                os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
-            except FileExistsError:
-                pass
-        slow = sqlite3.connect(self.path, timeout=LOCK_WAIT, isolation_level=None, check_same_thread=False)
-        deadline = time.monotonic() + LOCK_WAIT
-        while True:
-            # switching a fresh database to WAL upgrades a read lock, which SQLite refuses at once (no busy
-            # wait) while another process writes: retry until the deadline
-            try:
-                slow.execute("PRAGMA journal_mode=WAL")
-                slow.execute("CREATE TABLE IF NOT EXISTS ret (jid TEXT NOT NULL, id TEXT NOT NULL, "
-                             "data BLOB NOT NULL, PRIMARY KEY (jid, id)) WITHOUT ROWID")
-                slow.execute("CREATE TABLE IF NOT EXISTS seen (nonce BLOB PRIMARY KEY, ts REAL NOT NULL) "
-                             "WITHOUT ROWID")
-                break
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    slow.close()
-                    raise
-                time.sleep(0.01)
-        slow.execute("PRAGMA synchronous=NORMAL")
-        fast = sqlite3.connect(self.path, timeout=0.0, isolation_level=None, check_same_thread=False)
-        fast.execute("PRAGMA synchronous=NORMAL")
-        self._slow, self._fast = slow, fast
-
-    def _conns(self) -> tuple["sqlite3.Connection", "sqlite3.Connection"]:
-        assert self._fast is not None and self._slow is not None
-        return self._fast, self._slow
-
-    async def run(self, op: Callable[["sqlite3.Connection"], T], *, inline: bool = True) -> T:
-        """`op(connection)` inline if the database is free (and `inline`), else in a thread that waits
-        for the lock."""
-        import sqlite3
-        if self._pid != os.getpid():  # a forked child opens its own
-            self._fast = self._slow = None
-            self._pid = os.getpid()
-        if self._fast is None:
-            try:
-                await asyncio.to_thread(self._open)
-            except sqlite3.Error as exc:
-                raise StoreError(f"job store {self.path}: {exc}") from None
-        fast, slow = self._conns()
-        if inline:
-            try:
-                return op(fast)
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) and "busy" not in str(exc):
-                    raise StoreError(f"job store {self.path}: {exc}") from None
-            except sqlite3.Error as exc:
-                raise StoreError(f"job store {self.path}: {exc}") from None
-        try:
-            return await asyncio.to_thread(op, slow)
-        except sqlite3.Error as exc:
-            raise StoreError(f"job store {self.path}: {exc}") from None
-
-    def close(self) -> None:
-        if self._pid == os.getpid():
-            for conn in (self._fast, self._slow):
-                if conn is not None:
-                    conn.close()
-        self._fast = self._slow = None
+RECORD_GRACE_SECONDS = 120.0
+"""A return for a job this recent without a record is answered "retry": its record may not be written yet."""
+UNWRITTEN_MAX = 256
+JOB_DIR_BYTES = 8192
+"""What a job's directory and record take on disk (two blocks), for the size bound."""
+TRIM_TO = 0.9
+"""Trimming to the size bound removes the oldest jobs until the cache is this fraction of it."""
 
 
 class SqliteJobStore:
@@ -118,10 +56,18 @@ class SqliteJobStore:
         self.db = db or Db(self.root / DB_NAME)
         self._listing: tuple[int, list[str]] | None = None
         self._targets = ExpectedCache()
+        self._unwritten: OrderedDict[str, JobRecord] = OrderedDict()
 
     async def prepare(self) -> None:
+        """The jobs directory; a returns database missing while jobs are kept is a gap, recorded and logged."""
         self.root.mkdir(parents=True, exist_ok=True)
         os.chmod(self.root, 0o700)
+        if not self.db.path.exists() and (kept := self._list()):
+            lost_before = new_jid(time.time())
+            log.error("job cache: %s is missing but %d job(s) are kept: their returns are lost (rx-run "
+                      "jobs.lookup_jid says so for those jobs)", self.db.path, len(kept))
+            await self.db.run(lambda c: c.execute("INSERT OR IGNORE INTO meta VALUES ('lost_before', ?)",
+                                                  (lost_before,)))
 
     def close(self) -> None:
         self.db.close()
@@ -132,20 +78,76 @@ class SqliteJobStore:
         return self.root / jid
 
     async def create_job(self, record: JobRecord) -> None:
-        path = self._job_dir(record.job.jid)
+        """StoreUnavailable if the record cannot be written now: this process keeps it and writes it later."""
+        jid = record.job.jid
+        path = self._job_dir(jid)
+        if self._unwritten:
+            await self._write_unwritten()
+        try:
+            await self._write(record, path)
+        except StoreUnavailable:
+            self._unwritten[jid] = record
+            while len(self._unwritten) > UNWRITTEN_MAX:
+                self._unwritten.popitem(last=False)
+            self._targets.put(jid, JobTarget.of(record), "unwritten")
+            raise
+
+    async def _write(self, record: JobRecord, path: Path) -> None:
+        jid = record.job.jid
+        if record.job.fun in PROBE_FUNS:
+            row = (jid, time.time(), encode(record.to_wire()))
+            if path.exists() or not await self.db.run(
+                    lambda c: c.execute("INSERT OR IGNORE INTO probe VALUES (?, ?, ?)", row).rowcount == 1):
+                raise JobExists(jid)
+            self._targets.put(jid, JobTarget.of(record), "probe")
+            return
         try:
             path.mkdir()
         except FileExistsError:
-            raise JobExists(record.job.jid) from None
-        (path / ".load").write_bytes(encode(record.to_wire()))
-        self._targets.put(record.job.jid, JobTarget.of(record), _version(os.stat(path / ".load")))
+            raise JobExists(jid) from None
+        except OSError as exc:
+            raise StoreUnavailable(f"job cache: cannot store job {jid}: {exc.strerror or exc}") from None
+        try:
+            (path / ".load").write_bytes(encode(record.to_wire()))
+        except OSError as exc:
+            shutil.rmtree(path, ignore_errors=True)
+            raise StoreUnavailable(f"job cache: cannot store job {jid}: {exc.strerror or exc}") from None
+        self._targets.put(jid, JobTarget.of(record), _version(os.stat(path / ".load")))
+
+    async def flush(self) -> None:
+        await self._write_unwritten()
+
+    async def _write_unwritten(self) -> None:
+        """Write the records kept after a failure, oldest first, until one fails again."""
+        while self._unwritten:
+            jid, record = next(iter(self._unwritten.items()))
+            try:
+                await self._write(record, self._job_dir(jid))
+            except JobExists:
+                pass
+            except StoreError:
+                return
+            self._unwritten.pop(jid, None)
+            log.warning("job cache: stored job %s's record after all", jid)
 
     async def get_job(self, jid: str) -> JobRecord:
+        """UnknownJob if there is no such job (nor probe, nor record kept to be written)."""
         try:
             raw = (self._job_dir(jid) / ".load").read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            if jid in self._unwritten:
+                return self._unwritten[jid]
+            raw = await self._probe(jid)
+            if raw is None:
+                raise UnknownJob(jid) from None
+        try:
             return check_record(decode(raw))
-        except (FileNotFoundError, NotADirectoryError, DecodeError):
+        except DecodeError:
             raise UnknownJob(jid) from None
+
+    async def _probe(self, jid: str) -> bytes | None:
+        row = await self.db.run(lambda c: c.execute("SELECT data FROM probe WHERE jid = ?", (jid,)).fetchone())
+        return row[0] if row is not None else None
 
     async def store_return(self, jid: str, minion_id: str, data: dict, *, expected_only: bool = True) -> bool:
         """A job's record is read once per process, then its JobTarget is cached: an expected minion's
@@ -154,21 +156,29 @@ class SqliteJobStore:
         in after its job was purged is kept until the next purge (jids are time-ordered)."""
         if validate_minion_id(minion_id):
             raise StoreError(f"bad minion id {minion_id!r}")
+        if self._unwritten:
+            await self._write_unwritten()
         cached = self._targets.get(jid)
         target = cached[0] if cached is not None else None
         if target is None or minion_id not in target.minions:
-            target = await self._target(jid, cached)
+            try:
+                target = await self._target(jid, cached)
+            except UnknownJob:
+                if JID_RE.match(jid) and jid >= new_jid(time.time() - RECORD_GRACE_SECONDS):
+                    raise StoreUnavailable(f"job cache: no record of job {jid} (yet): was it not written?") from None
+                raise
         if expected_only and minion_id not in target.minions:
             raise NotExpected(jid, minion_id, target)
         row = (jid, minion_id, encode(data))
-        return await self.db.run(lambda c: c.execute("INSERT OR IGNORE INTO ret VALUES (?, ?, ?)", row).rowcount == 1)
+        return await self.db.run(lambda c: c.execute("INSERT OR IGNORE INTO ret VALUES (?, ?, ?)", row).rowcount == 1,
+                                 written=(jid, minion_id))
 
     async def _target(self, jid: str, cached: tuple[JobTarget, Any] | None) -> JobTarget:
         """The job's JobTarget from its record: the cached one if the record is the version it was read from."""
         try:
-            version = _version(os.stat(self._job_dir(jid) / ".load"))
+            version: Any = _version(os.stat(self._job_dir(jid) / ".load"))
         except (FileNotFoundError, NotADirectoryError):
-            raise UnknownJob(jid) from None
+            version = "probe"
         if cached is not None and cached[1] == version:
             return cached[0]
         target = JobTarget.of(await self.get_job(jid))
@@ -176,15 +186,22 @@ class SqliteJobStore:
         return target
 
     async def returns(self, jid: str) -> dict[str, dict]:
-        if not self._job_dir(jid).is_dir():
+        """ReturnsLost (with what is kept) for a job published before the database was re-created."""
+        if not self._job_dir(jid).is_dir() and await self._probe(jid) is None:
             raise UnknownJob(jid)
-        rows = await self.db.run(lambda c: c.execute("SELECT id, data FROM ret WHERE jid = ?", (jid,)).fetchall())
+
+        def read(c: "sqlite3.Connection") -> tuple[list, Any]:
+            rows = c.execute("SELECT id, data FROM ret WHERE jid = ?", (jid,)).fetchall()
+            return rows, c.execute("SELECT value FROM meta WHERE key = 'lost_before'").fetchone()
+        rows, lost = await self.db.run(read)
         out: dict[str, Any] = {}
         for minion_id, data in rows:
             try:
                 out[minion_id] = decode(data)
             except DecodeError:
                 continue
+        if lost is not None and jid < lost[0]:
+            raise ReturnsLost(jid, lost[0], out)
         return out
 
     async def has_return(self, jid: str, minion_id: str) -> bool:
@@ -216,8 +233,60 @@ class SqliteJobStore:
                 shutil.rmtree(self.root / name, ignore_errors=True)
             return len(doomed)
         removed = await asyncio.to_thread(remove)
-        await self.db.run(lambda c: c.execute("DELETE FROM ret WHERE jid < ?", (before,)), inline=False)
+
+        def delete(c: "sqlite3.Connection") -> None:
+            c.execute("DELETE FROM ret WHERE jid < ?", (before,))
+            c.execute("DELETE FROM probe WHERE jid < ?", (before,))
+        await self.db.run(delete, inline=False)
         return removed
+
+    async def expire_probes(self, older_than: float) -> int:
+        """Remove the probes sent before `older_than` (a time) and their answers; returns how many."""
+        def delete(c: "sqlite3.Connection") -> int:
+            c.execute("DELETE FROM ret WHERE jid IN (SELECT jid FROM probe WHERE ts < ?)", (older_than,))
+            return c.execute("DELETE FROM probe WHERE ts < ?", (older_than,)).rowcount
+        return await self.db.run(delete, inline=False)
+
+    async def usage(self) -> int:
+        """Bytes the job cache takes: JOB_DIR_BYTES a job and the database's pages in use (its free pages are
+        reused, and its WAL is bounded by SQLite's checkpoints)."""
+        def used(c: "sqlite3.Connection") -> int:
+            pages = c.execute("PRAGMA page_count").fetchone()[0] - c.execute("PRAGMA freelist_count").fetchone()[0]
+            return pages * c.execute("PRAGMA page_size").fetchone()[0]
+        return await asyncio.to_thread(self._count) * JOB_DIR_BYTES + await self.db.run(used, inline=False)
+
+    def _count(self) -> int:
+        """How many jobs are kept (counted, not listed: a day's jobs can be millions of names)."""
+        try:
+            with os.scandir(self.root) as entries:
+                return sum(1 for e in entries if JID_RE.match(e.name))
+        except FileNotFoundError:
+            return 0
+
+    async def trim(self, max_bytes: int) -> Trimmed | None:
+        """Remove the oldest jobs until the cache is TRIM_TO of `max_bytes`, if it is over `max_bytes`."""
+        used = await self.usage()
+        if used <= max_bytes:
+            return None
+        to_free = used - int(max_bytes * TRIM_TO)
+        listing = await asyncio.to_thread(self._list)
+        freed, cut = 0, 0
+        while cut < len(listing) and freed < to_free:
+            chunk = listing[cut:cut + 256]
+            sizes = dict(await self.db.run(lambda c: c.execute(
+                "SELECT jid, sum(length(data)) FROM ret WHERE jid >= ? AND jid <= ? GROUP BY jid",
+                (chunk[0], chunk[-1])).fetchall(), inline=False))
+            for jid in chunk:
+                freed += JOB_DIR_BYTES + (sizes.get(jid) or 0)
+                cut += 1
+                if freed >= to_free:
+                    break
+        first_kept = listing[cut] if cut < len(listing) else new_jid(time.time())
+        removed = await self.purge(first_kept)
+        return Trimmed(used, removed, first_kept)
+
+    async def check(self) -> list[str]:
+        return await self.db.check()
 
 
 def _version(st: os.stat_result) -> tuple[int, int, int]:

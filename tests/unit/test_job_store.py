@@ -346,7 +346,8 @@ async def test_job_service_lists_jobs_and_returns(stores):
     await stores.jobs.create_job(_record(jid=probe, fun="jobs.find"))  # a client's find_job probe
     await stores.jobs.store_return(JID, "web1", {"return": "pong", "retcode": 0, "success": True})
     assert await service.list_jobs() == {JID: {"fun": "test.ping", "target": "*", "minions": 2}}
-    assert list(await service.list_jobs(include_internal=True)) == [JID, probe]
+    assert list(await service.list_jobs(include_internal=True)) == [JID]  # a probe is a row, not a job directory
+    assert (await service.job(probe)).job.fun == "jobs.find"
     assert await service.job(JID) == _record(minions=["web1", "web2"])
     assert await service.returns(JID) == {"web1": {"return": "pong", "retcode": 0, "success": True}}
     assert await service.lookup_jid(JID) == {"web1": "pong"}

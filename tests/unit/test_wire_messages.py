@@ -15,7 +15,7 @@ from rx.transport import authmsgs, events, messages, replies
 from rx.transport.authmsgs import AuthBody, AuthReply, AuthRequest
 from rx.transport.codec import decode, encode
 from rx.transport.errors import ErrorKind, ProtocolError, ReplyError
-from rx.transport.events import (AUTH, KEY, KEY_ROTATE, AuthEvent, JobNewEvent, JobRetEvent, KeyEvent,
+from rx.transport.events import (AUTH, KEY, KEY_ROTATE, AuthEvent, JobCacheEvent, JobNewEvent, JobRetEvent, KeyEvent,
                                  KeyRotateEvent, MinionFired, job_new, job_ret, job_ret_prefix, minion_tag, sync_tag)
 from rx.transport.fields import MAX_TIMESTAMP
 from rx.transport.messages import (JOB_WINDOW, MAX_FUNS, MAX_RETCODE, MAX_TARGET_ITEMS, MAX_TARGET_LEN, MAX_TIMEOUT,
@@ -63,6 +63,7 @@ SAMPLES = [
     PreviewReply(minions=["web1", "web2"], no_grains=["web2"]),
     PreviewReply(minions=[]),
     PublishReply(jid=JID, minions=["web1"], no_grains=[]),
+    PublishReply(jid=JID, minions=["web1"], no_grains=[], warning="the job record could not be stored"),
     MissedReply(jobs=[JOB]),
     MissedReply(jobs=[]),
     SealedReply(nonce=b"n" * 12, ct=b"ct"),
@@ -71,6 +72,7 @@ SAMPLES = [
     KeyRotateEvent(serial=8, reason="key removed"),
     JobNewEvent(job=JOB, minions=["web1", "web2"]),
     JobRetEvent(id="web1", ret=RET),
+    JobCacheEvent(what="lost", message="the returns database was deleted"),
 ]
 
 DECODERS: dict[type, Callable[[Any], Any]] = {ClearRequest: parse_request, AesRequest: parse_request}
@@ -165,6 +167,7 @@ def test_tag_builders():
     (KeyRotateEvent(2, "schedule"), KEY_ROTATE),
     (JobNewEvent(JOB, ["web1"]), job_new(JID)),
     (JobRetEvent("web2", RET), job_ret(JID, "web2")),
+    (JobCacheEvent("trimmed", "removed 3 jobs"), "rx/job_cache/trimmed"),
 ], ids=lambda v: type(v).__name__ if not isinstance(v, str) else v)
 def test_event_tags(event, tag):
     assert event.tag == tag
@@ -262,7 +265,7 @@ MALFORMED: list[tuple[Any, dict]] = [
     (Ack(), {"ok": OK_TRUE}),
     (PreviewReply(["web1"], ["web1"]), {"ok": OK_TRUE, "minions": ids_list(), "no_grains": ids_list()}),
     (PublishReply(JID, ["web1"], []),
-     {"ok": OK_TRUE, "jid": need(*JIDS), "minions": ids_list(), "no_grains": ids_list()}),
+     {"ok": OK_TRUE, "jid": need(*JIDS), "minions": ids_list(), "no_grains": ids_list(), "warning": STRINGS}),
     (MissedReply([JOB]),
      {"ok": OK_TRUE, "jobs": need(*NOT_LISTS), ("jobs", 0): [5, None, "job"],
       **{("jobs", 0, key): bad for key, bad in JOB_FIELDS.items()}}),
@@ -274,6 +277,7 @@ MALFORMED: list[tuple[Any, dict]] = [
     (KeyRotateEvent(8, "schedule"), {"serial": need(*SERIALS), "reason": need(*STRINGS)}),
     (JobNewEvent(JOB, ["web1"]), {**JOB_FIELDS, "minions": ids_list()}),
     (JobRetEvent("web1", RET), {"id": need(*IDS), **RETURN_FIELDS}),
+    (JobCacheEvent("lost", "m"), {"what": need(*STRINGS), "message": need(*STRINGS)}),
 ]
 
 
@@ -326,7 +330,7 @@ def test_every_wire_class_has_samples_and_variants():
     covered = {type(m) for m in SAMPLES}
     assert covered == {type(m) for m, _ in MALFORMED}
     assert declared - covered == {MinionFired}  # decoded with its tag: see test_minion_fired_round_trip
-    assert len(covered) == 23
+    assert len(covered) == 24
 
 
 @pytest.mark.parametrize("cls", sorted({type(m) for m, _ in MALFORMED}, key=lambda c: c.__name__),
