@@ -1,8 +1,10 @@
-"""Local-socket commands (root key required): `publish` a job and `preview` a target.
+"""Local-socket commands (root key required): `publish` a job, `preview` a target and `lookup` a
+job's stored returns.
 
 The expected minions are the accepted ones the target matches, with the grains cache for
 grain targets; a minion without cached grains that might match is expected too and reported
-as `no_grains`.
+as `no_grains`.  `lookup` is how a client reads the job store (it never opens the master's
+files): before it reports a minion missing, the store is the judge.
 """
 
 from __future__ import annotations
@@ -13,16 +15,21 @@ import time
 from dataclasses import dataclass
 
 from rx.master.context import WorkerContext, error
-from rx.master.store import JobExists, JobRecord
+from rx.master.store import JobExists, JobRecord, UnknownJob
 from rx.targeting import MinionFacts, TargetError, compile_target, expand_nodegroups
 from rx.transport.errors import ErrorKind, ProtocolError
 from rx.transport.events import JobNewEvent
 from rx.transport.ids import new_jid
-from rx.transport.messages import Job, PublishRequest
-from rx.transport.replies import PreviewReply, PublishReply
+from rx.transport.codec import encode
+from rx.transport.messages import Job, LookupRequest, PublishRequest
+from rx.transport.replies import LookupReply, PreviewReply, PublishReply
 from rx.transport.secure import seal_publication
 
 log = logging.getLogger("rx.master.handlers")
+
+LOOKUP_REPLY_BYTES = 8 * 1024 * 1024
+"""Returns past this many encoded bytes go to the next `lookup` reply (always one at least: a return is
+at most 12 MB, under the 16 MB frame limit)."""
 
 
 @dataclass(frozen=True)
@@ -91,3 +98,28 @@ async def handle_publish(ctx: WorkerContext, load: dict) -> dict:
         session = await ctx.stores.session.current()
         await ctx.publisher.send(seal_publication(ctx.identity, session.publish_key, session.serial, job))
     return PublishReply(jid, exp.minions, exp.no_grains).to_wire()
+
+
+async def handle_lookup(ctx: WorkerContext, load: dict) -> dict:
+    """A job's expected minions and its stored returns (of the minions asked for, else of all), paged by size."""
+    if not _root_key_ok(ctx, load):
+        log.warning("refused a client request: bad or missing root key")
+        return error(ErrorKind.PERMISSION, "refused: missing or wrong root key")
+    try:
+        req = LookupRequest.from_wire(load)
+    except ProtocolError as exc:
+        return error(ErrorKind.BAD_REQUEST, str(exc))
+    try:
+        record = await ctx.stores.jobs.get_job(req.jid)
+        stored = await ctx.stores.jobs.returns(req.jid)
+    except UnknownJob:
+        return error(ErrorKind.UNKNOWN_JOB, f"no job {req.jid} in the job cache")
+    wanted = sorted(stored if req.ids is None else set(req.ids) & stored.keys())
+    returns: dict[str, dict] = {}
+    size = 0
+    for n, minion_id in enumerate(wanted):
+        size += len(encode(stored[minion_id]))
+        if returns and size > LOOKUP_REPLY_BYTES:
+            return LookupReply(record.minions, record.no_grains, returns, wanted[n:]).to_wire()
+        returns[minion_id] = stored[minion_id]
+    return LookupReply(record.minions, record.no_grains, returns).to_wire()

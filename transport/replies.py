@@ -9,6 +9,7 @@ from typing import Any, Protocol, TypeVar
 
 from rx.transport import fields as f
 from rx.transport.errors import ErrorKind, ProtocolError, ReplyError
+from rx.transport.ids import validate_minion_id
 from rx.transport.messages import Job
 from rx.transport.sizes import NONCE_BYTES
 
@@ -90,6 +91,33 @@ class PublishReply:
         d = _ok(obj)
         return cls(jid=f.check_jid(d.get("jid")), minions=f.str_list(d, "minions", ids=True),
                    no_grains=f.str_list(d, "no_grains", ids=True))
+
+
+@dataclass(frozen=True)
+class LookupReply:
+    """A job's expected minions and stored returns (`{id: return}`, as the return events carry them); the
+    returns asked for that did not fit in this reply are listed in `more` (ask again for those)."""
+
+    minions: list[str]
+    no_grains: list[str] = field(default_factory=list)
+    returns: dict[str, dict] = field(default_factory=dict)
+    more: list[str] = field(default_factory=list)
+
+    def to_wire(self) -> dict:
+        return {"ok": True, "minions": self.minions, "no_grains": self.no_grains, "returns": self.returns,
+                "more": self.more}
+
+    @classmethod
+    def from_wire(cls, obj: Any) -> "LookupReply":
+        d = _ok(obj)
+        returns = f.get(d, "returns", dict)
+        for key, value in returns.items():
+            if not isinstance(key, str) or validate_minion_id(key):
+                raise ProtocolError("must be keyed by minion ids", "returns")
+            if not isinstance(value, dict):
+                raise ProtocolError("must be a map", f"returns.{key}")
+        return cls(minions=f.str_list(d, "minions", ids=True), no_grains=f.str_list(d, "no_grains", ids=True),
+                   returns=returns, more=f.str_list(d, "more", ids=True))
 
 
 @dataclass(frozen=True)
