@@ -7,16 +7,18 @@ probing, and again before reporting a minion missing, the client reads the retur
 for the missing minions (`lookup`, answered by the master) and takes those: a stored return is never
 reported missing.  This costs one request to the master, and only when minions are missing.
 
-Silence is not taken for absence while the job's path is busy: the client probes only after
-`timeout` seconds with no new return, and no sooner than PATIENCE times as long as the master took to
-answer this job's requests (a burst of clients makes the master, and so the minions' answers, slow);
-the probe's own gather waits the same way for its answers.
+Silence is not taken for absence while the job's path is busy.  The client probes only after
+`timeout` seconds with no new return, and the probe's own gather waits `gather_job_timeout` seconds
+after its latest answer.  A minion that did not answer the probe but that the master heard from while
+the probe was out (the `lookup` says so) is alive and behind, not gone: a burst of clients queues
+hundreds of jobs on each minion.  It is probed again after `timeout` seconds.
 
 Every wait is bounded.  A probe's answers count only from the minions it asked (a minion cannot
 answer for others, nor for itself when it was not asked).  Minions that keep saying "still
-running" extend the wait by `timeout` per probe, up to `max_wait` seconds after the gather started
-(never less than `timeout`); then they are reported as "still running".  So a gather ends within
-max(timeout, max_wait) seconds, plus the master's answers to a probe or a lookup in flight.
+running", or that stay busy and silent, extend the wait by `timeout` per probe, up to `max_wait`
+seconds after the gather started (never less than `timeout`); then they are reported as "still
+running" or "no response".  So a gather ends within max(timeout, max_wait) seconds, plus the master's
+answers to a probe or a lookup in flight.
 """
 
 from __future__ import annotations
@@ -33,8 +35,6 @@ if TYPE_CHECKING:
     from rx.transport.roles import EventSource
 
 DEFAULT_GATHER_JOB_TIMEOUT = 3.0
-PATIENCE = 4.0
-"""A gather waits at least this many times as long as the master took to answer the job's requests."""
 
 
 @dataclass
@@ -44,6 +44,9 @@ class _Gather:
     returned: set[str] = field(default_factory=set)
     answered_probe: set[str] = field(default_factory=set)
     running: set[str] = field(default_factory=set)
+    busy: set[str] = field(default_factory=set)
+    """Missing minions that did not answer the last probe but that the master heard from while it was out."""
+    probed_at: float = 0.0
 
     @property
     def pending(self) -> set[str]:
@@ -64,18 +67,16 @@ def running(answers: dict[str, Any], probed: set[str] | list[str]) -> dict[str, 
 
 
 async def gather(client: "AsyncLocalClient", sub: "EventSource", pub: Published, *, timeout: float,
-                 gather_job_timeout: float, max_wait: float, expect_minions: bool, asked_at: float,
+                 gather_job_timeout: float, max_wait: float, expect_minions: bool,
                  from_cache: bool = False) -> AsyncIterator[dict]:
-    """Yield returns as they come; `from_cache` first yields those stored before we subscribed.  `asked_at`:
-    when the job was asked for (time.monotonic), so the master's answers since count for PATIENCE."""
+    """Yield returns as they come; `from_cache` first yields those stored before we subscribed."""
     state = _Gather(pub.jid, set(pub.minions))
     if from_cache:
-        for minion_id, data in (await client._stored(pub.jid)).items():
+        for minion_id, data in (await client._stored(pub.jid)).returns.items():
             for item in state.take(minion_id, data):
                 yield item
     start = time.monotonic()
-    ceiling = start + max(timeout, max_wait)
-    deadline = start + max(timeout, PATIENCE * client.slowest_answer(asked_at))
+    deadline, ceiling = start + timeout, start + max(timeout, max_wait)
     judged = False  # the store was read last, with nothing new since
     while state.pending and (now := time.monotonic()) < ceiling:
         if now < deadline:
@@ -86,7 +87,10 @@ async def gather(client: "AsyncLocalClient", sub: "EventSource", pub: Published,
                 if await _probe(client, state, gather_job_timeout, ceiling):
                     deadline = time.monotonic() + timeout
                     continue
-                got = await _events(sub, state, 0.001) + await _stored(client, state)
+                got = await _events(sub, state, 0.001) + await _stored(client, state, after_probe=True)
+                if not got and state.busy:
+                    deadline = time.monotonic() + timeout
+                    continue
             judged = not got
             if not got:
                 break
@@ -116,18 +120,24 @@ async def _events(sub: "EventSource", state: _Gather, wait: float) -> list[dict]
     return out
 
 
-async def _stored(client: "AsyncLocalClient", state: _Gather) -> list[dict]:
-    """The returns of missing minions that the job store holds (their events were lost or are late)."""
+async def _stored(client: "AsyncLocalClient", state: _Gather, after_probe: bool = False) -> list[dict]:
+    """The returns of missing minions that the job store holds (their events were lost or are late).  After a
+    probe, the silent ones the master heard from while it was out are `state.busy`."""
+    stored = await client._stored(state.jid, sorted(state.pending))
     out: list[dict] = []
-    for minion_id, data in (await client._stored(state.jid, sorted(state.pending))).items():
+    for minion_id, data in stored.returns.items():
         out += state.take(minion_id, data)
+    if after_probe:
+        since = time.monotonic() - state.probed_at
+        state.busy = {m for m in state.pending - state.answered_probe if stored.heard.get(m, since + 1) <= since}
     return out
 
 
 async def _probe(client: "AsyncLocalClient", state: _Gather, gather_job_timeout: float, ceiling: float) -> bool:
     """Ask the missing minions whether they still run the job; True if some do."""
     asked = sorted(state.pending)
-    left = ceiling - time.monotonic()
+    state.probed_at = time.monotonic()
+    left = ceiling - state.probed_at
     answers = await client._probe(asked, "jobs.find", [state.jid], min(gather_job_timeout, left), max_wait=left)
     state.answered_probe |= answers.keys()
     state.running = set(running(answers, asked))
@@ -139,4 +149,4 @@ def _reason(minion_id: str, pub: Published, state: _Gather) -> str:
         return STILL_RUNNING
     if minion_id in pub.no_grains:
         return "no grains cached"
-    return "no response" if minion_id in state.answered_probe else "not connected"
+    return "no response" if minion_id in state.answered_probe | state.busy else "not connected"

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import time
 from typing import Any, AsyncIterator, Callable, Iterator, Sequence
 
 from rx.client.batch import BatchProgress, batch_size, narrow, run_batch
@@ -95,14 +94,14 @@ class AsyncLocalClient(MasterLink):
         "no response", "no grains cached", "still running".
         If `published` is a list, the Published record is appended to it first.
         """
-        jid, asked_at = new_jid(), time.monotonic()
+        jid = new_jid()
         sub = await self._listen(jid, max_wait)
         try:
             pub = await self.publish(tgt, fun, arg, tgt_type=tgt_type, kwarg=kwarg, jid=jid, delimiter=delimiter,
                                      max_wait=max_wait)
             if published is not None:
                 published.append(pub)
-            async for item in self._gather(sub, pub, timeout, gather_job_timeout, max_wait, expect_minions, asked_at):
+            async for item in self._gather(sub, pub, timeout, gather_job_timeout, max_wait, expect_minions):
                 yield item
         finally:
             sub.close()
@@ -111,12 +110,11 @@ class AsyncLocalClient(MasterLink):
                                expect_minions: bool = False, gather_job_timeout: float = DEFAULT_GATHER_JOB_TIMEOUT,
                                max_wait: float | None = None) -> AsyncIterator[dict]:
         """Gather the returns of an already published job (from run_job or cmd_async), like cmd_iter."""
-        asked_at = time.monotonic()
         sub = await self._listen(jid, max_wait)
         try:
             stored = await self.lookup(jid, ())
             pub = Published(jid=jid, minions=list(minions), no_grains=stored.no_grains if stored else [])
-            async for item in self._gather(sub, pub, timeout, gather_job_timeout, max_wait, expect_minions, asked_at,
+            async for item in self._gather(sub, pub, timeout, gather_job_timeout, max_wait, expect_minions,
                                            from_cache=True):
                 yield item
         finally:
@@ -131,11 +129,10 @@ class AsyncLocalClient(MasterLink):
         return out
 
     def _gather(self, sub: EventSource, pub: Published, timeout: float | None, gather_job_timeout: float,
-                max_wait: float | None, expect_minions: bool, asked_at: float, from_cache: bool = False
-                ) -> AsyncIterator[dict]:
+                max_wait: float | None, expect_minions: bool, from_cache: bool = False) -> AsyncIterator[dict]:
         return gather(self, sub, pub, timeout=self.cfg.timeout if timeout is None else timeout,
                       gather_job_timeout=gather_job_timeout, expect_minions=expect_minions, from_cache=from_cache,
-                      max_wait=self.cfg.max_wait_seconds if max_wait is None else max_wait, asked_at=asked_at)
+                      max_wait=self.cfg.max_wait_seconds if max_wait is None else max_wait)
 
     async def find_job(self, jid: str, minions: list[str], timeout: float = DEFAULT_GATHER_JOB_TIMEOUT
                        ) -> dict[str, dict]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections import deque
 from typing import Any, Sequence
 
 from rx.client.masterwatch import MasterWatch
@@ -41,8 +40,6 @@ class MasterLink:
         self._req: RequestClient | None = None
         self._events: EventService | None = None
         self._checked = False
-        self._answers: deque[tuple[float, float]] = deque(maxlen=64)
-        """(sent at, seconds until answered) of the latest requests."""
 
     async def aclose(self) -> None:
         if self._req is not None:
@@ -127,15 +124,12 @@ class MasterLink:
         if self._req is None:
             self._req = self._live().request_client(ipc_url(self.cfg.ret_ipc))
         watch, patience = self._patience(ceiling)
-        sent = time.monotonic()
         answer = asyncio.ensure_future(self._req.request(ClearRequest(cmd, load).to_wire(), timeout=patience))
         try:
             while True:
                 done, _ = await asyncio.wait({answer}, timeout=WATCH_INTERVAL)
                 if done:
-                    result = answer.result()
-                    self._answers.append((sent, time.monotonic() - sent))
-                    return result
+                    return answer.result()
                 why = watch.lost()
                 if why:
                     self._req.reset()
@@ -147,11 +141,6 @@ class MasterLink:
             if not answer.done():
                 answer.cancel()
                 await asyncio.gather(answer, return_exceptions=True)
-
-    def slowest_answer(self, since: float) -> float:
-        """The longest the master took to answer one of this client's requests sent at or after `since`
-        (time.monotonic): how busy it is now."""
-        return max((took for sent, took in self._answers if sent >= since), default=0.0)
 
     def _reply(self, raw: Any, expected: type) -> Any:
         """The answer as `expected`, or the ClientError its error answer means."""
@@ -174,8 +163,10 @@ class MasterLink:
 
     async def lookup(self, jid: str, ids: Sequence[str] | None = None) -> LookupReply | None:
         """The job's expected minions and its stored returns (`{id: return}`) of the minions in `ids` (of all with
-        None), read by the master from its job store; None if the store has no such job."""
+        None), read by the master from its job store, and how long ago it last heard from each of `ids`; None
+        if the store has no such job."""
         returns: dict[str, dict] = {}
+        heard: dict[str, float] = {}
         ask = None if ids is None else list(ids)
         while True:
             raw = await self._request(m.LOOKUP, LookupRequest(self._root_key(), jid, ask).to_wire())
@@ -188,11 +179,11 @@ class MasterLink:
             except ProtocolError as exc:
                 raise MasterUnreachable(f"unexpected answer from the master: {exc}") from None
             returns.update(reply.returns)
+            heard.update(reply.heard)
             if not reply.more:
-                return LookupReply(reply.minions, reply.no_grains, returns)
+                return LookupReply(reply.minions, reply.no_grains, returns, heard=heard)
             ask = reply.more
 
-    async def _stored(self, jid: str, ids: Sequence[str] | None = None) -> dict[str, dict]:
-        """Returns of `jid` in the job store (of `ids`, or of all): what the gather trusts over the event bus."""
-        stored = await self.lookup(jid, ids)
-        return stored.returns if stored is not None else {}
+    async def _stored(self, jid: str, ids: Sequence[str] | None = None) -> LookupReply:
+        """`lookup`, with nothing stored for a job the store does not hold."""
+        return await self.lookup(jid, ids) or LookupReply([])

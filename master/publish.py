@@ -18,9 +18,9 @@ from rx.master.context import WorkerContext, error
 from rx.master.store import JobExists, JobRecord, UnknownJob
 from rx.targeting import MinionFacts, TargetError, compile_target, expand_nodegroups
 from rx.transport.errors import ErrorKind, ProtocolError
+from rx.transport.codec import encode
 from rx.transport.events import JobNewEvent
 from rx.transport.ids import new_jid
-from rx.transport.codec import encode
 from rx.transport.messages import Job, LookupRequest, PublishRequest
 from rx.transport.replies import LookupReply, PreviewReply, PublishReply
 from rx.transport.secure import seal_publication
@@ -101,7 +101,8 @@ async def handle_publish(ctx: WorkerContext, load: dict) -> dict:
 
 
 async def handle_lookup(ctx: WorkerContext, load: dict) -> dict:
-    """A job's expected minions and its stored returns (of the minions asked for, else of all), paged by size."""
+    """A job's expected minions and its stored returns (of the minions asked for, else of all), paged by size;
+    and how long ago this worker last heard from each minion asked for (a sealed request it opened)."""
     if not _root_key_ok(ctx, load):
         log.warning("refused a client request: bad or missing root key")
         return error(ErrorKind.PERMISSION, "refused: missing or wrong root key")
@@ -114,12 +115,14 @@ async def handle_lookup(ctx: WorkerContext, load: dict) -> dict:
         stored = await ctx.stores.jobs.returns(req.jid)
     except UnknownJob:
         return error(ErrorKind.UNKNOWN_JOB, f"no job {req.jid} in the job cache")
+    now = time.monotonic()
+    heard = {m: round(now - ctx.heard[m], 3) for m in req.ids or () if m in ctx.heard}
     wanted = sorted(stored if req.ids is None else set(req.ids) & stored.keys())
     returns: dict[str, dict] = {}
     size = 0
     for n, minion_id in enumerate(wanted):
         size += len(encode(stored[minion_id]))
         if returns and size > LOOKUP_REPLY_BYTES:
-            return LookupReply(record.minions, record.no_grains, returns, wanted[n:]).to_wire()
+            return LookupReply(record.minions, record.no_grains, returns, wanted[n:], heard).to_wire()
         returns[minion_id] = stored[minion_id]
-    return LookupReply(record.minions, record.no_grains, returns).to_wire()
+    return LookupReply(record.minions, record.no_grains, returns, heard=heard).to_wire()
