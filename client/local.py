@@ -23,7 +23,7 @@ from rx.config import MasterConfig
 from rx.transport import messages as m
 from rx.transport.ids import new_jid
 from rx.transport.messages import PublishRequest
-from rx.transport.replies import PreviewReply, PublishReply
+from rx.transport.replies import LookupReply, PreviewReply, PublishReply
 from rx.transport.roles import EventSource
 
 __all__ = ["AsyncLocalClient", "LocalClient", "BatchProgress", "Published", "Missing", "ClientError", "BadRequest",
@@ -277,6 +277,10 @@ class LocalClient:
 
     def get_cli_returns(self, jid: str, minions: Sequence[str], **kw: Any) -> dict:
         return self._run(self._client.get_cli_returns(jid, minions, **kw))
+
+    def lookup(self, jid: str, ids: Sequence[str] | None = None) -> LookupReply | None:
+        """The job's stored returns, read by the master; see AsyncLocalClient.lookup."""
+        return self._run(self._client.lookup(jid, ids))
 
     def cmd_iter(self, tgt: str | list, fun: str | list, arg: Sequence = (), **kw: Any) -> Iterator[dict]:
         return self._iter(self._client.cmd_iter(tgt, fun, arg, **kw))  # type: ignore[return-value]

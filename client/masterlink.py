@@ -83,13 +83,14 @@ class MasterLink:
             raise PermissionDenied(f"not sending the root key: {exc}") from None
 
     def _root_key(self) -> str:
+        path = self.cfg.root_key_path
         try:
-            with open(self.cfg.root_key_path) as f:
+            with open(path) as f:
                 return f.read().strip()
         except PermissionError:
-            raise PermissionDenied(f"cannot read {self.cfg.root_key_path}: run as the master's user (or root)") from None
+            raise PermissionDenied(f"cannot read {path}: run as the master's user (or root)") from None
         except FileNotFoundError:
-            raise MasterUnreachable(f"no root key at {self.cfg.root_key_path}: is the master running?") from None
+            raise MasterUnreachable(f"no root key at {path}: is the master running?") from None
 
     def _patience(self, ceiling: float | None) -> tuple[MasterWatch, float]:
         """How long to wait for the master: up to `ceiling` (default max_wait_seconds) while its processes can be
