@@ -61,10 +61,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--delimiter", default=":", help="separator of nested grain keys (default ':')")
     p.add_argument("--preview-target", action="store_true", help="print the minions the target matches, send nothing")
     w = p.add_argument_group("waiting")
-    w.add_argument("-t", "--timeout", type=float, help="seconds to wait for returns before asking missing minions "
+    w.add_argument("-t", "--timeout", type=float, help="seconds without a new return before asking missing minions "
                                                        "whether the job still runs (default: master timeout, 5)")
     w.add_argument("--gather-job-timeout", type=float, default=3.0,
-                   help="seconds to wait for that find_job probe's answers (default 3)")
+                   help="seconds to wait for that find_job probe's answers, after the latest one (default 3)")
     w.add_argument("--max-wait", type=float, metavar="SECONDS",
                    help="wait at most this long in all, however long minions say the job still runs; they are then "
                         "reported as still running (default: the master's max_wait_seconds, 3600)")
