@@ -16,7 +16,7 @@ from typing import Any, AsyncIterator, Callable, Iterator, Sequence
 
 from rx.client.batch import BatchProgress, batch_size, narrow, run_batch
 from rx.client.gather import DEFAULT_GATHER_JOB_TIMEOUT, gather, running
-from rx.client.masterlink import MasterLink
+from rx.client.masterlink import MasterLink, NoAnswer
 from rx.client.results import (NOT_STARTED, BadRequest, ClientError, MasterError, MasterUnreachable, Missing,
                                PermissionDenied, Published)
 from rx.config import MasterConfig
@@ -48,10 +48,9 @@ class AsyncLocalClient(MasterLink):
         load = self._load(tgt, fun, arg, tgt_type, kwarg, jid, timeout, delimiter)
         try:
             raw = await self._request(m.PUBLISH, load, max_wait)
-        except MasterUnreachable as exc:
+        except NoAnswer as exc:
             if jid:
-                raise MasterUnreachable(f"{exc}; the job may have been published: rx-run jobs.lookup_jid {jid}") \
-                    from None
+                raise NoAnswer(f"{exc}; the job may have been published: rx-run jobs.lookup_jid {jid}") from None
             raise
         reply: PublishReply = self._reply(raw, PublishReply)
         return Published(jid=reply.jid, minions=reply.minions, no_grains=reply.no_grains)
@@ -85,9 +84,11 @@ class AsyncLocalClient(MasterLink):
                        ) -> AsyncIterator[dict]:
         """Yield `{id: {"ret", "retcode", "success", "jid"}}` as each minion returns.
 
-        After `timeout` seconds the missing minions are probed with `jobs.find`;
-        those still running extend the wait, up to `max_wait` seconds in all
-        (default: the `max_wait_seconds` setting; see rx.client.gather).  With
+        After `timeout` seconds with no new return, the returns the job store holds
+        are taken and the missing minions are probed with `jobs.find`; those still
+        running (or silent but heard from by the master) extend the wait, up to
+        `max_wait` seconds in all (default: the `max_wait_seconds` setting; see
+        rx.client.gather).  With
         `expect_minions` each minion that never returns is yielded last as
         `{id: {"ret": "Minion did not return. [reason]", "failed": True,
         "reason": ..., "retcode": None}}`, reason one of "not connected",

@@ -32,6 +32,10 @@ WATCH_INTERVAL = 1.0
 """While it waits for the master, a client looks this often whether the master still runs."""
 
 
+class NoAnswer(MasterUnreachable):
+    """A request was sent but no answer came: the master may have done it."""
+
+
 class MasterLink:
     """Talks to the master on this host through its local socket, as the master's user."""
 
@@ -134,10 +138,10 @@ class MasterLink:
                 why = watch.lost()
                 if why:
                     self._req.reset()
-                    raise MasterUnreachable(f"the master did not answer: {why}")
+                    raise NoAnswer(f"the master did not answer: {why}")
         except RequestTimeout:
             self._req.reset()
-            raise MasterUnreachable(f"the master did not answer within {patience:g}s") from None
+            raise NoAnswer(f"the master did not answer within {patience:g}s") from None
         finally:
             if not answer.done():
                 answer.cancel()

@@ -21,7 +21,7 @@ from conftest import EventWatch, ListeningFakeMinion
 from rx.client.results import EXIT_MASTER_ERROR
 from rx.transport.events import JobNewEvent
 from rx.transport.messages import JobReturn, MinionEvent
-from tests.support.procs import DEADLINE, children_of, wait_for
+from tests.support.procs import DEADLINE, WaitTimeout, children_of, wait_for
 from tests.support.sandbox import module_command
 
 CLIENTS = int(os.environ.get("RX_TEST_CLIENTS", "100"))
@@ -165,6 +165,63 @@ def test_a_client_killed_mid_wait_leaves_nothing_behind(fleet, moment):
     assert _ping_everyone(fleet, ["m1", "m2"])
     assert sorted(children_of(fleet.master.pid)) == children
     assert "Traceback" not in fleet.master.output()
+
+
+# ---------------------------------------------------------------- waiting for the master itself
+
+def _freeze_all_but_the_bus(box) -> list[int]:
+    """SIGSTOP every master child but the event publisher (a client's subscription still works); their pids."""
+    bus = _listener(box.master.pid, box.cfg.event_pub_ipc)
+    frozen = [pid for pid in children_of(box.master.pid) if pid != bus]
+    for pid in frozen:
+        os.kill(pid, signal.SIGSTOP)
+    return frozen
+
+
+def _thaw(pids: list[int]) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+
+
+def test_a_frozen_master_is_waited_for(sandbox):
+    """The master's request server and workers frozen (SIGSTOP) for three times its `timeout` while `rx`
+    publishes, then resumed: `rx` kept waiting (the master's processes were all there) and gets every return,
+    exit 0 (before: "the master did not answer within 1s", exit 5, and the job ran unwatched)."""
+    sandbox.start_master(timeout=1)
+    sandbox.start_minions(["m1", "m2"])
+    frozen = _freeze_all_but_the_bus(sandbox)
+    try:
+        client = _rx(sandbox, "*", "test.ping", "--out", "json")
+        with pytest.raises(WaitTimeout):
+            wait_for(lambda: client.poll() is not None, timeout=3 * sandbox.cfg.timeout, what="rx giving up")
+    finally:
+        _thaw(frozen)
+    out, err = client.communicate(timeout=120)
+    assert client.returncode == 0, (out, err)
+    assert json.loads(out) == {"m1": True, "m2": True}
+
+
+def test_a_master_process_dying_under_a_waiting_publish_is_said_at_once(sandbox):
+    """The master frozen while `rx` publishes, then one of its frozen children killed with SIGKILL (the
+    supervisor restarts it): `rx` does not wait for an answer that may never come; it exits 5 saying so,
+    with the command that shows whether the job was published."""
+    sandbox.start_master(timeout=1)
+    sandbox.start_minion("m1")
+    frozen = _freeze_all_but_the_bus(sandbox)
+    try:
+        client = _rx(sandbox, "*", "test.ping")
+        with pytest.raises(WaitTimeout):
+            wait_for(lambda: client.poll() is not None, timeout=2 * sandbox.cfg.timeout, what="rx giving up")
+        os.kill(frozen[-1], signal.SIGKILL)
+        out, err = client.communicate(timeout=60)
+    finally:
+        _thaw(frozen)
+    assert client.returncode == 5, (out, err)
+    assert "one of its processes died" in err and "rx-run jobs.lookup_jid" in err and "Traceback" not in err
+    wait_for(lambda: _ping_everyone(sandbox, ["m1"]), what="rx working again")
 
 
 # ---------------------------------------------------------------- item 4: a master error is not a usage error
