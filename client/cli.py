@@ -1,8 +1,9 @@
 """`rx TARGET FUN [ARG ...]`: run a function on the minions a target matches.
 
-Exit codes (DESIGN §6): 0 all returned ok; 1 a function failed; 2 usage or bad
-target; 3 some minions did not return; 4 no minions matched; 5 master
-unreachable, auth or permission error; 130 interrupted.
+Exit codes (DESIGN §6; `rx.client.results.EXIT_CODES`): 0 all returned ok; 1 a function
+failed; 2 usage or bad target; 3 some minions did not return; 4 no minions matched; 5 master
+unreachable, auth or permission error; 6 the master failed (internal error, store unavailable);
+130 interrupted.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import sys
 from typing import Any, AsyncIterator, TextIO
 
 from rx import __version__
-from rx.client.results import EXIT_INTERRUPTED, EXIT_NO_MATCH, EXIT_OK, EXIT_USAGE
+from rx.client.results import EXIT_CODES, EXIT_INTERRUPTED, EXIT_NO_MATCH, EXIT_OK, EXIT_USAGE
 
 EPILOG = """targeting (default: glob on the minion id, case-sensitive):
   rx 'web*' test.ping                      glob          rx -E 'web[0-9]+' test.ping   regex on the id
@@ -23,14 +24,7 @@ EPILOG = """targeting (default: glob on the minion id, case-sensitive):
   rx -N webservers test.ping               nodegroup     rx -C 'G@os:Debian and not web*' test.ping
 
 exit codes:
-  0    every targeted minion returned and every function succeeded
-  1    a function failed on at least one minion
-  2    usage error or bad target expression (nothing is published)
-  3    at least one minion did not return, or still ran after --max-wait (3 wins over 1)
-  4    the target matched no minion
-  5    master unreachable, authentication or permission error
-  130  interrupted (the jid is printed to look the job up later)
-"""
+""" + "".join(f"  {code:<5}{meaning}\n" for code, meaning in EXIT_CODES.items())
 
 _TARGET_FLAGS = (("-E", "--pcre", "pcre", "regular expression on the id (anchored at the start)"),
                  ("-L", "--list", "list", "comma- or space-separated list of ids"),
@@ -71,10 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "however many minions match (the master does so anyway up to its private_publish_max)")
     p.add_argument("--preview-target", action="store_true", help="print the minions the target matches, send nothing")
     w = p.add_argument_group("waiting")
-    w.add_argument("-t", "--timeout", type=float, help="seconds to wait for returns before asking missing minions "
+    w.add_argument("-t", "--timeout", type=float, help="seconds without a new return before asking missing minions "
                                                        "whether the job still runs (default: master timeout, 5)")
     w.add_argument("--gather-job-timeout", type=float, default=3.0,
-                   help="seconds to wait for that find_job probe's answers (default 3)")
+                   help="seconds to wait for that find_job probe's answers, after the latest one (default 3)")
     w.add_argument("--max-wait", type=float, metavar="SECONDS",
                    help="wait at most this long in all, however long minions say the job still runs; they are then "
                         "reported as still running (default: the master's max_wait_seconds, 3600)")

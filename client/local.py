@@ -2,7 +2,9 @@
 
 `AsyncLocalClient` is the asyncio API; `LocalClient` wraps it for ordinary
 synchronous code.  Both subscribe to the job's return events before the job is
-published (and confirm the subscription is live), so no return is lost.
+published (and confirm the subscription is live); and before a minion is reported
+missing, the job store (read through the master's `lookup`, rx.client.masterlink) is the
+judge, so an event lost on the bus never turns a stored return into a missing one.
 """
 
 from __future__ import annotations
@@ -15,36 +17,23 @@ from typing import Any, AsyncIterator, Callable, Iterator, Sequence
 
 from rx.client.batch import BatchProgress, batch_size, narrow, run_batch
 from rx.client.gather import DEFAULT_GATHER_JOB_TIMEOUT, default_job_expire, gather, running
-from rx.client.results import (NOT_STARTED, BadRequest, ClientError, MasterUnreachable, Missing, PermissionDenied,
-                               Published)
+from rx.client.masterlink import MasterLink, NoAnswer
+from rx.client.results import (NOT_STARTED, BadRequest, ClientError, MasterError, MasterUnreachable, Missing,
+                               PermissionDenied, Published)
 from rx.client.termsafe import escape_controls
-from rx.config import MasterConfig, load_master_config
-from rx.master.services import MasterNotRunning, Services, StoreError, event_service, open_services
-from rx.master.services.events import EventService
-from rx.pathsafe import UnsafePath, check_dir, check_socket
+from rx.config import MasterConfig
 from rx.transport import messages as m
-from rx.transport.errors import ErrorKind, ProtocolError, ReplyError
-from rx.transport.tags import job_ret_prefix
 from rx.transport.ids import new_jid
-from rx.transport.messages import ClearRequest, PublishRequest
-from rx.transport.replies import PreviewReply, PublishReply, parse_reply
-from rx.transport.roles import EventSource, RequestClient, RequestTimeout, Transport, ipc_url
+from rx.transport.messages import PublishRequest
+from rx.transport.replies import LookupReply, PreviewReply, PublishReply
+from rx.transport.roles import EventSource
 
 __all__ = ["AsyncLocalClient", "LocalClient", "BatchProgress", "Published", "Missing", "ClientError", "BadRequest",
-           "MasterUnreachable", "PermissionDenied", "NOT_STARTED", "batch_size", "narrow"]
-
-SYNC_TIMEOUT = 5.0
+           "MasterUnreachable", "MasterError", "PermissionDenied", "NOT_STARTED", "batch_size", "narrow"]
 
 
-class AsyncLocalClient:
-    """Talks to the master on this host through its local socket, as the master's user."""
-
-    def __init__(self, config_dir: str | None = None, *, cfg: MasterConfig | None = None) -> None:
-        self.cfg = cfg or load_master_config(config_dir)
-        self._req: RequestClient | None = None
-        self._services: Services | None = None
-        self._events: EventService | None = None
-        self._checked = False
+class AsyncLocalClient(MasterLink):
+    """Publishes jobs to the master on this host and gathers their returns (asyncio)."""
 
     async def __aenter__(self) -> "AsyncLocalClient":
         return self
@@ -52,107 +41,23 @@ class AsyncLocalClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    async def aclose(self) -> None:
-        if self._req is not None:
-            await self._req.aclose()
-            self._req = None
-        if self._services is not None:
-            self._services.close()
-            self._services = None
-        if self._events is not None:
-            self._events.close()
-            self._events = None
-
-    @property
-    def events(self) -> EventService:
-        """The master's event bus (and the transport every live request of this client uses)."""
-        if self._events is None:
-            self._events = event_service(self.cfg)
-        return self._events
-
-    @property
-    def services(self) -> Services:
-        """The master's services over this config's stores (opened only when a job is looked up)."""
-        if self._services is None:
-            self._services = open_services(self.cfg, self.events)
-        return self._services
-
-    def _live(self) -> Transport:
-        """The transport to the running master's local socket; MasterUnreachable if it is not running,
-        PermissionDenied if another user could have put its own socket there (see rx.pathsafe)."""
-        if not os.path.exists(self.cfg.ret_ipc):
-            raise MasterUnreachable(f"the master is not running (no socket at {self.cfg.ret_ipc}); "
-                                    "start it with: rx-master -d")
-        if not self._checked:
-            self._check_sock_dir()
-            self._checked = True
-        return self.events.transport
-
-    def _check_sock_dir(self) -> None:
-        """The sock_dir, the directories above it and master_req.ipc belong to the root key's owner (the
-        master's user) or root, and no one else can write them: else the root key is not sent."""
-        key = self.cfg.root_key_path
-        try:
-            owners = {0, os.stat(key).st_uid}
-            check_dir(self.cfg.sock_dir, owners, "sock_dir")
-            check_socket(self.cfg.ret_ipc, owners, "sock_dir")
-        except PermissionError:
-            raise PermissionDenied(f"cannot read {key}: run as the master's user (or root)") from None
-        except FileNotFoundError:
-            raise MasterUnreachable(f"no root key at {key}: is the master running?") from None
-        except UnsafePath as exc:
-            raise PermissionDenied(f"not sending the root key: {exc}") from None
-
-    def _root_key(self) -> str:
-        try:
-            with open(self.cfg.root_key_path) as f:
-                return f.read().strip()
-        except PermissionError:
-            raise PermissionDenied(f"cannot read {self.cfg.root_key_path}: run as the master's user (or root)") from None
-        except FileNotFoundError:
-            raise MasterUnreachable(f"no root key at {self.cfg.root_key_path}: is the master running?") from None
-
-    async def _listen(self, jid: str) -> EventSource:
-        """Subscribe to the job's returns before publishing it (proven live, so none is lost)."""
-        self._live()
-        try:
-            return await self.events.subscribe((job_ret_prefix(jid),), timeout=SYNC_TIMEOUT)
-        except MasterNotRunning as exc:
-            raise MasterUnreachable(str(exc)) from None
-
     # ------------------------------------------------------------ publish
-
-    async def _request(self, cmd: str, load: dict, timeout: float) -> Any:
-        if self._req is None:
-            self._req = self._live().request_client(ipc_url(self.cfg.ret_ipc))
-        try:
-            return await self._req.request(ClearRequest(cmd, load).to_wire(), timeout=timeout)
-        except RequestTimeout:
-            self._req.reset()
-            raise MasterUnreachable(f"the master did not answer within {timeout:g}s") from None
-
-    @staticmethod
-    def _reply(raw: Any, expected: type) -> Any:
-        try:
-            return parse_reply(raw, expected)
-        except ReplyError as exc:
-            if exc.kind is ErrorKind.PERMISSION:
-                raise PermissionDenied(exc.message) from None
-            if exc.kind in (ErrorKind.BAD_REQUEST, ErrorKind.BAD_TARGET):
-                raise BadRequest(exc.message) from None
-            raise MasterUnreachable(f"the master failed ({exc.kind.value}): {exc.message}") from None
-        except ProtocolError as exc:
-            raise MasterUnreachable(f"unexpected answer from the master: {exc}") from None
 
     async def publish(self, tgt: str | list, fun: str | list, arg: Sequence = (), *, tgt_type: str = "glob",
                       kwarg: dict | None = None, jid: str = "", timeout: float | None = None,
-                      delimiter: str = ":", private: bool = False, job_expire: float | None = None) -> Published:
-        """Publish a job; returns the jid and the minions expected to answer (without waiting).  `private`:
-        sealed for each expected minion alone, however many (the master does so anyway for at most its
-        `private_publish_max`).  `job_expire`: seconds after which minions refuse the job if it has not
+                      delimiter: str = ":", private: bool = False, job_expire: float | None = None,
+                      max_wait: float | None = None) -> Published:
+        """Publish a job; returns the jid and the minions expected to answer (without waiting for returns).
+        `private`: sealed for each expected minion alone, however many (the master does so anyway for at most
+        its `private_publish_max`).  `job_expire`: seconds after which minions refuse the job if it has not
         reached them yet (at most 300, the minions' freshness window; None or 0: that window)."""
         load = self._load(tgt, fun, arg, tgt_type, kwarg, jid, timeout, delimiter, private, job_expire)
-        raw = await self._request(m.PUBLISH, load, timeout=self.cfg.timeout)
+        try:
+            raw = await self._request(m.PUBLISH, load, max_wait)
+        except NoAnswer as exc:
+            if jid:
+                raise NoAnswer(f"{exc}; the job may have been published: rx-run jobs.lookup_jid {jid}") from None
+            raise
         reply: PublishReply = self._reply(raw, PublishReply)
         if reply.warning:
             logging.getLogger("rx.client").warning("%s", escape_controls(reply.warning))
@@ -160,8 +65,7 @@ class AsyncLocalClient:
 
     async def preview(self, tgt: str | list, *, tgt_type: str = "glob", delimiter: str = ":") -> Published:
         """The minions a target would reach now; publishes nothing (jid is empty)."""
-        raw = await self._request(m.PREVIEW, self._load(tgt, "test.ping", (), tgt_type, None, "", None, delimiter),
-                                  timeout=self.cfg.timeout)
+        raw = await self._request(m.PREVIEW, self._load(tgt, "test.ping", (), tgt_type, None, "", None, delimiter))
         reply: PreviewReply = self._reply(raw, PreviewReply)
         return Published(jid="", minions=reply.minions, no_grains=reply.no_grains)
 
@@ -193,9 +97,11 @@ class AsyncLocalClient:
                        private: bool = False, job_expire: float | None = None) -> AsyncIterator[dict]:
         """Yield `{id: {"ret", "retcode", "success", "jid"}}` as each minion returns.
 
-        After `timeout` seconds the missing minions are probed with `jobs.find`;
-        those still running extend the wait, up to `max_wait` seconds in all
-        (default: the `max_wait_seconds` setting; see rx.client.gather).  With
+        After `timeout` seconds with no new return, the returns the job store holds
+        are taken and the missing minions are probed with `jobs.find`; those still
+        running (or silent but heard from by the master) extend the wait, up to
+        `max_wait` seconds in all (default: the `max_wait_seconds` setting; see
+        rx.client.gather).  With
         `expect_minions` each minion that never returns is yielded last as
         `{id: {"ret": "Minion did not return. [reason]", "failed": True,
         "reason": ..., "retcode": None}}`, reason one of "not connected",
@@ -209,10 +115,10 @@ class AsyncLocalClient:
         if job_expire is None:
             job_expire = default_job_expire(timeout, gather_job_timeout, max_wait)
         jid = new_jid()
-        sub = await self._listen(jid)
+        sub = await self._listen(jid, max_wait)
         try:
             pub = await self.publish(tgt, fun, arg, tgt_type=tgt_type, kwarg=kwarg, jid=jid, delimiter=delimiter,
-                                     private=private, job_expire=job_expire)
+                                     private=private, job_expire=job_expire, max_wait=max_wait)
             if published is not None:
                 published.append(pub)
             async for item in self._gather(sub, pub, timeout, gather_job_timeout, max_wait, expect_minions):
@@ -224,9 +130,10 @@ class AsyncLocalClient:
                                expect_minions: bool = False, gather_job_timeout: float = DEFAULT_GATHER_JOB_TIMEOUT,
                                max_wait: float | None = None) -> AsyncIterator[dict]:
         """Gather the returns of an already published job (from run_job or cmd_async), like cmd_iter."""
-        sub = await self._listen(jid)
+        sub = await self._listen(jid, max_wait)
         try:
-            pub = Published(jid=jid, minions=list(minions), no_grains=await self._cached_no_grains(jid))
+            stored = await self.lookup(jid, ())
+            pub = Published(jid=jid, minions=list(minions), no_grains=stored.no_grains if stored else [])
             async for item in self._gather(sub, pub, timeout, gather_job_timeout, max_wait, expect_minions,
                                            from_cache=True):
                 yield item
@@ -241,19 +148,6 @@ class AsyncLocalClient:
                 out[mid] = r["ret"]
         return out
 
-    async def _cached_no_grains(self, jid: str) -> list[str]:
-        try:
-            return list((await self.services.jobs.job(jid)).no_grains)
-        except (OSError, StoreError):
-            return []
-
-    async def _cached_returns(self, jid: str) -> dict[str, dict]:
-        """Returns already stored for `jid` (for jobs gathered after publishing; a new jid has none)."""
-        try:
-            return await self.services.jobs.returns(jid)
-        except (OSError, StoreError):
-            return {}
-
     def _gather(self, sub: EventSource, pub: Published, timeout: float | None, gather_job_timeout: float,
                 max_wait: float | None, expect_minions: bool, from_cache: bool = False) -> AsyncIterator[dict]:
         return gather(self, sub, pub, timeout=self.cfg.timeout if timeout is None else timeout,
@@ -265,14 +159,15 @@ class AsyncLocalClient:
         """Ask `minions` whether `jid` is still running; returns those that say it is (with its job info)."""
         return running(await self._probe(minions, "jobs.find", [jid], timeout), minions)
 
-    async def _probe(self, minions: list[str], fun: str, arg: list, timeout: float) -> dict[str, Any]:
+    async def _probe(self, minions: list[str], fun: str, arg: list, timeout: float,
+                     max_wait: float | None = None) -> dict[str, Any]:
         """`{id: answer}` from the asked `minions` only: an answer from any other minion is not counted."""
         if not minions:
             return {}
         asked = set(minions)
         out: dict[str, Any] = {}
         async for item in self.cmd_iter(minions, fun, arg, timeout=timeout, tgt_type="list", expect_minions=False,
-                                        gather_job_timeout=0):
+                                        gather_job_timeout=0, max_wait=max_wait):
             out.update((mid, r["ret"]) for mid, r in item.items() if mid in asked)
         return out
 
@@ -403,6 +298,10 @@ class LocalClient:
 
     def get_cli_returns(self, jid: str, minions: Sequence[str], **kw: Any) -> dict:
         return self._run(self._client.get_cli_returns(jid, minions, **kw))
+
+    def lookup(self, jid: str, ids: Sequence[str] | None = None) -> LookupReply | None:
+        """The job's stored returns, read by the master; see AsyncLocalClient.lookup."""
+        return self._run(self._client.lookup(jid, ids))
 
     def cmd_iter(self, tgt: str | list, fun: str | list, arg: Sequence = (), **kw: Any) -> Iterator[dict]:
         return self._iter(self._client.cmd_iter(tgt, fun, arg, **kw))  # type: ignore[return-value]

@@ -40,6 +40,9 @@ class WorkerContext:
     publisher: FrameSink
     autosign: AutoSign = field(default_factory=lambda: AutoSign(""))
     """Ids pre-authorised by the operator (`autosign_file`); none by default."""
+    heard: dict[str, float] = field(default_factory=dict)
+    """When (time.monotonic) this worker last opened a sealed request from each minion: a client's `lookup`
+    tells it which silent minions are alive (busy), not gone."""
 
     async def fire(self, event: Event) -> None:
         await self.events.fire(event.tag, event.to_wire())

@@ -1,8 +1,8 @@
 """What an MWorker does with one request: authenticate it, then dispatch it through an
 explicit table.  Nothing from the wire is ever used as an attribute name.
 
-Clear (unauthenticated) commands: `_auth`; `publish` and `preview` (root key required, and
-only from the local socket).  Sealed commands, from accepted minions only: `_return`,
+Clear (unauthenticated) commands: `_auth`; `publish`, `preview` and `lookup` (root key required,
+and only from the local socket).  Sealed commands, from accepted minions only: `_return`,
 `_minion_event`, `_missed`.
 """
 
@@ -13,7 +13,7 @@ from typing import Any, Awaitable, Callable
 
 from rx.master.context import WorkerContext, drop_log, error, store_log
 from rx.master.minion_cmds import handle_auth, handle_minion_event, handle_missed, handle_return
-from rx.master.publish import handle_preview, handle_publish
+from rx.master.publish import handle_lookup, handle_preview, handle_publish
 from rx.master.store import StoreError
 from rx.transport import messages as m
 from rx.transport.codec import NETWORK_MAX_OBJECTS, DecodeError, decode, objects_within
@@ -25,8 +25,9 @@ CLEAR_COMMANDS: dict[str, Callable[[WorkerContext, dict], Awaitable[dict]]] = {
     m.AUTH: handle_auth,
     m.PUBLISH: handle_publish,
     m.PREVIEW: handle_preview,
+    m.LOOKUP: handle_lookup,
 }
-LOCAL_ONLY = frozenset({m.PUBLISH, m.PREVIEW})
+LOCAL_ONLY = frozenset({m.PUBLISH, m.PREVIEW, m.LOOKUP})
 """Clear commands accepted only from the master's local socket, never from the network."""
 SECURE_COMMANDS: dict[str, tuple[Any, Callable[[WorkerContext, str, Any], Awaitable[dict]]]] = {
     m.RETURN: (m.JobReturn, handle_return),
@@ -82,6 +83,7 @@ async def _dispatch_secure(ctx: WorkerContext, req: AesRequest) -> dict:
     except Malformed as exc:
         drop_log(f"sealed request from {req.id} is malformed: {exc}")
         return seal_reply(exc.key, req, session.serial, error(ErrorKind.BAD_REQUEST, f"malformed request: {exc}"))
+    ctx.heard[req.id] = time.monotonic()
     entry = SECURE_COMMANDS.get(cmd.cmd)
     if cmd.cmd in NONCE_CHECKED and not await ctx.stores.replay.first_use(req.nonce, time.time()):
         drop_log(f"replayed {cmd.cmd} from {req.id}")

@@ -1,10 +1,12 @@
-"""Local-socket commands (root key required): `publish` a job and `preview` a target.
+"""Local-socket commands (root key required): `publish` a job, `preview` a target and `lookup` a
+job's stored returns.
 
 The expected minions are the accepted ones the target matches, with the grains cache for
 grain targets; a minion without cached grains that might match is expected too and reported
 as `no_grains`.  A job to at most `private_publish_max` of them (or any job asked `private`) is
 sealed once per expected minion, under a key only that minion holds; others go out once, under
-the shared publish key.
+the shared publish key.  `lookup` is how a client reads the job store (it never opens the master's
+files): before it reports a minion missing, the store is the judge.
 """
 
 from __future__ import annotations
@@ -15,18 +17,23 @@ import time
 from dataclasses import dataclass
 
 from rx.master.context import WorkerContext, error, store_log
-from rx.master.store import JobExists, JobRecord, StoreError
+from rx.master.store import JobExists, JobRecord, ReturnsLost, StoreError, UnknownJob
 from rx.targeting import MinionFacts, TargetError, compile_target, expand_nodegroups
 from rx.transport.errors import ErrorKind, ProtocolError
+from rx.transport.codec import encode
 from rx.transport.events import JobNewEvent
 from rx.transport.handshake import private_publish_key, request_key
 from rx.transport.ids import new_jid
-from rx.transport.messages import Job, PublishRequest
-from rx.transport.replies import PreviewReply, PublishReply
+from rx.transport.messages import Job, LookupRequest, PublishRequest
+from rx.transport.replies import LookupReply, PreviewReply, PublishReply
 from rx.transport.secure import seal_publication
 from rx.transport.topics import BROADCAST, bucket
 
 log = logging.getLogger("rx.master.handlers")
+
+LOOKUP_REPLY_BYTES = 8 * 1024 * 1024
+"""Returns past this many encoded bytes go to the next `lookup` reply (always one at least: a return is
+at most 12 MB, under the 16 MB frame limit)."""
 
 
 @dataclass(frozen=True)
@@ -112,3 +119,34 @@ async def _send(ctx: WorkerContext, job: Job, minions: list[str], private: bool)
     for mid in minions:
         key = private_publish_key(request_key(session.secret, session.serial, mid))
         await ctx.publisher.send(seal_publication(ctx.identity, key, session.serial, job, to=mid), bucket(mid))
+
+
+async def handle_lookup(ctx: WorkerContext, load: dict) -> dict:
+    """A job's expected minions and its stored returns (of the minions asked for, else of all), paged by size;
+    and how long ago this worker last heard from each minion asked for (a sealed request it opened)."""
+    if not _root_key_ok(ctx, load):
+        log.warning("refused a client request: bad or missing root key")
+        return error(ErrorKind.PERMISSION, "refused: missing or wrong root key")
+    try:
+        req = LookupRequest.from_wire(load)
+    except ProtocolError as exc:
+        return error(ErrorKind.BAD_REQUEST, str(exc))
+    try:
+        record = await ctx.stores.jobs.get_job(req.jid)
+        try:
+            stored = await ctx.stores.jobs.returns(req.jid)
+        except ReturnsLost as exc:  # what is kept is still the best judge; the master's log says what was lost
+            stored = exc.partial
+    except UnknownJob:
+        return error(ErrorKind.UNKNOWN_JOB, f"no job {req.jid} in the job cache")
+    now = time.monotonic()
+    heard = {m: round(now - ctx.heard[m], 3) for m in req.ids or () if m in ctx.heard}
+    wanted = sorted(stored if req.ids is None else set(req.ids) & stored.keys())
+    returns: dict[str, dict] = {}
+    size = 0
+    for n, minion_id in enumerate(wanted):
+        size += len(encode(stored[minion_id]))
+        if returns and size > LOOKUP_REPLY_BYTES:
+            return LookupReply(record.minions, record.no_grains, returns, wanted[n:], heard).to_wire()
+        returns[minion_id] = stored[minion_id]
+    return LookupReply(record.minions, record.no_grains, returns, heard=heard).to_wire()

@@ -29,6 +29,7 @@ JOB_WINDOW = 300.0
 AUTH = "_auth"
 PUBLISH = "publish"
 PREVIEW = "preview"
+LOOKUP = "lookup"
 RETURN = "_return"
 MINION_EVENT = "_minion_event"
 MISSED = "_missed"
@@ -40,7 +41,8 @@ __all__ = ["ProtocolError", "check_jid", "serial_bytes"]
 
 @dataclass(frozen=True)
 class ClearRequest:
-    """An unauthenticated request: `_auth` from the network; `publish` and `preview` from the local socket."""
+    """An unauthenticated request: `_auth` from the network; `publish`, `preview` and `lookup` from the local
+    socket."""
 
     cmd: str
     load: dict
@@ -188,6 +190,27 @@ def _args(d: dict, fun: str | list, default: Any = ...) -> list:
     if isinstance(fun, list) and (len(arg) != len(fun) or not all(isinstance(a, list) for a in arg)):
         raise ProtocolError("a multi-function job needs one argument list per function", "arg")
     return arg
+
+
+@dataclass(frozen=True)
+class LookupRequest:
+    """A client asks for a job's stored returns: of the minions in `ids`, or of every minion (None)."""
+
+    key: str
+    jid: str
+    ids: list[str] | None = None
+
+    def to_wire(self) -> dict:
+        out: dict[str, Any] = {"key": self.key, "jid": self.jid}
+        if self.ids is not None:
+            out["ids"] = self.ids
+        return out
+
+    @classmethod
+    def from_wire(cls, obj: Any) -> "LookupRequest":
+        d = f.as_map(obj, "lookup")
+        ids = f.str_list(d, "ids", ids=True) if "ids" in d else None
+        return cls(key=f.get(d, "key", str), jid=check_jid(d.get("jid")), ids=ids)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from typing import Any, Protocol, TypeVar
 
 from rx.transport import fields as f
 from rx.transport.errors import ErrorKind, ProtocolError, ReplyError
+from rx.transport.ids import validate_minion_id
 from rx.transport.messages import Job
 from rx.transport.sizes import NONCE_BYTES
 
@@ -95,6 +96,44 @@ class PublishReply:
         d = _ok(obj)
         return cls(jid=f.check_jid(d.get("jid")), minions=f.str_list(d, "minions", ids=True),
                    no_grains=f.str_list(d, "no_grains", ids=True), warning=f.get(d, "warning", str, default=""))
+
+
+@dataclass(frozen=True)
+class LookupReply:
+    """A job's expected minions and stored returns (`{id: return}`, as the return events carry them); the
+    returns asked for that did not fit in this reply are listed in `more` (ask again for those).  `heard`:
+    seconds since the master last heard from each minion asked for (those it heard from)."""
+
+    minions: list[str]
+    no_grains: list[str] = field(default_factory=list)
+    returns: dict[str, dict] = field(default_factory=dict)
+    more: list[str] = field(default_factory=list)
+    heard: dict[str, float] = field(default_factory=dict)
+
+    def to_wire(self) -> dict:
+        return {"ok": True, "minions": self.minions, "no_grains": self.no_grains, "returns": self.returns,
+                "more": self.more, "heard": self.heard}
+
+    @classmethod
+    def from_wire(cls, obj: Any) -> "LookupReply":
+        d = _ok(obj)
+        returns = _by_id(d, "returns", lambda v: isinstance(v, dict), "a map")
+        heard = _by_id(d, "heard", lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+                       and 0 <= v <= f.MAX_TIMESTAMP, "a number of seconds")
+        return cls(minions=f.str_list(d, "minions", ids=True), no_grains=f.str_list(d, "no_grains", ids=True),
+                   returns=returns, more=f.str_list(d, "more", ids=True),
+                   heard={k: float(v) for k, v in heard.items()})
+
+
+def _by_id(d: dict, key: str, ok: Any, what: str) -> dict:
+    """A map keyed by minion ids whose values pass `ok`."""
+    value = f.get(d, key, dict)
+    for minion_id, item in value.items():
+        if not isinstance(minion_id, str) or validate_minion_id(minion_id):
+            raise ProtocolError("must be keyed by minion ids", key)
+        if not ok(item):
+            raise ProtocolError(f"must be {what}", f"{key}.{minion_id}")
+    return value
 
 
 @dataclass(frozen=True)

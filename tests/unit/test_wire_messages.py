@@ -20,8 +20,8 @@ from rx.transport.events import (AUTH, KEY, KEY_ROTATE, AuthEvent, JobCacheEvent
 from rx.transport.fields import MAX_TIMESTAMP
 from rx.transport.messages import (JOB_WINDOW, MAX_FUNS, MAX_RETCODE, MAX_TARGET_ITEMS, MAX_TARGET_LEN, MAX_TIMEOUT,
                                    AesRequest, ClearRequest, Job, JobReturn, MinionEvent, MissedRequest, Publication,
-                                   PublishRequest, SecureCommand, parse_request)
-from rx.transport.replies import (MAX_MESSAGE, Ack, ErrorReply, MissedReply, PreviewReply, PublishReply,
+                                   PublishRequest, LookupRequest, SecureCommand, parse_request)
+from rx.transport.replies import (MAX_MESSAGE, Ack, ErrorReply, LookupReply, MissedReply, PreviewReply, PublishReply,
                                   SealedReply, is_error, parse_reply)
 
 JID = "20240102030405060708"
@@ -40,6 +40,9 @@ SAMPLES = [
                    tgt_type="list", jid=JID, user="alice", timeout=MAX_TIMEOUT, delimiter="::"),
     MissedRequest(since=1_700_000_000.25),
     MissedRequest(since=0.0),
+    LookupRequest(key="rootkey", jid=JID),
+    LookupRequest(key="rootkey", jid=JID, ids=["web1", "web2"]),
+    LookupRequest(key="rootkey", jid=JID, ids=[]),
     Publication(serial=2, nonce=b"n" * 12, ct=b"ct", sig=b"s" * 64),
     Publication(serial=2, nonce=b"n" * 12, ct=b"ct", sig=b"s" * 64, to="web1"),
     PublishRequest(key="k", tgt="web*", fun="test.ping", private=True),
@@ -66,6 +69,9 @@ SAMPLES = [
     PublishReply(jid=JID, minions=["web1"], no_grains=[], warning="the job record could not be stored"),
     MissedReply(jobs=[JOB]),
     MissedReply(jobs=[]),
+    LookupReply(minions=["web1", "web2"], no_grains=["web2"], returns={"web1": {"id": "web1", **RET.to_wire()}},
+                more=["web2"], heard={"web1": 0.25, "web2": 0.0}),
+    LookupReply(minions=[]),
     SealedReply(nonce=b"n" * 12, ct=b"ct"),
     AuthEvent(id="web1", status="accepted", fingerprint="ab:cd"),
     KeyEvent(id="web1", act="accept", fingerprint="ab:cd"),
@@ -78,7 +84,7 @@ SAMPLES = [
 DECODERS: dict[type, Callable[[Any], Any]] = {ClearRequest: parse_request, AesRequest: parse_request}
 """How each class is read back when it is not `cls.from_wire` (the request envelopes share one parser)."""
 
-REPLIES = (Ack, PreviewReply, PublishReply, MissedReply, SealedReply)
+REPLIES = (Ack, PreviewReply, PublishReply, LookupReply, MissedReply, SealedReply)
 
 
 def _wire(obj: Any) -> Any:
@@ -243,6 +249,8 @@ MALFORMED: list[tuple[Any, dict]] = [
       "timeout": [NAN, INF, 1e20, MAX_TIMEOUT * 2, -1, "5", True, None], "delimiter": DELIMITERS,
       "private": BOOLS, "job_expire": [NAN, INF, 1e20, MAX_TIMEOUT * 2, -1, "5", True, None]}),
     (MissedRequest(5.0), {"since": need(*TIMES)}),
+    (LookupRequest("rootkey", JID, ["web1"]),
+     {"key": need(*STRINGS), "jid": need(*JIDS), "ids": {**ids_list(), "": NOT_LISTS}}),
     (Publication(2, b"n" * 12, b"ct", b"s" * 64),
      {"serial": need(*SERIALS), "nonce": need(*sized(12)), "ct": need(*NOT_BYTES), "sig": need(*sized(64)),
       "to": IDS}),
@@ -266,6 +274,10 @@ MALFORMED: list[tuple[Any, dict]] = [
     (PreviewReply(["web1"], ["web1"]), {"ok": OK_TRUE, "minions": ids_list(), "no_grains": ids_list()}),
     (PublishReply(JID, ["web1"], []),
      {"ok": OK_TRUE, "jid": need(*JIDS), "minions": ids_list(), "no_grains": ids_list(), "warning": STRINGS}),
+    (LookupReply(["web1"], ["web1"], {"web1": {"return": True}}, ["web1"], {"web1": 1.5}),
+     {"ok": OK_TRUE, "minions": ids_list(), "no_grains": ids_list(), "more": ids_list(),
+      "returns": need(*NOT_MAPS[1:], {5: {}}, {"../x": {}}), ("returns", "web1"): [5, None, [1], "x"],
+      "heard": need(*NOT_MAPS[1:], {5: 1.0}, {"../x": 1.0}), ("heard", "web1"): [-1, NAN, INF, True, "1", None]}),
     (MissedReply([JOB]),
      {"ok": OK_TRUE, "jobs": need(*NOT_LISTS), ("jobs", 0): [5, None, "job"],
       **{("jobs", 0, key): bad for key, bad in JOB_FIELDS.items()}}),
@@ -330,7 +342,7 @@ def test_every_wire_class_has_samples_and_variants():
     covered = {type(m) for m in SAMPLES}
     assert covered == {type(m) for m, _ in MALFORMED}
     assert declared - covered == {MinionFired}  # decoded with its tag: see test_minion_fired_round_trip
-    assert len(covered) == 24
+    assert len(covered) == 26
 
 
 @pytest.mark.parametrize("cls", sorted({type(m) for m, _ in MALFORMED}, key=lambda c: c.__name__),
