@@ -48,7 +48,8 @@ def sandbox() -> Iterator[Sandbox]:
         leftovers = processes_mentioning(str(root))
         for pid in leftovers:
             os.kill(pid, signal.SIGKILL)
-        shutil.rmtree(root, ignore_errors=True)
+        if not os.environ.get("RX_TEST_KEEP"):
+            shutil.rmtree(root, ignore_errors=True)
     assert not leftovers, f"processes left running after the test: {leftovers}"
 
 
