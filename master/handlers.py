@@ -17,7 +17,7 @@ from rx.master.minion_cmds import handle_auth, handle_minion_event, handle_misse
 from rx.master.publish import handle_preview, handle_publish
 from rx.master.store import StoreError
 from rx.transport import messages as m
-from rx.transport.codec import NETWORK_MAX_OBJECTS, DecodeError, decode, objects_within
+from rx.transport.codec import MAX_OBJECTS, NETWORK_MAX_CLEAR_BYTES, NETWORK_MAX_OBJECTS, DecodeError, decode
 from rx.transport.errors import ErrorKind, ProtocolError
 from rx.transport.messages import AesRequest, ClearRequest, parse_request
 from rx.transport.secure import Malformed, Rejected, StaleSerial, open_request, seal_reply
@@ -49,13 +49,13 @@ async def dispatch(ctx: WorkerContext, frames: list[bytes], *, local: bool = Fal
     if len(frames) != 1:
         drop_log(f"{len(frames)} body frames")
         return error(ErrorKind.BAD_REQUEST, "malformed request")
-    if not local and not objects_within(frames[0], NETWORK_MAX_OBJECTS):
-        drop_log(f"{len(frames[0])}-byte frame is not one msgpack value of at most {NETWORK_MAX_OBJECTS} objects")
-        return error(ErrorKind.BAD_REQUEST, "malformed request")
     try:
-        req = parse_request(decode(frames[0]))
+        req = parse_request(decode(frames[0], max_objects=MAX_OBJECTS if local else NETWORK_MAX_OBJECTS))
     except (DecodeError, ProtocolError) as exc:
         drop_log(str(exc))
+        return error(ErrorKind.BAD_REQUEST, "malformed request")
+    if isinstance(req, ClearRequest) and not local and len(frames[0]) > NETWORK_MAX_CLEAR_BYTES:
+        drop_log(f"{len(frames[0])}-byte clear request (the limit is {NETWORK_MAX_CLEAR_BYTES})")
         return error(ErrorKind.BAD_REQUEST, "malformed request")
     try:
         if isinstance(req, ClearRequest):

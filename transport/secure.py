@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from rx.transport.codec import DecodeError, decode, encode, objects_within
+from rx.transport.codec import DecodeError, decode, encode
 from rx.transport.crypto import Aead, CryptoError, Identity, Verifier
 from rx.transport.handshake import request_key
 from rx.transport.errors import ProtocolError
@@ -96,10 +96,8 @@ def seal_publication(master: Identity, pub_key: bytes, serial: int, job: Job) ->
 
 def parse_publication(frame: bytes, master: Verifier) -> Publication:
     """Decode a PUB frame and check the master's signature (before any decryption)."""
-    if not objects_within(frame, PUBLICATION_MAX_OBJECTS):
-        raise Rejected("not one msgpack value of a publication's shape")
     try:
-        pub = Publication.from_wire(decode(frame))
+        pub = Publication.from_wire(decode(frame, max_objects=PUBLICATION_MAX_OBJECTS))
         master.verify(pub.sig, pub.signed_bytes())
     except (DecodeError, ProtocolError, CryptoError) as exc:
         raise Rejected(str(exc)) from None

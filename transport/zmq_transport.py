@@ -17,7 +17,7 @@ from typing import Any, AsyncIterator, Sequence
 import zmq
 import zmq.asyncio
 
-from rx.transport.codec import MAX_FRAME_BYTES, NETWORK_MAX_OBJECTS, DecodeError, decode, encode, objects_within
+from rx.transport.codec import MAX_FRAME_BYTES, MAX_OBJECTS, NETWORK_MAX_OBJECTS, DecodeError, decode, encode
 from rx.transport.tags import SYNC_PREFIX, sync_tag
 from rx.transport.roles import Handler, LinkEvent, RequestTimeout
 
@@ -63,7 +63,7 @@ class ZmqRequestClient:
     requests are dropped.
     """
 
-    def __init__(self, ctx: zmq.asyncio.Context, url: str, max_objects: int | None = None) -> None:
+    def __init__(self, ctx: zmq.asyncio.Context, url: str, max_objects: int = MAX_OBJECTS) -> None:
         self._ctx = ctx
         self.url = url
         self.max_objects = max_objects
@@ -109,9 +109,7 @@ class ZmqRequestClient:
             finally:
                 self._waiting.pop(rid, None)
             try:
-                if self.max_objects is not None and not objects_within(raw, self.max_objects):
-                    raise DecodeError(f"more than {self.max_objects} objects")
-                return decode(raw)
+                return decode(raw, max_objects=self.max_objects)
             except DecodeError as exc:
                 raise RequestTimeout(f"undecodable reply from {self.url}: {exc}") from None
         raise RequestTimeout(f"no answer from {self.url} within {timeout:g}s (tried {retries + 1} times)")
@@ -247,7 +245,7 @@ class ZmqTransport:
         self.ctx: zmq.asyncio.Context = shared if shared is not None else zmq.asyncio.Context()
 
     def request_client(self, url: str, *, untrusted: bool = False) -> ZmqRequestClient:
-        return ZmqRequestClient(self.ctx, url, NETWORK_MAX_OBJECTS if untrusted else None)
+        return ZmqRequestClient(self.ctx, url, NETWORK_MAX_OBJECTS if untrusted else MAX_OBJECTS)
 
     def subscriber(self, url: str, *, watch_link: bool = False) -> ZmqSubscriber:
         return ZmqSubscriber(self.ctx, url, watch_link)
