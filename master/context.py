@@ -42,17 +42,20 @@ class WorkerContext:
 
 
 class DropLog:
-    """Logs dropped requests, at most one line per second plus a count of the rest."""
+    """Logs at most one line per `interval` seconds plus a count of the rest, so a flood cannot fill the
+    log; with `traceback`, the line carries the exception being handled."""
 
-    def __init__(self) -> None:
-        self._last = 0.0
+    def __init__(self, what: str = "dropped request", level: int = logging.WARNING, interval: float = 1.0,
+                 traceback: bool = False) -> None:
+        self.what, self.level, self.interval, self.traceback = what, level, interval, traceback
+        self._last = -interval
         self._suppressed = 0
 
     def __call__(self, why: str) -> None:
         now = time.monotonic()
-        if now - self._last >= 1.0:
-            extra = f" ({self._suppressed} more dropped since last report)" if self._suppressed else ""
-            log.warning("dropped request: %s%s", why, extra)
+        if now - self._last >= self.interval:
+            extra = f" ({self._suppressed} more since the last report)" if self._suppressed else ""
+            log.log(self.level, "%s: %s%s", self.what, why, extra, exc_info=self.traceback)
             self._last, self._suppressed = now, 0
         else:
             self._suppressed += 1

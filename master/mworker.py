@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 
 from rx.config import MasterConfig
-from rx.master.context import WorkerContext, WorkerSettings
+from rx.master.context import DropLog, WorkerContext, WorkerSettings
 from rx.master.handlers import dispatch
 from rx.master.store import open_stores, store_config
 from rx.transport.codec import encode
@@ -48,13 +48,20 @@ async def run(cfg: MasterConfig, index: int = 0) -> None:
         transport.close()
 
 
+INTERNAL_LOG_INTERVAL = 10.0
+"""Seconds between two tracebacks of unexpected errors in one worker (the others are counted)."""
+
+
 async def _serve(wctx: WorkerContext, server: RequestServer, *, local: bool, index: int) -> None:
     """Answer every request on one source, one at a time; never let a request end the loop."""
+    internal_log = DropLog(f"mworker {index}: unexpected error handling a request", logging.ERROR,
+                           INTERNAL_LOG_INTERVAL, traceback=True)
+
     async def handle(frames: list[bytes]) -> bytes:
         try:
             reply = await dispatch(wctx, frames, local=local)
-        except Exception:
-            log.exception("mworker %d: unexpected error handling a request", index)
+        except Exception as exc:
+            internal_log(f"{exc.__class__.__name__}: {exc}"[:500])
             reply = ErrorReply(ErrorKind.INTERNAL, "internal error; see the master log").to_wire()
         return encode(reply)
     await server.serve(handle)

@@ -250,7 +250,7 @@ class JobReturn:
         d = f.as_map(obj, "return")
         if "return" not in d:
             raise ProtocolError("missing", "return")
-        return cls(jid=check_jid(d.get("jid")), fun=f.get(d, "fun", (str, list)), fun_args=f.get(d, "fun_args", list),
+        return cls(jid=check_jid(d.get("jid")), fun=_funs(d), fun_args=f.get(d, "fun_args", list),
                    retcode=f.integer(d, "retcode", -MAX_RETCODE, MAX_RETCODE), success=f.get(d, "success", bool),
                    ret=d["return"])
 
