@@ -19,7 +19,7 @@ from rx.master.store import StoreError
 from rx.transport import messages as m
 from rx.transport.codec import MAX_OBJECTS, NETWORK_MAX_CLEAR_BYTES, NETWORK_MAX_OBJECTS, DecodeError, decode
 from rx.transport.errors import ErrorKind, ProtocolError
-from rx.transport.messages import AesRequest, ClearRequest, parse_request
+from rx.transport.messages import AesRequest, ClearRequest, looks_sealed, parse_request
 from rx.transport.secure import Malformed, Rejected, StaleSerial, open_request, seal_reply
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,18 @@ NONCE_CHECKED = frozenset({m.MINION_EVENT})
 """Sealed commands whose replay is refused by nonce (returns are de-duplicated by (jid, id) instead)."""
 
 
+SEALED_LANE, CLEAR_LANE, REFUSED = 0, 1, 2
+
+
+def network_lane(body: list[bytes]) -> int:
+    """The worker lane of a network request: what looks sealed (a minion's return or event) is served
+    before clear requests (`_auth`); anything else over NETWORK_MAX_CLEAR_BYTES is refused unread.  A
+    clear request that looks sealed is refused by `dispatch`."""
+    if len(body) == 1 and looks_sealed(body[0]):
+        return SEALED_LANE
+    return CLEAR_LANE if sum(map(len, body)) <= NETWORK_MAX_CLEAR_BYTES else REFUSED
+
+
 async def dispatch(ctx: WorkerContext, frames: list[bytes], *, local: bool = False) -> dict:
     """Handle one request body; always returns a reply, never raises for bad input.
 
@@ -54,8 +66,9 @@ async def dispatch(ctx: WorkerContext, frames: list[bytes], *, local: bool = Fal
     except (DecodeError, ProtocolError) as exc:
         drop_log(str(exc))
         return error(ErrorKind.BAD_REQUEST, "malformed request")
-    if isinstance(req, ClearRequest) and not local and len(frames[0]) > NETWORK_MAX_CLEAR_BYTES:
-        drop_log(f"{len(frames[0])}-byte clear request (the limit is {NETWORK_MAX_CLEAR_BYTES})")
+    if isinstance(req, ClearRequest) and not local and (len(frames[0]) > NETWORK_MAX_CLEAR_BYTES
+                                                        or looks_sealed(frames[0])):
+        drop_log(f"{len(frames[0])}-byte clear request: over {NETWORK_MAX_CLEAR_BYTES} bytes or dressed as sealed")
         return error(ErrorKind.BAD_REQUEST, "malformed request")
     try:
         if isinstance(req, ClearRequest):

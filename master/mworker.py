@@ -1,7 +1,10 @@
 """MWorker process: takes requests fair-queued from the request server and answers each.
 
-The network and the local socket are served by separate tasks on one event loop, so the
-operator's requests are answered while minions' requests wait on their store."""
+The network and the local socket are served by separate tasks on one event loop that yield after
+every request, so the operator's requests are answered within about one network request's time,
+whatever arrives on the network.  Network requests wait in two lanes: sealed ones (minions'
+returns, events) are served before clear ones (`_auth`), and clear ones beyond their lane are
+answered "busy" at once, so a flood of `_auth` delays a return by at most the request in hand."""
 
 from __future__ import annotations
 
@@ -11,22 +14,32 @@ from pathlib import Path
 
 from rx.config import MasterConfig
 from rx.master.context import DropLog, WorkerContext, WorkerSettings
-from rx.master.handlers import dispatch
+from rx.master.handlers import dispatch, network_lane
 from rx.master.store import open_stores, store_config
-from rx.transport.codec import encode
+from rx.transport.codec import MAX_FRAME_BYTES, NETWORK_MAX_CLEAR_BYTES, encode
 from rx.transport.crypto import load_or_create_identity
 from rx.transport.errors import ErrorKind
 from rx.transport.replies import ErrorReply
-from rx.transport.roles import RequestServer, ipc_url, open_transport
+from rx.transport.roles import Lane, RequestServer, ipc_url, open_transport
 
 log = logging.getLogger(__name__)
+
+NETWORK_LANES = (
+    Lane(max_requests=64, max_bytes=MAX_FRAME_BYTES),
+    Lane(max_requests=32, max_bytes=32 * NETWORK_MAX_CLEAR_BYTES,
+         shed=encode(ErrorReply(ErrorKind.UNAVAILABLE, "the master is busy; retry later").to_wire())),
+    Lane(max_requests=0, max_bytes=0, shed=encode(ErrorReply(ErrorKind.BAD_REQUEST, "malformed request").to_wire())),
+)
+"""Indexed by handlers.SEALED_LANE (served first; when full, the worker stops reading: backpressure),
+CLEAR_LANE (then; when full, a new one is answered "busy" at once) and REFUSED (answered at once)."""
+LOCAL_LANES = (Lane(max_requests=16, max_bytes=MAX_FRAME_BYTES),)
 
 
 async def run(cfg: MasterConfig, index: int = 0) -> None:
     transport = open_transport()
     stores = open_stores(store_config(cfg))
-    remote = transport.request_server(ipc_url(cfg.workers_ipc))
-    local = transport.request_server(ipc_url(cfg.workers_local_ipc))
+    remote = transport.request_server(ipc_url(cfg.workers_ipc), NETWORK_LANES, network_lane)
+    local = transport.request_server(ipc_url(cfg.workers_local_ipc), LOCAL_LANES)
     wctx = WorkerContext(
         identity=load_or_create_identity(Path(cfg.pki_dir), "master"), stores=stores,
         root_key=Path(cfg.root_key_path).read_text().strip(),

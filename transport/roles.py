@@ -10,6 +10,7 @@ master's private sock_dir.
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable, Protocol, Sequence
 
 
@@ -61,10 +62,25 @@ class Subscriber(Protocol):
 
 
 Handler = Callable[[list[bytes]], Awaitable[bytes]]
+Triage = Callable[[list[bytes]], int]
+"""Which lane a request (its body frames) waits in: an index into the server's lanes."""
+
+
+@dataclass(frozen=True)
+class Lane:
+    """A bounded queue of a request server.  Requests are read as they come and wait in lanes; the first
+    non-empty lane is served first.  A request that does not fit a full lane gets the lane's `shed` reply
+    at once, or, when `shed` is empty, the server stops reading until the lane has room (backpressure up
+    to the sender; a request larger than the whole lane is taken when the lane is empty)."""
+
+    max_requests: int
+    max_bytes: int
+    shed: bytes = b""
 
 
 class RequestServer(Protocol):
-    """A worker's end of the request channel: one request at a time per source, answered in order."""
+    """A worker's end of the request channel: one request at a time per source, from its first non-empty
+    lane, yielding to the event loop between requests."""
 
     async def serve(self, handle: Handler) -> None:
         """Answer requests with `handle(body frames) -> reply bytes` until cancelled."""
@@ -106,8 +122,9 @@ class Transport(Protocol):
 
     def subscriber(self, url: str, *, watch_link: bool = False) -> Subscriber: ...
 
-    def request_server(self, url: str) -> RequestServer:
-        """The worker end of a request router (one per source: the network, the local socket)."""
+    def request_server(self, url: str, lanes: Sequence[Lane], triage: Triage | None = None) -> RequestServer:
+        """The worker end of a request router (one per source: the network, the local socket); `triage`
+        picks each request's lane (the first when None)."""
 
     def frame_sink(self, url: str) -> FrameSink: ...
 

@@ -12,6 +12,7 @@ import itertools
 import logging
 import secrets
 import time
+from collections import deque
 from typing import Any, AsyncIterator, Sequence
 
 import zmq
@@ -19,7 +20,8 @@ import zmq.asyncio
 
 from rx.transport.codec import MAX_FRAME_BYTES, MAX_OBJECTS, NETWORK_MAX_OBJECTS, DecodeError, decode, encode
 from rx.transport.tags import SYNC_PREFIX, sync_tag
-from rx.transport.roles import Handler, LinkEvent, RequestTimeout
+from rx.transport.zmq_devices import REPLY_HWM, WORKER_HWM
+from rx.transport.roles import Handler, Lane, LinkEvent, RequestTimeout, Triage
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,8 @@ RECONNECT_MAX_MS = 5_000
 WORKER_RECONNECT_MS = 20
 """Workers reconnect this fast, so they are back within 20 ms of a request-server restart."""
 SYNC_MAX_WAIT_MS = 50
+READ_BURST = 16
+"""Requests a worker reads into its lanes before it yields to its other tasks."""
 
 
 async def recv_multipart(sock: zmq.asyncio.Socket) -> list[bytes]:
@@ -165,18 +169,68 @@ class ZmqSubscriber:
 
 
 class ZmqRequestServer:
-    """A REP socket connected to the request router's worker end."""
+    """A DEALER connected to the request router's worker end.  A reader takes requests as they arrive into
+    bounded lanes (see `Lane`); one request at a time is answered, from the first non-empty lane, and the
+    loop yields after each, so the reader and the other source's tasks get their turn: a message already
+    queued in zmq completes an await without yielding."""
 
-    def __init__(self, ctx: zmq.asyncio.Context, url: str) -> None:
-        self._sock = ctx.socket(zmq.REP)
+    def __init__(self, ctx: zmq.asyncio.Context, url: str, lanes: Sequence[Lane], triage: Triage | None) -> None:
+        self._sock = ctx.socket(zmq.DEALER)
         self._sock.setsockopt(zmq.LINGER, 0)
         self._sock.setsockopt(zmq.RECONNECT_IVL, WORKER_RECONNECT_MS)
+        self._sock.setsockopt(zmq.RCVHWM, WORKER_HWM)
+        self._sock.setsockopt(zmq.SNDHWM, REPLY_HWM)
         self._sock.connect(url)
+        self._lanes = list(lanes)
+        self._queues: list[deque[tuple[list[bytes], list[bytes], int]]] = [deque() for _ in self._lanes]
+        self._bytes = [0] * len(self._lanes)
+        self._triage = triage or (lambda body: 0)
+        self._ready = asyncio.Event()
+        self._room = asyncio.Event()
 
     async def serve(self, handle: Handler) -> None:
-        while True:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._read())
+            tg.create_task(self._answer(handle))
+
+    async def _read(self) -> None:
+        for n in itertools.count(1):
+            if n % READ_BURST == 0:
+                await asyncio.sleep(0)
             frames = await recv_multipart(self._sock)
-            await self._sock.send(await handle(frames))
+            try:
+                cut = frames.index(b"")
+            except ValueError:
+                continue  # no envelope delimiter: not a request (a REP socket drops these too)
+            envelope, body = frames[:cut + 1], frames[cut + 1:]
+            size = sum(map(len, body))
+            i = self._triage(body)
+            if self._lanes[i].shed and not self._fits(i, size):
+                await self._sock.send_multipart([*envelope, self._lanes[i].shed])
+                continue
+            while not self._fits(i, size) and self._queues[i]:
+                self._room.clear()
+                await self._room.wait()
+            self._queues[i].append((envelope, body, size))
+            self._bytes[i] += size
+            self._ready.set()
+
+    def _fits(self, i: int, size: int) -> bool:
+        lane = self._lanes[i]
+        return len(self._queues[i]) < lane.max_requests and self._bytes[i] + size <= lane.max_bytes
+
+    async def _answer(self, handle: Handler) -> None:
+        while True:
+            lane = next((i for i, q in enumerate(self._queues) if q), None)
+            if lane is None:
+                self._ready.clear()
+                await self._ready.wait()
+                continue
+            envelope, body, size = self._queues[lane].popleft()
+            self._bytes[lane] -= size
+            self._room.set()
+            await self._sock.send_multipart([*envelope, await handle(body)])
+            await asyncio.sleep(0)
 
     def close(self) -> None:
         self._sock.close(linger=0)
@@ -250,8 +304,8 @@ class ZmqTransport:
     def subscriber(self, url: str, *, watch_link: bool = False) -> ZmqSubscriber:
         return ZmqSubscriber(self.ctx, url, watch_link)
 
-    def request_server(self, url: str) -> ZmqRequestServer:
-        return ZmqRequestServer(self.ctx, url)
+    def request_server(self, url: str, lanes: Sequence[Lane], triage: Triage | None = None) -> ZmqRequestServer:
+        return ZmqRequestServer(self.ctx, url, lanes, triage)
 
     def frame_sink(self, url: str) -> ZmqFrameSink:
         return ZmqFrameSink(self.ctx, url)
