@@ -41,7 +41,9 @@ NONCE_CHECKED = frozenset({m.MINION_EVENT})
 """Sealed commands whose replay is refused by nonce (returns are de-duplicated by (jid, id) instead)."""
 
 
-SEALED_LANE, CLEAR_LANE, REFUSED = 0, 1, 2
+LOCAL_LANE, SEALED_LANE, CLEAR_LANE, REFUSED = 0, 1, 2, 3
+"""A worker's lanes, served in this order: the operator's local socket, then sealed network requests, then
+clear ones (`_auth`); REFUSED requests are answered at once.  See mworker.LANES."""
 
 
 def network_lane(body: list[bytes]) -> int:

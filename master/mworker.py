@@ -1,10 +1,10 @@
 """MWorker process: takes requests fair-queued from the request server and answers each.
 
-The network and the local socket are served by separate tasks on one event loop that yield after
-every request, so the operator's requests are answered within about one network request's time,
-whatever arrives on the network.  Network requests wait in two lanes: sealed ones (minions'
-returns, events) are served before clear ones (`_auth`), and clear ones beyond their lane are
-answered "busy" at once, so a flood of `_auth` delays a return by at most the request in hand."""
+One server reads both sources (the local socket and the network) into lanes before each request it
+answers, and answers the operator's requests first, then minions' sealed requests (returns, events),
+then clear ones (`_auth`); clear requests beyond their lane are answered "busy" at once.  So whatever
+arrives on the network, an operator's request waits at most for the request in hand, and a flood of
+`_auth` delays a minion's return by at most the request in hand and the sealed ones before it."""
 
 from __future__ import annotations
 
@@ -14,32 +14,32 @@ from pathlib import Path
 
 from rx.config import MasterConfig
 from rx.master.context import DropLog, WorkerContext, WorkerSettings
-from rx.master.handlers import dispatch, network_lane
+from rx.master.handlers import LOCAL_LANE, dispatch, network_lane
 from rx.master.store import open_stores, store_config
 from rx.transport.codec import MAX_FRAME_BYTES, NETWORK_MAX_CLEAR_BYTES, encode
 from rx.transport.crypto import load_or_create_identity
 from rx.transport.errors import ErrorKind
 from rx.transport.replies import ErrorReply
-from rx.transport.roles import Lane, RequestServer, ipc_url, open_transport
+from rx.transport.roles import Handler, Lane, Source, ipc_url, open_transport
 
 log = logging.getLogger(__name__)
 
-NETWORK_LANES = (
+LANES = (
+    Lane(max_requests=16, max_bytes=MAX_FRAME_BYTES),
     Lane(max_requests=64, max_bytes=MAX_FRAME_BYTES),
     Lane(max_requests=32, max_bytes=32 * NETWORK_MAX_CLEAR_BYTES,
          shed=encode(ErrorReply(ErrorKind.UNAVAILABLE, "the master is busy; retry later").to_wire())),
     Lane(max_requests=0, max_bytes=0, shed=encode(ErrorReply(ErrorKind.BAD_REQUEST, "malformed request").to_wire())),
 )
-"""Indexed by handlers.SEALED_LANE (served first; when full, the worker stops reading: backpressure),
-CLEAR_LANE (then; when full, a new one is answered "busy" at once) and REFUSED (answered at once)."""
-LOCAL_LANES = (Lane(max_requests=16, max_bytes=MAX_FRAME_BYTES),)
+"""The lanes handlers.LOCAL_LANE, SEALED_LANE, CLEAR_LANE and REFUSED: the first two stop the reading of their
+source when full (backpressure), a clear request that finds its lane full is answered "busy" at once."""
 
 
 async def run(cfg: MasterConfig, index: int = 0) -> None:
     transport = open_transport()
     stores = open_stores(store_config(cfg))
-    remote = transport.request_server(ipc_url(cfg.workers_ipc), NETWORK_LANES, network_lane)
-    local = transport.request_server(ipc_url(cfg.workers_local_ipc), LOCAL_LANES)
+    server = transport.request_server([Source(ipc_url(cfg.workers_local_ipc), lambda body: LOCAL_LANE),
+                                       Source(ipc_url(cfg.workers_ipc), network_lane)], LANES)
     wctx = WorkerContext(
         identity=load_or_create_identity(Path(cfg.pki_dir), "master"), stores=stores,
         root_key=Path(cfg.root_key_path).read_text().strip(),
@@ -51,11 +51,10 @@ async def run(cfg: MasterConfig, index: int = 0) -> None:
     )
     log.debug("mworker %d ready", index)
     try:
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(_serve(wctx, remote, local=False, index=index))
-            tg.create_task(_serve(wctx, local, local=True, index=index))
+        local, network = _handler(wctx, local=True, index=index), _handler(wctx, local=False, index=index)
+        await server.serve([local, network, network, network])
     finally:
-        for closeable in (remote, local, wctx.publisher, wctx.events):
+        for closeable in (server, wctx.publisher, wctx.events):
             closeable.close()
         stores.close()
         transport.close()
@@ -65,8 +64,8 @@ INTERNAL_LOG_INTERVAL = 10.0
 """Seconds between two tracebacks of unexpected errors in one worker (the others are counted)."""
 
 
-async def _serve(wctx: WorkerContext, server: RequestServer, *, local: bool, index: int) -> None:
-    """Answer every request on one source, one at a time; never let a request end the loop."""
+def _handler(wctx: WorkerContext, *, local: bool, index: int) -> Handler:
+    """Answers one request from one source; never lets a request end the loop."""
     internal_log = DropLog(f"mworker {index}: unexpected error handling a request", logging.ERROR,
                            INTERNAL_LOG_INTERVAL, traceback=True)
 
@@ -77,7 +76,7 @@ async def _serve(wctx: WorkerContext, server: RequestServer, *, local: bool, ind
             internal_log(f"{exc.__class__.__name__}: {exc}"[:500])
             reply = ErrorReply(ErrorKind.INTERNAL, "internal error; see the master log").to_wire()
         return encode(reply)
-    await server.serve(handle)
+    return handle
 
 
 def main(cfg: MasterConfig, index: int) -> None:

@@ -68,22 +68,30 @@ Triage = Callable[[list[bytes]], int]
 
 @dataclass(frozen=True)
 class Lane:
-    """A bounded queue of a request server.  Requests are read as they come and wait in lanes; the first
-    non-empty lane is served first.  A request that does not fit a full lane gets the lane's `shed` reply
-    at once, or, when `shed` is empty, the server stops reading until the lane has room (backpressure up
-    to the sender; a request larger than the whole lane is taken when the lane is empty)."""
+    """A bounded queue of a request server.  A request that does not fit a full lane gets the lane's
+    `shed` reply at once, or, when `shed` is empty, the server reads no more from that request's source
+    until the lane has room (backpressure up to the sender; one request may overfill the lane)."""
 
     max_requests: int
     max_bytes: int
     shed: bytes = b""
 
 
-class RequestServer(Protocol):
-    """A worker's end of the request channel: one request at a time per source, from its first non-empty
-    lane, yielding to the event loop between requests."""
+@dataclass(frozen=True)
+class Source:
+    """Where a request server takes requests (a request router's worker end), and which lane each waits in."""
 
-    async def serve(self, handle: Handler) -> None:
-        """Answer requests with `handle(body frames) -> reply bytes` until cancelled."""
+    url: str
+    triage: Triage
+
+
+class RequestServer(Protocol):
+    """A worker's end of the request channel.  Before each request it answers, it reads what every source
+    has queued into the lanes; then it answers one request from the first non-empty lane.  So a request
+    in a lane waits at most for the request being handled and those in the lanes before it."""
+
+    async def serve(self, handlers: Sequence[Handler]) -> None:
+        """Answer requests until cancelled: `handlers[i](body frames) -> reply bytes` for lane i."""
 
     def close(self) -> None: ...
 
@@ -122,9 +130,8 @@ class Transport(Protocol):
 
     def subscriber(self, url: str, *, watch_link: bool = False) -> Subscriber: ...
 
-    def request_server(self, url: str, lanes: Sequence[Lane], triage: Triage | None = None) -> RequestServer:
-        """The worker end of a request router (one per source: the network, the local socket); `triage`
-        picks each request's lane (the first when None)."""
+    def request_server(self, sources: Sequence[Source], lanes: Sequence[Lane]) -> RequestServer:
+        """One server for request routers' worker ends (the network, the local socket)."""
 
     def frame_sink(self, url: str) -> FrameSink: ...
 

@@ -44,8 +44,10 @@ def requests(kind: str) -> Iterator[bytes]:
         yield encode(ClearRequest("_auth", req.to_wire()).to_wire())
 
 
-def flood(url: str, kind: str, sockets: int, seconds: float, stop_file: Path | None) -> dict:
-    """Send until the deadline or the stop file; returns how many requests went out and how many were answered."""
+def flood(url: str, kind: str, sockets: int, seconds: float, stop_file: Path | None = None,
+          ready_file: Path | None = None, ready_after: int = 100) -> dict:
+    """Send until the deadline or the stop file; returns how many requests went out and how many were answered.
+    `ready_file` is created once `ready_after` answers came back (the master is busy with the flood)."""
     ctx = zmq.Context()
     socks = []
     for _ in range(sockets):
@@ -67,6 +69,8 @@ def flood(url: str, kind: str, sockets: int, seconds: float, stop_file: Path | N
                     while s.poll(0, zmq.POLLIN):
                         s.recv_multipart()
                         answered += 1
+                    if ready_file and answered >= ready_after and not ready_file.exists():
+                        ready_file.touch()
                 if events & zmq.POLLOUT:
                     try:
                         s.send_multipart([sent.to_bytes(8, "big"), b"", next(bodies)], zmq.NOBLOCK)
@@ -86,9 +90,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--kind", choices=KINDS, default="new")
     p.add_argument("--sockets", type=int, default=4)
     p.add_argument("--seconds", type=float, default=30.0)
-    p.add_argument("--stop-file", type=Path)
+    p.add_argument("--stop-file", type=Path, help="stop as soon as this file exists")
+    p.add_argument("--ready-file", type=Path, help="create this file once --ready-after answers came back")
+    p.add_argument("--ready-after", type=int, default=100)
     a = p.parse_args(argv)
-    out = flood(a.url, a.kind, a.sockets, a.seconds, a.stop_file)
+    out = flood(a.url, a.kind, a.sockets, a.seconds, a.stop_file, a.ready_file, a.ready_after)
     print(f"sent {out['sent']} answered {out['answered']}", flush=True)
     sys.exit(0)
 
