@@ -33,7 +33,7 @@ WORKER_RECONNECT_MS = 20
 """Workers reconnect this fast, so they are back within 20 ms of a request-server restart."""
 SYNC_MAX_WAIT_MS = 50
 READ_BURST = 256
-"""Most requests a worker reads into its lanes before it answers the next one (shedding one costs ~20 µs)."""
+"""Most requests a worker reads from one source into its lanes before it answers the next one."""
 
 
 async def recv_multipart(sock: zmq.asyncio.Socket) -> list[bytes]:

@@ -20,12 +20,14 @@ from pathlib import Path
 import pytest
 import zmq
 
-from conftest import FakeMinion
+from conftest import FakeMinion, RawClient
 from rx.master.handlers import SEALED_LANE
 from rx.master.mworker import LANES
 from rx.transport.codec import encode
-from rx.transport.messages import AesRequest
+from rx.transport.handshake import start_auth
+from rx.transport.messages import AesRequest, ClearRequest
 from rx.transport.zmq_devices import PEER_HWM, WORKER_HWM
+from tests.support.flood import dressed_as_sealed
 from tests.support.procs import peak_rss_kb, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -124,3 +126,17 @@ def test_large_unread_requests_are_bounded_in_bytes(fleet, connections):
     bound = _bound_mb(connections, fleet.cfg.worker_processes)
     assert growth < bound < FRAMES * FRAME_MB / 2, f"the master grew by {growth:.0f} MB (bound {bound:.0f} MB)"
     assert "Traceback" not in fleet.master.output()
+
+
+def test_a_clear_request_dressed_as_sealed_is_refused(fleet):
+    """Starting like a sealed request puts a frame in the sealed lane; if it parses as clear, it is refused."""
+    minion = FakeMinion(fleet, "dressed")
+    raw = RawClient(f"tcp://127.0.0.1:{fleet.ret_port}")
+    try:
+        auth = ClearRequest("_auth", start_auth(minion.identity, minion.id).request.to_wire())
+        reply = raw.request(None, raw=dressed_as_sealed(auth))
+        assert reply["ok"] is False and reply["error"]["type"] == "bad_request", reply
+        assert minion.auth() == "accepted"  # the same request, not dressed up, is answered
+    finally:
+        raw.close()
+        minion.close()
