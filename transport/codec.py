@@ -40,8 +40,8 @@ _IS_CONTAINER_HEAD = bytes(int(0x80 <= b <= 0x9F or 0xDC <= b <= 0xDF) for b in 
 
 def check_structure(frame: bytes, max_objects: int, max_depth: int = MAX_DEPTH) -> int:
     """The number of objects in `frame`; DecodeError unless it is exactly one msgpack value of at most
-    `max_objects` objects nested at most `max_depth` deep.  Reads headers only (string, binary and ext payloads are skipped
-    by their length), so a bomb costs O(min(objects, max_objects)) and no memory."""
+    `max_objects` objects nested at most `max_depth` deep.  Reads headers only (string, binary and ext
+    payloads are skipped by their length), so a bomb costs O(min(objects, max_objects)) and no memory."""
     if max_objects < 1:
         raise DecodeError(f"more than {max_objects} objects")
     data = frame if isinstance(frame, bytes) else bytes(frame)

@@ -69,8 +69,8 @@ Triage = Callable[[list[bytes]], int]
 @dataclass(frozen=True)
 class Lane:
     """A bounded queue of a request server.  A request that does not fit a full lane gets the lane's
-    `shed` reply at once, or, when `shed` is empty, the server reads no more from that request's source
-    until the lane has room (backpressure up to the sender; one request may overfill the lane)."""
+    `shed` reply at once, or, when `shed` is empty, the server reads no more requests until the lane has
+    room again (backpressure up to the senders; one request may overfill the lane)."""
 
     max_requests: int
     max_bytes: int

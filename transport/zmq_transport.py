@@ -20,8 +20,8 @@ import zmq.asyncio
 
 from rx.transport.codec import MAX_FRAME_BYTES, MAX_OBJECTS, NETWORK_MAX_OBJECTS, DecodeError, decode, encode
 from rx.transport.tags import SYNC_PREFIX, sync_tag
-from rx.transport.zmq_devices import REPLY_HWM, WORKER_HWM
 from rx.transport.roles import Handler, Lane, LinkEvent, RequestTimeout, Source, Triage
+from rx.transport.zmq_devices import REPLY_HWM, WORKER_HWM
 
 log = logging.getLogger(__name__)
 

@@ -56,7 +56,8 @@ def test_bomb_on_the_local_socket_is_refused(fleet):
     minion = FakeMinion(fleet, "witness")
     try:
         before = _peaks(fleet.master_pids())
-        reply = local.request(ClearRequest("publish", {"key": "x", "tgt": "*", "fun": "test.arg", "arg": BOMB}).to_wire())
+        publish = ClearRequest("publish", {"key": "x", "tgt": "*", "fun": "test.arg", "arg": BOMB})
+        reply = local.request(publish.to_wire())
         assert reply["ok"] is False and reply["error"]["type"] == "bad_request", reply
         assert _growth_mb(before) < GROWTH_BOUND_MB
         assert len(encode(BOMB)) < MAX_FRAME_BYTES

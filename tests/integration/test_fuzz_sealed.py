@@ -97,7 +97,8 @@ def _every_single_mutation(bases: list[dict]) -> Iterator[bytes]:
 def _random_mutant(base: dict, rng: random.Random) -> bytes:
     """Several mutations at once, or not a command at all."""
     if rng.random() < 0.08:
-        return rng.choice([bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 200))), encode(rng.choice(ODD_VALUES))])
+        noise = bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 200)))
+        return rng.choice([noise, encode(rng.choice(ODD_VALUES))])
     plain = _fresh(base)
     for _ in range(rng.randint(2, 4)):
         slots = _slots(plain)
@@ -111,7 +112,8 @@ def _random_mutant(base: dict, rng: random.Random) -> bytes:
             del parent[key]
         elif kind == "extra":
             target = parent if isinstance(parent, dict) else plain
-            target[rng.choice(["extra", "id", "minion", "__class__", "jid", "ok"])] = copy.deepcopy(rng.choice(ODD_VALUES))
+            name = rng.choice(["extra", "id", "minion", "__class__", "jid", "ok"])
+            target[name] = copy.deepcopy(rng.choice(ODD_VALUES))
         else:
             for _ in range(rng.choice([1, 3, MAX_DEPTH])):
                 parent[key] = [parent[key]]

@@ -193,7 +193,8 @@ def test_structure_check_measures_depth_exactly(depth, kind, innermost):
         codec.check_structure(frame, 1000, max_depth=depth - 1)
 
 
-@pytest.mark.parametrize("ext", [msgpack.ExtType(1, b"x"), msgpack.ExtType(2, b"x" * 16), msgpack.ExtType(3, b"x" * 300)])
+@pytest.mark.parametrize("ext", [msgpack.ExtType(1, b"x"), msgpack.ExtType(2, b"x" * 16),
+                                 msgpack.ExtType(3, b"x" * 300)])
 def test_structure_check_skips_ext_payloads(ext):
     codec.check_structure(msgpack.packb([ext, 1]), 3)
 
