@@ -49,22 +49,20 @@ class WorkerContext:
 
 
 class DropLog:
-    """Logs what it is told (`what: why`), at most one line per `interval` seconds plus a count of the rest."""
+    """Logs what it is told (`what: why`), at most one line per `interval` seconds plus a count of the rest,
+    so a flood cannot fill the log; with `traceback`, the line carries the exception being handled."""
 
     def __init__(self, what: str = "dropped request", past: str = "dropped", *, interval: float = 1.0,
-                 level: int = logging.WARNING) -> None:
-        self.what = what
-        self.past = past
-        self.interval = interval
-        self.level = level
+                 level: int = logging.WARNING, traceback: bool = False) -> None:
+        self.what, self.past, self.interval, self.level, self.traceback = what, past, interval, level, traceback
         self._last = float("-inf")
         self._suppressed = 0
 
     def __call__(self, why: str) -> None:
         now = time.monotonic()
         if now - self._last >= self.interval:
-            extra = f" ({self._suppressed} more {self.past} since last report)" if self._suppressed else ""
-            log.log(self.level, "%s: %s%s", self.what, why, extra)
+            extra = f" ({self._suppressed} more {self.past} since the last report)" if self._suppressed else ""
+            log.log(self.level, "%s: %s%s", self.what, why, extra, exc_info=self.traceback)
             self._last, self._suppressed = now, 0
         else:
             self._suppressed += 1

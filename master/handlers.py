@@ -16,9 +16,9 @@ from rx.master.minion_cmds import handle_auth, handle_minion_event, handle_misse
 from rx.master.publish import handle_lookup, handle_preview, handle_publish
 from rx.master.store import StoreError
 from rx.transport import messages as m
-from rx.transport.codec import NETWORK_MAX_OBJECTS, DecodeError, decode, objects_within
+from rx.transport.codec import MAX_OBJECTS, NETWORK_MAX_CLEAR_BYTES, NETWORK_MAX_OBJECTS, DecodeError, decode
 from rx.transport.errors import ErrorKind, ProtocolError
-from rx.transport.messages import AesRequest, ClearRequest, parse_request
+from rx.transport.messages import AesRequest, ClearRequest, looks_sealed, parse_request
 from rx.transport.secure import Malformed, Rejected, StaleSerial, open_request, seal_reply
 
 CLEAR_COMMANDS: dict[str, Callable[[WorkerContext, dict], Awaitable[dict]]] = {
@@ -39,6 +39,20 @@ NONCE_CHECKED = frozenset({m.MINION_EVENT})
 """Sealed commands whose replay is refused by nonce (returns are de-duplicated by (jid, id) instead)."""
 
 
+LOCAL_LANE, SEALED_LANE, CLEAR_LANE, REFUSED = 0, 1, 2, 3
+"""A worker's lanes, served in this order: the operator's local socket, then sealed network requests, then
+clear ones (`_auth`); REFUSED requests are answered at once.  See mworker.LANES."""
+
+
+def network_lane(body: list[bytes]) -> int:
+    """The worker lane of a network request: what looks sealed (a minion's return or event) is served
+    before clear requests (`_auth`); anything else over NETWORK_MAX_CLEAR_BYTES is refused unread.  A
+    clear request that looks sealed is refused by `dispatch`."""
+    if len(body) == 1 and looks_sealed(body[0]):
+        return SEALED_LANE
+    return CLEAR_LANE if sum(map(len, body)) <= NETWORK_MAX_CLEAR_BYTES else REFUSED
+
+
 async def dispatch(ctx: WorkerContext, frames: list[bytes], *, local: bool = False) -> dict:
     """Handle one request body; always returns a reply, never raises for bad input.
 
@@ -47,13 +61,14 @@ async def dispatch(ctx: WorkerContext, frames: list[bytes], *, local: bool = Fal
     if len(frames) != 1:
         drop_log(f"{len(frames)} body frames")
         return error(ErrorKind.BAD_REQUEST, "malformed request")
-    if not local and not objects_within(frames[0], NETWORK_MAX_OBJECTS):
-        drop_log(f"{len(frames[0])}-byte frame is not one msgpack value of at most {NETWORK_MAX_OBJECTS} objects")
-        return error(ErrorKind.BAD_REQUEST, "malformed request")
     try:
-        req = parse_request(decode(frames[0]))
+        req = parse_request(decode(frames[0], max_objects=MAX_OBJECTS if local else NETWORK_MAX_OBJECTS))
     except (DecodeError, ProtocolError) as exc:
         drop_log(str(exc))
+        return error(ErrorKind.BAD_REQUEST, "malformed request")
+    if isinstance(req, ClearRequest) and not local and (len(frames[0]) > NETWORK_MAX_CLEAR_BYTES
+                                                        or looks_sealed(frames[0])):
+        drop_log(f"{len(frames[0])}-byte clear request: over {NETWORK_MAX_CLEAR_BYTES} bytes or dressed as sealed")
         return error(ErrorKind.BAD_REQUEST, "malformed request")
     try:
         if isinstance(req, ClearRequest):

@@ -1,7 +1,10 @@
 """MWorker process: takes requests fair-queued from the request server and answers each.
 
-The network and the local socket are served by separate tasks on one event loop, so the
-operator's requests are answered while minions' requests wait on their store."""
+One server reads both sources (the local socket and the network) into lanes before each request it
+answers, and answers the operator's requests first, then minions' sealed requests (returns, events),
+then clear ones (`_auth`); clear requests beyond their lane are answered "busy" at once.  So whatever
+arrives on the network, an operator's request waits at most for the request in hand, and a flood of
+`_auth` delays a minion's return by at most the request in hand and the sealed ones before it."""
 
 from __future__ import annotations
 
@@ -11,25 +14,34 @@ from pathlib import Path
 
 from rx.config import MasterConfig
 from rx.master.autosign import AutoSign
-from rx.master.context import WorkerContext, WorkerSettings
-from rx.master.handlers import dispatch
+from rx.master.context import DropLog, WorkerContext, WorkerSettings
+from rx.master.handlers import LOCAL_LANE, dispatch, network_lane
 from rx.master.store import StoreError, open_stores, store_config
-from rx.transport.codec import encode
+from rx.transport.codec import MAX_FRAME_BYTES, NETWORK_MAX_CLEAR_BYTES, encode
 from rx.transport.crypto import load_or_create_identity
 from rx.transport.errors import ErrorKind
 from rx.transport.replies import ErrorReply
-from rx.transport.roles import RequestServer, ipc_url, open_transport
+from rx.transport.roles import Handler, Lane, Source, ipc_url, open_transport
 
 log = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 1.0
+LANES = (
+    Lane(max_requests=16, max_bytes=MAX_FRAME_BYTES),
+    Lane(max_requests=64, max_bytes=MAX_FRAME_BYTES),
+    Lane(max_requests=32, max_bytes=32 * NETWORK_MAX_CLEAR_BYTES,
+         shed=encode(ErrorReply(ErrorKind.UNAVAILABLE, "the master is busy; retry later").to_wire())),
+    Lane(max_requests=0, max_bytes=0, shed=encode(ErrorReply(ErrorKind.BAD_REQUEST, "malformed request").to_wire())),
+)
+"""The lanes handlers.LOCAL_LANE, SEALED_LANE, CLEAR_LANE and REFUSED: the first two stop the reading of their
+source when full (backpressure), a clear request that finds its lane full is answered "busy" at once."""
 
 
 async def run(cfg: MasterConfig, index: int = 0) -> None:
     transport = open_transport()
     stores = open_stores(store_config(cfg))
-    remote = transport.request_server(ipc_url(cfg.workers_ipc))
-    local = transport.request_server(ipc_url(cfg.workers_local_ipc))
+    server = transport.request_server([Source(ipc_url(cfg.workers_local_ipc), lambda body: LOCAL_LANE),
+                                       Source(ipc_url(cfg.workers_ipc), network_lane)], LANES)
     wctx = WorkerContext(
         identity=load_or_create_identity(Path(cfg.pki_dir), "master"), stores=stores,
         root_key=Path(cfg.root_key_path).read_text().strip(),
@@ -42,27 +54,34 @@ async def run(cfg: MasterConfig, index: int = 0) -> None:
     )
     log.debug("mworker %d ready", index)
     try:
+        local, network = _handler(wctx, local=True, index=index), _handler(wctx, local=False, index=index)
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(_serve(wctx, remote, local=False, index=index))
-            tg.create_task(_serve(wctx, local, local=True, index=index))
+            tg.create_task(server.serve([local, network, network, network]))
             tg.create_task(_flush(wctx))
     finally:
-        for closeable in (remote, local, wctx.publisher, wctx.events):
+        for closeable in (server, wctx.publisher, wctx.events):
             closeable.close()
         stores.close()
         transport.close()
 
 
-async def _serve(wctx: WorkerContext, server: RequestServer, *, local: bool, index: int) -> None:
-    """Answer every request on one source, one at a time; never let a request end the loop."""
+INTERNAL_LOG_INTERVAL = 10.0
+"""Seconds between two tracebacks of unexpected errors in one worker (the others are counted)."""
+
+
+def _handler(wctx: WorkerContext, *, local: bool, index: int) -> Handler:
+    """Answers one request from one source; never lets a request end the loop."""
+    internal_log = DropLog(f"mworker {index}: unexpected error handling a request", "failed", level=logging.ERROR,
+                           interval=INTERNAL_LOG_INTERVAL, traceback=True)
+
     async def handle(frames: list[bytes]) -> bytes:
         try:
             reply = await dispatch(wctx, frames, local=local)
-        except Exception:
-            log.exception("mworker %d: unexpected error handling a request", index)
+        except Exception as exc:
+            internal_log(f"{exc.__class__.__name__}: {exc}"[:500])
             reply = ErrorReply(ErrorKind.INTERNAL, "internal error; see the master log").to_wire()
         return encode(reply)
-    await server.serve(handle)
+    return handle
 
 
 async def _flush(wctx: WorkerContext) -> None:

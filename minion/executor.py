@@ -22,7 +22,7 @@ from typing import Any
 
 from rx.minion.registry import Registry, UnknownFunction
 from rx.modules import CommandError, ExecContext, Result, takes_context
-from rx.transport.codec import DecodeError, decode, encode
+from rx.transport.codec import MAX_DEPTH, MAX_OBJECTS, DecodeError, check_structure, decode, encode
 from rx.transport.messages import Job
 
 log = logging.getLogger(__name__)
@@ -155,7 +155,7 @@ class Executor:
             _hold_lifeline(lifeline)
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 signal.signal(sig, signal.SIG_DFL)
-            payload = _wire_safe(execute(self.registry, job, self.context))
+            payload = _wire_safe(execute(self.registry, job, self.context), _objects(job))
             view = memoryview(payload)
             while view:
                 n = os.write(w, view)
@@ -228,13 +228,26 @@ MAX_RETURN_BYTES = 12 * 1024 * 1024
 """Largest encoded return sent to the master (the frame limit is 16 MB, with room for the envelope)."""
 
 
-def _wire_safe(result: dict) -> bytes:
-    """The encoded result, or an error return saying why it cannot travel (never a silent loss)."""
+RETURN_WRAPPER_OBJECTS = 256
+"""Objects a sealed `_return` adds around a job's result besides the job's arguments (command, jid,
+function names, ...); the result itself sits one level deeper there."""
+
+
+def _objects(job: Job) -> int:
+    """Objects the job's arguments add to its `_return` (they travel back as `fun_args`)."""
+    return check_structure(encode([job.arg, job.kwarg]), MAX_OBJECTS, MAX_DEPTH + 1)
+
+
+def _wire_safe(result: dict, reserve: int = 0) -> bytes:
+    """The encoded result, or an error return saying why it cannot travel (never a silent loss): the
+    master decodes the `_return` it goes into with the same limits (size, objects, depth), so the
+    result leaves room for the wrapper and `reserve` more objects."""
     try:
         payload = encode(result)
         if len(payload) > MAX_RETURN_BYTES:
             raise ValueError(f"{len(payload)} bytes encoded, over the {MAX_RETURN_BYTES}-byte limit")
-        decode(payload)  # the master decodes it with the same per-container limits
+        check_structure(payload, MAX_OBJECTS - RETURN_WRAPPER_OBJECTS - reserve, MAX_DEPTH - 1)
+        decode(payload)
         return payload
     except (TypeError, ValueError, OverflowError) as exc:
         return encode({"return": f"ERROR: the return value cannot be sent: {exc}", "retcode": 1, "success": False})

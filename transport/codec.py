@@ -23,56 +23,73 @@ class DecodeError(ValueError):
     """A frame that is not a well-formed, in-limits msgpack document."""
 
 
+MAX_OBJECTS = 500_000
+"""Most msgpack objects (scalars and containers) one document may hold: every decoded plaintext,
+reply, publication and local request.  Room for a 100,000-entry map or list; the costliest document
+within it (nested empty arrays) takes ~0.17 s and ~30 MB to decode, where 16 MB of them used to take
+seconds and a gigabyte.  Checked before decoding, like MAX_DEPTH."""
 NETWORK_MAX_OBJECTS = 256
-"""Most msgpack objects an unauthenticated envelope may hold (`_auth` has ~15, a sealed request ~11).
-Checked before decoding: a 16 MB frame of nested empty arrays passes every per-container limit yet
-costs seconds of CPU and a gigabyte of memory to decode."""
+"""Most objects an unauthenticated envelope may hold (`_auth` has ~15, a sealed request ~11)."""
+NETWORK_MAX_CLEAR_BYTES = 4096
+"""Largest clear (unauthenticated) request taken from the network: an `_auth` is under 1 KB; only a
+sealed request, whose ciphertext opens under a minion's key, may use the whole frame."""
+
+_IS_CONTAINER_HEAD = bytes(int(0x80 <= b <= 0x9F or 0xDC <= b <= 0xDF) for b in range(256))
+"""Translation table marking the bytes that can start a container (fixmap, fixarray, array/map 16/32)."""
 
 
-def objects_within(frame: bytes, cap: int) -> bool:
-    """True if `frame` is at most one well-formed msgpack value of at most `cap` objects.
-
-    A header-only scan: string, binary and ext payloads are skipped by their length, so the cost is
-    O(min(objects, cap)) whatever the frame's size.
-    """
-    view = memoryview(frame)
-    end = len(view)
-    pos, todo, seen = 0, 1, 0
-    while todo:
+def check_structure(frame: bytes, max_objects: int, max_depth: int = MAX_DEPTH) -> int:
+    """The number of objects in `frame`; DecodeError unless it is exactly one msgpack value of at most
+    `max_objects` objects nested at most `max_depth` deep.  Reads headers only (string, binary and ext
+    payloads are skipped by their length), so a bomb costs O(min(objects, max_objects)) and no memory."""
+    if max_objects < 1:
+        raise DecodeError(f"more than {max_objects} objects")
+    data = frame if isinstance(frame, bytes) else bytes(frame)
+    end = len(data)
+    pos, left, announced = 0, 1, 1
+    stack: list[int] = []  # objects still to read in each enclosing container
+    while True:
+        if not left:
+            if not stack:
+                break
+            left = stack.pop()
+            continue
         if pos >= end:
-            return False
-        b = view[pos]
+            raise DecodeError("truncated msgpack")
+        b = data[pos]
         pos += 1
-        todo -= 1
-        seen += 1
-        if seen > cap:
-            return False
+        left -= 1
         if b <= 0x7F or b >= 0xE0 or b in (0xC0, 0xC2, 0xC3):
             continue
-        if 0x80 <= b <= 0x8F:
-            todo += 2 * (b & 0x0F)
-        elif 0x90 <= b <= 0x9F:
-            todo += b & 0x0F
-        elif 0xA0 <= b <= 0xBF:
+        if b <= 0x9F:
+            n = b & 0x0F if b >= 0x90 else 2 * (b & 0x0F)
+        elif b <= 0xBF:
             pos += b & 0x1F
+            continue
         elif b in _FIXED:
             pos += _FIXED[b]
+            continue
         elif b in _SIZED:
             width, extra = _SIZED[b]
-            if pos + width > end:
-                return False
-            pos += width + int.from_bytes(view[pos:pos + width], "big") + extra
+            pos += width + int.from_bytes(data[pos:pos + width], "big") + extra
+            continue
         elif b in _CONTAINERS:
             width, per_item = _CONTAINERS[b]
-            if pos + width > end:
-                return False
-            todo += per_item * int.from_bytes(view[pos:pos + width], "big")
+            n = per_item * int.from_bytes(data[pos:pos + width], "big")
             pos += width
         else:
-            return False
-        if todo > cap:
-            return False
-    return pos == end
+            raise DecodeError(f"invalid msgpack byte 0x{b:02x}")
+        if len(stack) >= max_depth:
+            raise DecodeError(f"nesting deeper than {max_depth}")
+        announced += n
+        if announced > max_objects:
+            raise DecodeError(f"more than {max_objects} objects")
+        if n:
+            stack.append(left)
+            left = n
+    if pos != end:
+        raise DecodeError("truncated msgpack" if pos > end else "trailing bytes after the msgpack value")
+    return announced
 
 
 # header byte -> payload bytes after it (numbers, fixext incl. its type byte)
@@ -90,14 +107,24 @@ def encode(obj: Any) -> bytes:
     return msgpack.packb(obj, use_bin_type=True)
 
 
-def decode(frame: bytes, *, max_bytes: int = MAX_FRAME_BYTES) -> Any:
-    """Parse one msgpack document; anything malformed, oversized or trailing is a DecodeError."""
+def _surely_within(frame: bytes, max_objects: int) -> bool:
+    """True when the structure check cannot fail, so the usual small frame skips it (one C-speed byte
+    count): every object takes at least one byte, and every nesting level a byte that could start a
+    container."""
+    return len(frame) <= max_objects and bytes(frame).translate(_IS_CONTAINER_HEAD).count(1) <= MAX_DEPTH
+
+
+def decode(frame: bytes, *, max_bytes: int = MAX_FRAME_BYTES, max_objects: int = MAX_OBJECTS) -> Any:
+    """Parse one msgpack document within the size, object and depth limits; anything malformed,
+    oversized, too large in objects, too deep or trailing is a DecodeError."""
     if not isinstance(frame, (bytes, bytearray, memoryview)):
         raise DecodeError(f"frame is {type(frame).__name__}, not bytes")
     if len(frame) > max_bytes:
         raise DecodeError(f"frame of {len(frame)} bytes exceeds the {max_bytes}-byte limit")
+    if not _surely_within(frame, max_objects):
+        check_structure(frame, max_objects)
     try:
-        obj = msgpack.unpackb(
+        return msgpack.unpackb(
             frame, raw=False, strict_map_key=True, use_list=True,
             max_str_len=MAX_STR_BYTES, max_bin_len=MAX_BIN_BYTES,
             max_array_len=MAX_ARRAY_LEN, max_map_len=MAX_MAP_LEN, max_ext_len=0,
@@ -105,22 +132,3 @@ def decode(frame: bytes, *, max_bytes: int = MAX_FRAME_BYTES) -> Any:
     except (ValueError, TypeError, msgpack.ExtraData, msgpack.FormatError, msgpack.StackError,
             UnicodeDecodeError, RecursionError) as exc:
         raise DecodeError(f"malformed msgpack: {exc.__class__.__name__}: {exc}") from None
-    if _depth(obj) > MAX_DEPTH:
-        raise DecodeError(f"nesting deeper than {MAX_DEPTH}")
-    return obj
-
-
-def _depth(obj: Any) -> int:
-    deepest = 0
-    stack = [(obj, 1)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, dict):
-            deepest = max(deepest, level)
-            if level <= MAX_DEPTH:
-                stack.extend((v, level + 1) for v in item.values())
-        elif isinstance(item, list):
-            deepest = max(deepest, level)
-            if level <= MAX_DEPTH:
-                stack.extend((v, level + 1) for v in item)
-    return deepest

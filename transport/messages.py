@@ -75,6 +75,12 @@ def parse_request(obj: Any) -> ClearRequest | AesRequest:
     raise ProtocolError(f"unknown encoding {enc!r}", "enc")
 
 
+def looks_sealed(frame: bytes) -> bool:
+    """True if `frame` starts as an encoded AesRequest does: a map whose first field is `enc: "aes"`
+    (the master serves such frames before clear ones, and refuses a clear request that starts so)."""
+    return len(frame) > 9 and 0x80 <= frame[0] <= 0x8F and frame[1:9] == b"\xa3enc\xa3aes"
+
+
 def request_aad(minion_id: str, serial: int) -> bytes:
     """Associated data of a sealed request: the id and key serial it claims are what the key proves."""
     return b"rx/req\0" + serial_bytes(serial) + minion_id.encode()
@@ -325,7 +331,7 @@ class JobReturn:
         d = f.as_map(obj, "return")
         if "return" not in d:
             raise ProtocolError("missing", "return")
-        return cls(jid=check_jid(d.get("jid")), fun=f.get(d, "fun", (str, list)), fun_args=f.get(d, "fun_args", list),
+        return cls(jid=check_jid(d.get("jid")), fun=_funs(d), fun_args=f.get(d, "fun_args", list),
                    retcode=f.integer(d, "retcode", -MAX_RETCODE, MAX_RETCODE), success=f.get(d, "success", bool),
                    ret=d["return"])
 

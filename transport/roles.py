@@ -10,6 +10,7 @@ master's private sock_dir.
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable, Protocol, Sequence
 
 
@@ -62,13 +63,36 @@ class Subscriber(Protocol):
 
 
 Handler = Callable[[list[bytes]], Awaitable[bytes]]
+Triage = Callable[[list[bytes]], int]
+"""Which lane a request (its body frames) waits in: an index into the server's lanes."""
+
+
+@dataclass(frozen=True)
+class Lane:
+    """A bounded queue of a request server.  A request that does not fit a full lane gets the lane's
+    `shed` reply at once, or, when `shed` is empty, the server reads no more requests until the lane has
+    room again (backpressure up to the senders; one request may overfill the lane)."""
+
+    max_requests: int
+    max_bytes: int
+    shed: bytes = b""
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a request server takes requests (a request router's worker end), and which lane each waits in."""
+
+    url: str
+    triage: Triage
 
 
 class RequestServer(Protocol):
-    """A worker's end of the request channel: one request at a time per source, answered in order."""
+    """A worker's end of the request channel.  Before each request it answers, it reads what every source
+    has queued into the lanes; then it answers one request from the first non-empty lane.  So a request
+    in a lane waits at most for the request being handled and those in the lanes before it."""
 
-    async def serve(self, handle: Handler) -> None:
-        """Answer requests with `handle(body frames) -> reply bytes` until cancelled."""
+    async def serve(self, handlers: Sequence[Handler]) -> None:
+        """Answer requests until cancelled: `handlers[i](body frames) -> reply bytes` for lane i."""
 
     def close(self) -> None: ...
 
@@ -109,8 +133,8 @@ class Transport(Protocol):
     def subscriber(self, url: str, topics: Sequence[bytes], *, watch_link: bool = False) -> Subscriber:
         """Subscribed to exactly `topics` (rx.transport.topics)."""
 
-    def request_server(self, url: str) -> RequestServer:
-        """The worker end of a request router (one per source: the network, the local socket)."""
+    def request_server(self, sources: Sequence[Source], lanes: Sequence[Lane]) -> RequestServer:
+        """One server for request routers' worker ends (the network, the local socket)."""
 
     def frame_sink(self, url: str) -> FrameSink: ...
 

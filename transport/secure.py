@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from rx.transport.codec import DecodeError, decode, encode, objects_within
+from rx.transport.codec import DecodeError, decode, encode
 from rx.transport.crypto import Aead, CryptoError, Identity, Verifier
 from rx.transport.handshake import request_key
 from rx.transport.errors import ProtocolError
@@ -108,10 +108,8 @@ def seal_publication(master: Identity, key: bytes, serial: int, job: Job, to: st
 def parse_publication(frame: bytes, master: Verifier, recipient: str = "") -> Publication:
     """Decode a PUB frame and check the master's signature (before any decryption).  A private
     publication to another minion than `recipient` raises OtherRecipient before the signature check."""
-    if not objects_within(frame, PUBLICATION_MAX_OBJECTS):
-        raise Rejected("not one msgpack value of a publication's shape")
     try:
-        pub = Publication.from_wire(decode(frame))
+        pub = Publication.from_wire(decode(frame, max_objects=PUBLICATION_MAX_OBJECTS))
     except (DecodeError, ProtocolError) as exc:
         raise Rejected(str(exc)) from None
     if pub.to and pub.to != recipient:

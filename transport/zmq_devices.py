@@ -18,6 +18,15 @@ from rx.transport.topics import is_topic
 log = logging.getLogger("rx.master.publisher")
 
 RELAY_HWM = 100_000
+"""Messages queued in the publish fan-out and the event relay (local, trusted senders)."""
+PEER_HWM = 2
+"""Requests the request router queues per connected peer: when they wait, it stops reading that peer's
+connection (TCP backpressure, nothing dropped), so one connection holds at most (PEER_HWM + 1) frames
+in the router, however fast it sends."""
+WORKER_HWM = 2
+"""Requests the request router queues per worker (each worker reads them into its own bounded lanes)."""
+REPLY_HWM = 1000
+"""Replies queued per peer; a peer that does not read its replies loses those beyond it."""
 SUBSCRIPTION_MAX_BYTES = 64
 """Largest message a subscriber may send the publish port (the ZMTP handshake needs ~30 bytes, an rx
 subscription 5): anything bigger makes libzmq drop the connection before storing a byte of it."""
@@ -26,15 +35,18 @@ SUBSCRIPTION_HWM = 16
 
 
 def _run_proxy(front_type: int, front_binds: Sequence[str], back_type: int, back_bind: str,
-               relay: Callable[[zmq.Socket, zmq.Socket], None] = zmq.proxy, back_options: dict | None = None) -> None:
+               relay: Callable[[zmq.Socket, zmq.Socket], None] = zmq.proxy, back_options: dict | None = None, *,
+               peer_hwm: int = RELAY_HWM, worker_hwm: int = RELAY_HWM, reply_hwm: int = RELAY_HWM) -> None:
     """Bind both ends (IPC ones 0600) and run `relay(front, back)` until the context ends."""
     ctx = zmq.Context()
     front = ctx.socket(front_type)
     back = ctx.socket(back_type)
     for s in (front, back):
         s.setsockopt(zmq.LINGER, 0)
-        s.setsockopt(zmq.SNDHWM, RELAY_HWM)
-        s.setsockopt(zmq.RCVHWM, RELAY_HWM)
+    front.setsockopt(zmq.RCVHWM, peer_hwm)
+    front.setsockopt(zmq.SNDHWM, reply_hwm)
+    back.setsockopt(zmq.SNDHWM, worker_hwm)
+    back.setsockopt(zmq.RCVHWM, reply_hwm)
     front.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
     for option, value in (back_options or {}).items():
         back.setsockopt(option, value)
@@ -55,8 +67,9 @@ def _run_proxy(front_type: int, front_binds: Sequence[str], back_type: int, back
 
 
 def request_router(front: Sequence[str], back: str) -> None:
-    """Requests from `front` (bound) fair-queued to the workers connected at `back`."""
-    _run_proxy(zmq.ROUTER, front, zmq.DEALER, back)
+    """Requests from `front` (bound) fair-queued to the workers connected at `back`, with small queues
+    (PEER_HWM, WORKER_HWM): the backlog is bounded in frames per connection, not only in messages."""
+    _run_proxy(zmq.ROUTER, front, zmq.DEALER, back, peer_hwm=PEER_HWM, worker_hwm=WORKER_HWM, reply_hwm=REPLY_HWM)
 
 
 def publish_fanout(pull: str, pub: str, report: Callable[..., None] = log.warning) -> None:

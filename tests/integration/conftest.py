@@ -126,6 +126,16 @@ class FakeMinion:
         self._sent[req.nonce] = req
         return encode(req.to_wire())
 
+    def sealed_plaintext(self, plain: bytes) -> bytes:
+        """A request frame sealed correctly around any plaintext bytes (not only a well-formed command)."""
+        from rx.transport.crypto import Aead
+        from rx.transport.messages import AesRequest, request_aad
+        assert self.session is not None
+        nonce, ct = Aead(self.session.request_key).seal(plain, request_aad(self.id, self.session.serial))
+        req = AesRequest(id=self.id, serial=self.session.serial, nonce=nonce, ct=ct)
+        self._sent[req.nonce] = req
+        return encode(req.to_wire())
+
     def send_sealed(self, frame: bytes) -> dict:
         """Send a sealed frame; returns the master's inner reply (opened) or its clear error."""
         from rx.transport.messages import parse_request

@@ -116,6 +116,11 @@ def rss_kb(pid: int) -> int:
     return _first_kb(f"/proc/{pid}/status", "VmRSS")
 
 
+def peak_rss_kb(pid: int) -> int:
+    """The largest resident set size `pid` has had so far, in KiB (VmHWM; 0 if it is gone)."""
+    return _first_kb(f"/proc/{pid}/status", "VmHWM")
+
+
 def pss_kb(pid: int) -> int:
     """Proportional set size of `pid` in KiB: shared pages split between the processes sharing them."""
     return _first_kb(f"/proc/{pid}/smaps_rollup", "Pss")

@@ -13,8 +13,8 @@ from rx.transport import codec
 from rx.transport.codec import DecodeError, decode, encode
 
 
-def _nested(depth: int, kind: str = "list") -> object:
-    obj: object = 0
+def _nested(depth: int, kind: str = "list", inner: object = 0) -> object:
+    obj = inner
     for i in range(depth):
         obj = [obj] if (kind == "list" or (kind == "mixed" and i % 2)) else {"k": obj}
     return obj
@@ -166,25 +166,92 @@ def _count(obj) -> int:
     {"enc": "aes", "id": "m1", "serial": 2**40, "nonce": b"n" * 12, "ct": b"c" * 100_000},
     [[1, [2, [3, {"k": [b"x", None]}]]], "tail"],
 ])
-def test_object_scan_counts_exactly(obj):
-    from rx.transport.codec import objects_within
+def test_structure_check_counts_objects_exactly(obj):
     frame = msgpack.packb(obj, use_bin_type=True)
     n = _count(obj)
-    assert objects_within(frame, n) is True
-    assert objects_within(frame, n - 1) is False
-    assert objects_within(frame + b"\x00", n + 5) is False, "trailing bytes"
+    assert codec.check_structure(frame, n) == n
+    with pytest.raises(DecodeError, match=f"more than {n - 1} objects"):
+        codec.check_structure(frame, n - 1)
+    with pytest.raises(DecodeError, match="trailing"):
+        codec.check_structure(frame + b"\x00", n + 5)
     if len(frame) > 1:
-        assert objects_within(frame[:-1], n + 5) is False, "truncated"
+        with pytest.raises(DecodeError, match="truncated"):
+            codec.check_structure(frame[:-1], n + 5)
+    assert decode(frame, max_objects=n) == obj
+    with pytest.raises(DecodeError):
+        decode(frame, max_objects=n - 1)
 
 
-@pytest.mark.parametrize("ext", [msgpack.ExtType(1, b"x"), msgpack.ExtType(2, b"x" * 16), msgpack.ExtType(3, b"x" * 300)])
-def test_object_scan_skips_ext_payloads(ext):
-    from rx.transport.codec import objects_within
-    assert objects_within(msgpack.packb([ext, 1]), 3) is True
+@pytest.mark.parametrize("depth", [1, 2, 10, codec.MAX_DEPTH])
+@pytest.mark.parametrize("kind", ["list", "map", "mixed"])
+@pytest.mark.parametrize("innermost", ["scalar", "empty list"])
+def test_structure_check_measures_depth_exactly(depth, kind, innermost):
+    value = _nested(depth, kind) if innermost == "scalar" else _nested(depth - 1, kind, inner=[])
+    frame = encode(value)
+    codec.check_structure(frame, 1000, max_depth=depth)
+    with pytest.raises(DecodeError, match=f"nesting deeper than {depth - 1}"):
+        codec.check_structure(frame, 1000, max_depth=depth - 1)
 
 
-def test_object_scan_rejects_a_decode_bomb_at_once():
-    from rx.transport.codec import objects_within
-    bomb = msgpack.packb([[[]] * 150] * 100_000)
-    assert objects_within(bomb, 256) is False
-    assert objects_within(b"\xc1", 10) is False, "0xc1 is never used"
+@pytest.mark.parametrize("ext", [msgpack.ExtType(1, b"x"), msgpack.ExtType(2, b"x" * 16),
+                                 msgpack.ExtType(3, b"x" * 300)])
+def test_structure_check_skips_ext_payloads(ext):
+    codec.check_structure(msgpack.packb([ext, 1]), 3)
+
+
+def test_decode_refuses_a_bomb_before_decoding_it():
+    bomb = msgpack.packb([[[]] * 150] * 100_000)  # 15 MB, 15 M objects, within every per-container limit
+    with pytest.raises(DecodeError, match=f"more than {codec.MAX_OBJECTS} objects"):
+        decode(bomb)
+    with pytest.raises(DecodeError, match=f"more than {codec.NETWORK_MAX_OBJECTS} objects"):
+        decode(bomb, max_objects=codec.NETWORK_MAX_OBJECTS)
+    with pytest.raises(DecodeError, match="0xc1"):
+        codec.check_structure(b"\xc1", 10)
+
+
+def test_large_legitimate_documents_decode():
+    """A 100,000-entry list and map, a package list of thousands and a 1 MB string fit the default limits."""
+    value = {"list": [f"/srv/file-{i}" for i in range(codec.MAX_ARRAY_LEN)],
+             "map": {f"k{i}": i for i in range(codec.MAX_MAP_LEN)},
+             "pkgs": {f"pkg-{i}": f"1.{i}-1" for i in range(5000)}, "text": "x" * 1_000_000}
+    assert decode(encode(value)) == value
+
+
+def test_small_frames_skip_the_scan_only_when_it_cannot_fail():
+    assert decode(encode([1] * 15), max_objects=16) == [1] * 15
+    with pytest.raises(DecodeError, match="more than 15 objects"):
+        decode(encode([1] * 15), max_objects=15)
+    deep = encode(_nested(codec.MAX_DEPTH + 1))  # short frame, but too deep
+    assert len(deep) < codec.MAX_OBJECTS
+    with pytest.raises(DecodeError, match="nesting deeper"):
+        decode(deep)
+
+
+def test_structure_check_agrees_with_msgpack_on_random_frames():
+    """The header scan and msgpack's own parser see the same structure: a frame the permissive parser
+    reads in full passes the scan, and a frame the scan passes does not fail the parser on structure."""
+    rng = random.Random(0xC0DEC)
+    seeds = [encode({"enc": "aes", "id": "web1", "serial": 3, "nonce": b"n" * 12, "ct": b"c" * 40}),
+             encode([1, -40, 70_000, 2**40, 1.5, "two", {"three": [4.0, None, True, [[], {}]]}]),
+             msgpack.packb([msgpack.ExtType(1, b"x" * 20), "s" * 40, b"b" * 300])]
+    for _ in range(5000):
+        frame = bytearray(rng.choice(seeds))
+        for _ in range(rng.randint(1, 3)):
+            frame[rng.randrange(len(frame))] = rng.getrandbits(8)
+        frame = bytes(frame[:rng.randint(1, len(frame))] if rng.random() < 0.2 else frame)
+        try:
+            msgpack.unpackb(frame, raw=True, strict_map_key=False, object_pairs_hook=list,
+                            ext_hook=lambda code, data: None)
+            parsed = True
+        except (msgpack.ExtraData, msgpack.FormatError, msgpack.StackError):
+            parsed = False
+        except ValueError as exc:  # "incomplete input" is structure; a bad timestamp ext is not
+            if "incomplete" not in str(exc):
+                continue
+            parsed = False
+        try:
+            codec.check_structure(frame, 10**9, max_depth=10**9)
+            scanned = True
+        except DecodeError:
+            scanned = False
+        assert scanned == parsed, frame.hex()

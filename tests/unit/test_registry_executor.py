@@ -8,11 +8,11 @@ import inspect
 
 import pytest
 
-from rx.minion.executor import RETCODE_UNAVAILABLE, call_one, execute
+from rx.minion.executor import RETCODE_UNAVAILABLE, _objects, _wire_safe, call_one, execute
 from rx.minion.registry import BUILTIN_NAMES, BUILTINS, Registry, UnknownFunction
 from rx.modules import MODULES, ExecContext, takes_context
 from rx.modules import test as test_module
-from rx.transport.codec import decode, encode
+from rx.transport.codec import MAX_DEPTH, MAX_OBJECTS, decode, encode
 from rx.transport.messages import Job
 
 JID = "20240102030405060708"
@@ -204,3 +204,31 @@ def test_any_return_value_survives_the_wire(registry, ctx, value, plain):
     # what the job process returns must decode on the other side (codec.decode refuses non-str map keys)
     out = execute(registry, _job("test.echo", [value]), ctx)
     assert decode(encode(out))["return"] == plain
+
+
+def _deep(levels: int) -> list:
+    value: list = []
+    for _ in range(levels - 1):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("value, why", [
+    ([[0] * 1000] * (MAX_OBJECTS // 1000), "objects"),
+    (_deep(MAX_DEPTH - 1), "nesting deeper"),  # its `_return` plaintext would be MAX_DEPTH + 1 deep
+    (_deep(MAX_DEPTH - 2), None),
+    ([[0] * 1000] * 100, None),
+], ids=["over-object-cap", "too-deep", "deepest-allowed", "large"])
+def test_a_return_the_master_would_refuse_becomes_an_error_return(value, why):
+    out = decode(_wire_safe({"return": value, "retcode": 0, "success": True}))
+    if why is None:
+        assert out["return"] == value
+    else:
+        assert out["success"] is False and why in out["return"]
+
+
+def test_the_return_leaves_room_for_the_job_arguments():
+    value = [[0] * 1000] * (MAX_OBJECTS // 1000 - 10)
+    assert decode(_wire_safe({"return": value}))["return"] == value
+    job = _job("test.echo", [[0] * 20_000])
+    assert "objects" in decode(_wire_safe({"return": value}, _objects(job)))["return"]

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from rx.transport.codec import decode, encode
+from rx.transport.codec import MAX_DEPTH, MAX_OBJECTS, decode, encode
 from rx.transport.crypto import Aead, Identity, Verifier
 from rx.transport.handshake import private_publish_key, publish_key, request_key
 from rx.transport.messages import (AesRequest, Job, SecureCommand, parse_request, publication_aad,
@@ -307,3 +307,39 @@ def test_a_broadcast_publication_is_not_a_private_one(master, secret):
     assert pub.to == ""
     with pytest.raises(Rejected):
         open_publication(dataclasses.replace(pub, to="web1"), key, SERIAL)
+
+
+# ---------------------------------------------------------------- every plaintext gets the envelope's structural limits
+
+def _nested_lists(depth: int) -> list:
+    value: list = []
+    for _ in range(depth - 1):
+        value = [value]
+    return value
+
+
+BOMBS = {"objects": [[[]] * 100] * (MAX_OBJECTS // 100 + 1), "nesting": _nested_lists(MAX_DEPTH + 1)}
+
+
+@pytest.mark.parametrize("why", sorted(BOMBS))
+def test_request_plaintext_over_the_structural_limits_is_malformed(secret, why):
+    with pytest.raises(Malformed, match=why):
+        plain = {"cmd": "_return", "ts": time.time(), "load": {"jid": JID, "return": BOMBS[why]}}
+        open_request(secret, SERIAL, _seal_at(secret, 0, cmd=plain), time.time(), WINDOW)
+
+
+@pytest.mark.parametrize("why", sorted(BOMBS))
+def test_reply_plaintext_over_the_structural_limits_is_rejected(secret, why):
+    key, req = _request(secret)
+    with pytest.raises(Rejected, match=why):
+        open_reply(key, req, seal_reply(key, req, SERIAL, {"ok": True, "jobs": BOMBS[why]}))
+
+
+@pytest.mark.parametrize("why", sorted(BOMBS))
+def test_publication_plaintext_over_the_structural_limits_is_a_bad_job(master, secret, why):
+    """It opens (so it is the master's), but what is inside is refused: dropped, never worth a re-auth."""
+    pub_key = publish_key(secret, SERIAL)
+    frame = seal_publication(master, pub_key, SERIAL, _job(arg=[BOMBS[why]]))
+    pub = parse_publication(frame, Verifier(master.public))
+    with pytest.raises(BadJob, match=why):
+        open_publication(pub, pub_key, SERIAL)

@@ -230,7 +230,7 @@ JOB_FIELDS: dict = {
     "expires": [NAN, INF, -1.0, "1", True, None, JOB.ts - 1, JOB.ts + JOB_WINDOW + 1],
 }
 RETURN_FIELDS: dict = {
-    "jid": need(*JIDS), "fun": need(5, None, {"a": 1}), "fun_args": need(*NOT_LISTS), "retcode": need(*RETCODES),
+    "jid": need(*JIDS), "fun": need(*FUNS), "fun_args": need(*NOT_LISTS), "retcode": need(*RETCODES),
     "success": need(*BOOLS), "return": [MISSING],
 }
 ENC = need("rsa", "", b"aes", 5, None)
