@@ -290,7 +290,14 @@ def test_flood_of_made_up_ids_cannot_lock_out_real_minions(sandbox):
     autosign.chmod(0o644)
     sandbox.start_master(max_pending_keys=FLOOD_MAX_PENDING, autosign_file=str(autosign))
     flood = [_auth_frame(start_auth(Identity.generate(), f"fake{n:05d}")) for n in range(5 * FLOOD_MAX_PENDING)]
-    replies = _burst(f"tcp://127.0.0.1:{sandbox.ret_port}", [flood[i:i + 4] for i in range(0, len(flood), 4)], 4)
+    url = f"tcp://127.0.0.1:{sandbox.ret_port}"
+    replies = _burst(url, [flood[i:i + 4] for i in range(0, len(flood), 4)], 4)
+    for _round in range(20):  # answered "busy" (the clear lane was full: nothing filed), sent again as a minion would
+        busy = [frame for frame, r in zip(flood, replies) if r.get("error", {}).get("type") == "unavailable"]
+        if not busy:
+            break
+        again = iter(_burst(url, [busy[i:i + 4] for i in range(0, len(busy), 4)], 4))
+        replies = [next(again) if r.get("error", {}).get("type") == "unavailable" else r for r in replies]
     assert all(r.get("ok") is True for r in replies), [r for r in replies if r.get("ok") is not True][:3]
     assert len(os.listdir(Path(sandbox.cfg.pki_dir) / "minions_pre")) == FLOOD_MAX_PENDING
     sandbox.start_minion("listed-web1", accept=False)
