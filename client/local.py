@@ -161,13 +161,15 @@ class AsyncLocalClient(MasterLink):
 
     async def _probe(self, minions: list[str], fun: str, arg: list, timeout: float,
                      max_wait: float | None = None) -> dict[str, Any]:
-        """`{id: answer}` from the asked `minions` only: an answer from any other minion is not counted."""
+        """`{id: answer}` from the asked `minions` only: an answer from any other minion is not counted.  A probe
+        only reads a minion's state, so it does not expire (job_expire=0: the minions' window): a busy minion
+        that reads it late still answers, instead of being taken for one that is not connected."""
         if not minions:
             return {}
         asked = set(minions)
         out: dict[str, Any] = {}
         async for item in self.cmd_iter(minions, fun, arg, timeout=timeout, tgt_type="list", expect_minions=False,
-                                        gather_job_timeout=0, max_wait=max_wait):
+                                        gather_job_timeout=0, max_wait=max_wait, job_expire=0):
             out.update((mid, r["ret"]) for mid, r in item.items() if mid in asked)
         return out
 

@@ -134,7 +134,13 @@ def test_a_burst_of_concurrent_clients_all_get_every_return(fleet):
     minion's return (before: some said `[not connected]` or "the master did not answer within 5s")."""
     fleet.start_minion("m3")
     expected = {"m1": True, "m2": True, "m3": True}
-    clients = [_rx(fleet, "*", "test.ping", "--out", "json") for _ in range(CLIENTS)]
+    # 200 client processes starve the three minions of CPU on a 2-core runner: they read the jobs 2-6 s late, so
+    # with the default -t some clients took them for not connected (the master's "heard from" is per worker),
+    # and some jobs reached them after the default expiry.  What this test checks is that the store, not the
+    # event bus, decides who is missing and that every client exits 0; -t 15 and --job-expire 300 leave the
+    # starvation out of it.  (Open: issue #9's note.)
+    clients = [_rx(fleet, "*", "test.ping", "--out", "json", "-t", "15", "--job-expire", "300")
+               for _ in range(CLIENTS)]
     failed = []
     for n, client in enumerate(clients):
         out, err = client.communicate(timeout=900)
