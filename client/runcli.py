@@ -11,6 +11,7 @@ from typing import Any
 from rx import __version__
 from rx.client.cli import ALLOW_CONTROL_HELP
 from rx.client.output import OUTPUTTERS, render, use_color
+from rx.client.results import EXIT_MASTER_ERROR
 from rx.config import ConfigError, load_master_config
 from rx.master.services import ReturnsLost, StoreError, UnknownJob, open_services
 from rx.master.services.jobs import JobService
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(5)
     except StoreError as exc:
         print(f"rx-run: error: the job store cannot be read: {exc}", file=sys.stderr)
-        sys.exit(5)
+        sys.exit(EXIT_MASTER_ERROR)
     print(render(opts.out, data, color=use_color(sys.stdout), escape=not opts.allow_control_chars))
 
 

@@ -175,7 +175,8 @@ class JobStore(Protocol):
         """Notice the store's files deleted or replaced under it (and recover); what was lost, reported once."""
 
     async def flush(self) -> None:
-        """Write the job records that could not be written when their jobs were published (a full disk)."""
+        """Called about once a second by each worker: write the job records that could not be written when
+        their jobs were published (a full disk), and notice a deleted database even while no request comes."""
 
     def close(self) -> None: ...
 

@@ -124,6 +124,12 @@ class Db:
         finally:
             self._in_thread -= 1
 
+    async def tick(self) -> None:
+        """The periodic check, for an idle process: a return written into a database deleted since is copied
+        over within CHECK_SECONDS, not at the next request (which may never come)."""
+        if self._fast is not None and self._pid == os.getpid() and time.monotonic() - self._checked >= CHECK_SECONDS:
+            await self.check()
+
     async def check(self) -> list[str]:
         """Notice a database file deleted or replaced under this process (re-open it, record the gap);
         returns the gaps noticed since the last call, once."""

@@ -115,6 +115,7 @@ class SqliteJobStore:
         self._targets.put(jid, JobTarget.of(record), _version(os.stat(path / ".load")))
 
     async def flush(self) -> None:
+        await self.db.tick()
         await self._write_unwritten()
 
     async def _write_unwritten(self) -> None:
