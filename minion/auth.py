@@ -14,7 +14,7 @@ from pathlib import Path
 from rx.config import MinionConfig
 from rx.transport import messages as m
 from rx.transport.crypto import Identity, fingerprint
-from rx.transport.errors import ProtocolError
+from rx.transport.errors import ErrorKind, ProtocolError
 from rx.transport.handshake import AuthError, Session, finish_auth, start_auth
 from rx.transport.messages import ClearRequest
 from rx.transport.replies import ErrorReply, is_error
@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 FIRST_RETRY = 1.0
 PENDING_RETRY_MAX = 10.0
+BUSY_RETRY_MIN, BUSY_RETRY_MAX = 0.2, 1.0
+"""Seconds before asking again when the master answers busy: spread, and not growing with each answer."""
 
 
 class Authenticator:
@@ -47,10 +49,12 @@ class Authenticator:
         reply = await self.req.request(wire, timeout=self.cfg.timeout)
         if is_error(reply):
             try:
-                why = ErrorReply.from_wire(reply).message
+                err = ErrorReply.from_wire(reply)
             except ProtocolError:
-                why = "no reason given"
-            raise AuthError("refused", f"master refused auth: {why}")
+                raise AuthError("refused", "master refused auth: no reason given") from None
+            if err.kind is ErrorKind.UNAVAILABLE:
+                raise AuthError("busy", f"the master is busy: {err.message}")
+            raise AuthError("refused", f"master refused auth: {err.message}")
         pinned = self.pinned()
         outcome = finish_auth(pending, reply, pinned, self.cfg.master_finger)
         if pinned is None:
@@ -76,6 +80,10 @@ class Authenticator:
                 log.warning("master %s:%d did not answer auth; retrying in %.0fs", self.cfg.master,
                             self.cfg.master_port, delay)
             except AuthError as exc:
+                if exc.reason == "busy":  # its queue of new requests is full (a storm): soon again, not later and later
+                    log.info("%s; asking again shortly", exc)
+                    await asyncio.sleep(random.uniform(BUSY_RETRY_MIN, BUSY_RETRY_MAX))
+                    continue
                 log.error("authentication failed: %s", exc)
             else:
                 if session is not None:
