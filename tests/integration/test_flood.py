@@ -27,7 +27,7 @@ from rx.transport.codec import encode
 from rx.transport.handshake import start_auth
 from rx.transport.messages import AesRequest, ClearRequest
 from rx.transport.zmq_devices import PEER_HWM, WORKER_HWM
-from tests.support.flood import dressed_as_sealed
+from tests.support.flood import dealers, dressed_as_sealed
 from tests.support.procs import peak_rss_kb, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -84,14 +84,7 @@ def _peaks(pids: list[int]) -> dict[int, int]:
 def _push(url: str, connections: int, frames: list[bytes], deadline: float) -> int:
     """Send every frame (round robin over the connections) without reading a reply; returns how many went."""
     ctx = zmq.Context()
-    socks = []
-    for _ in range(connections):
-        s = ctx.socket(zmq.DEALER)
-        s.setsockopt(zmq.LINGER, 0)
-        s.setsockopt(zmq.SNDHWM, 1)
-        s.setsockopt(zmq.RCVHWM, 1)
-        s.connect(url)
-        socks.append(s)
+    socks = dealers(ctx, url, connections, sndhwm=1, rcvhwm=1)
     sent = 0
     try:
         while sent < len(frames) and time.monotonic() < deadline:

@@ -14,10 +14,11 @@ import time
 
 from conftest import FakeMinion
 from rx.client.local import LocalClient
-from rx.master.services import UnknownJob, open_services
+from rx.master.services import open_services
 from rx.master.store import JobRecord
 from rx.transport.replies import MissedReply
 from tests.support.procs import proc_state, wait_for
+from tests.support.sandbox import stored_returns
 
 RX_TIMEOUT, GATHER_JOB_TIMEOUT = 1.0, 1.0
 CLOCK_SLACK = 0.5
@@ -32,15 +33,6 @@ def _record(box, jid: str) -> JobRecord:
     finally:
         services.close()
 
-
-def _stored(box, jid: str) -> dict:
-    services = open_services(box.cfg)
-    try:
-        return asyncio.run(services.jobs.returns(jid))
-    except UnknownJob:
-        return {}
-    finally:
-        services.close()
 
 
 def _past(expires: float) -> None:
@@ -75,7 +67,7 @@ def test_a_job_a_frozen_minion_missed_never_runs_when_it_resumes(sandbox, tmp_pa
     log = sandbox.minions["m1"].output()
     assert f"refused expired job {jid}" in log
     assert f"job {jid}:" not in log
-    assert "m1" not in _stored(sandbox, jid), "m1 returned for the job it refused"
+    assert "m1" not in stored_returns(sandbox.cfg, jid), "m1 returned for the job it refused"
     assert sandbox.minions["m1"].alive()
 
 

@@ -13,7 +13,6 @@ depends on how long anything takes."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import signal
@@ -22,9 +21,8 @@ from pathlib import Path
 import pytest
 
 from rx.client.local import LocalClient
-from rx.master.services import UnknownJob, open_services
 from tests.support.procs import children_of, is_running, wait_for
-from tests.support.sandbox import load_minion
+from tests.support.sandbox import load_minion, stored_returns
 
 FAST_RETRY = {"timeout": 1, "return_retry_timer_max": 0.5}
 """One try to deliver takes 2 s without a master (two 1-s waits), rounds 0.5 s apart at most (set in
@@ -32,16 +30,6 @@ the sandbox's minion defaults: start_minion's own `timeout` is how long it waits
 OLD_ATTEMPTS = 6
 """Before the spool, a return was given up after this many attempts (link.SEND_ATTEMPTS)."""
 
-
-def _stored(box, jid: str) -> dict:
-    """The returns the master's job store holds for `jid` ({} while it has none), read as rx-run reads them."""
-    services = open_services(box.cfg)
-    try:
-        return asyncio.run(services.jobs.returns(jid))
-    except UnknownJob:
-        return {}
-    finally:
-        services.close()
 
 
 def _spool(box, minion_id: str) -> Path:
@@ -102,10 +90,10 @@ def test_return_made_while_the_master_is_down_is_stored_when_it_is_back(sandbox,
     wait_for(lambda: _failed_rounds(sandbox, "m1") >= OLD_ATTEMPTS, timeout=90,
              what=f"m1 to try more than {OLD_ATTEMPTS} times")
     assert sandbox.minions["m1"].alive()
-    assert _stored(sandbox, jid) == {}
+    assert stored_returns(sandbox.cfg, jid) == {}
 
     sandbox.start_master()
-    stored = wait_for(lambda: _stored(sandbox, jid), timeout=30, what="the return in the master's job store")
+    stored = wait_for(lambda: stored_returns(sandbox.cfg, jid), timeout=30, what="the return in the master's job store")
     assert stored["m1"]["return"] == "made-while-down" and stored["m1"]["retcode"] == 0
     wait_for(lambda: _spooled(sandbox, "m1") == [], what="m1's spool to be emptied")
     with LocalClient(cfg=sandbox.cfg) as c:
@@ -120,7 +108,7 @@ def test_spooled_return_survives_a_minion_restart(sandbox, tmp_path):
     assert _spooled(sandbox, "m1") == [jid]
     sandbox.start_minion("m1", wait=False)
     sandbox.start_master()
-    stored = wait_for(lambda: _stored(sandbox, jid), timeout=30, what="the return in the master's job store")
+    stored = wait_for(lambda: stored_returns(sandbox.cfg, jid), timeout=30, what="the return in the master's job store")
     assert stored["m1"]["return"] == "kept-across-restart"
     wait_for(lambda: _spooled(sandbox, "m1") == [], what="m1's spool to be emptied")
 
@@ -134,7 +122,7 @@ def test_return_on_its_way_when_the_minion_stops_is_spooled(sandbox, tmp_path):
     assert _spooled(sandbox, "m1") == [jid]
     sandbox.start_master()
     sandbox.start_minion("m1")
-    stored = wait_for(lambda: _stored(sandbox, jid), timeout=30, what="the return in the master's job store")
+    stored = wait_for(lambda: stored_returns(sandbox.cfg, jid), timeout=30, what="the return in the master's job store")
     assert stored["m1"]["return"] == "on-its-way"
 
 
@@ -155,7 +143,7 @@ def test_spool_bound_drops_the_oldest_return_with_a_warning(sandbox, tmp_path):
     assert re.search(rf"return spool full .* dropped the oldest spooled return, of job {jids[0]}", log), log[-3000:]
 
     sandbox.start_master()
-    wait_for(lambda: _stored(sandbox, jids[2]) and _stored(sandbox, jids[1]), timeout=30,
+    wait_for(lambda: stored_returns(sandbox.cfg, jids[2]) and stored_returns(sandbox.cfg, jids[1]), timeout=30,
              what="the two spooled returns in the job store")
     wait_for(lambda: _spooled(sandbox, "m1") == [], what="m1's spool to be emptied")
 
@@ -179,9 +167,9 @@ def test_sigterm_lets_short_jobs_finish_and_returns_an_error_for_the_others(sand
     assert minion.wait(40), "m1 did not exit after its grace period"
     assert minion.stop() == 0
 
-    done = wait_for(lambda: _stored(sandbox, short), what="the short job's return")["m1"]
+    done = wait_for(lambda: stored_returns(sandbox.cfg, short), what="the short job's return")["m1"]
     assert (done["return"], done["retcode"], done["success"]) == ("finished-in-grace", 0, True)
-    killed = wait_for(lambda: _stored(sandbox, long), what="the long job's return")["m1"]
+    killed = wait_for(lambda: stored_returns(sandbox.cfg, long), what="the long job's return")["m1"]
     assert killed["retcode"] != 0 and killed["success"] is False
     assert "the minion was stopping" in killed["return"] and "job_stop_timeout" in killed["return"]
     assert _group_members(groups) == []
@@ -272,9 +260,9 @@ def test_return_the_master_cannot_store_on_a_full_disk_is_retried_until_it_can(s
     wait_for(lambda: _failed_rounds(sandbox, "m1") >= OLD_ATTEMPTS, timeout=60,
              what=f"m1 to try more than {OLD_ATTEMPTS} times")
     assert "could not take it" in sandbox.minions["m1"].output()
-    assert _stored(sandbox, jid) == {}
+    assert stored_returns(sandbox.cfg, jid) == {}
 
     filler.unlink()
-    stored = wait_for(lambda: _stored(sandbox, jid), timeout=30, what="the return in the master's job store")
+    stored = wait_for(lambda: stored_returns(sandbox.cfg, jid), timeout=30, what="the return in the master's job store")
     assert stored["m1"]["return"] == "x" * 2_000_000
     wait_for(lambda: _spooled(sandbox, "m1") == [], what="m1's spool to be emptied")

@@ -50,18 +50,25 @@ def dressed_as_sealed(clear: ClearRequest) -> bytes:
     return b"\x84\xa3enc\xa3aes" + encode(clear.to_wire())[1:]
 
 
+def dealers(ctx: zmq.Context, url: str, count: int, *, sndhwm: int, rcvhwm: int = 1000) -> list[zmq.Socket]:
+    """`count` DEALER sockets (separate connections) to `url`, closed without lingering."""
+    socks = []
+    for _ in range(count):
+        s = ctx.socket(zmq.DEALER)
+        s.setsockopt(zmq.LINGER, 0)
+        s.setsockopt(zmq.SNDHWM, sndhwm)
+        s.setsockopt(zmq.RCVHWM, rcvhwm)
+        s.connect(url)
+        socks.append(s)
+    return socks
+
+
 def flood(url: str, kind: str, sockets: int, seconds: float, stop_file: Path | None = None,
           ready_file: Path | None = None, ready_after: int = 100) -> dict:
     """Send until the deadline or the stop file; returns how many requests went out and how many were answered.
     `ready_file` is created once `ready_after` answers came back (the master is busy with the flood)."""
     ctx = zmq.Context()
-    socks = []
-    for _ in range(sockets):
-        s = ctx.socket(zmq.DEALER)
-        s.setsockopt(zmq.LINGER, 0)
-        s.setsockopt(zmq.SNDHWM, 1000)
-        s.connect(url)
-        socks.append(s)
+    socks = dealers(ctx, url, sockets, sndhwm=1000)
     poller = zmq.Poller()
     for s in socks:
         poller.register(s, zmq.POLLIN | zmq.POLLOUT)

@@ -118,6 +118,18 @@ MASTER_DEFAULTS: Mapping[str, Any] = {"worker_processes": 2, "log_level": "info"
 MINION_DEFAULTS: Mapping[str, Any] = {"log_level": "info", "auth_retry_max_seconds": 2}
 
 
+def stored_returns(cfg: MasterConfig, jid: str) -> dict:
+    """The returns the master's job store holds for `jid` ({} while it has none), read as rx-run reads them."""
+    from rx.master.services import UnknownJob, open_services
+    services = open_services(cfg)
+    try:
+        return asyncio.run(services.jobs.returns(jid))
+    except UnknownJob:
+        return {}
+    finally:
+        services.close()
+
+
 def write_yaml(path: Path, data: Mapping[str, Any], comment: str = "") -> None:
     """Write a config file (with a leading `# comment` line when given)."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -162,11 +162,10 @@ async def test_first_use_of_a_fresh_database_while_another_process_writes(store,
     writer = sqlite3.connect(tmp_path / "jobs" / DB_NAME, isolation_level=None, check_same_thread=False)
     writer.execute("BEGIN IMMEDIATE")  # another worker, still setting the database up
     try:
-        loop = asyncio.get_running_loop()
-        loop.call_later(0.3, writer.execute, "COMMIT")
+        commit = asyncio.get_running_loop().call_later(0.3, writer.execute, "COMMIT")
         assert await store.store_return(JID, "web1", {"return": True}) is True
     finally:
-        await asyncio.sleep(0.4)
+        commit.cancel()  # a no-op once it ran (store_return waited for it); else the writer is not used closed
         writer.close()
 
 
