@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Awaitable, Callable
 
-from rx.modules import MODULES
+from rx.modules import MODULES, ExecContext, takes_context
 from rx.transport.ids import FUN_RE
 
 Builtin = Callable[..., Awaitable[Any]]
@@ -50,6 +50,7 @@ class Registry:
     """Resolves `module.function` names; built-in handlers are attached by the minion process."""
 
     _cache: dict[str, ModuleType] = {}
+    _unavailable: dict[str, str] = {}
 
     def __init__(self) -> None:
         self._builtins: dict[str, Builtin] = {}
@@ -65,26 +66,40 @@ class Registry:
         return self._builtins.get(fun) if isinstance(fun, str) else None
 
     def module(self, name: str) -> ModuleType:
-        if name not in MODULES:
-            raise UnknownFunction(name, f"no module {name!r}")
+        """The file serving module `name` (imported once); UnknownFunction with the reason if none does."""
         mod = self._cache.get(name)
-        if mod is None:
-            mod = importlib.import_module(f"rx.modules.{name}")
-            self._cache[name] = mod
-        return mod
+        if mod is not None:
+            return mod
+        files = [f for f, served in MODULES.items() if served == name]
+        if not files:
+            raise UnknownFunction(name, f"no module {name!r}")
+        reasons = []
+        for file in files:
+            available, why = _load(file)
+            if isinstance(available, ModuleType):
+                self._cache[name] = available
+                return available
+            reasons.append(why)
+        self._unavailable[name] = "; ".join(reasons)
+        raise UnknownFunction(name, f"module {name!r} is unavailable here: {self._unavailable[name]}")
 
     def preload(self) -> None:
-        for name in MODULES:
-            self.module(name)
+        """Import every module now (before the minion forks jobs), keeping why any is unavailable."""
+        for name in self.modules():
+            try:
+                self.module(name)
+            except UnknownFunction:
+                pass
 
     def resolve(self, fun: Any) -> Callable:
         """The module function for `fun`; UnknownFunction unless it is allow-listed."""
         if not isinstance(fun, str) or not FUN_RE.match(fun):
             raise UnknownFunction(str(fun), "function names are 'module.function'")
         mod_name, func_name = fun.split(".", 1)
-        if mod_name not in MODULES:
-            raise UnknownFunction(fun, f"no module {mod_name!r}")
-        mod = self.module(mod_name)
+        try:
+            mod = self.module(mod_name)
+        except UnknownFunction as exc:
+            raise UnknownFunction(fun, str(exc).split(": ", 1)[1]) from None
         if func_name not in getattr(mod, "__all__", ()):
             raise UnknownFunction(fun, f"module {mod_name!r} has no function {func_name!r}")
         return getattr(mod, func_name)
@@ -96,8 +111,38 @@ class Registry:
         return inspect.cleandoc(self.resolve(fun).__doc__ or "")
 
     def functions(self) -> list[str]:
-        names = [f"{m}.{f}" for m in MODULES for f in self.module(m).__all__]
-        return sorted(set(names) | BUILTIN_NAMES)
+        """Every callable `module.function` of the modules available here, built-ins included."""
+        names = set(BUILTIN_NAMES)
+        for m in self.modules():
+            try:
+                names.update(f"{m}.{f}" for f in self.module(m).__all__)
+            except UnknownFunction:
+                pass
+        return sorted(names)
 
     def modules(self) -> list[str]:
-        return sorted(MODULES)
+        """The module names rx knows (available here or not)."""
+        return sorted(set(MODULES.values()))
+
+    def unavailable(self) -> dict[str, str]:
+        """Module names found unavailable so far, with why."""
+        return dict(self._unavailable)
+
+
+def _load(file: str) -> tuple[ModuleType | None, str]:
+    """Import `rx.modules.<file>` and ask its `__virtual__`: (module, "") or (None, why not)."""
+    try:
+        mod = importlib.import_module(f"rx.modules.{file}")
+    except Exception as exc:  # a module that cannot import is unavailable, the rest keep working
+        return None, f"{file}: cannot import: {type(exc).__name__}: {exc}"
+    virtual = getattr(mod, "__virtual__", None)
+    if virtual is None:
+        return mod, ""
+    try:
+        verdict = virtual(ExecContext()) if takes_context(virtual) else virtual()
+    except Exception as exc:
+        return None, f"{file}: __virtual__ failed: {type(exc).__name__}: {exc}"
+    if isinstance(verdict, tuple):
+        ok, why = (verdict + ("",))[:2]
+        return (mod, "") if ok else (None, f"{file}: {why or 'not available on this host'}")
+    return (mod, "") if verdict else (None, f"{file}: not available on this host")

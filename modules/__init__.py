@@ -1,5 +1,11 @@
-"""Execution modules.  `MODULES` is the allow-list: only these modules, and in each only the
+"""Execution modules.  `MODULES` is the allow-list: only these files, and in each only the
 names in its `__all__`, can be called from a job.
+
+`MODULES` maps each file (`rx/modules/<file>.py`) to the module name it serves.  Several files
+may serve one name (`pkg` by apt, dnf or apk): each may define `__virtual__()` (taking `ctx` or
+nothing) returning True, False, or `(False, "why")`; the first file listed whose `__virtual__`
+says yes serves the name, and the reasons of the others are kept for `sys.list_modules`/`sys.doc`.
+Only the files of a name that is called are imported.
 
 A function gets its arguments from the job.  What it needs of the minion (id, grains, config,
 the job, the function registry) it receives explicitly: a function whose first parameter is
@@ -13,7 +19,12 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Protocol
 
-MODULES = ("test", "cmd", "grains", "sys")
+MODULES: dict[str, str] = {
+    "test": "test",
+    "cmd": "cmd",
+    "grains": "grains",
+    "sys": "sys",
+}
 CONTEXT_PARAM = "ctx"
 
 

@@ -60,7 +60,7 @@ def test_every_module_function_is_in_its_all_and_callable(registry):
         if fun not in BUILTIN_NAMES:  # those run in the minion process itself
             assert callable(registry.resolve(fun))
     assert "test.time" not in funs and "cmd.subprocess" not in funs
-    assert registry.modules() == sorted(MODULES)
+    assert registry.modules() == sorted(set(MODULES.values()))
 
 
 def test_modules_are_loaded_once(registry):
@@ -108,7 +108,7 @@ def test_context_parameter_is_recognised():
     ("grains.get", ["cpu:count"], {}, 4, 0),
     ("grains.item", ["os", "nope"], {}, {"os": "Linux", "nope": None}, 0),
     ("sys.list_functions", ["test.p*"], {}, ["test.ping"], 0),
-    ("sys.list_modules", [], {}, sorted(MODULES), 0),
+    ("sys.list_modules", [], {}, sorted(set(MODULES.values())), 0),
 ])
 def test_call_one_values_and_retcodes(registry, ctx, fun, args, kwargs, value, rc):
     assert call_one(registry, fun, args, kwargs, ctx) == (value, rc)
