@@ -14,6 +14,9 @@ each figure the median of several runs:
               (LocalClient), returns lost, master RSS with N connected
   throughput  returns/s the master takes from the swarm (J jobs to N swarm
               minions, published at once)
+  reliability issue #9's faults on real daemons (bench/reliability.py):
+              recovery after a master restart and kill -9, returns lost when
+              each master process is killed mid-stream, MWorker RSS over a soak
 
 Results are merged into bench/results.json (each entry keeps its own date and
 commit) and bench/RESULTS.md is rewritten from it; the "## Analysis" part of
@@ -43,12 +46,13 @@ from typing import Any, Callable
 from rx.config import default_workers
 from tests.support.procs import cpu_seconds, pss_kb, rss_kb, tree_memory
 
+from . import reliability
 from .sandbox import BenchSandbox, installed_venv, script, timed
 from .swarm import SwarmGroup, max_minions_per_process, processes_needed, raise_nofile
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
-SECTIONS = ("startup", "real", "salt", "swarm", "throughput")
+SECTIONS = ("startup", "real", "salt", "swarm", "throughput", "reliability")
 ANALYSIS_HEADING = "## Analysis"
 
 TARGETS = {
@@ -400,6 +404,7 @@ def evaluate(r: dict) -> list[dict]:
     a = get("swarm", "10000", "storm_s")
     rows.append({"target": "cold auth of 10,000 minions < 30 s", "measured": f"{a:.1f}s" if a else "not measured",
                  "met": None if a is None else a < TARGETS["auth10k_s"]})
+    rows += reliability.target_rows(get("reliability"))
     return rows
 
 
@@ -476,6 +481,8 @@ def render_md(r: dict, analysis: str) -> str:
                      f"(publish + all returns) | {j['rate']:.1f} jobs/s (lost {j['lost_returns']}) |")
     L.append("")
 
+    L += reliability.render(r.get("reliability"))
+
     L += ["## Memory", "", "| Process(es) | rx RSS | rx PSS | Salt RSS | Salt PSS |", "|---|---|---|---|---|"]
     r10 = r.get("real", {}).get("10", {})
     s10 = salt.get("sizes", {}).get("10", {})
@@ -544,6 +551,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--swarm-procs", type=int, help="swarm processes (default: as few as the fd limit allows)")
     p.add_argument("--throughput-size", type=int, help="swarm size for returns/s (default 1000)")
     p.add_argument("--throughput-jobs", type=int, default=10, help="jobs published at once for returns/s")
+    p.add_argument("--reliability-minions", type=int, default=20, help="real minions for the reliability section")
+    p.add_argument("--soak", type=float, help="seconds of the reliability soak (default 600; --quick 60)")
     p.add_argument("--dev-install", action="store_true",
                    help="time the CLI from this interpreter (editable install) instead of a clean bench/.rxvenv")
     p.add_argument("--no-salt", action="store_true", help="skip the Salt comparison")
@@ -559,6 +568,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     a.storm_runs = a.storm_runs or (1 if a.quick else 3)
     a.real = ints(a.real) if a.real else ([10] if a.quick else [10, 50])
     a.runs = a.runs or (3 if a.quick else 5)
+    a.soak = a.soak or (60.0 if a.quick else 600.0)
     a.throughput_size = a.throughput_size or (1000 if 1000 in a.sizes else max(a.sizes))
     only = set(a.only.split(",")) if a.only else set(SECTIONS)
     only -= set(a.skip.split(",")) if a.skip else set()
@@ -614,13 +624,20 @@ def main(argv: list[str] | None = None) -> None:
                                                   args.workers, args.swarm_procs, args.idle_wait, tp_size,
                                                   args.throughput_jobs, tp_runs=3), st)
 
+    def run_reliability() -> None:
+        new["reliability"] = reliability.bench_reliability(args.reliability_minions, min(args.runs, 3), args.soak,
+                                                           say)
+        new["reliability"]["measured"] = st
+
     if "throughput" in args.sections and "real" not in args.sections:
         args.real = [min(args.real)]
     if "throughput" in args.sections and "swarm" not in args.sections:
         args.sizes, args.storm_sizes = [args.throughput_size], []
     wanted = {"startup": "startup" in args.sections, "real": bool({"real", "throughput"} & args.sections),
               "salt": "salt" in args.sections, "swarm": bool({"swarm", "throughput"} & args.sections)}
-    for name, fn in (("startup", run_startup), ("real", run_real), ("salt", run_salt), ("swarm", run_swarm)):
+    wanted["reliability"] = "reliability" in args.sections
+    for name, fn in (("startup", run_startup), ("real", run_real), ("salt", run_salt), ("swarm", run_swarm),
+                     ("reliability", run_reliability)):
         if wanted[name]:
             sections.append((name, fn))
     failures = []

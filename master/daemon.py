@@ -4,7 +4,10 @@ Children (one module each): request server, N MWorkers, publisher, event
 publisher, maintenance.  A child that dies is restarted at once, and after
 RESTART_FREE deaths within RESTART_WINDOW seconds with a growing delay (logged
 with the reason), so a child that cannot run does not restart in a loop.
-SIGTERM or SIGINT stops them all, removes the IPC files and the pidfile.
+SIGTERM or SIGINT stops them all, removes the IPC files and the pidfile; if the
+supervisor itself is killed (kill -9), the kernel sends each child SIGTERM, so
+nothing is left holding the ports.  Each child is named for `ps`: rx-publisher,
+rx-mworker-0, rx-events, rx-requests, rx-maintenance.
 """
 
 from __future__ import annotations
@@ -44,6 +47,9 @@ RESTART_BACKOFF_MAX = 60.0
 STOP_GRACE = 5.0
 M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD = 1 << 20
+PR_SET_PDEATHSIG = 1
+PR_SET_NAME = 15
+SHORT_NAMES = {"event-publisher": "events", "request-server": "requests"}
 SIGNAL_HINTS = {signal.SIGBUS: " (a fault in a memory-mapped file: is the job cache on a full disk, or immutable?)",
                 signal.SIGKILL: " (by someone, or the out-of-memory killer)"}
 
@@ -160,7 +166,28 @@ def release_large_buffers() -> None:
         pass
 
 
-def _child_entry(name: str, target: Callable[..., None], args: tuple, level: str, log_file: str, stderr: bool) -> None:
+def process_name(child: str) -> str:
+    """What `ps -o comm`, top and /proc/<pid>/comm show for a child: `rx-publisher`, `rx-mworker-0`..."""
+    return f"rx-{SHORT_NAMES.get(child, child)}"[:15]
+
+
+def _bind_to_parent(name: str, parent: int) -> None:
+    """Name this child as the kernel shows it, and have the kernel SIGTERM it when the supervisor dies
+    (kill -9 included): children left behind would hold the ports and the next rx-master could not start.
+    Linux only; a no-op elsewhere."""
+    try:
+        prctl = ctypes.CDLL(None).prctl
+        prctl(PR_SET_NAME, ctypes.c_char_p(name.encode()), 0, 0, 0)
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the supervisor died before the line above took effect
+        os._exit(1)
+
+
+def _child_entry(name: str, parent: int, target: Callable[..., None], args: tuple, level: str, log_file: str,
+                 stderr: bool) -> None:
+    _bind_to_parent(process_name(name), parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     release_large_buffers()
@@ -192,8 +219,8 @@ class Supervisor:
         now = time.monotonic()
         child.starts = [t for t in child.starts if now - t < RESTART_WINDOW] + [now]
         p = self.mp.Process(target=_child_entry, name=f"rx-master {child.name}",
-                            args=(child.name, child.target, child.args, self.cfg.log_level, self.log_file,
-                                  self.stderr), daemon=False)
+                            args=(child.name, os.getpid(), child.target, child.args, self.cfg.log_level,
+                                  self.log_file, self.stderr), daemon=False)
         p.start()
         child.process = p
 

@@ -56,6 +56,15 @@ def is_running(pid: int) -> bool:
     return proc_state(pid) not in ("", "Z", "X")
 
 
+def comm(pid: int) -> str:
+    """The name the kernel shows for `pid` (/proc/<pid>/comm; "" if it is gone)."""
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
 def cmdline(pid: int) -> str:
     """The command line of `pid`, arguments joined by spaces ("" if it is gone)."""
     try:

@@ -33,7 +33,7 @@ from rx.master.store.file_session import FileSessionStore
 from rx.transport.crypto import Identity, load_or_create_identity
 
 from .daemon import Daemon, StartError, stop_all
-from .procs import DEADLINE, WaitTimeout, free_port, wait_for
+from .procs import DEADLINE, WaitTimeout, children_of, comm, free_port, wait_for
 
 ENTRY_POINTS = {"rx": "rx.client.cli", "rx-key": "rx.client.keycli", "rx-run": "rx.client.runcli",
                 "rx-call": "rx.client.call", "rx-master": "rx.master.daemon", "rx-minion": "rx.minion.daemon"}
@@ -116,6 +116,12 @@ DEMO_LAYOUT = Layout(master_conf="master", master_root="master/root", minion_con
 
 MASTER_DEFAULTS: Mapping[str, Any] = {"worker_processes": 2, "log_level": "info"}
 MINION_DEFAULTS: Mapping[str, Any] = {"log_level": "info", "auth_retry_max_seconds": 2}
+
+
+def master_child(master_pid: int, name: str) -> int | None:
+    """The pid of rx-master's child `name` ("publisher", "mworker-0", ...), found by the name it gives itself."""
+    from rx.master.daemon import process_name
+    return next((pid for pid in children_of(master_pid) if comm(pid) == process_name(name)), None)
 
 
 def stored_returns(cfg: MasterConfig, jid: str) -> dict:
