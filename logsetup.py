@@ -32,9 +32,10 @@ class RateLimitedLog:
     held back: for what a peer can trigger at will (dropped frames, errors on bad input), so a flood
     cannot flood the log too."""
 
-    def __init__(self, logger: logging.Logger, interval: float = 1.0) -> None:
+    def __init__(self, logger: logging.Logger, interval: float = 1.0, held: str = "more") -> None:
         self._log = logger
         self._interval = interval
+        self._held = held
         self._state: dict[str, tuple[float, int]] = {}
 
     def __call__(self, level: int, msg: str, *args: object, exc_info: bool = False) -> None:
@@ -44,5 +45,5 @@ class RateLimitedLog:
             self._state[msg] = (last, held + 1)
             return
         self._state[msg] = (now, 0)
-        self._log.log(level, msg + (f" ({held} more since the last report)" if held else ""), *args,
+        self._log.log(level, msg + (f" ({held} {self._held} since the last report)" if held else ""), *args,
                       exc_info=exc_info)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from rx.logsetup import RateLimitedLog
 from rx.master.autosign import AutoSign
 from rx.master.store import Stores
 from rx.transport.crypto import Identity
@@ -54,18 +54,12 @@ class DropLog:
 
     def __init__(self, what: str = "dropped request", past: str = "dropped", *, interval: float = 1.0,
                  level: int = logging.WARNING, traceback: bool = False) -> None:
-        self.what, self.past, self.interval, self.level, self.traceback = what, past, interval, level, traceback
-        self._last = float("-inf")
-        self._suppressed = 0
+        self._log = RateLimitedLog(log, interval, held=f"more {past}")
+        self._format = what.replace("%", "%%") + ": %s"
+        self.level, self.traceback = level, traceback
 
     def __call__(self, why: str) -> None:
-        now = time.monotonic()
-        if now - self._last >= self.interval:
-            extra = f" ({self._suppressed} more {self.past} since the last report)" if self._suppressed else ""
-            log.log(self.level, "%s: %s%s", self.what, why, extra, exc_info=self.traceback)
-            self._last, self._suppressed = now, 0
-        else:
-            self._suppressed += 1
+        self._log(self.level, self._format, why, exc_info=self.traceback)
 
 
 drop_log = DropLog()
