@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from rx.master import context
+from rx import logsetup
 from rx.master.context import DropLog
 
 
@@ -19,7 +19,7 @@ def _fail(n: int, log: DropLog) -> None:
 
 def test_one_traceback_per_interval_then_a_count(caplog, monkeypatch):
     clock = [1000.0]
-    monkeypatch.setattr(context.time, "monotonic", lambda: clock[0])
+    monkeypatch.setattr(logsetup.time, "monotonic", lambda: clock[0])
     log = DropLog("mworker 0: unexpected error", "failed", level=logging.ERROR, interval=10.0, traceback=True)
     with caplog.at_level(logging.ERROR, logger="rx.master.handlers"):
         _fail(500, log)
@@ -37,7 +37,7 @@ def test_one_traceback_per_interval_then_a_count(caplog, monkeypatch):
 
 
 def test_drop_log_keeps_its_line_without_traceback(caplog, monkeypatch):
-    monkeypatch.setattr(context.time, "monotonic", lambda: 50.0)
+    monkeypatch.setattr(logsetup.time, "monotonic", lambda: 50.0)
     log = DropLog()
     with caplog.at_level(logging.WARNING, logger="rx.master.handlers"):
         log("bad frame")
