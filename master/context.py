@@ -8,6 +8,7 @@ from typing import Any, Mapping
 
 from rx.logsetup import RateLimitedLog
 from rx.master.autosign import AutoSign
+from rx.master.presence import LocalPresence, Presence
 from rx.master.store import Stores
 from rx.transport.crypto import Identity
 from rx.transport.errors import ErrorKind
@@ -40,9 +41,9 @@ class WorkerContext:
     publisher: FrameSink
     autosign: AutoSign = field(default_factory=lambda: AutoSign(""))
     """Ids pre-authorised by the operator (`autosign_file`); none by default."""
-    heard: dict[str, float] = field(default_factory=dict)
-    """When (time.monotonic) this worker last opened a sealed request from each minion: a client's `lookup`
-    tells it which silent minions are alive (busy), not gone."""
+    presence: Presence = field(default_factory=LocalPresence)
+    """When the master last opened a sealed request from each minion (shared by its workers): a client's
+    `lookup` tells it which silent minions are alive (busy), not gone."""
 
     async def fire(self, event: Event) -> None:
         await self.events.fire(event.tag, event.to_wire())

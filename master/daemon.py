@@ -34,6 +34,7 @@ from rx.config import ConfigError, MasterConfig, load_master_config
 from rx.daemonize import daemon_parser, fatal, launch, overrides, print_config_if_asked, remove_pidfile, write_pidfile
 from rx.logsetup import setup_logging
 from rx.master import eventpub, maintenance, mworker, publisher, reqserver
+from rx.master.presence import PRESENCE_FILE
 from rx.master.store import StoreError, open_stores, store_config
 from rx.pathsafe import check_dir
 from rx.transport.crypto import ensure_private_dir, load_or_create_identity, write_secret
@@ -147,7 +148,7 @@ def _check_port_free(interface: str, key: str, port: int) -> None:
 
 
 def _remove_ipc(cfg: MasterConfig) -> None:
-    for p in cfg.socket_paths():
+    for p in [*cfg.socket_paths(), os.path.join(cfg.sock_dir, PRESENCE_FILE)]:
         try:
             os.unlink(p)
         except FileNotFoundError:

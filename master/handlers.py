@@ -98,7 +98,7 @@ async def _dispatch_secure(ctx: WorkerContext, req: AesRequest) -> dict:
     except Malformed as exc:
         drop_log(f"sealed request from {req.id} is malformed: {exc}")
         return seal_reply(exc.key, req, session.serial, error(ErrorKind.BAD_REQUEST, f"malformed request: {exc}"))
-    ctx.heard[req.id] = time.monotonic()
+    ctx.presence.heard(req.id, time.monotonic())
     entry = SECURE_COMMANDS.get(cmd.cmd)
     if cmd.cmd in NONCE_CHECKED and not await ctx.stores.replay.first_use(req.nonce, time.time()):
         drop_log(f"replayed {cmd.cmd} from {req.id}")

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from pathlib import Path
 
 from rx.config import MasterConfig
 from rx.master.autosign import AutoSign
 from rx.master.context import DropLog, WorkerContext, WorkerSettings
 from rx.master.handlers import LOCAL_LANE, dispatch, network_lane
+from rx.master.presence import PRESENCE_FILE, SharedPresence
 from rx.master.store import StoreError, open_stores, store_config
 from rx.transport.codec import MAX_FRAME_BYTES, NETWORK_MAX_CLEAR_BYTES, encode
 from rx.transport.crypto import load_or_create_identity
@@ -51,6 +53,7 @@ async def run(cfg: MasterConfig, index: int = 0) -> None:
         events=transport.event_sink(ipc_url(cfg.event_pull_ipc)),
         publisher=transport.frame_sink(ipc_url(cfg.publish_pull_ipc)),
         autosign=AutoSign(cfg.autosign_file),
+        presence=SharedPresence(os.path.join(cfg.sock_dir, PRESENCE_FILE)),
     )
     log.debug("mworker %d ready", index)
     try:

@@ -123,7 +123,7 @@ async def _send(ctx: WorkerContext, job: Job, minions: list[str], private: bool)
 
 async def handle_lookup(ctx: WorkerContext, load: dict) -> dict:
     """A job's expected minions and its stored returns (of the minions asked for, else of all), paged by size;
-    and how long ago this worker last heard from each minion asked for (a sealed request it opened)."""
+    and how long ago the master last heard from each minion asked for (a sealed request it opened)."""
     if not _root_key_ok(ctx, load):
         log.warning("refused a client request: bad or missing root key")
         return error(ErrorKind.PERMISSION, "refused: missing or wrong root key")
@@ -140,7 +140,7 @@ async def handle_lookup(ctx: WorkerContext, load: dict) -> dict:
     except UnknownJob:
         return error(ErrorKind.UNKNOWN_JOB, f"no job {req.jid} in the job cache")
     now = time.monotonic()
-    heard = {m: round(now - ctx.heard[m], 3) for m in req.ids or () if m in ctx.heard}
+    heard = ctx.presence.ages(req.ids or (), now)
     wanted = sorted(stored if req.ids is None else set(req.ids) & stored.keys())
     returns: dict[str, dict] = {}
     size = 0

@@ -107,7 +107,7 @@ async def _lookup(ctx: WorkerContext, jid: str, ids: list[str] | None, key: str 
 async def test_lookup_pages_by_size_and_says_whom_it_heard_from(stores, monkeypatch):
     ctx = _ctx(stores)
     jid = await _job(stores, ["a", "b", "c", "d"], {"a": "x" * 300, "b": "y" * 300, "c": "z" * 300})
-    ctx.heard["b"] = time.monotonic() - 2.0
+    ctx.presence.heard("b", time.monotonic() - 2.0)
     monkeypatch.setattr(publish, "LOOKUP_REPLY_BYTES", 500)
     first = await _lookup(ctx, jid, ["a", "b", "c", "d"])
     assert first.minions == ["a", "b", "c", "d"] and first.no_grains == ["d"]
