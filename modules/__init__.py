@@ -24,6 +24,7 @@ MODULES: dict[str, str] = {
     "cmd": "cmd",
     "grains": "grains",
     "sys": "sys",
+    "status": "status",
 }
 CONTEXT_PARAM = "ctx"
 
