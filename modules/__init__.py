@@ -25,6 +25,7 @@ MODULES: dict[str, str] = {
     "grains": "grains",
     "sys": "sys",
     "status": "status",
+    "disk": "disk",
 }
 CONTEXT_PARAM = "ctx"
 
