@@ -26,6 +26,7 @@ MODULES: dict[str, str] = {
     "sys": "sys",
     "status": "status",
     "disk": "disk",
+    "network": "network",
 }
 CONTEXT_PARAM = "ctx"
 
