@@ -27,6 +27,7 @@ MODULES: dict[str, str] = {
     "status": "status",
     "disk": "disk",
     "network": "network",
+    "ps": "ps",
 }
 CONTEXT_PARAM = "ctx"
 
