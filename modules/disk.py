@@ -121,6 +121,7 @@ def blkid(device: str | None = None, token: str | None = None) -> dict:
             raise CommandError(f"device must be an absolute path, got {device!r}")
         if not os.path.exists(str(device)):
             raise CommandError(f"no such device: {device}")
+        argv[1:1] = ["-c", "/dev/null"]  # probe the device itself; leave blkid's cache alone
         argv.append(str(device))
     out = _run(argv)
     if out.returncode == 2:  # nothing matched (or nothing identified)

@@ -38,6 +38,17 @@ def _int(value: Any, name: str, minimum: int = 0) -> int:
     return number
 
 
+def _interval(value: Any) -> float:
+    """A sampling interval: seconds from 0 to 300."""
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise CommandError(f"interval must be a number of seconds, got {value!r}") from None
+    if not 0 <= seconds <= 300:
+        raise CommandError("interval must be between 0 and 300 seconds")
+    return seconds
+
+
 def _signal(value: Any) -> int:
     """A signal number from 15, "15", "TERM" or "SIGTERM"."""
     import signal as signals
@@ -161,12 +172,7 @@ def top(num_processes: int = 5, interval: float = 3) -> list:
     """
     psutil = _psutil()
     count = _int(num_processes, "num_processes", 1)
-    try:
-        seconds = float(interval)
-    except (TypeError, ValueError):
-        raise CommandError(f"interval must be a number of seconds, got {interval!r}") from None
-    if not 0 <= seconds <= 300:
-        raise CommandError("interval must be between 0 and 300 seconds")
+    seconds = _interval(interval)
     start = {}
     for proc in psutil.process_iter():
         try:
@@ -199,13 +205,7 @@ def cpu_percent(interval: float = 0.1, per_cpu: bool = False) -> float | list:
 
     CLI example: rx '*' ps.cpu_percent interval=1 per_cpu=true
     """
-    try:
-        seconds = float(interval)
-    except (TypeError, ValueError):
-        raise CommandError(f"interval must be a number of seconds, got {interval!r}") from None
-    if not 0 <= seconds <= 300:
-        raise CommandError("interval must be between 0 and 300 seconds")
-    return _psutil().cpu_percent(interval=seconds, percpu=bool(per_cpu))
+    return _psutil().cpu_percent(interval=_interval(interval), percpu=bool(per_cpu))
 
 
 def virtual_memory() -> dict:

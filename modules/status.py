@@ -323,10 +323,14 @@ def version() -> str:
 
 def all_status() -> dict:
     """Return everything above in one dict: cpuinfo, cpustats, diskstats, diskusage, loadavg,
-    meminfo, netdev, netstats, uptime, vmstats, w.
+    meminfo, netdev, netstats, uptime, vmstats, w (the reason, as text, where `w` cannot run).
 
     CLI example: rx '*' status.all_status
     """
+    try:
+        users: list | str = w()
+    except CommandError as exc:  # no `w` on this host: the rest is still worth having
+        users = str(exc)
     return {"cpuinfo": cpuinfo(), "cpustats": cpustats(), "diskstats": diskstats(), "diskusage": diskusage(),
             "loadavg": loadavg(), "meminfo": meminfo(), "netdev": netdev(), "netstats": netstats(),
-            "uptime": uptime(), "vmstats": vmstats(), "w": w()}
+            "uptime": uptime(), "vmstats": vmstats(), "w": users}

@@ -8,6 +8,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -263,3 +264,17 @@ def test_dig():
             network.dig("localhost")
         return
     assert "QUESTION SECTION" in network.dig("localhost").value
+
+
+def test_without_ip_ping_and_dig_on_the_path(tmp_path):
+    """PATH holding none of the tools: interfaces come from psutil, ping and dig say what is missing."""
+    code = ("import json; from rx.modules import network, CommandError\n"
+            "for fun in (network.ping, network.dig):\n"
+            "    try:\n        fun('127.0.0.1')\n    except CommandError as exc:\n        print(exc)\n"
+            "print(json.dumps(network.interfaces()))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PATH": str(tmp_path)})
+    assert out.returncode == 0, out.stderr
+    ping, dig, ifaces = out.stdout.splitlines()
+    assert "needs the ping command (iputils-ping)" in ping and "needs the dig command" in dig
+    assert json.loads(ifaces) == json.loads(json.dumps(network._from_psutil()))

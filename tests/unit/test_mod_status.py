@@ -246,3 +246,17 @@ def test_all_status_has_salts_keys():
     assert set(everything) == {"cpuinfo", "cpustats", "diskstats", "diskusage", "loadavg", "meminfo", "netdev",
                                "netstats", "uptime", "vmstats", "w"}
     assert everything["meminfo"]["MemTotal"]["unit"] == "kB"
+
+
+def test_all_status_without_w_on_the_path(tmp_path):
+    """A host without procps' `w` (PATH holding none of its tools): status.w says so, all_status still answers."""
+    code = ("import json; from rx.modules import status, CommandError\n"
+            "try:\n    status.w()\nexcept CommandError as exc:\n    print(json.dumps(str(exc)))\n"
+            "everything = status.all_status()\n"
+            "print(json.dumps([everything['w'], 'MemTotal' in everything['meminfo']]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PATH": str(tmp_path)})
+    assert out.returncode == 0, out.stderr
+    first, second = out.stdout.splitlines()
+    assert "needs the w command" in first
+    assert second == f'[{first}, true]'
