@@ -118,7 +118,7 @@ def pkill(pattern: str, user: str | None = None, signal: int | str = 15, full: b
     """
     number = _signal(signal)
     psutil = _psutil()
-    killed = []
+    killed, denied = [], []
     for proc in _matches(pattern, user, bool(full), False):
         if proc.pid == os.getpid():
             continue
@@ -128,7 +128,9 @@ def pkill(pattern: str, user: str | None = None, signal: int | str = 15, full: b
         except psutil.NoSuchProcess:
             pass
         except psutil.AccessDenied:
-            raise CommandError(f"not permitted to signal process {proc.pid}") from None
+            denied.append(proc.pid)
+    if denied:
+        raise CommandError(f"not permitted to signal {denied}; signalled {killed}")
     return {"killed": killed} if killed else None
 
 

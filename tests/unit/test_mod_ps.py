@@ -82,6 +82,35 @@ def test_pkill_spares_the_calling_process():
     assert (out.returncode, out.stdout.strip()) == (0, "None"), out.stderr
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become another user")
+def test_pkill_says_which_it_may_not_signal(sleeper):
+    """A forked child turned nobody (no exec: the interpreter may not be readable by nobody) runs pkill."""
+    import psutil  # noqa: F401 (loaded before the fork, as the job's process would have it)
+    try:
+        nobody = pwd.getpwnam("nobody")
+    except KeyError:
+        pytest.skip("no user nobody here")
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:
+        try:
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+            try:
+                message = repr(ps.pkill(MARK, full=True))
+            except CommandError as exc:
+                message = str(exc)
+            os.write(write, message.encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as f:
+        message = f.read()
+    os.waitpid(child, 0)
+    assert message == f"not permitted to signal [{sleeper.pid}]; signalled []"
+    assert sleeper.poll() is None
+
+
 def test_kill_pid_with_a_signal_name_and_number(sleeper):
     assert ps.kill_pid(sleeper.pid, signal="STOP") is True
     _wait_for_state(sleeper.pid, "T")
