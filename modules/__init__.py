@@ -24,6 +24,10 @@ MODULES: dict[str, str] = {
     "cmd": "cmd",
     "grains": "grains",
     "sys": "sys",
+    "status": "status",
+    "disk": "disk",
+    "network": "network",
+    "ps": "ps",
 }
 CONTEXT_PARAM = "ctx"
 
