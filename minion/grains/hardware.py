@@ -14,6 +14,10 @@ DMI_FILES = {"biosversion": "bios_version", "biosreleasedate": "bios_date", "man
              "productname": "product_name", "serialnumber": "product_serial", "uuid": "product_uuid",
              "boardname": "board_name"}
 
+GPU_VENDORS = {"10de": "nvidia", "1002": "amd", "8086": "intel", "1013": "cirrus logic", "15ad": "vmware",
+               "102b": "matrox", "1a03": "aspeed"}
+PCI_IDS = ("/usr/share/misc/pci.ids", "/usr/share/hwdata/pci.ids", "/usr/share/pci.ids")
+
 # systemd-detect-virt's answer -> (virtual, virtual_subtype) as Salt names them
 DETECT_VIRT = {"kvm": ("kvm", None), "qemu": ("kvm", None), "amazon": ("Nitro", "Amazon EC2"),
                "vmware": ("VMware", None), "oracle": ("VirtualBox", None), "microsoft": ("HyperV", None),
@@ -70,6 +74,35 @@ def disk_grains(sys_block: str = "/sys/block") -> dict[str, list[str]]:
         flag = (read_text(os.path.join(entry, "queue", "rotational")) or "").strip()
         (disks if flag == "1" else ssds if flag == "0" else []).append(os.path.basename(entry))
     return {"disks": disks, "ssds": ssds, "SSDs": list(ssds)}
+
+
+def _pci_name(vendor: str, device: str, ids_files: tuple[str, ...]) -> str:
+    """The device's name from the PCI ID database (pci.ids), else `vendor:device` in hex."""
+    for path in ids_files:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                in_vendor = False
+                for line in f:
+                    if not line.startswith("\t"):
+                        in_vendor = line.startswith(vendor + " ")
+                    elif in_vendor and line.startswith(f"\t{device} "):
+                        return line.strip()[len(device):].strip()
+        except OSError:
+            continue
+    return f"{vendor}:{device}"
+
+
+def gpu_grains(pci_dir: str = "/sys/bus/pci/devices", ids_files: tuple[str, ...] = PCI_IDS) -> dict[str, Any]:
+    """gpus ([{vendor, model}]: display controllers on the PCI bus, vendors named as Salt names them)
+    and num_gpus."""
+    gpus = []
+    for dev in sorted(glob.glob(os.path.join(pci_dir, "*"))):
+        if (read_text(os.path.join(dev, "class")) or "").strip()[:6] not in ("0x0300", "0x0302", "0x0380"):
+            continue
+        vendor = (read_text(os.path.join(dev, "vendor")) or "").strip().lower().removeprefix("0x")
+        device = (read_text(os.path.join(dev, "device")) or "").strip().lower().removeprefix("0x")
+        gpus.append({"vendor": GPU_VENDORS.get(vendor, "unknown"), "model": _pci_name(vendor, device, ids_files)})
+    return {"gpus": gpus, "num_gpus": len(gpus)}
 
 
 def machine_grains() -> dict[str, Any]:
@@ -166,6 +199,7 @@ def hardware_grains() -> dict[str, Any]:
     grains = cpu_grains(read_text("/proc/cpuinfo") or "")
     grains.update(mem_grains(read_text("/proc/meminfo") or ""))
     grains.update(disk_grains())
+    grains.update(gpu_grains())
     grains.update(machine_grains())
     grains.update(virtual_grains(grains["cpu_flags"]))
     return grains

@@ -14,16 +14,17 @@ import pytest
 
 import rx
 from rx.minion.grains import core_grains
-from rx.minion.grains.hardware import DETECT_VIRT, cpu_grains, disk_grains, mem_grains, virtual_grains
+from rx.minion.grains.hardware import DETECT_VIRT, cpu_grains, disk_grains, gpu_grains, mem_grains, virtual_grains
 from rx.minion.grains.network import _bounded, gateways, read_interfaces, resolv_conf
 from rx.minion.grains.system import init_system, locale_grains, osarch, systemd_grain
 
-# every grain issue #10 names (Salt's names; ssds is Salt's current spelling of SSDs, both are there)
+# every grain issue #10 names, and gpus (Salt's names; ssds is Salt's current spelling of SSDs, both are there)
 ISSUE_KEYS = """id host nodename fqdn domain fqdns fqdn_ip4 fqdn_ip6 ip4_interfaces ip6_interfaces ip_interfaces
 hwaddr_interfaces ipv4 ipv6 dns ip_gw ip4_gw ip6_gw os os_family osrelease osrelease_info osmajorrelease oscodename
 osfullname osfinger osarch lsb_distrib_id lsb_distrib_release lsb_distrib_codename kernel kernelrelease kernelversion
 cpuarch cpu_model cpu_flags num_cpus mem_total swap_total machine_id virtual init shell path pythonversion
-pythonexecutable locale_info timezone disks ssds SSDs uid gid username groupname pid rxversion rxversioninfo""".split()
+pythonexecutable locale_info timezone disks ssds SSDs uid gid username groupname pid rxversion rxversioninfo gpus
+num_gpus""".split()
 
 
 def sh(*argv: str) -> str:
@@ -221,3 +222,30 @@ def test_parsers_on_this_machines_files():
     assert mem == {"mem_total": 24105, "swap_total": 2047}
     assert set(disk_grains()) == {"disks", "ssds", "SSDs"}
     assert virtual_grains([])["virtual"]
+
+
+PCI_IDS_EXCERPT = """# excerpt of pci.ids
+10de  NVIDIA Corporation
+\t11fa  GK106GL [Quadro K4000]
+1a03  ASPEED Technology, Inc.
+\t1150  AST1150 PCI-to-PCI Bridge
+\t2000  ASPEED Graphics Family
+"""
+
+
+def test_gpus_from_the_pci_bus(tmp_path):
+    """Display controllers in a sysfs-shaped tree (class, vendor, device files as the kernel writes them)."""
+    for slot, cls, vendor, device in (("0000:00:02.0", "0x030000", "0x1a03", "0x2000"),
+                                      ("0000:3b:00.0", "0x030200", "0x10de", "0x11fa"),
+                                      ("0000:5e:00.0", "0x030000", "0x1234", "0x1111"),
+                                      ("0000:00:1f.0", "0x060100", "0x8086", "0xa1c1")):
+        d = tmp_path / "devices" / slot
+        d.mkdir(parents=True)
+        for name, value in (("class", cls), ("vendor", vendor), ("device", device)):
+            (d / name).write_text(value + "\n")
+    (tmp_path / "pci.ids").write_text(PCI_IDS_EXCERPT)
+    got = gpu_grains(str(tmp_path / "devices"), (str(tmp_path / "missing.ids"), str(tmp_path / "pci.ids")))
+    assert got == {"num_gpus": 3, "gpus": [{"vendor": "aspeed", "model": "ASPEED Graphics Family"},
+                                           {"vendor": "nvidia", "model": "GK106GL [Quadro K4000]"},
+                                           {"vendor": "unknown", "model": "1234:1111"}]}
+    assert gpu_grains(str(tmp_path / "none")) == {"gpus": [], "num_gpus": 0}
