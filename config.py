@@ -239,7 +239,12 @@ class MinionConfig(_Common):
             "the minion was stopping (keep it below the service manager's stop timeout)")
     grains: Mapping[str, Any] = setting(
         rule=Rule("a mapping of grain name to value"), factory=dict,
-        doc="static grains added to (or overriding) the core grains; sent to the master's grains cache at start")
+        doc="static grains added to (or overriding) the core grains, the custom grain functions and the grains "
+            "file `<config_dir>/grains`; sent to the master's grains cache at start")
+    enable_fqdns_grains: bool = setting(
+        True, rule=Rule("true or false"),
+        doc="compute the `fqdns` grain: the names the host's addresses resolve back to (the lookups run in "
+            "parallel, at most 1 s in all at start; false skips them where reverse DNS is slow or absent)")
 
 
 def config_dir_from(cli_value: str | None) -> str:

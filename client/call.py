@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"rx-call: warning: static grains not loaded: {exc}", file=sys.stderr)
         cfg = None
     registry = Registry()
-    ctx = ExecContext(minion_id=opts.id, grains=load_grains(opts.id, cfg.grains if cfg else {}), config=cfg,
+    ctx = ExecContext(minion_id=opts.id, grains=load_grains(opts.id, cfg), config=cfg,
                       registry=registry)
     args, kwargs = split_args(opts.args)
     value, retcode = call_one(registry, opts.fun, args, kwargs, ctx)

@@ -14,7 +14,7 @@ from rx.config import ConfigError, MinionConfig, load_minion_config
 from rx.logsetup import RateLimitedLog
 from rx.minion.executor import Executor
 from rx.minion.gate import Gate, Hold
-from rx.minion.grains import load_grains
+from rx.minion.grains import Grains
 from rx.minion.link import MasterLink
 from rx.minion.outbox import STOP_DELIVERY_SECONDS, Outbox
 from rx.minion.registry import Registry
@@ -44,7 +44,11 @@ class Minion:
         self.cfg = cfg
         self.catch_up = catch_up
         self.identity = identity or load_or_create_identity(Path(cfg.pki_dir), "minion")
-        self.grains = grains if grains is not None else load_grains(cfg.id, cfg.grains)
+        self.grain_layers: Grains | None = None
+        if grains is None:
+            self.grain_layers = Grains.load(cfg.id, cfg)
+            grains = self.grain_layers.merged()
+        self.grains = grains
         self.registry = Registry()
         if executor is None:
             self.registry.preload()
@@ -166,6 +170,8 @@ class Minion:
                 result = {"return": f"ERROR: {job.fun}: {exc}", "retcode": 1, "success": False}
         else:
             result = await self.executor.run(job)
+        with self._isolated("reloading the grains file"):
+            await self._reload_grains_file()
         fun_args = list(job.arg) + ([job.kwarg] if job.kwarg else [])
         ret = JobReturn(jid=job.jid, fun=job.fun, fun_args=fun_args, retcode=int(result.get("retcode", 1)),
                         success=bool(result.get("success", False)), ret=result.get("return"))
@@ -191,11 +197,23 @@ class Minion:
             static = load_minion_config(self.cfg.config_dir, {"id": self.cfg.id}).grains
         except ConfigError as exc:
             log.warning("grains.refresh: keeping the static grains loaded at start: %s", exc)
-        self.grains = await asyncio.to_thread(load_grains, self.cfg.id, static)
+        self.grain_layers = await asyncio.to_thread(Grains.load, self.cfg.id, self.cfg, static=static)
+        await self._use_grains(self.grain_layers.merged())
+        return self.grains
+
+    async def _reload_grains_file(self) -> None:
+        """A job changed the grains file (`grains.setval` & co, or any job writing it): merge it again and
+        send the grains to the master before that job's return goes out, so a grain target right after
+        already sees the change."""
+        if self.grain_layers is not None and self.grain_layers.file_changed():
+            self.grain_layers.reload_file()
+            await self._use_grains(self.grain_layers.merged())
+
+    async def _use_grains(self, grains: dict) -> None:
+        self.grains = grains
         if isinstance(self.executor, Executor):
             self.executor.context = self._context()
         await self.fire("grains", {"grains": self.grains})
-        return self.grains
 
     # ------------------------------------------------------------ helpers
 
