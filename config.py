@@ -316,11 +316,24 @@ def load_master_config(config_dir: str | None = None, overrides: Mapping[str, An
     return cfg
 
 
+def default_minion_id() -> str:
+    """The host's name as `hostname -f` gives it (the canonical name of a forward lookup), else the plain
+    host name; never a loopback name such as `localhost` (socket.getfqdn() gives that when the host name
+    resolves to 127.0.x.1 and /etc/hosts lists `localhost` first, and every such minion would share one id)."""
+    host = socket.gethostname()
+    try:
+        infos = socket.getaddrinfo(host, None, 0, socket.SOCK_STREAM, 0, socket.AI_CANONNAME)
+        fqdn = next((i[3] for i in infos if i[3]), host)
+    except (OSError, UnicodeError):  # unresolvable, or not a valid DNS name
+        fqdn = host
+    return host if fqdn.split(".")[0] in ("localhost", "localhost4", "localhost6", "ip6-localhost") else fqdn
+
+
 def load_minion_config(config_dir: str | None = None, overrides: Mapping[str, Any] | None = None) -> MinionConfig:
-    """Load and validate `<config_dir>/minion`; the id defaults to the host name."""
+    """Load and validate `<config_dir>/minion`; the id defaults to the host's name (`default_minion_id`)."""
     path, values = _read(MinionConfig, config_dir, overrides)
     if not values.get("id"):
-        host = socket.getfqdn() or socket.gethostname()
+        host = default_minion_id()
         why = validate_minion_id(host)
         if why:
             raise ConfigError(f"{path}: id: not set and the host name {host!r} {why}; set 'id' explicitly",

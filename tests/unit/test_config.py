@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -299,13 +301,14 @@ def test_minion_id_from_the_file(tmp_path):
     assert isinstance(cfg, MinionConfig) and cfg.id == "web-01"
 
 
-def test_minion_id_defaults_to_the_host_name(tmp_path, monkeypatch):
-    monkeypatch.setattr(config.socket, "getfqdn", lambda: "host.example.com")
-    assert load_minion_config(str(tmp_path)).id == "host.example.com"
+def test_minion_id_defaults_to_what_hostname_f_says_and_never_localhost(tmp_path):
+    said = subprocess.run(["hostname", "-f"], capture_output=True, text=True).stdout.strip()
+    expected = socket.gethostname() if said.split(".")[0].startswith(("localhost", "ip6-localhost")) else said
+    assert load_minion_config(str(tmp_path)).id == expected != "localhost"
 
 
 def test_unusable_host_name_as_default_id_is_an_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(config.socket, "getfqdn", lambda: ".bad/host")
+    monkeypatch.setattr(config.socket, "gethostname", lambda: ".bad/host")
     with pytest.raises(ConfigError) as info:
         load_minion_config(str(tmp_path))
     assert info.value.key == "id" and ".bad/host" in str(info.value)
