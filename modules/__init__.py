@@ -25,6 +25,11 @@ MODULES: dict[str, str] = {
     "grains": "grains",
     "sys": "sys",
     "file": "file",
+    "archive": "archive",
+    "cron": "cron",
+    "timezone": "timezone",
+    "system": "system",
+    "config": "config",
 }
 CONTEXT_PARAM = "ctx"
 
