@@ -25,7 +25,7 @@ def _when(at_time: Any) -> str:
     if isinstance(at_time, bool):
         raise CommandError(f"at_time {at_time!r}: give minutes (5), '+5', 'HH:MM' or 'now'")
     text = str(at_time).strip()
-    if isinstance(at_time, int) or re.fullmatch(r"\+?\d+", text):
+    if re.fullmatch(r"\+?\d+", text):
         minutes = int(text.lstrip("+"))
         return "now" if minutes == 0 else f"+{minutes}"
     if _CLOCK.fullmatch(text):
