@@ -30,6 +30,7 @@ MODULES: dict[str, str] = {
     "timezone": "timezone",
     "system": "system",
     "config": "config",
+    "event": "event",
 }
 CONTEXT_PARAM = "ctx"
 
@@ -67,6 +68,9 @@ class ExecContext:
     jid: str = ""
     fun: str = ""
     registry: FunctionIndex | None = None
+    fire_event: Callable[[str, dict], None] | None = None
+    """fires an event (tag, data) to the master, filed under rx/minion/<id>/<tag>: set in the job
+    process of a running minion, None elsewhere (rx-call --local, tests)"""
 
 
 def takes_context(func: Callable) -> bool:
