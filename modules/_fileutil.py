@@ -7,7 +7,6 @@ import contextlib
 import fnmatch
 import os
 import re
-import shutil
 import stat
 import time
 from typing import Any, Callable, Iterator
@@ -151,6 +150,7 @@ def read_limited(path: str, limit: int) -> bytes:
 
 def remove_tree(p: str) -> None:
     if os.path.isdir(p) and not os.path.islink(p):
+        import shutil
         shutil.rmtree(p)
     else:
         os.remove(p)
@@ -212,6 +212,7 @@ def edit(path: str, pattern: str, repl: str, count: int, flags: Any, append_if_n
     if changed and not dry_run:
         with oserrors():
             if backup:
+                import shutil
                 shutil.copy2(p, p + str(backup))
             with open(p, "r+b") as f:  # in place: the inode, owner and mode stay
                 f.write(new.encode("utf-8", "surrogateescape"))

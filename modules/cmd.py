@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import shutil
 from typing import Any
 
 from rx.modules import CommandError, Result
@@ -44,7 +43,7 @@ def _default_shell() -> str:
 def _shell_path(shell: Any) -> str:
     if shell in (None, ""):
         return _default_shell()
-    found = shutil.which(str(shell)) if not os.path.isabs(str(shell)) else str(shell)
+    found = which(str(shell)) if not os.path.isabs(str(shell)) else str(shell)
     if not found or not os.access(found, os.X_OK):
         raise CommandError(f"shell {shell!r} is not an executable")
     return found
@@ -173,10 +172,14 @@ def run(cmd: Any, cwd: str | None = None, stdin: str | None = None, runas: str |
         redirect_stderr: bool = True, prepend_path: str | None = None, success_retcodes: list | None = None,
         output_limit: int = OUTPUT_LIMIT) -> Any:
     """Run `cmd` and return its output: stdout and stderr interleaved (stdout only with
-    redirect_stderr=False), trailing whitespace trimmed.  The job's retcode is the command's.
+    redirect_stderr=False), trailing whitespace trimmed.  The job's retcode is the command's
+    (0 with ignore_retcode=True or a status in success_retcodes).
 
-    cwd defaults to the home of the user it runs as; env adds variables (clean_env=True: only
-    those); stdin is fed to the command; timeout (seconds) kills it.
+    A string goes through the shell unless python_shell=False (then it is split into words); a
+    list never does.  cwd defaults to the home of the user it runs as (runas, group: as root);
+    env adds variables (clean_env=True: only those); stdin is fed to the command; timeout
+    (seconds) kills it and what it started.  Output past output_limit bytes (8,000,000) is dropped
+    with a note; bytes that are not UTF-8 become replacement characters.
     CLI example: rx '*' cmd.run 'df -h' cwd=/tmp runas=nobody
     """
     o = {k: v for k, v in locals().items() if k in _OPTIONS}
@@ -286,6 +289,7 @@ def script(source: str, args: str | list | None = None, cwd: str | None = None, 
                            "on the minion")
     if "\0" in source or not os.path.isabs(source):
         raise CommandError(f"source {source!r} must be an absolute path on the minion (or salt://, later)")
+    import shutil
     import tempfile
     acct = account(runas, group)
     workdir = tempfile.mkdtemp(prefix="rx-script-")
@@ -309,6 +313,7 @@ def _copy_script(source: str, path: str) -> None:
             raise CommandError(f"source {source!r} is not a regular file")
         if size > _SCRIPT_MAX_BYTES:
             raise CommandError(f"source {source!r} is {size} bytes, over the {_SCRIPT_MAX_BYTES}-byte limit")
+        import shutil
         shutil.copyfile(source, path)
     except OSError as exc:
         raise CommandError(f"cannot read the script {source!r}: {exc.strerror}") from None
@@ -318,20 +323,15 @@ def _copy_script(source: str, path: str) -> None:
 def _script_argv(path: str, args: Any, python_shell: Any, shell: Any) -> list[str]:
     """Run the script itself when it starts with `#!`, else through the shell (as a shell would)."""
     with open(path, "rb") as f:
-        shebang = f.read(2) == b"#!"
+        prefix = [path] if f.read(2) == b"#!" else [_shell_path(shell), path]
+    if python_shell and isinstance(args, str) and args:  # the shell reads args as written
+        return [_shell_path(shell), "-c", " ".join([*map(shlex.quote, prefix), args])]
     if isinstance(args, (list, tuple)):
-        words = [_word(a) for a in args]
-    elif args in (None, ""):
-        words = []
-    elif python_shell:
-        return [_shell_path(shell), "-c", f"{shlex.quote(path if shebang else _shell_path(shell))} "
-                                          f"{'' if shebang else shlex.quote(path) + ' '}{args}"]
-    else:
-        try:
-            words = shlex.split(str(args))
-        except ValueError as exc:
-            raise CommandError(f"cannot split args {args!r}: {exc}") from None
-    return [path, *words] if shebang else [_shell_path(shell), path, *words]
+        return [*prefix, *map(_word, args)]
+    try:
+        return [*prefix, *shlex.split(str(args or ""))]
+    except ValueError as exc:
+        raise CommandError(f"cannot split args {args!r}: {exc}") from None
 
 
 def which(cmd: str) -> str | None:
@@ -341,6 +341,7 @@ def which(cmd: str) -> str | None:
     """
     if not isinstance(cmd, str) or not cmd or "\0" in cmd:
         raise CommandError(f"cmd must be a program name, got {cmd!r}")
+    import shutil
     return shutil.which(cmd)
 
 

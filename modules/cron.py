@@ -8,7 +8,6 @@ never changed.  A crontab that Salt managed is read the same way (its marker and
 from __future__ import annotations
 
 import os
-import shutil
 from typing import Any
 
 from rx.modules import CommandError
@@ -24,7 +23,7 @@ _FIELDS = ("minute", "hour", "daymonth", "month", "dayweek")
 
 
 def __virtual__() -> Any:
-    if shutil.which("crontab") is None:
+    if not any(os.access(os.path.join(d, "crontab"), os.X_OK) for d in os.get_exec_path()):
         return False, "the crontab program is not installed (Debian/Ubuntu: the cron package; RHEL/Fedora: cronie)"
     return True
 

@@ -8,7 +8,6 @@ Where rx returns something else than Salt, the function's doc says so.
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from typing import Any
 
@@ -122,6 +121,7 @@ def copy(src: str, dst: str, recurse: bool = False, remove_existing: bool = Fals
 
     CLI example: rx '*' file.copy /etc/hosts /tmp/hosts.bak
     """
+    import shutil
     s, d = path_arg(src, "src"), path_arg(dst, "dst")
     with oserrors():
         if not os.path.lexists(s):
@@ -142,6 +142,7 @@ def move(src: str, dst: str) -> dict:
 
     CLI example: rx '*' file.move /tmp/a /tmp/b
     """
+    import shutil
     s, d = path_arg(src, "src"), path_arg(dst, "dst")
     with oserrors():
         if not os.path.lexists(s):

@@ -195,6 +195,13 @@ def test_script_runs_a_local_script_with_args(tmp_path):
     assert cmd.script(str(script), args="x", cwd=str(tmp_path)).value["stdout"].splitlines()[1] == str(tmp_path)
 
 
+def test_script_args_go_to_the_shell_as_written_with_python_shell(tmp_path):
+    script = tmp_path / "count.sh"
+    script.write_text('#!/bin/sh\necho "$#:$1"\n')
+    assert cmd.script(str(script), args="$((1+2)) | tr 3 x", python_shell=True).value["stdout"] == "1:x"
+    assert cmd.script(str(script), args="$((1+2))").value["stdout"] == "1:$((1+2))"
+
+
 def test_script_without_a_shebang_runs_in_the_shell(tmp_path):
     script = tmp_path / "plain"
     script.write_text("echo plain:$1\n")
