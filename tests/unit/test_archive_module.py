@@ -165,18 +165,6 @@ def test_a_tar_that_escapes_its_destination_is_refused(tmp_path, case):
         assert os.listdir(dest) == [], "nothing of a refused archive is written"
 
 
-def test_a_tar_member_through_a_symlink_already_in_the_destination_is_refused(tmp_path):
-    outside = tmp_path / "outside"
-    outside.mkdir()
-    dest = tmp_path / "dest"
-    dest.mkdir()
-    os.symlink(str(outside), dest / "escape")
-    _tar(tmp_path / "t.tar", ("escape/pwned", "file", None))
-    with pytest.raises(CommandError, match="refusing"):
-        archive.untar(str(tmp_path / "t.tar"), str(dest))
-    assert os.listdir(outside) == []
-
-
 def _zip(path, *members):
     """A zip with members (name, data, symlink target or None)."""
     with zipfile.ZipFile(path, "w") as z:
@@ -207,15 +195,19 @@ def test_a_zip_that_escapes_its_destination_is_refused(tmp_path, case):
     assert not (tmp_path / "box" / "outside").exists() and not os.path.exists("/tmp/rx-absolute-outside")
 
 
-def test_a_zip_member_through_a_symlink_already_in_the_destination_is_refused(tmp_path):
+@pytest.mark.parametrize("kind", ["tar", "zip"])
+def test_a_member_through_a_symlink_already_in_the_destination_is_refused(tmp_path, kind):
     outside = tmp_path / "outside"
     outside.mkdir()
     dest = tmp_path / "dest"
     dest.mkdir()
     os.symlink(str(outside), dest / "escape")
-    _zip(tmp_path / "z.zip", ("escape/pwned", "x", None))
-    with pytest.raises(CommandError, match="symlink that leads outside"):
-        archive.unzip(str(tmp_path / "z.zip"), str(dest))
+    if kind == "tar":
+        _tar(tmp_path / "a", ("escape/pwned", "file", None))
+    else:
+        _zip(tmp_path / "a", ("escape/pwned", "x", None))
+    with pytest.raises(CommandError, match="refusing"):
+        (archive.untar if kind == "tar" else archive.unzip)(str(tmp_path / "a"), str(dest))
     assert os.listdir(outside) == []
 
 
