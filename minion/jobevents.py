@@ -2,7 +2,7 @@
 
 The job process cannot reach the master itself (the minion holds the session), so each job gets a
 pipe: the job writes length-prefixed msgpack frames (`EventWriter`, its `ctx.fire_event`), the
-minion reads them (`watch`) and fires each through its link as a sealed `_minion_event`, which
+minion reads them (`EventReader`) and fires each through its link as a sealed `_minion_event`, which
 the master files under `rx/minion/<authenticated id>/<tag>`.  Limits on both sides: an event's
 size, the events per job, and the tags: a job cannot fire the minion's own `start`/`grains`.
 """
