@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import signal
 import sys
 from typing import Any, AsyncIterator, TextIO
@@ -112,7 +113,12 @@ def parse_value(text: str) -> Any:
         value = yaml.safe_load(text)
     except yaml.YAMLError:
         return text
+    if type(value) is int and not _DECIMAL.fullmatch(text.strip()):
+        return text  # 0644 (a mode), 10:30 (a time), 0x1f: as typed, not YAML 1.1's octal/base-60/hex
     return value if _plain_yaml(value) and text.strip() else text
+
+
+_DECIMAL = re.compile(r"[-+]?(0|[1-9][0-9]*)")
 
 
 def _plain_yaml(value: Any) -> bool:

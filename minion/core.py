@@ -52,7 +52,7 @@ class Minion:
         self.registry = Registry()
         if executor is None:
             self.registry.preload()
-            executor = Executor(self.registry, self._context())
+            executor = Executor(self.registry, self._context(), on_event=self._job_event)
         self.executor = executor
         for name, handler in (("jobs.running", self._jobs_running), ("jobs.find", self._jobs_find),
                               ("jobs.kill", self._jobs_kill), ("grains.refresh", self._grains_refresh)):
@@ -216,6 +216,10 @@ class Minion:
         await self.fire("grains", {"grains": self.grains})
 
     # ------------------------------------------------------------ helpers
+
+    def _job_event(self, tag: str, data: dict) -> None:
+        """An event a job fired (event.send): sent to the master like the minion's own."""
+        self._spawn(self.fire(tag, data))
 
     async def fire(self, tag: str, data: dict) -> None:
         await self.link.send(m.MINION_EVENT, MinionEvent(tag=tag, data=data).to_wire())

@@ -20,6 +20,7 @@ import traceback
 from dataclasses import dataclass, replace
 from typing import Any
 
+from rx.minion.jobevents import EventReader, EventWriter, OnEvent
 from rx.minion.registry import Registry, UnknownFunction
 from rx.modules import CommandError, ExecContext, Result, takes_context
 from rx.transport.codec import MAX_DEPTH, MAX_OBJECTS, DecodeError, check_structure, decode, encode
@@ -95,11 +96,13 @@ def execute(registry: Registry, job: Job, ctx: ExecContext) -> dict:
 
 
 class Executor:
-    """Forks one child per job; `context` is what module functions get (replaced on grains refresh)."""
+    """Forks one child per job; `context` is what module functions get (replaced on grains refresh);
+    `on_event(tag, data)` gets the events jobs fire (`event.send`; without it they cannot fire any)."""
 
-    def __init__(self, registry: Registry, context: ExecContext) -> None:
+    def __init__(self, registry: Registry, context: ExecContext, on_event: OnEvent | None = None) -> None:
         self.registry = registry
         self.context = context
+        self.on_event = on_event
         self.running: dict[str, RunningJob] = {}
         self.stopping = False
         self._lifelines: dict[str, int] = {}
@@ -111,18 +114,23 @@ class Executor:
             return _error("the minion was stopping: the job was not started")
         r, w = os.pipe()
         life_r, life_w = os.pipe()
+        ev_r, ev_w = os.pipe() if self.on_event else (-1, -1)
         try:
             pid = os.fork()
         except OSError as exc:
-            for fd in (r, w, life_r, life_w):
-                os.close(fd)
+            for fd in (r, w, life_r, life_w, ev_r, ev_w):
+                if fd >= 0:
+                    os.close(fd)
             return _error(f"cannot start a job process: {exc.strerror}")
         if pid == 0:  # child: never returns
-            os.close(r)
-            os.close(life_w)
-            self._child(job, w, life_r)
-        os.close(w)
-        os.close(life_r)
+            for fd in (r, life_w, ev_r):
+                if fd >= 0:
+                    os.close(fd)
+            self._child(job, w, life_r, ev_w)
+        for fd in (w, life_r, ev_w):
+            if fd >= 0:
+                os.close(fd)
+        events = EventReader(ev_r, job.jid, self.on_event) if self.on_event else None
         self._lifelines[job.jid] = life_w
         try:
             os.setpgid(pid, pid)  # also here, so a kill right after the fork finds the group
@@ -132,7 +140,11 @@ class Executor:
         try:
             data = await _read_all(r)
             status = await _reap(pid)
+            if events is not None:
+                await events.done  # its last events go out before its return
         finally:
+            if events is not None:
+                events.close()
             self.running.pop(job.jid, None)
             os.close(self._lifelines.pop(job.jid))
             self._ended.set()
@@ -146,7 +158,7 @@ class Executor:
                 return _error(entry.stop_reason)
             return _error(f"the job process {_describe_exit(status)} before returning")
 
-    def _child(self, job: Job, w: int, lifeline: int) -> None:
+    def _child(self, job: Job, w: int, lifeline: int, events: int) -> None:
         code = 0
         try:
             os.setpgid(0, 0)
@@ -155,7 +167,8 @@ class Executor:
             _hold_lifeline(lifeline)
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 signal.signal(sig, signal.SIG_DFL)
-            payload = _wire_safe(execute(self.registry, job, self.context), _objects(job))
+            ctx = replace(self.context, fire_event=EventWriter(events)) if events >= 0 else self.context
+            payload = _wire_safe(execute(self.registry, job, ctx), _objects(job))
             view = memoryview(payload)
             while view:
                 n = os.write(w, view)

@@ -28,6 +28,13 @@ MODULES: dict[str, str] = {
     "disk": "disk",
     "network": "network",
     "ps": "ps",
+    "file": "file",
+    "archive": "archive",
+    "cron": "cron",
+    "timezone": "timezone",
+    "system": "system",
+    "config": "config",
+    "event": "event",
 }
 CONTEXT_PARAM = "ctx"
 
@@ -65,6 +72,9 @@ class ExecContext:
     jid: str = ""
     fun: str = ""
     registry: FunctionIndex | None = None
+    fire_event: Callable[[str, dict], None] | None = None
+    """fires an event (tag, data) to the master, filed under rx/minion/<id>/<tag>: set in the job
+    process of a running minion, None elsewhere (rx-call --local, tests)"""
 
 
 def takes_context(func: Callable) -> bool:

@@ -19,6 +19,8 @@ PARSE = [
     ("'quoted'", "quoted"), ('"1"', "1"),
     ("ls -l /tmp", "ls -l /tmp"), ("a: b: c", "a: b: c"), ("[unclosed", "[unclosed"), ("{a: [}", "{a: [}"),
     ("key: value", {"key": "value"}),
+    # numbers YAML 1.1 reads in another base stay as typed: a mode, a time of day, hex
+    ("0644", "0644"), ("0755", "0755"), ("10:30", "10:30"), ("0x1f", "0x1f"), ("1_000", "1_000"), ("+5", 5),
     # containers of plain values are kept
     ("[1, two, 3.0]", [1, "two", 3.0]), ("{a: 1, b: [x]}", {"a": 1, "b": ["x"]}), ("[]", []), ("{}", {}),
     # YAML types msgpack cannot carry (or the master would refuse) stay text, at any depth
