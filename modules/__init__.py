@@ -24,6 +24,8 @@ MODULES: dict[str, str] = {
     "cmd": "cmd",
     "grains": "grains",
     "sys": "sys",
+    "useradd": "user",
+    "groupadd": "group",
 }
 CONTEXT_PARAM = "ctx"
 
