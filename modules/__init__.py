@@ -24,6 +24,7 @@ MODULES: dict[str, str] = {
     "cmd": "cmd",
     "grains": "grains",
     "sys": "sys",
+    "aptpkg": "pkg",
     "useradd": "user",
     "groupadd": "group",
 }
