@@ -240,6 +240,10 @@ class MinionConfig(_Common):
     grains: Mapping[str, Any] = setting(
         rule=Rule("a mapping of grain name to value"), factory=dict,
         doc="static grains added to (or overriding) the core grains; sent to the master's grains cache at start")
+    service_init_dir: str = setting(
+        "/etc/init.d", rule=Rule("an absolute directory path", lambda v: v.startswith("/")),
+        doc="where the sysvinit and OpenRC `service` back ends find init scripts (sysvinit's runlevel links are in "
+            "the rc?.d directories beside it); not under root_dir: the services are the host's")
 
 
 def config_dir_from(cli_value: str | None) -> str:

@@ -25,6 +25,8 @@ MODULES: dict[str, str] = {
     "grains": "grains",
     "sys": "sys",
     "aptpkg": "pkg",
+    "systemd_service": "service",
+    "sysv_service": "service",
     "useradd": "user",
     "groupadd": "group",
 }

@@ -38,15 +38,28 @@ def names_list(value: object, what: str) -> list[str]:
 
 
 def run(argv: Sequence[str], timeout: float = 60.0, env: Mapping[str, str] | None = None,
-        stdin: str | None = None) -> subprocess.CompletedProcess:
-    """Run `argv` (no shell); return the completed process whatever its exit status.  CommandError if the
-    program is missing or runs past `timeout` seconds."""
-    full_env = {**os.environ, **env} if env else None
+        stdin: str | None = None, clean_env: bool = False, spawns: bool = False) -> subprocess.CompletedProcess:
+    """Run `argv` (no shell) in a session of its own, so that what it starts outlives the job; return the
+    completed process whatever its exit status.  `env` is added to the minion's environment (or, with
+    `clean_env`, is all of it).  `spawns`: the program may leave daemons behind that keep its output open
+    (init scripts), so its output goes to a file and only its own exit is waited for (stdout then holds
+    stdout and stderr).  CommandError if the program is missing or runs past `timeout` seconds."""
+    full_env = dict(env or {}) if clean_env else ({**os.environ, **env} if env else None)
     try:
-        return subprocess.run(list(argv), capture_output=True, text=True, errors="replace", timeout=timeout,
-                              env=full_env, input=stdin, stdin=None if stdin is not None else subprocess.DEVNULL)
+        if not spawns:
+            return subprocess.run(list(argv), capture_output=True, text=True, errors="replace", timeout=timeout,
+                                  env=full_env, input=stdin, start_new_session=True,
+                                  stdin=None if stdin is not None else subprocess.DEVNULL)
+        import tempfile
+        with tempfile.TemporaryFile() as out:
+            p = subprocess.run(list(argv), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                               timeout=timeout, env=full_env, start_new_session=True)
+            out.seek(0)
+            return subprocess.CompletedProcess(p.args, p.returncode, out.read().decode(errors="replace"), "")
     except FileNotFoundError:
         raise CommandError(f"{argv[0]} is not installed on this minion") from None
+    except PermissionError:
+        raise CommandError(f"{argv[0]} is not executable") from None
     except subprocess.TimeoutExpired:
         raise CommandError(f"{' '.join(argv)} did not finish within {timeout:g} s") from None
 
