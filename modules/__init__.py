@@ -26,6 +26,7 @@ MODULES: dict[str, str] = {
     "sys": "sys",
     "aptpkg": "pkg",
     "systemd_service": "service",
+    "openrc_service": "service",
     "sysv_service": "service",
     "useradd": "user",
     "groupadd": "group",
