@@ -25,6 +25,7 @@ MODULES: dict[str, str] = {
     "grains": "grains",
     "sys": "sys",
     "aptpkg": "pkg",
+    "dnfpkg": "pkg",
     "systemd_service": "service",
     "openrc_service": "service",
     "sysv_service": "service",

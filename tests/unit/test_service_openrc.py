@@ -9,19 +9,16 @@ changed.  Skipped, with the reason, where the packages cannot be fetched or the 
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from rx.modules import openrc_service as svc
+from tests.unit.namespaces import OverlayNamespace, require_namespace_tools
 
 FIXTURES = Path(__file__).parent / "fixtures" / "openrc"
 
@@ -52,31 +49,13 @@ command_background=true
 pidfile=/run/{name}.pid
 """
 
-NS = """set -e
-mount -t overlay overlay -o lowerdir=/usr,upperdir={t}/usr-up,workdir={t}/usr-work /usr
-mount -t overlay overlay -o lowerdir=/etc,upperdir={t}/etc-up,workdir={t}/etc-work /etc
-mount -t tmpfs tmpfs /run
-openrc default > {t}/openrc.log 2>&1
-echo ready > {t}/ready
-exec sleep 3600
-"""
-
-CALL = """import json, sys
-from rx.modules import CommandError, openrc_service as m
-fun, args = json.loads(sys.argv[1])
-try:
-    print(json.dumps({"ok": getattr(m, fun)(*args)}))
-except CommandError as exc:
-    print(json.dumps({"error": str(exc)}))
-"""
-
-
 @pytest.fixture(scope="module")
 def private_openrc(tmp_path_factory):
-    if os.path.isdir("/run/openrc") or os.geteuid() != 0:
-        pytest.skip("needs root on a machine that does not run OpenRC itself")
-    if not all(shutil.which(t) for t in ("unshare", "nsenter", "apt-get", "dpkg-deb")):
-        pytest.skip("needs unshare, nsenter, apt-get and dpkg-deb")
+    if os.path.isdir("/run/openrc"):
+        pytest.skip("this machine runs OpenRC itself")
+    require_namespace_tools()
+    if not all(shutil.which(t) for t in ("apt-get", "dpkg-deb")):
+        pytest.skip("needs apt-get and dpkg-deb")
     t = tmp_path_factory.mktemp("openrc")
     os.chmod(t, 0o755)  # apt's download user must write here
     p = subprocess.run(["apt-get", "download", "openrc", "librc1", "libeinfo1"], cwd=t, capture_output=True,
@@ -86,38 +65,22 @@ def private_openrc(tmp_path_factory):
         pytest.skip(f"cannot fetch Debian's openrc packages: {p.stderr.strip()[-300:]}")
     for deb in debs:
         subprocess.run(["dpkg-deb", "-x", str(deb), str(t / "root")], check=True, timeout=60)
-    for d in ("usr-up/lib", "usr-work", "etc-up/init.d", "etc-work"):
-        (t / d).mkdir(parents=True)
-    shutil.copytree(t / "root/lib", t / "usr-up/lib", symlinks=True, dirs_exist_ok=True)
-    shutil.copytree(t / "root/sbin", t / "usr-up/sbin", symlinks=True)
-    shutil.copytree(t / "root/bin", t / "usr-up/bin", symlinks=True)
-    shutil.copytree(t / "root/etc/runlevels", t / "etc-up/runlevels", symlinks=True)
-    shutil.copy(t / "root/etc/rc.conf", t / "etc-up/rc.conf")
+    for src, dst in (("lib", "up/usr/lib"), ("sbin", "up/usr/sbin"), ("bin", "up/usr/bin"),
+                     ("etc/runlevels", "up/etc/runlevels")):
+        shutil.copytree(t / "root" / src, t / dst, symlinks=True, dirs_exist_ok=True)
+    shutil.copy(t / "root/etc/rc.conf", t / "up/etc/rc.conf")
+    (t / "up/etc/init.d").mkdir()
     secs = {n: 700000 + secrets.randbelow(99999) for n in ("rxdemo", "rxother")}
     for name, s in secs.items():
-        (t / "etc-up/init.d" / name).write_text(SCRIPT.format(name=name, secs=s))
-        (t / "etc-up/init.d" / name).chmod(0o755)
-    (t / "ns.sh").write_text(NS.format(t=t))
-    holder = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", str(t / "ns.sh")],
-                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                              start_new_session=True)
+        (t / "up/etc/init.d" / name).write_text(SCRIPT.format(name=name, secs=s))
+        (t / "up/etc/init.d" / name).chmod(0o755)
+    ns = OverlayNamespace(t, ("usr", "etc"), "openrc default", ready_within=60)
     try:
-        deadline = time.monotonic() + 60
-        while not (t / "ready").exists() and holder.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if not (t / "ready").exists():
-            holder.kill()
-            pytest.skip(f"cannot set up OpenRC in a mount namespace: {holder.communicate()[1][-300:]}")
-
-        def call(fun: str, *args):
-            p = subprocess.run(["nsenter", "-t", str(holder.pid), "-m", sys.executable, "-c", CALL,
-                                json.dumps([fun, list(args)])], capture_output=True, text=True, timeout=120)
-            assert p.returncode == 0, p.stderr
-            return json.loads(p.stdout)
-        yield call, secs
+        if not ns.ready:
+            pytest.skip(f"cannot set up OpenRC in a mount namespace: {ns.why_not()}")
+        yield (lambda fun, *args: ns.call("openrc_service", fun, *args)), secs
     finally:
-        holder.kill()
-        holder.wait(timeout=30)
+        ns.close()
         for s in secs.values():
             subprocess.run(["pkill", "-f", f"^/bin/sleep {s}$"], timeout=30)
 

@@ -10,18 +10,16 @@ the reason."""
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from rx.modules import systemd_service as svc
+from tests.unit.namespaces import call_in, require_namespace_tools
 
 FIXTURES = Path(__file__).parent / "fixtures" / "systemd"
 
@@ -100,16 +98,6 @@ export SYSTEMD_UNIT_PATH=/etc/systemd/system:/run/systemd/system container=rx-te
 exec /lib/systemd/systemd --system --unit=rx-boot.target
 """
 
-CALL = """import json, sys
-from rx.modules import CommandError, systemd_service as m
-fun, args = json.loads(sys.argv[1])
-try:
-    print(json.dumps({"ok": getattr(m, fun)(*args)}))
-except CommandError as exc:
-    print(json.dumps({"error": str(exc)}))
-"""
-
-
 def _children(pid: int) -> list[int]:
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as f:
@@ -135,9 +123,9 @@ def _remove_cgroups(paths: list[str]) -> None:
 def private_systemd(tmp_path_factory):
     if os.path.isdir("/run/systemd/system"):
         pytest.skip("the host runs systemd: this test boots a private systemd only where systemd is not PID 1")
-    if os.geteuid() != 0 or not all(shutil.which(t) for t in ("unshare", "nsenter")) \
-            or not os.path.exists("/lib/systemd/systemd"):
-        pytest.skip("needs root, unshare, nsenter and /lib/systemd/systemd")
+    require_namespace_tools()
+    if not os.path.exists("/lib/systemd/systemd"):
+        pytest.skip("needs /lib/systemd/systemd")
     tmp = tmp_path_factory.mktemp("systemd")
     (tmp / "boot.sh").write_text(BOOT)
     log = open(tmp / "log", "w+")
@@ -163,12 +151,7 @@ def private_systemd(tmp_path_factory):
             log.seek(0)
             pytest.skip(f"cannot boot a private systemd here (state {state!r}): {log.read()[-500:]}")
 
-        def call(fun: str, *args):
-            p = subprocess.run(["nsenter", "-t", str(pid), "-m", "-p", sys.executable, "-c", CALL,
-                                json.dumps([fun, list(args)])], capture_output=True, text=True, timeout=120)
-            assert p.returncode == 0, p.stderr
-            return json.loads(p.stdout)
-        yield call
+        yield lambda fun, *args: call_in(pid, "systemd_service", fun, *args, pid_ns=True)
     finally:
         if pid:
             os.kill(pid, signal.SIGKILL)  # PID 1 of the namespace: every process in it dies with it
