@@ -26,6 +26,7 @@ MODULES: dict[str, str] = {
     "sys": "sys",
     "aptpkg": "pkg",
     "dnfpkg": "pkg",
+    "apkpkg": "pkg",
     "systemd_service": "service",
     "openrc_service": "service",
     "sysv_service": "service",
