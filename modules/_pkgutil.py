@@ -4,8 +4,9 @@ functions; not a module users can call (not in MODULES)."""
 
 from __future__ import annotations
 
+import os
 import re
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from rx.modules import CommandError
 from rx.modules._syscmd import check_name
@@ -82,3 +83,32 @@ def add_version(snapshot: dict[str, list[str]], name: str, version: str) -> None
     versions = snapshot.setdefault(name, [])
     if version not in versions:
         versions.append(version)
+
+
+def apply(snapshot: Callable[[], Mapping[str, Any]], action: Callable[[], Any]) -> dict[str, dict[str, str]]:
+    """Run `action` (the package tool) between two snapshots; return the changes.  When it fails after
+    changing something, the error says what changed."""
+    before = snapshot()
+    try:
+        action()
+    except CommandError as exc:
+        done = changes(before, snapshot())
+        if done:
+            raise CommandError(f"{exc}; changes made before it failed: {done}") from None
+        raise
+    return changes(before, snapshot())
+
+
+def local_files(sources: Any, suffix: str) -> list[str]:
+    """The package files of Salt's `sources=[{name: /absolute/path.deb}]` (local files only), checked to
+    exist."""
+    paths = []
+    for item in sources if isinstance(sources, list) else [sources]:
+        path = next(iter(item.values())) if isinstance(item, Mapping) and len(item) == 1 else item
+        if not isinstance(path, str) or not path.startswith("/") or not path.endswith(suffix):
+            raise CommandError(f"sources must be {suffix} files by absolute path ([{{name: /path/x{suffix}}}]), "
+                               f"got {item!r}")
+        if not os.path.isfile(path):
+            raise CommandError(f"{path} does not exist")
+        paths.append(path)
+    return paths

@@ -165,15 +165,7 @@ def refresh_db() -> bool:
 
 
 def _change(args: list[str]) -> dict:
-    before = _snapshot()
-    try:
-        _apk(args)
-    except CommandError as exc:
-        done = pu.changes(before, _snapshot())
-        if done:
-            raise CommandError(f"{exc}; changes made before it failed: {done}") from None
-        raise
-    return pu.changes(before, _snapshot())
+    return pu.apply(_snapshot, lambda: _apk(args))
 
 
 def install(name: str | None = None, refresh: bool = False, pkgs: list | None = None,

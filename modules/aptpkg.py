@@ -213,15 +213,7 @@ def refresh_db(cache_valid_time: int = 0, failhard: bool = False) -> dict:
 
 
 def _change(args: list[str], states: str = "i") -> dict:
-    before = _snapshot(states)
-    try:
-        _apt([*APT_OPTS, *args])
-    except CommandError as exc:
-        done = pu.changes(before, _snapshot(states))
-        if done:
-            raise CommandError(f"{exc}; changes made before it failed: {done}") from None
-        raise
-    return pu.changes(before, _snapshot(states))
+    return pu.apply(lambda: _snapshot(states), lambda: _apt([*APT_OPTS, *args]))
 
 
 def install(name: str | None = None, refresh: bool = False, pkgs: list | None = None, sources: list | None = None,
@@ -233,14 +225,7 @@ def install(name: str | None = None, refresh: bool = False, pkgs: list | None = 
     CLI example: rx '*' pkg.install pkgs='["curl", {"jq": "1.6-2.1"}]' refresh=True
     """
     if sources:
-        args = []
-        for item in sources if isinstance(sources, list) else [sources]:
-            path = next(iter(item.values())) if isinstance(item, dict) and len(item) == 1 else item
-            if not isinstance(path, str) or not path.startswith("/") or not path.endswith(".deb"):
-                raise CommandError(f"sources must be .deb files by absolute path ([{{name: /path/x.deb}}]), got {item!r}")
-            if not os.path.isfile(path):
-                raise CommandError(f"{path} does not exist")
-            args.append(path)
+        args = pu.local_files(sources, ".deb")
     else:
         wanted = pu.targets(name, pkgs, version)
         args = [f"{n}={v}" if v else n for n, v in wanted]

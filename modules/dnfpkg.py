@@ -176,15 +176,7 @@ def refresh_db() -> bool:
 
 
 def _change(args: list[str]) -> dict:
-    before = _snapshot()
-    try:
-        _dnf(["-y", *args])
-    except CommandError as exc:
-        done = pu.changes(before, _snapshot())
-        if done:
-            raise CommandError(f"{exc}; changes made before it failed: {done}") from None
-        raise
-    return pu.changes(before, _snapshot())
+    return pu.apply(_snapshot, lambda: _dnf(["-y", *args]))
 
 
 def install(name: str | None = None, refresh: bool = False, pkgs: list | None = None, sources: list | None = None,
@@ -196,15 +188,7 @@ def install(name: str | None = None, refresh: bool = False, pkgs: list | None = 
     CLI example: rx '*' pkg.install pkgs='["curl", {"jq": "1.6-15.el9"}]'
     """
     if sources:
-        args = []
-        for item in sources if isinstance(sources, list) else [sources]:
-            path = next(iter(item.values())) if isinstance(item, dict) and len(item) == 1 else item
-            if not isinstance(path, str) or not path.startswith("/") or not path.endswith(".rpm"):
-                raise CommandError(f"sources must be .rpm files by absolute path ([{{name: /path/x.rpm}}]), "
-                                   f"got {item!r}")
-            if not os.path.isfile(path):
-                raise CommandError(f"{path} does not exist")
-            args.append(path)
+        args = pu.local_files(sources, ".rpm")
     else:
         args = [f"{n}-{v}" if v else n for n, v in pu.targets(name, pkgs, version)]
     if refresh:
