@@ -48,9 +48,9 @@ def _fail(what: str, p: Any) -> CommandError:
 
 
 def _apt(args: list[str], timeout: float = CHANGE_TIMEOUT) -> str:
-    p = run(["apt-get", *args], timeout, APT_ENV)
+    p = run(["apt-get", *APT_OPTS, *args], timeout, APT_ENV)
     if p.returncode != 0:
-        raise _fail("apt-get " + next(a for a in args if a[0].isalpha()), p)
+        raise _fail("apt-get " + next(a for a in args if not a.startswith("-")), p)
     return p.stdout
 
 
@@ -170,7 +170,7 @@ def list_upgrades(refresh: bool = True, dist_upgrade: bool = True) -> dict:
     """
     if refresh:
         refresh_db()
-    out = _apt(["-s", "-q", "dist-upgrade" if dist_upgrade else "upgrade"], QUERY_TIMEOUT)
+    out = _apt(["-s", "dist-upgrade" if dist_upgrade else "upgrade"], QUERY_TIMEOUT)
     return {m.group(1): m.group(3) for m in map(INST_RE.match, out.splitlines()) if m and m.group(2)}
 
 
@@ -213,7 +213,7 @@ def refresh_db(cache_valid_time: int = 0, failhard: bool = False) -> dict:
 
 
 def _change(args: list[str], states: str = "i") -> dict:
-    return pu.apply(lambda: _snapshot(states), lambda: _apt([*APT_OPTS, *args]))
+    return pu.apply(lambda: _snapshot(states), lambda: _apt(args))
 
 
 def install(name: str | None = None, refresh: bool = False, pkgs: list | None = None, sources: list | None = None,
