@@ -242,8 +242,8 @@ class MinionConfig(_Common):
         doc="static grains added to (or overriding) the core grains; sent to the master's grains cache at start")
     service_init_dir: str = setting(
         "/etc/init.d", rule=Rule("an absolute directory path", lambda v: v.startswith("/")),
-        doc="where the sysvinit and OpenRC `service` back ends find init scripts (sysvinit's runlevel links are in "
-            "the rc?.d directories beside it); not under root_dir: the services are the host's")
+        doc="where the init-script `service` back end (no systemd or OpenRC running) finds the scripts; their "
+            "runlevel links are in the rc?.d directories beside it.  Not under root_dir: the services are the host's")
 
 
 def config_dir_from(cli_value: str | None) -> str:
