@@ -187,6 +187,19 @@ def parse_update(text: str) -> dict[str, bool | None]:
     return out
 
 
+def _lists_updated() -> float:
+    """When apt's package lists (its Dir::State::lists, as configured) last changed; 0 if unknown."""
+    out = run(["apt-config", "shell", "LISTS", "Dir::State::lists/d"], QUERY_TIMEOUT, APT_ENV).stdout
+    m = re.search(r"LISTS='([^']+)'", out)
+    if not m:
+        return 0.0
+    try:
+        with os.scandir(m.group(1)) as entries:
+            return max([os.stat(m.group(1)).st_mtime] + [e.stat().st_mtime for e in entries if e.is_file()])
+    except OSError:
+        return 0.0
+
+
 def refresh_db(cache_valid_time: int = 0, failhard: bool = False) -> dict:
     """Update the package lists (apt-get update); return {source: True (new data), None (unchanged), False
     (failed)}.  With `cache_valid_time` seconds, lists updated more recently are not fetched again ({}).
@@ -195,13 +208,8 @@ def refresh_db(cache_valid_time: int = 0, failhard: bool = False) -> dict:
     CLI example: rx '*' pkg.refresh_db
     """
     import time
-    if cache_valid_time:
-        try:
-            age = time.time() - os.stat("/var/lib/apt/lists").st_mtime
-        except OSError:
-            age = float("inf")
-        if age < float(cache_valid_time):
-            return {}
+    if cache_valid_time and time.time() - _lists_updated() < float(cache_valid_time):
+        return {}
     argv = ["apt-get", "-q", "update"]
     p = run(argv, UPDATE_TIMEOUT, APT_ENV)
     result = parse_update(p.stdout)
