@@ -245,6 +245,10 @@ class MinionConfig(_Common):
         True, rule=Rule("true or false"),
         doc="compute the `fqdns` grain: the names the host's addresses resolve back to (the lookups run in "
             "parallel, at most 1 s in all at start; false skips them where reverse DNS is slow or absent)")
+    service_init_dir: str = setting(
+        "/etc/init.d", rule=Rule("an absolute directory path", lambda v: v.startswith("/")),
+        doc="where the init-script `service` back end (no systemd or OpenRC running) finds the scripts; their "
+            "runlevel links are in the rc?.d directories beside it.  Not under root_dir: the services are the host's")
 
 
 def config_dir_from(cli_value: str | None) -> str:

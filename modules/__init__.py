@@ -35,6 +35,14 @@ MODULES: dict[str, str] = {
     "system": "system",
     "config": "config",
     "event": "event",
+    "aptpkg": "pkg",
+    "dnfpkg": "pkg",
+    "apkpkg": "pkg",
+    "systemd_service": "service",
+    "openrc_service": "service",
+    "sysv_service": "service",
+    "useradd": "user",
+    "groupadd": "group",
 }
 CONTEXT_PARAM = "ctx"
 
