@@ -21,6 +21,7 @@ import logging
 import os
 import signal
 import struct
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -148,10 +149,9 @@ class Executor:
         entry.stop_reason = f"the job ran longer than its time limit ({limit:g}s, from {what}) and was killed"
         log.warning("job %s (%s) still runs after %gs (%s): ending it", entry.jid, entry.fun, limit, what)
         self.kill(entry.jid, signal.SIGTERM)
-        done, _ = await asyncio.wait({pipe.closed}, timeout=KILL_GRACE)
-        if not done:
-            self.kill(entry.jid, signal.SIGKILL)
-            await asyncio.wait({pipe.closed}, timeout=KILL_GRACE)  # a process that left the group may hold it
+        await asyncio.wait({pipe.closed}, timeout=KILL_GRACE)
+        self.kill(entry.jid, signal.SIGKILL)  # the job, or what it started and that ignored SIGTERM
+        await asyncio.wait({pipe.closed}, timeout=KILL_GRACE)  # a process that left the group may hold it
 
     def _child(self, job: Job, w: int, lifeline: int) -> None:
         code = 0
@@ -238,6 +238,8 @@ def _quiet_stdio() -> None:
         os.dup2(null, 1)
     finally:
         os.close(null)
+    sys.stdout = sys.__stdout__ = open(os.devnull, "w")  # whatever sys.stdout was (not always fd 1)
+    sys.stdin = sys.__stdin__ = open(os.devnull)
 
 
 def _hold_lifeline(fd: int) -> None:

@@ -170,7 +170,8 @@ def collisions(table: dict[str, list[Candidate]]) -> dict[str, list[Candidate]]:
 
 @dataclass(frozen=True)
 class Loaded:
-    """A module that serves its name here, and the names callable in it."""
+    """A module that serves its name here, and the names callable in it: those of its `__all__` that
+    are public (no leading `_`), look like a function name and are callable."""
 
     module: ModuleType
     candidate: Candidate
@@ -196,8 +197,8 @@ def load(candidate: Candidate, ctx: ExecContext) -> Loaded | str:
     names = getattr(mod, "__all__", None)
     if not isinstance(names, (list, tuple)):
         return f"{where}: defines no __all__ (the list of its callable functions)"
-    exported = tuple(n for n in names if isinstance(n, str) and FUN_RE.match(f"{candidate.name}.{n}")
-                     and callable(getattr(mod, n, None)))
+    exported = tuple(n for n in names if isinstance(n, str) and not n.startswith("_")
+                     and FUN_RE.match(f"{candidate.name}.{n}") and callable(getattr(mod, n, None)))
     return Loaded(mod, candidate, exported)
 
 

@@ -25,6 +25,8 @@ from rx.transport.ids import FUN_RE
 log = logging.getLogger("rx.minion.loader")
 
 BUILTIN_NAMES = frozenset(BUILTIN_FUNCTIONS)
+_WARNED: set[tuple[str, ...]] = set()
+"""Collisions already logged by this process (once each, however many registries: the swarm has many)."""
 
 
 class UnknownFunction(Exception):
@@ -48,7 +50,6 @@ class Registry:
         self.context: ExecContext | None = None
         """what `__virtual__` receives (the minion sets it, with its grains and config)"""
         self._host: Any = None
-        self._warned: set[tuple[str, ...]] = set()
         self.rescan()
 
     # ------------------------------------------------------------ sources
@@ -65,8 +66,8 @@ class Registry:
         self._unavailable: dict[str, str] = {}
         for name, cands in loader.collisions(self._table).items():
             key = (name, *(c.describe() for c in cands))
-            if key not in self._warned:
-                self._warned.add(key)
+            if key not in _WARNED:
+                _WARNED.add(key)
                 log.warning("module %r is served by several files; tried in this order, the first available "
                             "wins: %s", name, "; ".join(c.describe() for c in cands))
 
