@@ -64,9 +64,11 @@ class Candidate:
         """Import the file (any exception propagates: the caller reports it)."""
         if self.source == BUILT_IN:
             return importlib.import_module(self.origin)
-        if self.source == ENTRY_POINT:
-            from importlib.metadata import EntryPoint
-            obj = EntryPoint(self.name, self.origin, ENTRY_POINT_GROUP).load()
+        if self.source == ENTRY_POINT:  # `package.module` or `package.module:attribute` (importlib.metadata's form)
+            module, _, attrs = self.origin.partition(":")
+            obj = importlib.import_module(module.strip())
+            for attr in filter(None, attrs.strip().split(".")):
+                obj = getattr(obj, attr)
             if not isinstance(obj, ModuleType):
                 raise TypeError(f"the entry point names a {type(obj).__name__}, not a module")
             return obj
@@ -142,20 +144,56 @@ _entry_points: list[Candidate] | None = None
 
 def entry_point_candidates(refresh: bool = False) -> list[Candidate]:
     """The `rx.modules` entry points of the installed packages (read once per process, and again on
-    `refresh`: many minions in one process, the swarm, share the one answer)."""
+    `refresh`: many minions in one process, the swarm, share the one answer).
+
+    They are read by importlib.metadata in a short-lived child process: importing it (email, zipfile,
+    csv, ...) would add 1.5 MB to the minion's resident memory for good (measured: 41.7 -> 43.2 MB)."""
     global _entry_points
     if _entry_points is None or refresh:
-        from importlib.metadata import entry_points
         out = []
-        for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-            dist = getattr(ep, "dist", None)
-            label = f"{ep.name} = {ep.value}" + (f" from {dist.name} {dist.version}" if dist else "")
-            if not NAME_RE.match(ep.name):
-                log.warning("entry point %s ignored: %r is not a module name", label, ep.name)
+        for name, value, dist in _in_child(_read_entry_points):
+            label = f"{name} = {value}" + (f" from {dist}" if dist else "")
+            if not NAME_RE.match(name):
+                log.warning("entry point %s ignored: %r is not a module name", label, name)
                 continue
-            out.append(Candidate(ep.name, ENTRY_POINT, ep.value, label))
+            out.append(Candidate(name, ENTRY_POINT, value, label))
         _entry_points = out
     return _entry_points
+
+
+def _read_entry_points() -> list[list[str]]:
+    from importlib.metadata import entry_points
+    eps = sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name)
+    return [[ep.name, ep.value, f"{ep.dist.name} {ep.dist.version}" if getattr(ep, "dist", None) else ""]
+            for ep in eps]
+
+
+def _in_child(read: Callable[[], Any]) -> Any:
+    """`read()` computed in a forked child process and sent back (msgpack through a pipe); [] with a warning
+    if the child fails."""
+    from rx.transport.codec import DecodeError, decode, encode
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        code = 1
+        try:
+            os.close(r)
+            view = memoryview(encode(read()))
+            while view:
+                view = view[os.write(w, view):]
+            code = 0
+        except BaseException:
+            log.warning("cannot read the installed packages' %s entry points", ENTRY_POINT_GROUP, exc_info=True)
+        finally:
+            os._exit(code)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        data = f.read()
+    os.waitpid(pid, 0)
+    try:
+        return decode(data)
+    except DecodeError:
+        return []
 
 
 def collisions(table: dict[str, list[Candidate]]) -> dict[str, list[Candidate]]:

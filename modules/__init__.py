@@ -4,7 +4,7 @@ names in its `__all__`, can be called from a job.
 `MODULES` maps each file (`rx/modules/<file>.py`) to the module name it serves.  Several files
 may serve one name (`pkg` by apt, dnf or apk): each may define `__virtual__()` (taking `ctx` or
 nothing) returning True, False, or `(False, "why")`; the first file listed whose `__virtual__`
-says yes serves the name, and the reasons of the others are kept for `sys.list_modules`/`sys.doc`.
+says yes serves the name, and the reasons of the others are kept for `sys.list_unavailable`/`sys.doc`.
 Only the files of a name that is called are imported.  Modules also come from outside this
 package (`module_dirs`, the synced `<cachedir>/extmods/modules`, installed packages' `rx.modules`
 entry points): see `rx.minion.loader`.  `ALIASES` maps a name users know from Salt to rx's own.

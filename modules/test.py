@@ -50,7 +50,7 @@ def sleep(length: float) -> bool:
     return True
 
 
-def rand_sleep(max: float = 60) -> bool:  # noqa: A002 - Salt's argument name
+def rand_sleep(max: float = 60) -> bool:  # Salt's argument name, shadowing the builtin here only
     """Sleep a random whole number of seconds from 0 to `max`, then return True (minions returning at
     different times).
 
@@ -71,6 +71,7 @@ def version() -> str:
 def versions_report() -> str:
     """Return the versions of rx, Python, its libraries and the system, one `name: version` a line.
 
+    Differs from Salt: one flat list (Salt groups its report in sections); `rx --versions-report` prints it.
     CLI example: rx '*' test.versions_report
     """
     import platform
