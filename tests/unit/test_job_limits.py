@@ -22,7 +22,7 @@ from rx.modules import ExecContext
 from rx.transport.messages import Job
 
 CUSTOM = '''
-import os, sys, time
+import os, time
 __all__ = ["noisy", "wait", "stubborn", "give", "big"]
 
 def noisy():
