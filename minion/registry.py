@@ -120,7 +120,8 @@ class Registry:
         if not isinstance(fun, str) or not FUN_RE.match(fun):
             raise UnknownFunction(str(fun), "Function names are 'module.function'.")
         if canonical(fun) in BUILTIN_NAMES:
-            raise UnknownFunction(fun, "It runs in the minion daemon itself: send it alone (not in a multi-function job) through the master.")
+            raise UnknownFunction(fun, "It runs in the minion daemon itself: send it alone (not in a multi-function "
+                                       "job) through the master.")
         mod_name, func_name = fun.split(".", 1)
         if ALIASES.get(mod_name, mod_name) not in self._table:  # none, or only built-ins (rxutil)
             why = "" if mod_name in self._module_names() else f"There is no module {mod_name!r}."

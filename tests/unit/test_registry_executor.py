@@ -142,9 +142,10 @@ def test_unknown_function_is_salts_message_and_retcode(registry, ctx, fun, messa
     ("test.echo", [], {"nope": 1}, "missing a required argument: 'text'", "test.echo(text: str) -> str"),
     ("test.echo", ["a"], {"nope": 1}, "got an unexpected keyword argument 'nope'", "test.echo(text: str) -> str"),
     ("test.echo", ["a"], {"text": "b"}, "multiple values for argument 'text'", "test.echo(text: str) -> str"),
-    ("grains.get", [], {}, "missing a required argument: 'key'",  # a function taking the context: ctx not shown
-     "grains.get(key: str, default: Any = '', delimiter: str = ':') -> Any"),
-    ("grains.items", [], {"ctx": "forged"}, "'ctx' is given by the minion, not by the caller", "grains.items() -> dict"),
+    ("test.provider", [], {}, "missing a required argument: 'module'",  # takes the context: ctx not shown
+     "test.provider(module: str) -> str"),
+    ("test.providers", [], {"ctx": "forged"}, "'ctx' is given by the minion, not by the caller",
+     "test.providers() -> dict"),
 ])
 def test_wrong_arguments_get_a_message_built_from_the_signature(registry, ctx, fun, args, kwargs, why, usage):
     value, rc = call_one(registry, fun, args, kwargs, ctx)
