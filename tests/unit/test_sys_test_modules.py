@@ -147,8 +147,8 @@ def test_doc(reg):
     ("test.arg", {"test.arg": {"args": None, "defaults": None, "varargs": True, "kwargs": True}}),
     ("test.random_hash", {"test.random_hash": {"args": ["size", "hash_type"], "defaults": [9999999999, "sha256"],
                                                "varargs": None, "kwargs": None}}),
-    ("grains.get", {"grains.get": {"args": ["key", "default", "delimiter"], "defaults": ["", ":"],  # ctx hidden
-                                   "varargs": None, "kwargs": None}}),
+    ("test.provider", {"test.provider": {"args": ["module"], "defaults": None,  # ctx hidden
+                                         "varargs": None, "kwargs": None}}),
     ("saltutil.find_job", {"saltutil.find_job": {"args": ["jid"], "defaults": None, "varargs": None,
                                                  "kwargs": None}}),  # a built-in: the minion is hidden
     ("rxutil.refresh_modules", {"rxutil.refresh_modules": {"args": None, "defaults": None, "varargs": None,
