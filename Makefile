@@ -19,7 +19,7 @@ help:
 	@echo "make clean-demo  stop the sandbox and remove .demo/"
 	@echo "make test        run the test suite (PYTEST_ARGS='-x -k codec' to pass options)"
 	@echo "make bench       run the benchmarks (python -m bench)"
-	@echo "make docs        regenerate docs/config.md from the key declarations in config.py"
+	@echo "make docs        regenerate docs/config.md (config.py) and docs/modules.md (the modules' docstrings)"
 	@echo "make venv        create .venv and pip install -e '.[test]'"
 
 venv: $(STAMP)
@@ -48,6 +48,8 @@ test: venv
 bench: venv
 	$(VENV)/bin/python -m bench
 
-# docs/config.md is generated from config.py; tests/unit/test_config.py fails when it is stale.
+# docs/config.md is generated from config.py, docs/modules.md from the modules' docstrings;
+# tests/unit/test_config.py and test_moduledocs.py fail when they are stale.
 docs: venv
 	$(VENV)/bin/python -m rx.config --markdown > docs/config.md
+	$(VENV)/bin/python -m rx.minion.moduledocs --markdown > docs/modules.md

@@ -249,6 +249,15 @@ class MinionConfig(_Common):
         "/etc/init.d", rule=Rule("an absolute directory path", lambda v: v.startswith("/")),
         doc="where the init-script `service` back end (no systemd or OpenRC running) finds the scripts; their "
             "runlevel links are in the rc?.d directories beside it.  Not under root_dir: the services are the host's")
+    module_dirs: tuple[str, ...] = setting(
+        (), rule=Rule("a list of directory paths", lambda v: all(isinstance(d, str) and d for d in v),
+                      canonical=tuple),
+        doc="more directories of execution modules (`<name>.py` files); their modules take precedence over "
+            "installed and built-in ones of the same name (see docs/modules.md)")
+    job_timeout: float = setting(
+        0.0, rule=Rule("a number of seconds >= 0 (0: no limit)", lambda v: v >= 0),
+        doc="a job still running after this many seconds is ended (SIGTERM, then SIGKILL) and returns an error "
+            "saying so; a call's `timeout=` argument overrides it for that job")
 
 
 def config_dir_from(cli_value: str | None) -> str:
@@ -343,6 +352,8 @@ def load_minion_config(config_dir: str | None = None, overrides: Mapping[str, An
             raise ConfigError(f"{path}: id: not set and the host name {host!r} {why}; set 'id' explicitly",
                               path=str(path), key="id")
         values["id"] = host
+    if values.get("module_dirs"):
+        values["module_dirs"] = tuple(os.path.join(values.get("root_dir", "/"), d) for d in values["module_dirs"])
     return MinionConfig(**values)
 
 

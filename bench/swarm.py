@@ -161,7 +161,7 @@ class InlineExecutor:
 
     test.ping, test.echo, test.version and test.sleep (an asyncio sleep, so one
     minion's sleep does not stall the swarm) are supported; anything else
-    returns retcode 254 like an unknown function.
+    returns retcode 1 like an unknown function.
     """
 
     def __init__(self) -> None:
@@ -184,7 +184,7 @@ class InlineExecutor:
             except (TypeError, ValueError):
                 return {"return": "ERROR: length must be a number of seconds", "retcode": 1, "success": False}
             return await self._sleep(job, seconds)
-        return {"return": f"'{fun}' is not available in the swarm", "retcode": 254, "success": False}
+        return {"return": f"'{fun}' is not available in the swarm.", "retcode": 1, "success": False}
 
     async def _sleep(self, job: Job, seconds: float) -> dict:
         stop = asyncio.Event()
@@ -200,7 +200,7 @@ class InlineExecutor:
         return {"return": "ERROR: the job process was killed by SIGTERM before returning", "retcode": 1,
                 "success": False}
 
-    def kill(self, jid: str, sig: int = signal.SIGTERM) -> bool:
+    def kill(self, jid: str, sig: int = signal.SIGTERM, why: str = "") -> bool:
         stop = self._stops.get(jid)
         if stop is None:
             return False

@@ -35,9 +35,10 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigError as exc:
         print(f"rx-call: warning: static grains not loaded: {exc}", file=sys.stderr)
         cfg = None
-    registry = Registry()
+    registry = Registry(cfg)
     ctx = ExecContext(minion_id=opts.id, grains=load_grains(opts.id, cfg), config=cfg,
                       registry=registry)
+    registry.context = ctx
     args, kwargs = split_args(opts.args)
     value, retcode = call_one(registry, opts.fun, args, kwargs, ctx)
     print(render(opts.out, {opts.id: value}, color=use_color(sys.stdout), escape=not opts.allow_control_chars))

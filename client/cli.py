@@ -334,18 +334,8 @@ def show_doc(pattern: str | None) -> int:
 
 
 def versions_report() -> str:
-    import platform
-    from importlib import metadata
-    lines = [f"rx: {__version__}", f"Python: {platform.python_version()}"]
-    for dist in ("pyzmq", "msgpack", "cryptography", "PyYAML"):
-        try:
-            lines.append(f"{dist}: {metadata.version(dist)}")
-        except metadata.PackageNotFoundError:
-            lines.append(f"{dist}: not installed")
-    from rx.transport.roles import library_versions
-    lines.extend(f"{name}: {version}" for name, version in library_versions().items())
-    lines.append(f"System: {platform.system()} {platform.release()} {platform.machine()}")
-    return "\n".join(lines)
+    from rx.modules.test import versions_report as report
+    return report()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,6 +12,7 @@ from typing import Any, Iterator
 from rx import __version__
 from rx.config import ConfigError, MinionConfig, load_minion_config
 from rx.logsetup import RateLimitedLog
+from rx.minion.calls import call_builtin
 from rx.minion.executor import Executor
 from rx.minion.gate import Gate, Hold
 from rx.minion.grains import Grains
@@ -49,14 +50,11 @@ class Minion:
             self.grain_layers = Grains.load(cfg.id, cfg)
             grains = self.grain_layers.merged()
         self.grains = grains
-        self.registry = Registry()
-        if executor is None:
-            self.registry.preload()
-            executor = Executor(self.registry, self._context(), on_event=self._job_event)
-        self.executor = executor
-        for name, handler in (("jobs.running", self._jobs_running), ("jobs.find", self._jobs_find),
-                              ("jobs.kill", self._jobs_kill), ("grains.refresh", self._grains_refresh)):
-            self.registry.attach(name, handler)
+        self.registry = Registry(cfg)  # lazy: a module is imported by the first job that calls it
+        self.registry.context = self._context()  # what __virtual__ gets
+        self.executor = executor if executor is not None else Executor(self.registry, self._context(),
+                                                                       on_event=self._job_event)
+        self.registry.attach_host(self)  # the built-ins (rx.minion.builtins) act on this process
         self.gate = Gate(lambda: MinionFacts(self.cfg.id, self.grains),
                          Path(cfg.cachedir) / SEEN_FILE if persist_seen and cfg.cachedir else None)
         self.links: list[MasterLink] = []
@@ -164,10 +162,7 @@ class Minion:
         log.info("job %s: %s", job.jid, job.fun)
         builtin = self.registry.builtin(job.fun)
         if builtin is not None:
-            try:
-                result = {"return": await builtin(*job.arg, **job.kwarg), "retcode": 0, "success": True}
-            except TypeError as exc:
-                result = {"return": f"ERROR: {job.fun}: {exc}", "retcode": 1, "success": False}
+            result = await call_builtin(builtin, job.fun, job.arg, job.kwarg)
         else:
             result = await self.executor.run(job)
         with self._isolated("reloading the grains file"):
@@ -178,20 +173,11 @@ class Minion:
         assert self.outbox is not None
         await self.outbox.deliver(ret.to_wire())
 
-    # ------------------------------------------------------------ built-ins (minion process state)
+    # ------------------------------------------------------------ state the built-ins act on (rx.minion.builtins)
 
-    async def _jobs_running(self) -> list:
-        return [j.info() for j in self.executor.running.values()]
-
-    async def _jobs_find(self, jid: str = "") -> dict:
-        found = self.executor.running.get(str(jid))
-        return found.info() if found else {}
-
-    async def _jobs_kill(self, jid: str = "") -> bool:
-        return self.executor.kill(str(jid))
-
-    async def _grains_refresh(self) -> dict:
-        """Recompute grains (core + static from the config file) and send them to the master's cache."""
+    async def refresh_grains(self) -> dict:
+        """Recompute the grains (every layer: core, custom, the grains file, the config's) and send them to the
+        master's cache."""
         static = self.cfg.grains
         try:
             static = load_minion_config(self.cfg.config_dir, {"id": self.cfg.id}).grains
@@ -211,9 +197,14 @@ class Minion:
 
     async def _use_grains(self, grains: dict) -> None:
         self.grains = grains
+        self.registry.context = self._context()
         if isinstance(self.executor, Executor):
             self.executor.context = self._context()
         await self.fire("grains", {"grains": self.grains})
+
+    def refresh_modules(self) -> None:
+        """Look for module files and entry points again; the next job asks each module's __virtual__ again."""
+        self.registry.rescan(refresh_entry_points=True)
 
     # ------------------------------------------------------------ helpers
 

@@ -6,6 +6,11 @@ a stop, jobs get `job_stop_timeout` seconds, then are killed and return an error
 if the minion dies (kill -9, a crash), the kernel kills each job's whole process group, because
 the job holds the read end of a pipe whose only writer is the minion, with O_ASYNC and F_SETSIG
 SIGKILL set for its group (the "lifeline": when the minion's end closes, the pipe signals).
+
+A job has a time limit: the minion's `job_timeout` (0: none), or the call's `timeout=` (see
+rx.minion.calls); the job process announces it on its pipe before the function runs (HEADER), and a
+job over it gets SIGTERM, then SIGKILL after KILL_GRACE, and returns an error saying so.  A job's
+stdin and stdout are /dev/null: it answers through its return, never by printing.
 """
 
 from __future__ import annotations
@@ -15,20 +20,29 @@ import fcntl
 import logging
 import os
 import signal
+import struct
+import sys
 import time
-import traceback
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from rx.minion.calls import BY_CALL, EX_GENERIC, call_one, execute, job_timeout, objects_of, wire_safe
 from rx.minion.jobevents import EventReader, EventWriter, OnEvent
-from rx.minion.registry import Registry, UnknownFunction
-from rx.modules import CommandError, ExecContext, Result, takes_context
-from rx.transport.codec import MAX_DEPTH, MAX_OBJECTS, DecodeError, check_structure, decode, encode
+from rx.minion.registry import Registry
+from rx.modules import ExecContext
+from rx.transport.codec import DecodeError, decode
 from rx.transport.messages import Job
+
+__all__ = ["HEADER", "KILL_GRACE", "Executor", "RunningJob", "call_one", "execute"]
+"""(`call_one` and `execute` live in rx.minion.calls; they are also importable from here.)"""
 
 log = logging.getLogger(__name__)
 
-RETCODE_UNAVAILABLE = 254
+HEADER = struct.Struct("!dB")
+"""What a job process writes first on its pipe: the job's time limit in seconds (0: none) and where it
+came from (calls.BY_CONFIG or BY_CALL); the encoded return follows."""
+KILL_GRACE = 2.0
+"""Seconds a job over its time limit gets between SIGTERM and SIGKILL (to its process group)."""
 
 
 @dataclass
@@ -38,61 +52,21 @@ class RunningJob:
     pid: int
     started: float
     stop_reason: str = ""
-    """Set when the minion killed the job because it was stopping: the job's error return says so."""
+    """Set when the minion ended the job (stopping, over its time limit): the job's error return says so."""
+    killed_by: str = ""
+    """The built-in that signalled the job, for its return if it then dies without one."""
+    arg: list = field(default_factory=list)
+    tgt: Any = ""
+    tgt_type: str = ""
+    user: str = ""
 
     def info(self) -> dict:
         return {"jid": self.jid, "fun": self.fun, "pid": self.pid, "started": self.started}
 
-
-def _plain(value: Any) -> Any:
-    """Make a return value msgpack-safe: unknown types become their repr."""
-    if value is None or isinstance(value, (bool, int, float, str, bytes)):
-        return value
-    if isinstance(value, dict):
-        return {k if isinstance(k, (str, bytes)) else str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_plain(v) for v in value]
-    return repr(value)
-
-
-def call_one(registry: Registry, fun: str, args: list, kwargs: dict, ctx: ExecContext) -> tuple[Any, int]:
-    """Call one function; any failure becomes (message or traceback, non-zero retcode)."""
-    try:
-        func = registry.resolve(fun)
-    except UnknownFunction as exc:
-        return str(exc), RETCODE_UNAVAILABLE
-    call_args = [replace(ctx, fun=fun), *args] if takes_context(func) else list(args)
-    try:
-        value = func(*call_args, **kwargs)
-    except CommandError as exc:
-        return f"ERROR: {exc}", 1
-    except TypeError as exc:
-        if exc.__traceback__ is not None and exc.__traceback__.tb_next is None:
-            return f"ERROR: {fun}: {exc}", 1
-        return "".join(traceback.format_exc()), 1
-    except Exception:
-        return "".join(traceback.format_exc()), 1
-    if isinstance(value, Result):
-        return value.value, value.retcode
-    return value, 0
-
-
-def execute(registry: Registry, job: Job, ctx: ExecContext) -> dict:
-    """The return of a job as {return, retcode, success}.  A multi-function job returns
-    `{fun: value}`, or, when a function is named more than once, a list of the values in call
-    order (so no result is lost)."""
-    ctx = replace(ctx, jid=job.jid)
-    if isinstance(job.fun, list):
-        values, worst = [], 0
-        for fun, args in zip(job.fun, job.arg):
-            value, rc = call_one(registry, fun, args, {}, ctx)
-            values.append(value)
-            worst = worst or rc
-        repeated = len(set(job.fun)) < len(job.fun)
-        out: Any = values if repeated else dict(zip(job.fun, values))
-        return {"return": _plain(out), "retcode": worst, "success": worst == 0}
-    value, rc = call_one(registry, job.fun, job.arg, job.kwarg, ctx)
-    return {"return": _plain(value), "retcode": rc, "success": rc == 0}
+    def job_data(self) -> dict:
+        """The job as Salt's saltutil.running shows it."""
+        return {"arg": self.arg, "fun": self.fun, "jid": self.jid, "pid": self.pid, "ret": "", "tgt": self.tgt,
+                "tgt_type": self.tgt_type, "user": self.user}
 
 
 class Executor:
@@ -136,9 +110,11 @@ class Executor:
             os.setpgid(pid, pid)  # also here, so a kill right after the fork finds the group
         except OSError:
             pass  # the child got there first (or already exited)
-        entry = self.running[job.jid] = RunningJob(job.jid, job.fun, pid, time.time())
+        entry = self.running[job.jid] = RunningJob(
+            job.jid, job.fun, pid, time.time(), arg=list(job.arg) + ([job.kwarg] if job.kwarg else []),
+            tgt=job.tgt, tgt_type=job.tgt_type, user=job.user)
         try:
-            data = await _read_all(r)
+            data = await self._watch(entry, r)
             status = await _reap(pid)
             if events is not None:
                 await events.done  # its last events go out before its return
@@ -149,14 +125,45 @@ class Executor:
             os.close(self._lifelines.pop(job.jid))
             self._ended.set()
         try:
-            result = decode(data)
+            result = decode(data[HEADER.size:]) if len(data) > HEADER.size else None
             if not isinstance(result, dict):
                 raise DecodeError("not a map")
             return result
         except DecodeError:
             if entry.stop_reason:
                 return _error(entry.stop_reason)
-            return _error(f"the job process {_describe_exit(status)} before returning")
+            by = f" ({entry.killed_by})" if entry.killed_by else ""
+            return _error(f"the job process {_describe_exit(status)}{by} before returning")
+
+    async def _watch(self, entry: RunningJob, fd: int) -> bytes:
+        """Read the job's pipe to its end, ending the job if it outlives its time limit: the minion's
+        job_timeout until the job announces its own (HEADER), then that one."""
+        loop = asyncio.get_running_loop()
+        pipe = _Pipe(fd, loop)
+        t0 = loop.time()
+        limit, source = job_timeout(self.context), -1
+        try:
+            while not pipe.closed.done():
+                waits: set[asyncio.Future] = {pipe.closed} if pipe.header.done() else {pipe.closed, pipe.header}
+                left = t0 + limit - loop.time() if limit else None
+                if left is not None and left <= 0:
+                    await self._over_limit(entry, limit, source, pipe)
+                    break
+                await asyncio.wait(waits, timeout=left, return_when=asyncio.FIRST_COMPLETED)
+                if pipe.header.done() and source == -1:
+                    limit, source = pipe.header.result()
+            return pipe.data()
+        finally:
+            pipe.close()
+
+    async def _over_limit(self, entry: RunningJob, limit: float, source: int, pipe: "_Pipe") -> None:
+        what = "its timeout= argument" if source == BY_CALL else "job_timeout"
+        entry.stop_reason = f"the job ran longer than its time limit ({limit:g}s, from {what}) and was killed"
+        log.warning("job %s (%s) still runs after %gs (%s): ending it", entry.jid, entry.fun, limit, what)
+        self.kill(entry.jid, signal.SIGTERM)
+        await asyncio.wait({pipe.closed}, timeout=KILL_GRACE)
+        self.kill(entry.jid, signal.SIGKILL)  # the job, or what it started and that ignored SIGTERM
+        await asyncio.wait({pipe.closed}, timeout=KILL_GRACE)  # a process that left the group may hold it
 
     def _child(self, job: Job, w: int, lifeline: int, events: int) -> None:
         code = 0
@@ -167,12 +174,17 @@ class Executor:
             _hold_lifeline(lifeline)
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 signal.signal(sig, signal.SIG_DFL)
+            _quiet_stdio()
+            announced = []
+
+            def announce(limit: float, source: int) -> None:
+                if not announced:
+                    announced.append(True)
+                    _write_all(w, HEADER.pack(limit, source))
             ctx = replace(self.context, fire_event=EventWriter(events)) if events >= 0 else self.context
-            payload = _wire_safe(execute(self.registry, job, ctx), _objects(job))
-            view = memoryview(payload)
-            while view:
-                n = os.write(w, view)
-                view = view[n:]
+            result = execute(self.registry, job, ctx, announce)
+            announce(0.0, 0)
+            _write_all(w, wire_safe(result, objects_of(job)))
         except BaseException:
             code = 1
         finally:
@@ -198,10 +210,13 @@ class Executor:
             log.warning("job %s (%s) still runs after job_stop_timeout (%gs): killing it", jid, job.fun, grace)
             self.kill(jid, signal.SIGKILL)
 
-    def kill(self, jid: str, sig: int = signal.SIGTERM) -> bool:
+    def kill(self, jid: str, sig: int = signal.SIGTERM, why: str = "") -> bool:
+        """Signal the job's process group; `why` (the built-in asking) is named in its return if it then
+        dies without one.  False if the job is not running."""
         job = self.running.get(jid)
         if job is None:
             return False
+        job.killed_by = job.killed_by or why
         try:
             os.killpg(job.pid, sig)
         except ProcessLookupError:
@@ -217,7 +232,27 @@ class Executor:
 
 
 def _error(message: str) -> dict:
-    return {"return": f"ERROR: {message}", "retcode": 1, "success": False}
+    return {"return": f"ERROR: {message}", "retcode": EX_GENERIC, "success": False}
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _quiet_stdio() -> None:
+    """In a job process: stdin and stdout become /dev/null.  A job answers through its return, so what a
+    function prints (100 MB of it, even) never reaches the minion's log or journal, and nothing reads
+    the minion's stdin; stderr stays, for the job's log records."""
+    null = os.open(os.devnull, os.O_RDWR)
+    try:
+        os.dup2(null, 0)
+        os.dup2(null, 1)
+    finally:
+        os.close(null)
+    sys.stdout = sys.__stdout__ = open(os.devnull, "w")  # whatever sys.stdout was (not always fd 1)
+    sys.stdin = sys.__stdin__ = open(os.devnull)
 
 
 def _hold_lifeline(fd: int) -> None:
@@ -237,61 +272,42 @@ def _hold_lifeline(fd: int) -> None:
                     os.getpid(), exc)
 
 
-MAX_RETURN_BYTES = 12 * 1024 * 1024
-"""Largest encoded return sent to the master (the frame limit is 16 MB, with room for the envelope)."""
+class _Pipe:
+    """Collects a job's pipe in the event loop: `header` resolves to (limit, source) once HEADER.size
+    bytes have come, `closed` when the job's end is closed."""
 
+    def __init__(self, fd: int, loop: asyncio.AbstractEventLoop) -> None:
+        self.fd = fd
+        self.loop = loop
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.header: asyncio.Future = loop.create_future()
+        self.closed: asyncio.Future = loop.create_future()
+        os.set_blocking(fd, False)
+        loop.add_reader(fd, self._readable)
 
-RETURN_WRAPPER_OBJECTS = 256
-"""Objects a sealed `_return` adds around a job's result besides the job's arguments (command, jid,
-function names, ...); the result itself sits one level deeper there."""
-
-
-def _objects(job: Job) -> int:
-    """Objects the job's arguments add to its `_return` (they travel back as `fun_args`)."""
-    return check_structure(encode([job.arg, job.kwarg]), MAX_OBJECTS, MAX_DEPTH + 1)
-
-
-def _wire_safe(result: dict, reserve: int = 0) -> bytes:
-    """The encoded result, or an error return saying why it cannot travel (never a silent loss): the
-    master decodes the `_return` it goes into with the same limits (size, objects, depth), so the
-    result leaves room for the wrapper and `reserve` more objects."""
-    try:
-        payload = encode(result)
-        if len(payload) > MAX_RETURN_BYTES:
-            raise ValueError(f"{len(payload)} bytes encoded, over the {MAX_RETURN_BYTES}-byte limit")
-        check_structure(payload, MAX_OBJECTS - RETURN_WRAPPER_OBJECTS - reserve, MAX_DEPTH - 1)
-        decode(payload)
-        return payload
-    except (TypeError, ValueError, OverflowError) as exc:
-        return encode({"return": f"ERROR: the return value cannot be sent: {exc}", "retcode": 1, "success": False})
-
-
-async def _read_all(fd: int) -> bytes:
-    loop = asyncio.get_running_loop()
-    os.set_blocking(fd, False)
-    chunks: list[bytes] = []
-    done = loop.create_future()
-
-    def readable() -> None:
+    def _readable(self) -> None:
         try:
             while True:
-                chunk = os.read(fd, 1 << 16)
+                chunk = os.read(self.fd, 1 << 16)
                 if not chunk:
-                    loop.remove_reader(fd)
-                    if not done.done():
-                        done.set_result(None)
+                    self.loop.remove_reader(self.fd)
+                    if not self.closed.done():
+                        self.closed.set_result(None)
                     return
-                chunks.append(chunk)
+                self.chunks.append(chunk)
+                self.size += len(chunk)
+                if self.size >= HEADER.size and not self.header.done():
+                    self.header.set_result(HEADER.unpack(b"".join(self.chunks)[:HEADER.size]))
         except BlockingIOError:
             return
 
-    loop.add_reader(fd, readable)
-    try:
-        await done
-    finally:
-        loop.remove_reader(fd)
-        os.close(fd)
-    return b"".join(chunks)
+    def data(self) -> bytes:
+        return b"".join(self.chunks)
+
+    def close(self) -> None:
+        self.loop.remove_reader(self.fd)
+        os.close(self.fd)
 
 
 async def _reap(pid: int) -> int:

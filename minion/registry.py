@@ -1,148 +1,223 @@
-"""The minion's function registry: built-ins of the minion process (job table, grains refresh)
-and execution-module functions alike, resolved only through allow-lists.
+"""The minion's function registry: built-ins of the minion process (job table, grains and module
+refresh) and execution-module functions alike, resolved only through allow-lists.
 
-Module functions run in a job's child process and are resolved from `rx.modules.MODULES`
-(only names in each module's `__all__`); built-ins run in the minion process itself, because
-they act on its state.  Each call gets an explicit `ExecContext`.
+Module functions run in a job's child process; their files are found by `rx.minion.loader` (built-in,
+`module_dirs`, synced, entry points) and imported only when a function of their name is called, so
+the minion answers `test.ping` without importing any other module.  Only names in a module's
+`__all__` that look like `module.function` are callable.  Built-ins (`rx.minion.builtins`) run in the
+minion process itself, because they act on its state.  `__virtual__` gets the registry's `context`.
 """
 
 from __future__ import annotations
 
+import difflib
+import functools
 import importlib
 import inspect
-from dataclasses import dataclass
-from types import ModuleType
-from typing import Any, Awaitable, Callable
+import logging
+from typing import Any, Callable, Mapping
 
-from rx.modules import MODULES, ExecContext, takes_context
+from rx.minion import loader
+from rx.minion.builtins import BUILTINS as BUILTIN_FUNCTIONS
+from rx.modules import ALIASES, ExecContext
 from rx.transport.ids import FUN_RE
 
-Builtin = Callable[..., Awaitable[Any]]
+log = logging.getLogger("rx.minion.loader")
+
+BUILTIN_NAMES = frozenset(BUILTIN_FUNCTIONS)
+_WARNED: set[tuple[str, ...]] = set()
+"""Collisions already logged by this process (once each, however many registries: the swarm has many)."""
 
 
 class UnknownFunction(Exception):
-    def __init__(self, fun: str, why: str) -> None:
-        super().__init__(f"'{fun}' is not available: {why}")
+    """`fun` cannot be called here.  The message starts as Salt's ("'x.y' is not available.")."""
+
+    def __init__(self, fun: str, why: str = "", suggestions: tuple[str, ...] = ()) -> None:
+        text = f"'{fun}' is not available." + (f" {why}" if why else "")
+        if suggestions:
+            text += f" Did you mean: {', '.join(suggestions)}?"
+        super().__init__(text)
         self.fun = fun
-
-
-@dataclass(frozen=True)
-class BuiltinSpec:
-    name: str
-    doc: str
-
-
-BUILTINS = (
-    BuiltinSpec("jobs.running", "Return the jobs running on this minion: jid, fun, pid, start time.\n\n"
-                                "CLI example: rx '*' jobs.running"),
-    BuiltinSpec("jobs.find", "Return the running job with this jid ({} if it is not running).\n\n"
-                             "CLI example: rx '*' jobs.find 20261122051020123456"),
-    BuiltinSpec("jobs.kill", "Send SIGTERM to the job with this jid (and its process group); True if it was "
-                             "running.\n\nCLI example: rx '*' jobs.kill 20261122051020123456"),
-    BuiltinSpec("grains.refresh", "Recompute the grains (core facts and the minion config's static grains) and "
-                                  "send them to the master's grains cache, for targeting.\n\n"
-                                  "CLI example: rx '*' grains.refresh"),
-)
-BUILTIN_NAMES = frozenset(b.name for b in BUILTINS)
+        self.why = why
 
 
 class Registry:
-    """Resolves `module.function` names; built-in handlers are attached by the minion process."""
+    """Resolves `module.function` names.  `config` (a MinionConfig, or None) gives `module_dirs` and the
+    cachedir of synced modules; the minion process binds the built-ins to itself with `attach_host`."""
 
-    _cache: dict[str, ModuleType] = {}
-    _unavailable: dict[str, str] = {}
+    def __init__(self, config: Any = None) -> None:
+        self.config = config
+        self.context: ExecContext | None = None
+        """what `__virtual__` receives (the minion sets it, with its grains and config)"""
+        self._host: Any = None
+        self.rescan()
 
-    def __init__(self) -> None:
-        self._builtins: dict[str, Builtin] = {}
+    # ------------------------------------------------------------ sources
 
-    def attach(self, name: str, handler: Builtin) -> None:
-        """Give a built-in its handler (the minion process does this for each of BUILTINS)."""
-        if name not in BUILTIN_NAMES:
-            raise ValueError(f"{name} is not a built-in")
-        self._builtins[name] = handler
+    def rescan(self, refresh_entry_points: bool = False) -> None:
+        """Find the module files again and forget which were available; with `refresh_entry_points`, read
+        the installed packages' metadata again too (`rxutil.refresh_modules`: after a pip install)."""
+        if refresh_entry_points:
+            importlib.invalidate_caches()
+            loader.entry_point_candidates(refresh=True)
+        dirs = tuple(getattr(self.config, "module_dirs", ()) or ())
+        self._table = loader.scan(dirs, getattr(self.config, "cachedir", "") or "")
+        self._loaded: dict[str, loader.Loaded] = {}
+        self._unavailable: dict[str, str] = {}
+        for name, cands in loader.collisions(self._table).items():
+            key = (name, *(c.describe() for c in cands))
+            if key not in _WARNED:
+                _WARNED.add(key)
+                log.warning("module %r is served by several files; tried in this order, the first available "
+                            "wins: %s", name, "; ".join(c.describe() for c in cands))
 
-    def builtin(self, fun: Any) -> Builtin | None:
-        """The handler if `fun` is a built-in of this process (run inline, not in a job process)."""
-        return self._builtins.get(fun) if isinstance(fun, str) else None
+    def sources(self) -> Mapping[str, list[loader.Candidate]]:
+        """Every module name found, with the files that may serve it (precedence order)."""
+        return self._table
 
-    def module(self, name: str) -> ModuleType:
+    # ------------------------------------------------------------ built-ins
+
+    def attach_host(self, host: Any) -> None:
+        """Bind the built-ins to the minion process (`rx.minion.builtins.Host`)."""
+        self._host = host
+
+    def builtin(self, fun: Any) -> Callable | None:
+        """The bound handler if `fun` is a built-in and the minion is attached (run inline, not in a job)."""
+        name = canonical(fun) if isinstance(fun, str) else None
+        if self._host is None or name not in BUILTIN_NAMES:
+            return None
+        return functools.partial(BUILTIN_FUNCTIONS[name], self._host)
+
+    # ------------------------------------------------------------ modules
+
+    def module(self, name: str) -> loader.Loaded:
         """The file serving module `name` (imported once); UnknownFunction with the reason if none does."""
-        mod = self._cache.get(name)
-        if mod is not None:
-            return mod
-        files = [f for f, served in MODULES.items() if served == name]
-        if not files:
-            raise UnknownFunction(name, f"no module {name!r}")
+        name = ALIASES.get(name, name)
+        found = self._loaded.get(name)
+        if found is not None:
+            return found
+        if name in self._unavailable:
+            raise UnknownFunction(name, self._unavailable_text(name))
+        cands = self._table.get(name)
+        if not cands:
+            raise UnknownFunction(name, f"There is no module {name!r}.")
+        ctx = self.context or ExecContext(registry=self)
         reasons = []
-        for file in files:
-            available, why = _load(file)
-            if isinstance(available, ModuleType):
-                self._cache[name] = available
-                return available
-            reasons.append(why)
+        for cand in cands:
+            outcome = loader.load(cand, ctx)
+            if isinstance(outcome, loader.Loaded):
+                self._loaded[name] = outcome
+                return outcome
+            reasons.append(outcome)
         self._unavailable[name] = "; ".join(reasons)
-        raise UnknownFunction(name, f"module {name!r} is unavailable here: {self._unavailable[name]}")
+        raise UnknownFunction(name, self._unavailable_text(name))
 
-    def preload(self) -> None:
-        """Import every module now (before the minion forks jobs), keeping why any is unavailable."""
-        for name in self.modules():
-            try:
-                self.module(name)
-            except UnknownFunction:
-                pass
+    def _unavailable_text(self, name: str) -> str:
+        return f"Module {name!r} is unavailable here: {self._unavailable[name]}"
 
     def resolve(self, fun: Any) -> Callable:
         """The module function for `fun`; UnknownFunction unless it is allow-listed."""
         if not isinstance(fun, str) or not FUN_RE.match(fun):
-            raise UnknownFunction(str(fun), "function names are 'module.function'")
+            raise UnknownFunction(str(fun), "Function names are 'module.function'.")
+        if canonical(fun) in BUILTIN_NAMES:
+            raise UnknownFunction(fun, "It runs in the minion daemon itself: send it alone (not in a multi-function "
+                                       "job) through the master.")
         mod_name, func_name = fun.split(".", 1)
+        if ALIASES.get(mod_name, mod_name) not in self._table:  # none, or only built-ins (rxutil)
+            why = "" if mod_name in self._module_names() else f"There is no module {mod_name!r}."
+            raise UnknownFunction(fun, why, self.suggest(fun))
         try:
-            mod = self.module(mod_name)
+            found = self.module(mod_name)
         except UnknownFunction as exc:
-            raise UnknownFunction(fun, str(exc).split(": ", 1)[1]) from None
-        if func_name not in getattr(mod, "__all__", ()):
-            raise UnknownFunction(fun, f"module {mod_name!r} has no function {func_name!r}")
-        return getattr(mod, func_name)
+            raise UnknownFunction(fun, exc.why) from None
+        if func_name not in found.exported:
+            raise UnknownFunction(fun, suggestions=self.suggest(fun))
+        return getattr(found.module, func_name)
 
-    def doc(self, fun: str) -> str:
-        for spec in BUILTINS:
-            if spec.name == fun:
-                return spec.doc
-        return inspect.cleandoc(self.resolve(fun).__doc__ or "")
-
-    def functions(self) -> list[str]:
-        """Every callable `module.function` of the modules available here, built-ins included."""
-        names = set(BUILTIN_NAMES)
-        for m in self.modules():
+    def suggest(self, fun: str) -> tuple[str, ...]:
+        """Up to three callable names close to `fun`: in its module, or in the modules whose names are
+        closest to its module's (only those modules are imported)."""
+        mod_name, _, func_name = str(fun).partition(".")
+        known = self._module_names()
+        mods = [mod_name] if mod_name in known else difflib.get_close_matches(mod_name, sorted(known), n=3)
+        out: list[str] = []
+        for m in mods:
+            funcs = [b.split(".", 1)[1] for b in BUILTIN_NAMES if b.split(".")[0] == ALIASES.get(m, m)]
             try:
-                names.update(f"{m}.{f}" for f in self.module(m).__all__)
+                funcs += self.module(m).exported
             except UnknownFunction:
                 pass
-        return sorted(names)
+            close = [func_name] if func_name in funcs else difflib.get_close_matches(func_name, funcs, n=3, cutoff=0.7)
+            out += [f"{m}.{f}" for f in close if f"{m}.{f}" != fun]
+        return tuple(out[:3])
+
+    def _module_names(self) -> set[str]:
+        """Every module name known (available here or not), aliases included."""
+        return set(self._table) | set(ALIASES) | {b.split(".")[0] for b in BUILTIN_NAMES}
+
+    def function(self, fun: str) -> Callable:
+        """The callable named `fun`, built-ins included (their minion parameter bound, or None)."""
+        name = canonical(fun)
+        if name in BUILTIN_NAMES:
+            return self.builtin(name) or functools.partial(BUILTIN_FUNCTIONS[name], None)
+        return self.resolve(fun)
+
+    def doc(self, fun: str) -> str:
+        """The docstring of `fun` (an alias says what it stands for)."""
+        name = canonical(fun)
+        func = BUILTIN_FUNCTIONS.get(name) or self.resolve(fun)
+        text = inspect.cleandoc(func.__doc__ or "")
+        return text if name == fun else f"(alias of {name})\n{text}"
+
+    def functions(self) -> list[str]:
+        """Every callable `module.function` available here: built-ins, modules, and their aliases."""
+        names = set(BUILTIN_NAMES)
+        for m in self._table:
+            try:
+                names.update(f"{m}.{f}" for f in self.module(m).exported)
+            except UnknownFunction:
+                pass
+        return sorted(names | _aliased(names))
 
     def modules(self) -> list[str]:
-        """The module names rx knows (available here or not)."""
-        return sorted(set(MODULES.values()))
+        """The module names available here (every source; aliases and built-in modules included)."""
+        names = {b.split(".")[0] for b in BUILTIN_NAMES}
+        for m in self._table:
+            try:
+                self.module(m)
+                names.add(m)
+            except UnknownFunction:
+                pass
+        return sorted(names | {alias for alias, real in ALIASES.items() if real in names})
 
     def unavailable(self) -> dict[str, str]:
-        """Module names found unavailable so far, with why."""
-        return dict(self._unavailable)
+        """Every module name rx knows that is unavailable here, with why (this imports them all)."""
+        self.modules()
+        return dict(sorted(self._unavailable.items()))
+
+    def provider(self, name: str) -> str:
+        """The base name (no extension) of the file serving module `name`, "" if none does."""
+        name = ALIASES.get(name, name)
+        if any(b.startswith(name + ".") for b in BUILTIN_NAMES) and name not in self._table:
+            return "builtins"
+        try:
+            return self.module(name).provider
+        except UnknownFunction:
+            return ""
 
 
-def _load(file: str) -> tuple[ModuleType | None, str]:
-    """Import `rx.modules.<file>` and ask its `__virtual__`: (module, "") or (None, why not)."""
-    try:
-        mod = importlib.import_module(f"rx.modules.{file}")
-    except Exception as exc:  # a module that cannot import is unavailable, the rest keep working
-        return None, f"{file}: cannot import: {type(exc).__name__}: {exc}"
-    virtual = getattr(mod, "__virtual__", None)
-    if virtual is None:
-        return mod, ""
-    try:
-        verdict = virtual(ExecContext()) if takes_context(virtual) else virtual()
-    except Exception as exc:
-        return None, f"{file}: __virtual__ failed: {type(exc).__name__}: {exc}"
-    if isinstance(verdict, tuple):
-        ok, why = (verdict + ("",))[:2]
-        return (mod, "") if ok else (None, f"{file}: {why or 'not available on this host'}")
-    return (mod, "") if verdict else (None, f"{file}: not available on this host")
+def canonical(fun: str) -> str:
+    """`fun` with an aliased module name replaced by rx's own (`saltutil.running` -> `rxutil.running`)."""
+    mod, dot, rest = fun.partition(".")
+    return ALIASES[mod] + dot + rest if mod in ALIASES else fun
+
+
+def _aliased(names: set[str] | frozenset[str]) -> set[str]:
+    """The alias spellings of `names` (`rxutil.running` -> `saltutil.running`)."""
+    back = {real: alias for alias, real in ALIASES.items()}
+    out = set()
+    for n in names:
+        mod, _, rest = n.partition(".")
+        if mod in back:
+            out.add(f"{back[mod]}.{rest}")
+    return out

@@ -4,8 +4,10 @@ names in its `__all__`, can be called from a job.
 `MODULES` maps each file (`rx/modules/<file>.py`) to the module name it serves.  Several files
 may serve one name (`pkg` by apt, dnf or apk): each may define `__virtual__()` (taking `ctx` or
 nothing) returning True, False, or `(False, "why")`; the first file listed whose `__virtual__`
-says yes serves the name, and the reasons of the others are kept for `sys.list_modules`/`sys.doc`.
-Only the files of a name that is called are imported.
+says yes serves the name, and the reasons of the others are kept for `sys.list_unavailable`/`sys.doc`.
+Only the files of a name that is called are imported.  Modules also come from outside this
+package (`module_dirs`, the synced `<cachedir>/extmods/modules`, installed packages' `rx.modules`
+entry points): see `rx.minion.loader`.  `ALIASES` maps a name users know from Salt to rx's own.
 
 A function gets its arguments from the job.  What it needs of the minion (id, grains, config,
 the job, the function registry) it receives explicitly: a function whose first parameter is
@@ -44,6 +46,10 @@ MODULES: dict[str, str] = {
     "useradd": "user",
     "groupadd": "group",
 }
+ALIASES: dict[str, str] = {
+    "saltutil": "rxutil",
+}
+"""Module names that call another module's functions (Salt's name -> rx's)."""
 CONTEXT_PARAM = "ctx"
 
 
@@ -60,13 +66,25 @@ class CommandError(Exception):
 
 
 class FunctionIndex(Protocol):
-    """What `sys.*` may ask of the minion's function registry."""
+    """What `sys.*` and `test.provider` may ask of the minion's function registry."""
 
-    def functions(self) -> list[str]: ...
+    def functions(self) -> list[str]:
+        """Every callable `module.function` available here (built-ins and aliases included), sorted."""
 
-    def doc(self, fun: str) -> str: ...
+    def doc(self, fun: str) -> str:
+        """The documentation of one callable function."""
 
-    def modules(self) -> list[str]: ...
+    def function(self, fun: str) -> Callable:
+        """The callable as users call it (see `user_signature`)."""
+
+    def modules(self) -> list[str]:
+        """The names of the modules available here, sorted."""
+
+    def unavailable(self) -> dict[str, str]:
+        """Module names rx knows that are unavailable here, with why."""
+
+    def provider(self, name: str) -> str:
+        """The file (base name, no extension) serving module `name`; "" if none does."""
 
 
 @dataclass(frozen=True)
@@ -83,6 +101,33 @@ class ExecContext:
     fire_event: Callable[[str, dict], None] | None = None
     """fires an event (tag, data) to the master, filed under rx/minion/<id>/<tag>: set in the job
     process of a running minion, None elsewhere (rx-call --local, tests)"""
+
+
+def user_signature(func: Callable) -> inspect.Signature:
+    """`func`'s signature as callers see it: without the `ctx` the minion passes."""
+    sig = inspect.signature(func)
+    params = list(sig.parameters.values())
+    if params and params[0].name == CONTEXT_PARAM:
+        sig = sig.replace(parameters=params[1:])
+    return sig
+
+
+class _Shown(str):
+    """An annotation shown as written (`text: str`, not `text: 'str'`)."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def signature_text(func: Callable) -> str:
+    """`func`'s parameters and return type as callers see them: `(text: str) -> str`."""
+    def shown(annotation: Any) -> Any:
+        if annotation is inspect.Parameter.empty:
+            return annotation
+        return _Shown(annotation if isinstance(annotation, str) else inspect.formatannotation(annotation))
+    sig = user_signature(func)
+    params = [p.replace(annotation=shown(p.annotation)) for p in sig.parameters.values()]
+    return str(sig.replace(parameters=params, return_annotation=shown(sig.return_annotation)))
 
 
 def takes_context(func: Callable) -> bool:
