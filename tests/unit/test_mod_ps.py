@@ -43,7 +43,7 @@ def _wait_for_state(pid: int, state: str, deadline: float = 10.0) -> None:
 
 def test_available_here_without_loading_psutil_at_import():
     assert ps.__virtual__() is True
-    code = ("import sys; from rx.minion.registry import Registry; r = Registry(); r.preload(); "
+    code = ("import sys; from rx.minion.registry import Registry; r = Registry(); r.functions(); "
             "assert not {'ps', 'status', 'disk', 'network'} & set(r.unavailable()), r.unavailable(); "
             "print('psutil' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
