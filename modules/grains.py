@@ -17,71 +17,25 @@ import fnmatch
 import os
 from typing import Any, Mapping
 
+from rx.grainsfile import GrainsFileError, grains_file_path, read_grains_file, write_grains_file
 from rx.modules import CommandError, ExecContext
 
 __all__ = ["items", "item", "get", "ls", "has_value", "equals", "setval", "setvals", "append", "remove", "set",
            "delval", "delkey", "filter_by"]
 
-GRAINS_FILE = "grains"
 DELIM = ":"
 _MISSING = object()
 _SANITIZED = {"host": "MINION", "localhost": "MINION", "nodename": "MINION", "id": "MINION",
               "fqdn": "MINION.DOMAINNAME", "domain": "DOMAINNAME"}
 
 
-# ------------------------------------------------------------ the grains file (also read by the minion)
-
-def grains_file_path(config: Any) -> str:
-    """`<config_dir>/grains` of a minion config."""
-    if config is None or not getattr(config, "config_dir", ""):
-        raise CommandError("the minion config was not loaded, so the grains file's place is unknown")
-    return os.path.join(config.config_dir, GRAINS_FILE)
-
-
-def read_grains_file(path: str) -> dict[str, Any]:
-    """The grains in the file ({} if there is none); CommandError if it is not a YAML mapping."""
-    import yaml
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = yaml.safe_load(f)
-    except FileNotFoundError:
-        return {}
-    except OSError as exc:
-        raise CommandError(f"cannot read the grains file {path}: {exc.strerror}") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise CommandError(f"the grains file {path} is not valid YAML ({exc}): fix or remove it") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
-        raise CommandError(f"the grains file {path} must be a YAML mapping of grain names: fix or remove it")
-    return data
-
-
-def _write_grains_file(path: str, grains: Mapping[str, Any]) -> None:
-    import yaml
-    directory = os.path.dirname(path)
-    try:
-        mode = os.stat(path).st_mode & 0o7777
-    except OSError:
-        mode = 0o644
-    tmp = os.path.join(directory, f".grains.{os.getpid()}.tmp")  # written under the config dir's lock
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            yaml.safe_dump(dict(grains), f, default_flow_style=False, allow_unicode=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def _update_file(ctx: ExecContext, changes: Mapping[str, Any], destructive: bool) -> None:
     """Apply {grain: value} to the grains file (None with `destructive` removes the grain), under an
     exclusive lock on the config dir so two jobs never lose each other's change."""
-    path = grains_file_path(ctx.config)
+    try:
+        path = grains_file_path(ctx.config)
+    except GrainsFileError as exc:
+        raise CommandError(str(exc)) from None
     in_config = getattr(ctx.config, "grains", None) or {}
     shadowed = sorted(k for k in changes if k in in_config)
     if shadowed:
@@ -99,7 +53,9 @@ def _update_file(ctx: ExecContext, changes: Mapping[str, Any], destructive: bool
                 grains.pop(key, None)
             else:
                 grains[key] = value
-        _write_grains_file(path, grains)
+        write_grains_file(path, grains)
+    except GrainsFileError as exc:
+        raise CommandError(str(exc)) from None
     except OSError as exc:
         raise CommandError(f"cannot write the grains file {path}: {exc.strerror or exc}") from None
     finally:

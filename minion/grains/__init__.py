@@ -23,8 +23,7 @@ from rx.minion.grains.hardware import hardware_grains
 from rx.minion.grains.network import network_grains
 from rx.minion.grains.osinfo import os_grains, read_release_files
 from rx.minion.grains.system import osarch, system_grains
-from rx.modules import CommandError
-from rx.modules.grains import GRAINS_FILE, read_grains_file
+from rx.grainsfile import GRAINS_FILE, GrainsFileError, read_grains_file
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +59,7 @@ def _file_layer(path: str | None) -> dict[str, Any]:
         return {}
     try:
         return read_grains_file(path)
-    except CommandError as exc:
+    except GrainsFileError as exc:
         log.warning("grains: %s; its grains are left out", exc)
         return {}
 

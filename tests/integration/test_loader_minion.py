@@ -84,7 +84,7 @@ def test_custom_modules_laziness_and_what_cannot_load(sandbox, tmp_path, monkeyp
             "'broken.f' is not available. Module 'broken' is unavailable here: ")
         assert "ModuleNotFoundError: No module named 'rx_no_such_library'" in broken["ret"]
         unavailable = c.cmd("m1", "sys.list_unavailable")["m1"]
-        assert list(unavailable) == ["broken"] and str(mods / "broken.py") in unavailable["broken"]
+        assert "broken" in unavailable and str(mods / "broken.py") in unavailable["broken"]
         assert c.cmd("m1", "sys.doc", ["broken"])["m1"] == {
             "broken": f"Module 'broken' is unavailable here: {unavailable['broken']}"}
         listed = c.cmd("m1", "sys.list_modules")["m1"]

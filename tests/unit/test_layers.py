@@ -23,6 +23,7 @@ FORBIDDEN = {
     "targeting.py": ("rx.master", "rx.minion", "rx.client", "rx.modules", "rx.config"),
     "config.py": ("rx.master", "rx.minion", "rx.client", "rx.modules"),
     "pathsafe.py": ("rx.transport", "rx.master", "rx.minion", "rx.client", "rx.modules", "rx.config", "rx.targeting"),
+    "grainsfile.py": ("rx.transport", "rx.master", "rx.minion", "rx.client", "rx.modules", "rx.config", "rx.targeting"),
 }
 
 
