@@ -32,6 +32,7 @@ _YAML_TYPES: dict[Any, tuple[tuple[type, ...], str]] = {
     int: ((int,), "integer"),
     float: ((int, float), "number"),
     Mapping: ((dict,), "mapping"),
+    list: ((list,), "list"),
 }
 
 

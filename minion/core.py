@@ -13,13 +13,16 @@ from rx import __version__
 from rx.config import ConfigError, MinionConfig, load_minion_config
 from rx.logsetup import RateLimitedLog
 from rx.minion.executor import Executor
+from rx.minion.fileclient import FileClient
 from rx.minion.gate import Gate, Hold
 from rx.minion.grains import load_grains
+from rx.minion.jobchannel import Channel, JobChannels, LinkChannel
 from rx.minion.link import MasterLink
 from rx.minion.outbox import STOP_DELIVERY_SECONDS, Outbox
 from rx.minion.registry import Registry
 from rx.minion.spool import SPOOL_DIR, Spool
-from rx.modules import ExecContext
+from rx.minion.sync import sync_all
+from rx.modules import CommandError, ExecContext
 from rx.targeting import MinionFacts
 from rx.transport import messages as m
 from rx.transport.crypto import Identity, load_or_create_identity
@@ -48,7 +51,8 @@ class Minion:
         self.registry = Registry()
         if executor is None:
             self.registry.preload()
-            executor = Executor(self.registry, self._context())
+            executor = Executor(self.registry, self._context(),
+                                JobChannels(self._exchange, self._on_synced, self._file_client))
         self.executor = executor
         for name, handler in (("jobs.running", self._jobs_running), ("jobs.find", self._jobs_find),
                               ("jobs.kill", self._jobs_kill), ("grains.refresh", self._grains_refresh)):
@@ -89,6 +93,8 @@ class Minion:
         try:
             await link.reauth(None)
             self._spawn(self.outbox.run())
+            if self.cfg.sync_on_start:
+                await self._sync_at_start()
             sub = link.subscribe(watch_link=self.catch_up)
             try:
                 if self.catch_up:
@@ -196,6 +202,30 @@ class Minion:
             self.executor.context = self._context()
         await self.fire("grains", {"grains": self.grains})
         return self.grains
+
+    # ------------------------------------------------------------ the master's files
+
+    def _exchange(self, cmd: str, load: dict) -> Any:
+        return self.link.exchange(cmd, load)
+
+    def _file_client(self, channel: Channel) -> FileClient:
+        return FileClient(channel, self.cfg.cachedir, self.cfg.saltenv)
+
+    def _on_synced(self, kinds: list[str]) -> None:
+        """A job (or the sync at start) changed these kinds in `<cachedir>/extmods`: load them again."""
+        log.info("synced %s from the master", ", ".join(kinds))
+        # LEAD (#10 loader): reload the registry's synced modules here when "modules" is in kinds
+        if "grains" in kinds:
+            self._spawn(self._grains_refresh())
+
+    async def _sync_at_start(self) -> None:
+        """`sync_on_start`: sync modules and grains before taking jobs (a failure is logged, not fatal)."""
+        files = self._file_client(LinkChannel(asyncio.get_running_loop(), self._exchange, self._on_synced))
+        try:
+            changed = await asyncio.to_thread(sync_all, files)
+            log.info("sync_on_start: %s", changed)
+        except (CommandError, OSError) as exc:
+            log.error("sync_on_start failed (the minion runs with the modules it had): %s", exc)
 
     # ------------------------------------------------------------ helpers
 

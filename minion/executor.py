@@ -15,11 +15,13 @@ import fcntl
 import logging
 import os
 import signal
+import socket
 import time
 import traceback
 from dataclasses import dataclass, replace
 from typing import Any
 
+from rx.minion.jobchannel import JobChannels
 from rx.minion.registry import Registry, UnknownFunction
 from rx.modules import CommandError, ExecContext, Result, takes_context
 from rx.transport.codec import MAX_DEPTH, MAX_OBJECTS, DecodeError, check_structure, decode, encode
@@ -95,14 +97,17 @@ def execute(registry: Registry, job: Job, ctx: ExecContext) -> dict:
 
 
 class Executor:
-    """Forks one child per job; `context` is what module functions get (replaced on grains refresh)."""
+    """Forks one child per job; `context` is what module functions get (replaced on grains refresh).
+    With `channels`, each job gets a channel to the master through the minion process (its file client)."""
 
-    def __init__(self, registry: Registry, context: ExecContext) -> None:
+    def __init__(self, registry: Registry, context: ExecContext, channels: JobChannels | None = None) -> None:
         self.registry = registry
         self.context = context
+        self.channels = channels
         self.running: dict[str, RunningJob] = {}
         self.stopping = False
         self._lifelines: dict[str, int] = {}
+        self._channel_ends: dict[str, socket.socket] = {}
         self._ended = asyncio.Event()
 
     async def run(self, job: Job) -> dict:
@@ -111,19 +116,30 @@ class Executor:
             return _error("the minion was stopping: the job was not started")
         r, w = os.pipe()
         life_r, life_w = os.pipe()
+        ours, theirs = self.channels.pair() if self.channels is not None else (None, None)
         try:
             pid = os.fork()
         except OSError as exc:
             for fd in (r, w, life_r, life_w):
                 os.close(fd)
+            for end in (ours, theirs):
+                if end is not None:
+                    end.close()
             return _error(f"cannot start a job process: {exc.strerror}")
         if pid == 0:  # child: never returns
             os.close(r)
             os.close(life_w)
-            self._child(job, w, life_r)
+            if ours is not None:
+                ours.close()
+            self._child(job, w, life_r, theirs)
         os.close(w)
         os.close(life_r)
         self._lifelines[job.jid] = life_w
+        serving = None
+        if ours is not None and theirs is not None and self.channels is not None:
+            theirs.close()
+            self._channel_ends[job.jid] = ours
+            serving = asyncio.get_running_loop().create_task(self.channels.serve(job.jid, ours))
         try:
             os.setpgid(pid, pid)  # also here, so a kill right after the fork finds the group
         except OSError:
@@ -135,6 +151,10 @@ class Executor:
         finally:
             self.running.pop(job.jid, None)
             os.close(self._lifelines.pop(job.jid))
+            if serving is not None:
+                serving.cancel()
+                await asyncio.gather(serving, return_exceptions=True)
+                self._channel_ends.pop(job.jid).close()
             self._ended.set()
         try:
             result = decode(data)
@@ -146,16 +166,21 @@ class Executor:
                 return _error(entry.stop_reason)
             return _error(f"the job process {_describe_exit(status)} before returning")
 
-    def _child(self, job: Job, w: int, lifeline: int) -> None:
+    def _child(self, job: Job, w: int, lifeline: int, channel: socket.socket | None) -> None:
         code = 0
         try:
             os.setpgid(0, 0)
             for fd in self._lifelines.values():  # other jobs' lifelines: only the minion may hold them
                 os.close(fd)
+            for end in self._channel_ends.values():  # and other jobs' channels
+                end.close()
             _hold_lifeline(lifeline)
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 signal.signal(sig, signal.SIG_DFL)
-            payload = _wire_safe(execute(self.registry, job, self.context), _objects(job))
+            ctx = self.context
+            if channel is not None and self.channels is not None:
+                ctx = self.channels.job_context(ctx, channel)
+            payload = _wire_safe(execute(self.registry, job, ctx), _objects(job))
             view = memoryview(payload)
             while view:
                 n = os.write(w, view)

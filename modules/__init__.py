@@ -24,6 +24,7 @@ MODULES: dict[str, str] = {
     "cmd": "cmd",
     "grains": "grains",
     "sys": "sys",
+    "cp": "cp",
 }
 CONTEXT_PARAM = "ctx"
 
@@ -61,6 +62,9 @@ class ExecContext:
     jid: str = ""
     fun: str = ""
     registry: FunctionIndex | None = None
+    files: Any = None
+    """the minion's file client (`rx.minion.fileclient.FileClient`: the master's file server, cached by
+    hash), in a job run by the minion; None where there is no master to ask"""
 
 
 def takes_context(func: Callable) -> bool:
