@@ -31,6 +31,7 @@ FETCH_ATTEMPTS = 2
 PUSH_CHUNK = 1024 * 1024
 HASH_WAIT_MAX = 1800.0
 """Longest wait for the master to finish hashing a file (it says so while it does)."""
+UNSTABLE_ROUNDS = 3
 
 
 class FileClientError(CommandError):
@@ -70,25 +71,33 @@ class FileClient:
 
     def stat(self, rel: str, env: str) -> FileStatReply:
         """The master's stat of a file, its hash included (waiting while the master hashes it)."""
-        deadline, delay = time.monotonic() + HASH_WAIT_MAX, 0.05
-        while True:
+        def ask() -> tuple[FileStatReply, bool, object]:
             st = _parse(FileStatReply, self._ask(FILE_STAT, FileStatRequest(env, rel).to_wire()))
-            if st.kind != "file" or st.sha256 is not None:
-                return st
-            if time.monotonic() > deadline:
-                raise FileClientError(f"the master is still hashing {rel} after {HASH_WAIT_MAX:g}s")
-            self._sleep(delay)
-            delay = min(delay * 2, 1.0)
+            return st, st.kind != "file" or st.sha256 is not None, (st.size, st.mtime_ns)
+        return self._until_hashed(ask, rel)
 
     def list(self, prefix: str, env: str) -> FileListReply:
         """Files (with hashes, waiting for them) and directories of `env` whose path starts with `prefix`."""
-        deadline, delay = time.monotonic() + HASH_WAIT_MAX, 0.05
-        while True:
+        def ask() -> tuple[FileListReply, bool, object]:
             listing = _parse(FileListReply, self._ask(FILE_LIST, FileListRequest(env, prefix).to_wire()))
-            if not listing.pending:
-                return listing
+            return listing, not listing.pending, {p: size for p, (size, sha) in listing.files.items() if sha is None}
+        return self._until_hashed(ask, prefix or "the file list")
+
+    def _until_hashed(self, ask: Callable[[], tuple], what: str):  # type: ignore[no-untyped-def]
+        """Ask until the master has the hashes; a file that changes under every hash (being written) is
+        reported after UNSTABLE_ROUNDS changes, instead of waited for."""
+        deadline, delay, changes, last = time.monotonic() + HASH_WAIT_MAX, 0.05, 0, None
+        while True:
+            reply, done, signature = ask()
+            if done:
+                return reply
+            changes += last is not None and signature != last
+            last = signature
+            if changes >= UNSTABLE_ROUNDS:
+                raise FileClientError(f"{what} keeps changing on the master while it is hashed (is it being "
+                                      f"written?): try again when it is stable")
             if time.monotonic() > deadline:
-                raise FileClientError(f"the master is still hashing {listing.pending} files after {HASH_WAIT_MAX:g}s")
+                raise FileClientError(f"the master is still hashing {what} after {HASH_WAIT_MAX:g}s")
             self._sleep(delay)
             delay = min(delay * 2, 1.0)
 
