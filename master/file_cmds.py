@@ -6,10 +6,11 @@ Each request does bounded work: one chunk, or a list whose hashing past a budget
 from __future__ import annotations
 
 import logging
+from typing import Any, Callable
 
 from rx.master.context import DropLog, WorkerContext, error
 from rx.master.filerecv import PushRefused
-from rx.master.fileserver import FileServerError
+from rx.master.fileserver import FileServer, FileServerError
 from rx.transport.errors import ErrorKind
 from rx.transport.filemsgs import ChunkRequest, FileListRequest, FileStatRequest, PushRequest
 
@@ -21,35 +22,28 @@ def _no_server() -> dict:
     return error(ErrorKind.UNAVAILABLE, "the master's file server is not running")
 
 
-async def handle_file_list(ctx: WorkerContext, minion_id: str, req: FileListRequest) -> dict:
+def _serve(ctx: WorkerContext, minion_id: str, ask: Callable[[FileServer], Any]) -> dict:
+    """The file server's answer, or a clear error (an unknown environment, too many files), logged."""
     if ctx.files is None:
         return _no_server()
     try:
-        return ctx.files.list(req.saltenv, req.prefix).to_wire()
+        return ask(ctx.files).to_wire()
     except FileServerError as exc:
         refused_log(f"{minion_id}: {exc}")
         return error(ErrorKind.BAD_REQUEST, str(exc))
+
+
+async def handle_file_list(ctx: WorkerContext, minion_id: str, req: FileListRequest) -> dict:
+    return _serve(ctx, minion_id, lambda fs: fs.list(req.saltenv, req.prefix))
 
 
 async def handle_file_stat(ctx: WorkerContext, minion_id: str, req: FileStatRequest) -> dict:
-    if ctx.files is None:
-        return _no_server()
-    try:
-        return ctx.files.stat(req.saltenv, req.path).to_wire()
-    except FileServerError as exc:
-        refused_log(f"{minion_id}: {exc}")
-        return error(ErrorKind.BAD_REQUEST, str(exc))
+    return _serve(ctx, minion_id, lambda fs: fs.stat(req.saltenv, req.path))
 
 
 async def handle_serve_file(ctx: WorkerContext, minion_id: str, req: ChunkRequest) -> dict:
-    if ctx.files is None:
-        return _no_server()
-    try:
-        return ctx.files.read(req.saltenv, req.path, req.offset, req.size, req.expect_size,
-                              req.expect_mtime_ns).to_wire()
-    except FileServerError as exc:
-        refused_log(f"{minion_id}: {exc}")
-        return error(ErrorKind.BAD_REQUEST, str(exc))
+    return _serve(ctx, minion_id, lambda fs: fs.read(req.saltenv, req.path, req.offset, req.size, req.expect_size,
+                                                     req.expect_mtime_ns))
 
 
 async def handle_file_recv(ctx: WorkerContext, minion_id: str, req: PushRequest) -> dict:

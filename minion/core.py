@@ -226,6 +226,8 @@ class Minion:
             log.info("sync_on_start: %s", changed)
         except (CommandError, OSError) as exc:
             log.error("sync_on_start failed (the minion runs with the modules it had): %s", exc)
+        except Exception:  # never fatal: the minion still takes jobs
+            log.exception("sync_on_start failed (the minion runs with the modules it had)")
 
     # ------------------------------------------------------------ helpers
 

@@ -21,7 +21,7 @@ import time
 from typing import Callable
 
 from rx.minion.jobchannel import SYNCED, Channel, ChannelError
-from rx.modules import CommandError
+from rx.modules import CommandError, replacing
 from rx.transport.errors import ProtocolError
 from rx.transport.filemsgs import (FILE_LIST, FILE_RECV, FILE_STAT, MAX_CHUNK, SERVE_FILE, ChunkReply, ChunkRequest,
                                    FileListReply, FileListRequest, FileStatReply, FileStatRequest, PushReply,
@@ -307,18 +307,8 @@ def local_sha256(path: str) -> bytes:
 
 def copy_into_place(src: str, dest: str, makedirs: bool) -> None:
     """Copy `src` to `dest` through a temporary file beside it, so `dest` is never half written."""
-    parent = os.path.dirname(dest) or "."
-    if not os.path.isdir(parent):
-        if not makedirs:
-            raise FileClientError(f"{parent} does not exist (makedirs=True creates it)")
-        os.makedirs(parent, exist_ok=True)
-    tmp = os.path.join(parent, f".{os.path.basename(dest)}.{os.getpid()}.rxpart")
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with replacing(dest, makedirs) as out, open(src, "rb") as f:
+        shutil.copyfileobj(f, out, 1024 * 1024)
 
 
 __all__ = ["FileClient", "FileClientError", "copy_into_place", "is_master_url", "local_sha256"]

@@ -31,6 +31,7 @@ log = logging.getLogger("rx.minion")
 
 SYNCED = "_synced"
 """Local command: a job synced these kinds (`{"kinds": ["modules"]}`); the minion reloads them."""
+SYNC_KINDS = ("modules", "grains")
 JOB_COMMANDS = frozenset(FILE_COMMANDS) | {SYNCED}
 MAX_REQUEST_FRAME = MAX_CHUNK + 64 * 1024
 MAX_REPLY_FRAME = 16 * 1024 * 1024
@@ -97,8 +98,8 @@ async def relay(exchange: Exchange, cmd: str, load: dict, on_synced: Callable[[l
     if cmd not in JOB_COMMANDS or not isinstance(load, dict):
         return {"error": f"a job may not send {str(cmd)[:64]!r} to the master"}
     if cmd == SYNCED:
-        kinds = [k for k in load.get("kinds", []) if isinstance(k, str)] if isinstance(load.get("kinds"), list) else []
-        on_synced(kinds)
+        kinds = load.get("kinds")
+        on_synced([k for k in kinds if k in SYNC_KINDS] if isinstance(kinds, list) else [])
         return {"reply": {"ok": True}}
     outcome = await exchange(cmd, load)
     if outcome.reply is not None:

@@ -17,10 +17,11 @@ import os
 import re
 
 from rx.minion.fileclient import FileClient, FileClientError, copy_into_place, local_sha256
+from rx.minion.jobchannel import SYNC_KINDS
 
 log = logging.getLogger("rx.minion")
 
-KINDS = ("modules", "grains")
+KINDS = SYNC_KINDS
 """What a minion syncs (`_runners` stays on the master: `FileServer.special_files("runners")`)."""
 EXTMODS = "extmods"
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\.py\Z")

@@ -12,13 +12,12 @@ import dataclasses
 import hashlib
 import os
 import shutil
-import tempfile
 import urllib.parse
 import urllib.request
 from typing import Any
 
-from rx.modules import CommandError, ExecContext
-from rx.transport.filemsgs import clean_path, is_master_url
+from rx.modules import CommandError, ExecContext, replacing
+from rx.transport.filemsgs import check_env, clean_path, is_master_url
 
 __all__ = ["get_file", "get_dir", "get_template", "cache_file", "cache_dir", "list_master", "list_master_dirs",
            "hash_file", "is_cached", "get_url", "push"]
@@ -81,19 +80,8 @@ def get_template(ctx: ExecContext, path: str, dest: str, template: str = "jinja"
     text = _render(ctx, files, rel, env, kwargs)
     if dest.endswith("/") or os.path.isdir(dest):
         dest = os.path.join(dest, os.path.basename(rel))
-    parent = os.path.dirname(dest) or "."
-    if not os.path.isdir(parent):
-        if not makedirs:
-            raise CommandError(f"{parent} does not exist (makedirs=True creates it)")
-        os.makedirs(parent, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{os.path.basename(dest)}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, dest)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with replacing(dest, bool(makedirs)) as f:
+        f.write(text.encode())
     return dest
 
 
@@ -283,36 +271,26 @@ def _http_get(ctx: ExecContext, url: str, dest: str | None, saltenv: str | None,
         cachedir = getattr(ctx.config, "cachedir", "")
         if not cachedir:
             raise CommandError("no cachedir to keep the download in: give dest")
-        env = saltenv or getattr(ctx.config, "saltenv", "base")
         try:
+            env = check_env(saltenv or getattr(ctx.config, "saltenv", "base"))
             rel = clean_path(f"{parsed.hostname or 'host'}/{parsed.path or 'index.html'}", "url")
         except ValueError as exc:
             raise CommandError(f"{url!r}: {exc}") from None
-        dest = os.path.join(cachedir, "extrn_files", clean_path(env, "saltenv"), rel)
+        dest = os.path.join(cachedir, "extrn_files", env, rel)
         makedirs = True
     elif dest.endswith("/") or os.path.isdir(dest):
         dest = os.path.join(dest, os.path.basename(parsed.path) or "index.html")
     want = (source_hash or "").split("=", 1)[-1].lower()
     if want and os.path.isfile(dest) and _sha256(dest) == want:
         return dest
-    parent = os.path.dirname(dest) or "."
-    if not os.path.isdir(parent):
-        if not makedirs:
-            raise CommandError(f"{parent} does not exist (makedirs=True creates it)")
-        os.makedirs(parent, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{os.path.basename(dest)}.")
     try:
-        h = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=HTTP_TIMEOUT) as resp:
+        with replacing(dest, makedirs) as out, urllib.request.urlopen(url, timeout=HTTP_TIMEOUT) as resp:
+            h = hashlib.sha256()
             while chunk := resp.read(1 << 20):
                 out.write(chunk)
                 h.update(chunk)
-        if want and h.hexdigest() != want:
-            raise CommandError(f"{url}: sha256 {h.hexdigest()} does not match source_hash {want}")
-        os.replace(tmp, dest)
+            if want and h.hexdigest() != want:
+                raise CommandError(f"{url}: sha256 {h.hexdigest()} does not match source_hash {want}")
     except OSError as exc:
         raise CommandError(f"{url}: {exc}") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return dest

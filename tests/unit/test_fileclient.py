@@ -19,6 +19,7 @@ from rx.minion.fileclient import FileClient, FileClientError
 from rx.minion.jobchannel import SYNCED, ChannelError, JobChannels, PipeChannel
 from rx.minion.link import Outcome, Status
 from rx.minion.sync import sync, sync_all
+from rx.modules import CommandError
 from rx.transport.codec import decode, encode
 from rx.transport.filemsgs import FILE_STAT, SERVE_FILE
 from rx.transport.replies import is_error
@@ -154,7 +155,7 @@ def test_get_file_get_dir_and_listings(client, roots, tmp_path):
     (roots / "etc" / "app" / "a.conf").write_text("a")
     (roots / "etc" / "app" / "b.conf").write_text("b")
     out = tmp_path / "out"
-    with pytest.raises(FileClientError, match="makedirs"):
+    with pytest.raises(CommandError, match="makedirs"):
         client.get_file("salt://etc/app/a.conf", str(out / "x" / "a.conf"))
     assert client.get_file("salt://etc/app/a.conf", str(out / "x" / "a.conf"), makedirs=True) == str(out / "x" / "a.conf")
     assert client.get_file("salt://etc/app/b.conf", str(out / "x") + "/") == str(out / "x" / "b.conf")
