@@ -93,12 +93,12 @@ class Minion:
         try:
             await link.reauth(None)
             self._spawn(self.outbox.run())
-            if self.cfg.sync_on_start:
-                await self._sync_at_start()
             sub = link.subscribe(watch_link=self.catch_up)
             try:
                 if self.catch_up:
                     self._spawn(link.catch_up(sub, self._run_missed))
+                if self.cfg.sync_on_start:  # jobs published meanwhile wait in the subscriber, then run
+                    await self._sync_at_start()
                 self._spawn(self.fire("start", {"grains": self.grains, "version": __version__}))
                 log.warning("rx-minion %s ready: id %s, master %s", __version__, self.cfg.id, self.cfg.master)
                 while True:

@@ -266,6 +266,16 @@ class FileClient:
         finally:
             os.close(fd)
 
+    def sync(self, kind: str, saltenv: str | None = None) -> list[str]:
+        """`saltutil.sync_modules` / `sync_grains` (`kind`: modules or grains): see `rx.minion.sync`."""
+        from rx.minion.sync import sync  # sync builds on this module
+        return sync(self, kind, saltenv)
+
+    def sync_all(self, saltenv: str | None = None) -> dict[str, list[str]]:
+        """`saltutil.sync_all`: `{"modules": [...], "grains": [...]}`."""
+        from rx.minion.sync import sync_all
+        return sync_all(self, saltenv)
+
     def notify_synced(self, kinds: list[str]) -> None:
         """Tell the minion process that these kinds were synced (it reloads them)."""
         self._ask(SYNCED, {"kinds": kinds})

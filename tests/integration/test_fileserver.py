@@ -250,9 +250,9 @@ def test_sync_on_start_brings_modules_and_grains(sandbox, srv):
     assert sha256(extmods / "modules" / "mymod.py") == sha256(srv / "_modules" / "mymod.py")
 
 
-@pytest.mark.xfail(strict=True, reason="LEAD: needs the #10 loader (extmods) and saltutil.sync_modules calling "
-                                       "rx.minion.sync.sync(ctx.files, 'modules', saltenv); remove this mark after "
-                                       "merging: the test must then pass")
+@pytest.mark.xfail(strict=True, reason="LEAD: needs the #10 loader (extmods, reloaded in Minion._on_synced) and "
+                                       "saltutil.sync_modules returning ctx.files.sync('modules', saltenv); remove "
+                                       "this mark after merging: the test must then pass")
 def test_synced_module_runs_after_saltutil_sync_modules(sandbox, srv):
     (srv / "_modules" / "mymod.py").write_text("def hi():\n    return 'hi from mymod'\n")
     sandbox.start_master(file_roots={"base": [str(srv)]})

@@ -209,6 +209,8 @@ def test_sync_modules(client, channel, roots, tmp_path):
     assert sync(client, "modules") == []  # Salt lists only additions and changes ...
     assert os.listdir(extmods / "modules") == [] and channel.synced[-1] == ["modules"]  # ... a removal still reloads
     assert sync_all(client) == {"modules": [], "grains": ["grains.site"]}
+    (roots / "_modules" / "again.py").write_text("")
+    assert client.sync("modules") == ["modules.again"] and client.sync_all() == {"modules": [], "grains": []}
     with pytest.raises(ValueError):
         sync(client, "../modules")
 
