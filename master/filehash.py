@@ -50,7 +50,11 @@ class HashCache:
         self._lock = threading.Lock()
         self._pool: ThreadPoolExecutor | None = None
         if directory:
-            os.makedirs(directory, mode=0o700, exist_ok=True)
+            try:
+                os.makedirs(directory, mode=0o700, exist_ok=True)
+            except OSError as exc:  # the file server still works, each worker hashing for itself
+                log.warning("cannot keep file hashes in %s (%s): keeping them in memory only", directory, exc)
+                self.dir = None
 
     def new_request(self) -> None:
         """Start a request's inline budget."""
