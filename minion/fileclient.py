@@ -158,33 +158,24 @@ class FileClient:
         if dest is not None:
             return dest
         dest = self.cache_path(rel, env)
-        parent = os.path.dirname(dest)
-        os.makedirs(parent, exist_ok=True)
-        tmp = os.path.join(parent, f".{os.path.basename(dest)}.{os.getpid()}.rxpart")
         h, offset = hashlib.sha256(), 0
-        try:
-            with open(tmp, "wb") as out:
-                while offset < st.size:
-                    load = ChunkRequest(env, rel, offset, MAX_CHUNK, st.size, st.mtime_ns).to_wire()
-                    chunk = _parse(ChunkReply, self._ask(SERVE_FILE, load))
-                    if chunk.problem == "changed":
-                        raise _Changed(chunk.message)
-                    if chunk.problem:
-                        raise FileClientError(chunk.message or f"{rel}: gone from the master")
-                    if not chunk.data or offset + len(chunk.data) > st.size:
-                        raise _Changed(f"{rel}: the master sent {len(chunk.data)} bytes at offset {offset} of "
-                                       f"{st.size}")
-                    out.write(chunk.data)
-                    h.update(chunk.data)
-                    offset += len(chunk.data)
+        with replacing(dest, makedirs=True) as out:
+            while offset < st.size:
+                load = ChunkRequest(env, rel, offset, MAX_CHUNK, st.size, st.mtime_ns).to_wire()
+                chunk = _parse(ChunkReply, self._ask(SERVE_FILE, load))
+                if chunk.problem == "changed":
+                    raise _Changed(chunk.message)
+                if chunk.problem:
+                    raise FileClientError(chunk.message or f"{rel}: gone from the master")
+                if not chunk.data or offset + len(chunk.data) > st.size:
+                    raise _Changed(f"{rel}: the master sent {len(chunk.data)} bytes at offset {offset} of {st.size}")
+                out.write(chunk.data)
+                h.update(chunk.data)
+                offset += len(chunk.data)
             if h.digest() != st.sha256:
-                raise _Changed(f"{rel} changed on the master while it was served: its content does not match "
-                               f"the sha256 announced")
-            os.replace(tmp, dest)
-            return dest
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+                raise _Changed(f"{rel} changed on the master while it was served: its content does not match the "
+                               f"sha256 announced")
+        return dest
 
     # ------------------------------------------------------------ copies
 

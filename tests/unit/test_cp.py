@@ -1,6 +1,6 @@
 """The `cp` module's functions with a minion-side context: templates (sandboxed), local paths, http(s) from a
 loopback server, push with remove_source; the file client behind them talks to the master's handlers in
-process (tests/unit/test_fileclient.py's DirectChannel)."""
+process (tests.support.filechannel)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from rx.master.fileserver import FileServer, FileServerSettings
 from rx.minion.fileclient import FileClient
 from rx.modules import CommandError, ExecContext
 from rx.modules import cp
-from tests.unit.test_fileclient import DirectChannel
+from tests.support.filechannel import DirectChannel
 
 
 @pytest.fixture

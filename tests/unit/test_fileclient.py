@@ -1,4 +1,4 @@
-"""The minion's file client and module sync against a real file server, in process: each request goes
+"""The minion's file client and module sync against a real file server, in process (tests.support.filechannel): each request goes
 through the master's own command table (typed load, handler) with the wire's encoding, without the
 sockets and sealing the integration tests cover.  And the job channel over a real socketpair."""
 
@@ -11,46 +11,15 @@ import threading
 
 import pytest
 
-from rx.master.context import WorkerContext
 from rx.master.filerecv import FileRecv, RecvSettings
 from rx.master.fileserver import FileServer, FileServerSettings
-from rx.master.handlers import SECURE_COMMANDS
 from rx.minion.fileclient import FileClient, FileClientError
 from rx.minion.jobchannel import SYNCED, ChannelError, JobChannels, PipeChannel
 from rx.minion.link import Outcome, Status
 from rx.minion.sync import sync, sync_all
 from rx.modules import CommandError
-from rx.transport.codec import decode, encode
 from rx.transport.filemsgs import FILE_STAT, SERVE_FILE
-from rx.transport.replies import is_error
-
-
-class DirectChannel:
-    """A minion's requests answered by the master's handlers in this process."""
-
-    def __init__(self, fs: FileServer, recv: FileRecv | None = None, minion_id: str = "m1") -> None:
-        self.ctx = WorkerContext(identity=None, stores=None, root_key="", settings=None, events=None,  # type: ignore
-                                 publisher=None, files=fs, recv=recv)
-        self.minion_id = minion_id
-        self.sent: list[tuple[str, dict]] = []
-        self.synced: list[list[str]] = []
-        self.after: dict[str, callable] = {}
-
-    def request(self, cmd: str, load: dict) -> dict:
-        self.sent.append((cmd, load))
-        if cmd == SYNCED:
-            self.synced.append(load["kinds"])
-            return {"ok": True}
-        load_type, handler = SECURE_COMMANDS[cmd]
-        reply = decode(encode(asyncio.run(handler(self.ctx, self.minion_id, load_type.from_wire(decode(encode(load)))))))
-        if cmd in self.after:
-            self.after[cmd]()
-        if is_error(reply):
-            raise ChannelError(f"the master refused it: {reply['error']['message']}")
-        return reply
-
-    def count(self, cmd: str) -> int:
-        return sum(1 for c, _ in self.sent if c == cmd)
+from tests.support.filechannel import DirectChannel
 
 
 @pytest.fixture
