@@ -33,7 +33,8 @@ class DirectChannel:
             self.synced.append(load["kinds"])
             return {"ok": True}
         load_type, handler = SECURE_COMMANDS[cmd]
-        reply = decode(encode(asyncio.run(handler(self.ctx, self.minion_id, load_type.from_wire(decode(encode(load)))))))
+        typed = load_type.from_wire(decode(encode(load)))
+        reply = decode(encode(asyncio.run(handler(self.ctx, self.minion_id, typed))))
         if cmd in self.after:
             self.after[cmd]()
         if is_error(reply):

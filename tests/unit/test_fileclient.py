@@ -1,6 +1,7 @@
-"""The minion's file client and module sync against a real file server, in process (tests.support.filechannel): each request goes
-through the master's own command table (typed load, handler) with the wire's encoding, without the
-sockets and sealing the integration tests cover.  And the job channel over a real socketpair."""
+"""The minion's file client and module sync against a real file server, in process
+(tests.support.filechannel): each request goes through the master's own command table (typed load,
+handler) with the wire's encoding, without the sockets and sealing the integration tests cover.  And the
+job channel over a real socketpair."""
 
 from __future__ import annotations
 
@@ -126,7 +127,8 @@ def test_get_file_get_dir_and_listings(client, roots, tmp_path):
     out = tmp_path / "out"
     with pytest.raises(CommandError, match="makedirs"):
         client.get_file("salt://etc/app/a.conf", str(out / "x" / "a.conf"))
-    assert client.get_file("salt://etc/app/a.conf", str(out / "x" / "a.conf"), makedirs=True) == str(out / "x" / "a.conf")
+    dest = str(out / "x" / "a.conf")
+    assert client.get_file("salt://etc/app/a.conf", dest, makedirs=True) == dest
     assert client.get_file("salt://etc/app/b.conf", str(out / "x") + "/") == str(out / "x" / "b.conf")
     copied = client.get_dir("salt://etc/app", str(out))
     assert sorted(copied) == [str(out / "app" / "a.conf"), str(out / "app" / "b.conf")]
@@ -173,7 +175,8 @@ def test_sync_modules(client, channel, roots, tmp_path):
     (roots / "_modules" / "mymod.py").write_text("def hi():\n    return 2\n")
     (roots / "_modules" / "other.py").unlink()
     assert sync(client, "modules") == ["modules.mymod"]
-    assert os.listdir(extmods / "modules") == ["mymod.py"] and "return 2" in (extmods / "modules" / "mymod.py").read_text()
+    assert os.listdir(extmods / "modules") == ["mymod.py"]
+    assert "return 2" in (extmods / "modules" / "mymod.py").read_text()
     (roots / "_modules" / "mymod.py").unlink()
     assert sync(client, "modules") == []  # Salt lists only additions and changes ...
     assert os.listdir(extmods / "modules") == [] and channel.synced[-1] == ["modules"]  # ... a removal still reloads

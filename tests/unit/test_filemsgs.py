@@ -93,7 +93,8 @@ def test_split_url_refuses(url):
 def test_requests_clean_every_path_field():
     assert FileListRequest.from_wire({"saltenv": "base", "prefix": "_modules/"}).prefix == "_modules/"
     assert FileStatRequest.from_wire({"saltenv": "base", "path": "a//b"}).path == "a/b"
-    for bad in ({"saltenv": "base", "prefix": "../"}, {"saltenv": "../base", "prefix": ""}, {"saltenv": "base"} | {"prefix": "/"}):
+    for bad in ({"saltenv": "base", "prefix": "../"}, {"saltenv": "../base", "prefix": ""},
+                {"saltenv": "base", "prefix": "/"}):
         with pytest.raises(ProtocolError):
             FileListRequest.from_wire(bad)
     for bad in ({"saltenv": "base", "path": "/etc/shadow"}, {"saltenv": "base", "path": "a/../../b"},
