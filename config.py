@@ -24,6 +24,7 @@ from typing import Any, ClassVar, Mapping
 import yaml
 
 from rx.configspec import ConfigError, Rule, check_settings, keys, markdown_table, narrow, one_of, setting
+from rx.transport.filemsgs import ENV_RE
 from rx.transport.ids import validate_minion_id
 
 __all__ = ["AF_UNIX_PATH_MAX", "LOG_LEVELS", "MASTER_SOCKETS", "ConfigError", "MasterConfig", "MinionConfig",
@@ -64,6 +65,20 @@ DIR = Rule("a directory path")
 FILE = Rule("a file path")
 PORT = Rule("a port number 1-65535", lambda v: 1 <= v <= 65535)
 SECONDS = Rule("a number of seconds > 0", lambda v: v > 0)
+ENVIRONMENT = Rule("an environment name: 1-64 letters, digits, '_', '.', '-' (not first)",
+                   lambda v: ENV_RE.match(v) is not None)
+
+
+def _file_roots_ok(v: Mapping) -> bool:
+    return all(isinstance(env, str) and ENV_RE.match(env) and isinstance(dirs, list) and dirs
+               and all(isinstance(d, str) and d.strip() for d in dirs) for env, dirs in v.items())
+
+
+def _regexes_ok(v: list) -> bool:
+    try:
+        return all(isinstance(r, str) and re.compile(r) is not None for r in v)
+    except re.error:
+        return False
 
 
 @dataclass(frozen=True)
@@ -155,6 +170,37 @@ class MasterConfig(_Common):
         rule=Rule("a mapping of name to target expression"), factory=dict,
         doc="name -> compound expression or list of ids, for `-N` / `N@`; checked at start (cycles, syntax, "
             "unknown groups: exit 2)")
+    file_roots: Mapping[str, Any] = setting(
+        rule=Rule("a mapping of environment name to a non-empty list of directories", _file_roots_ok),
+        factory=lambda: {"base": ["srv/salt"]}, shown_default="`{base: [srv/salt]}`",
+        doc="the file server's directories by environment, searched in order (a path found in an earlier one "
+            "wins); relative ones are under root_dir. `_modules` and `_grains` in them are what "
+            "`saltutil.sync_*` sends to minions")
+    fileserver_followsymlinks: bool = setting(
+        False, rule=Rule("true or false"),
+        doc="serve files through symlinks whose target is outside the file root (links inside it are always "
+            "followed). Salt's default is true; rx's is false, because a link out of the root leaks the master's "
+            "own files to whoever can add one (a git checkout)")
+    file_ignore_regex: list = setting(
+        rule=Rule("a list of regular expressions", _regexes_ok), factory=list,
+        doc="paths (relative to their root) matching one of these are not served, listed or synced")
+    file_ignore_glob: list = setting(
+        rule=Rule("a list of glob patterns", lambda v: all(isinstance(g, str) for g in v)), factory=list,
+        doc="paths (relative to their root; `*` also matches `/`) matching one of these are not served, listed "
+            "or synced")
+    file_buffer_size: int = setting(
+        1048576, rule=Rule("a number of bytes 4096-8388608", lambda v: 4096 <= v <= 8 * 1024 * 1024),
+        doc="largest chunk of a file served in one request (a worker never reads more for one request)")
+    file_recv: bool = setting(False, rule=Rule("true or false"),
+                              doc="accept files minions push with `cp.push`, into `<cachedir>/minions/<id>/files/`")
+    file_recv_max_size: float = setting(
+        100.0, rule=Rule("a number of MiB > 0", lambda v: v > 0),
+        doc="largest file a minion may push (Salt's unit too: megabytes)")
+
+    @property
+    def minions_dir(self) -> str:
+        """`<cachedir>/minions`: per-minion files the master keeps (pushed files)."""
+        return os.path.join(self.cachedir, "minions")
 
     def socket_paths(self) -> list[str]:
         """Every IPC socket path of the master (MASTER_SOCKETS in `sock_dir`)."""
@@ -258,6 +304,12 @@ class MinionConfig(_Common):
         0.0, rule=Rule("a number of seconds >= 0 (0: no limit)", lambda v: v >= 0),
         doc="a job still running after this many seconds is ended (SIGTERM, then SIGKILL) and returns an error "
             "saying so; a call's `timeout=` argument overrides it for that job")
+    saltenv: str = setting("base", rule=ENVIRONMENT,
+                           doc="the file server environment `salt://` URLs and `saltutil.sync_*` use when none is "
+                               "given (`?saltenv=` or `saltenv=`)")
+    sync_on_start: bool = setting(False, rule=Rule("true or false"),
+                                  doc="sync `_modules` and `_grains` from the master's file roots when the minion "
+                                      "starts (as `saltutil.sync_all`)")
 
 
 def config_dir_from(cli_value: str | None) -> str:
@@ -319,6 +371,9 @@ def load_master_config(config_dir: str | None = None, overrides: Mapping[str, An
             raise ConfigError(f"{path}: nodegroups: {exc}", path=str(path), key="nodegroups") from None
     if values.get("autosign_file"):
         values["autosign_file"] = os.path.join(values.get("root_dir", "/"), values["autosign_file"])
+    roots = values.get("file_roots", MasterConfig.__dataclass_fields__["file_roots"].default_factory())
+    values["file_roots"] = {env: [os.path.join(values.get("root_dir", "/"), d) for d in dirs]
+                            for env, dirs in roots.items()}
     cfg = MasterConfig(**values)
     longest = max(len(os.fsencode(p)) for p in cfg.socket_paths())
     if longest > AF_UNIX_PATH_MAX:

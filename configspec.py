@@ -33,6 +33,7 @@ _YAML_TYPES: dict[Any, tuple[tuple[type, ...], str]] = {
     float: ((int, float), "number"),
     Mapping: ((dict,), "mapping"),
     tuple: ((list,), "list"),
+    list: ((list,), "list"),
 }
 
 

@@ -8,6 +8,8 @@ from typing import Any, Mapping
 
 from rx.logsetup import RateLimitedLog
 from rx.master.autosign import AutoSign
+from rx.master.filerecv import FileRecv
+from rx.master.fileserver import FileServer
 from rx.master.presence import LocalPresence, Presence
 from rx.master.store import Stores
 from rx.transport.crypto import Identity
@@ -44,6 +46,10 @@ class WorkerContext:
     presence: Presence = field(default_factory=LocalPresence)
     """When the master last opened a sealed request from each minion (shared by its workers): a client's
     `lookup` tells it which silent minions are alive (busy), not gone."""
+    files: FileServer | None = None
+    """The file server (`file_roots`), for `_file_list`, `_file_hash` and `_serve_file`."""
+    recv: FileRecv | None = None
+    """Where pushed files go (`cp.push`, behind `file_recv`)."""
 
     async def fire(self, event: Event) -> None:
         await self.events.fire(event.tag, event.to_wire())

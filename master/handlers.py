@@ -3,7 +3,7 @@ explicit table.  Nothing from the wire is ever used as an attribute name.
 
 Clear (unauthenticated) commands: `_auth`; `publish`, `preview` and `lookup` (root key required,
 and only from the local socket).  Sealed commands, from accepted minions only: `_return`,
-`_minion_event`, `_missed`.
+`_minion_event`, `_missed`, and the file server's `_file_list`, `_file_hash`, `_serve_file`, `_file_recv`.
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ import time
 from typing import Any, Awaitable, Callable
 
 from rx.master.context import WorkerContext, drop_log, error, store_log
+from rx.master.file_cmds import handle_file_list, handle_file_recv, handle_file_stat, handle_serve_file
 from rx.master.minion_cmds import handle_auth, handle_minion_event, handle_missed, handle_return
 from rx.master.publish import handle_lookup, handle_preview, handle_publish
 from rx.master.store import StoreError
-from rx.transport import messages as m
+from rx.transport import filemsgs as fm, messages as m
 from rx.transport.codec import MAX_OBJECTS, NETWORK_MAX_CLEAR_BYTES, NETWORK_MAX_OBJECTS, DecodeError, decode
 from rx.transport.errors import ErrorKind, ProtocolError
 from rx.transport.messages import AesRequest, ClearRequest, looks_sealed, parse_request
@@ -33,9 +34,13 @@ SECURE_COMMANDS: dict[str, tuple[Any, Callable[[WorkerContext, str, Any], Awaita
     m.RETURN: (m.JobReturn, handle_return),
     m.MINION_EVENT: (m.MinionEvent, handle_minion_event),
     m.MISSED: (m.MissedRequest, handle_missed),
+    fm.FILE_LIST: (fm.FileListRequest, handle_file_list),
+    fm.FILE_STAT: (fm.FileStatRequest, handle_file_stat),
+    fm.SERVE_FILE: (fm.ChunkRequest, handle_serve_file),
+    fm.FILE_RECV: (fm.PushRequest, handle_file_recv),
 }
 """Sealed command -> (the typed load it carries, its handler); the load is parsed before the handler runs."""
-NONCE_CHECKED = frozenset({m.MINION_EVENT})
+NONCE_CHECKED = frozenset({m.MINION_EVENT, fm.FILE_RECV})
 """Sealed commands whose replay is refused by nonce (returns are de-duplicated by (jid, id) instead)."""
 
 
@@ -111,6 +116,7 @@ async def _dispatch_secure(ctx: WorkerContext, req: AesRequest) -> dict:
         try:
             load = load_type.from_wire(cmd.load)
         except ProtocolError as exc:
+            drop_log(f"{cmd.cmd} from {req.id}: {exc}")
             reply = error(ErrorKind.BAD_REQUEST, str(exc))
         else:
             reply = await handler(ctx, req.id, load)

@@ -16,6 +16,8 @@ from pathlib import Path
 from rx.config import MasterConfig
 from rx.master.autosign import AutoSign
 from rx.master.context import DropLog, WorkerContext, WorkerSettings
+from rx.master.filerecv import FileRecv, RecvSettings
+from rx.master.fileserver import FileServer, file_server_settings
 from rx.master.handlers import LOCAL_LANE, dispatch, network_lane
 from rx.master.presence import PRESENCE_FILE, SharedPresence
 from rx.master.store import StoreError, open_stores, store_config
@@ -54,6 +56,8 @@ async def run(cfg: MasterConfig, index: int = 0) -> None:
         publisher=transport.frame_sink(ipc_url(cfg.publish_pull_ipc)),
         autosign=AutoSign(cfg.autosign_file),
         presence=SharedPresence(os.path.join(cfg.sock_dir, PRESENCE_FILE)),
+        files=FileServer(file_server_settings(cfg)),
+        recv=FileRecv(RecvSettings(cfg.file_recv, int(cfg.file_recv_max_size * 2**20), cfg.minions_dir)),
     )
     log.debug("mworker %d ready", index)
     try:
@@ -62,7 +66,7 @@ async def run(cfg: MasterConfig, index: int = 0) -> None:
             tg.create_task(server.serve([local, network, network, network]))
             tg.create_task(_flush(wctx))
     finally:
-        for closeable in (server, wctx.publisher, wctx.events):
+        for closeable in (server, wctx.publisher, wctx.events, wctx.files):
             closeable.close()
         stores.close()
         transport.close()

@@ -27,6 +27,8 @@ class Host(Protocol):
 
     def refresh_modules(self) -> None: ...
 
+    async def sync_files(self, kind: str, saltenv: str) -> Any: ...
+
 
 # ---------------------------------------------------------------- jobs.* (rx's own; the client's probes)
 
@@ -170,36 +172,32 @@ async def reload_modules(host: Host) -> bool:
     return True
 
 
-_NO_FILE_SERVER = ("{} needs the master's file server, which rx does not have yet (rx issue #12); meanwhile "
-                   "put module files in a directory listed in the minion's module_dirs, or install them as a "
-                   "package with an rx.modules entry point")
-
-
 async def sync_modules(host: Host, saltenv: str = "", refresh: bool = True) -> list:
-    """Fetch the custom modules (`_modules`) from the master into `<cachedir>/extmods/modules`.
+    """Fetch the custom modules (`_modules` in the master's file roots) into `<cachedir>/extmods/modules`,
+    checking each file's sha256 and removing those the master no longer has; the next job sees them.
+    Returns what changed, as Salt (`['modules.mymod']`).  `refresh` is accepted for Salt's sake: rx always
+    looks for the module files again after a sync that changed something.
 
-    Not available yet: it needs the master's file server (rx issue #12).
-    CLI example: rx '*' rxutil.sync_modules
+    CLI example: rx '*' saltutil.sync_modules
     """
-    raise CommandError(_NO_FILE_SERVER.format("rxutil.sync_modules"))
+    return await host.sync_files("modules", saltenv)
 
 
 async def sync_grains(host: Host, saltenv: str = "", refresh: bool = True) -> list:
-    """Fetch the custom grain modules (`_grains`) from the master.
+    """Fetch the custom grain modules (`_grains`) into `<cachedir>/extmods/grains` and refresh the grains
+    (sent to the master's cache) when something changed.  Returns what changed (`['grains.rack']`).
 
-    Not available yet: it needs the master's file server (rx issue #12).
-    CLI example: rx '*' rxutil.sync_grains
+    CLI example: rx '*' saltutil.sync_grains
     """
-    raise CommandError(_NO_FILE_SERVER.format("rxutil.sync_grains"))
+    return await host.sync_files("grains", saltenv)
 
 
 async def sync_all(host: Host, saltenv: str = "", refresh: bool = True) -> dict:
-    """Fetch every kind of custom module from the master.
+    """Fetch every kind of custom module from the master: `{"modules": [...], "grains": [...]}`.
 
-    Not available yet: it needs the master's file server (rx issue #12).
-    CLI example: rx '*' rxutil.sync_all
+    CLI example: rx '*' saltutil.sync_all
     """
-    raise CommandError(_NO_FILE_SERVER.format("rxutil.sync_all"))
+    return await host.sync_files("all", saltenv)
 
 
 BUILTINS: dict[str, Callable[..., Any]] = {

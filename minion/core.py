@@ -14,13 +14,16 @@ from rx.config import ConfigError, MinionConfig, load_minion_config
 from rx.logsetup import RateLimitedLog
 from rx.minion.calls import call_builtin
 from rx.minion.executor import Executor
+from rx.minion.fileclient import FileClient
 from rx.minion.gate import Gate, Hold
 from rx.minion.grains import Grains
+from rx.minion.jobchannel import Channel, JobChannels, LinkChannel
 from rx.minion.link import MasterLink
 from rx.minion.outbox import STOP_DELIVERY_SECONDS, Outbox
 from rx.minion.registry import Registry
 from rx.minion.spool import SPOOL_DIR, Spool
-from rx.modules import ExecContext
+from rx.minion.sync import sync_all
+from rx.modules import CommandError, ExecContext
 from rx.targeting import MinionFacts
 from rx.transport import messages as m
 from rx.transport.crypto import Identity, load_or_create_identity
@@ -52,8 +55,9 @@ class Minion:
         self.grains = grains
         self.registry = Registry(cfg)  # lazy: a module is imported by the first job that calls it
         self.registry.context = self._context()  # what __virtual__ gets
-        self.executor = executor if executor is not None else Executor(self.registry, self._context(),
-                                                                       on_event=self._job_event)
+        self.executor = executor if executor is not None else Executor(
+            self.registry, self._context(), on_event=self._job_event,
+            channels=JobChannels(self._exchange, self._on_synced, self._file_client))
         self.registry.attach_host(self)  # the built-ins (rx.minion.builtins) act on this process
         self.gate = Gate(lambda: MinionFacts(self.cfg.id, self.grains),
                          Path(cfg.cachedir) / SEEN_FILE if persist_seen and cfg.cachedir else None)
@@ -95,6 +99,8 @@ class Minion:
             try:
                 if self.catch_up:
                     self._spawn(link.catch_up(sub, self._run_missed))
+                if self.cfg.sync_on_start:  # jobs published meanwhile wait in the subscriber, then run
+                    await self._sync_at_start()
                 self._spawn(self.fire("start", {"grains": self.grains, "version": __version__}))
                 log.warning("rx-minion %s ready: id %s, master %s", __version__, self.cfg.id, self.cfg.master)
                 while True:
@@ -205,6 +211,41 @@ class Minion:
     def refresh_modules(self) -> None:
         """Look for module files and entry points again; the next job asks each module's __virtual__ again."""
         self.registry.rescan(refresh_entry_points=True)
+
+    # ------------------------------------------------------------ the master's files
+
+    def _exchange(self, cmd: str, load: dict) -> Any:
+        return self.link.exchange(cmd, load)
+
+    def _file_client(self, channel: Channel) -> FileClient:
+        return FileClient(channel, self.cfg.cachedir, self.cfg.saltenv)
+
+    def _on_synced(self, kinds: list[str]) -> None:
+        """A job (or the sync at start) changed these kinds in `<cachedir>/extmods`: load them again."""
+        log.info("synced %s from the master", ", ".join(kinds))
+        if "modules" in kinds:  # a job imports its module when it runs: finding the files again is enough
+            self.registry.rescan()
+        if "grains" in kinds:
+            self._spawn(self.refresh_grains())
+
+    async def sync_files(self, kind: str, saltenv: str = "") -> Any:
+        """`saltutil.sync_modules`/`sync_grains` (kind "modules"/"grains"), `sync_all` (kind "all"): run in
+        this process, over its own link to the master (the file client's requests block: a thread)."""
+        files = self._file_client(LinkChannel(asyncio.get_running_loop(), self._exchange, self._on_synced))
+        if kind == "all":
+            return await asyncio.to_thread(files.sync_all, saltenv or None)
+        return await asyncio.to_thread(files.sync, kind, saltenv or None)
+
+    async def _sync_at_start(self) -> None:
+        """`sync_on_start`: sync modules and grains before taking jobs (a failure is logged, not fatal)."""
+        files = self._file_client(LinkChannel(asyncio.get_running_loop(), self._exchange, self._on_synced))
+        try:
+            changed = await asyncio.to_thread(sync_all, files)
+            log.info("sync_on_start: %s", changed)
+        except (CommandError, OSError) as exc:
+            log.error("sync_on_start failed (the minion runs with the modules it had): %s", exc)
+        except Exception:  # never fatal: the minion still takes jobs
+            log.exception("sync_on_start failed (the minion runs with the modules it had)")
 
     # ------------------------------------------------------------ helpers
 

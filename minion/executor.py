@@ -20,6 +20,7 @@ import fcntl
 import logging
 import os
 import signal
+import socket
 import struct
 import sys
 import time
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rx.minion.calls import BY_CALL, EX_GENERIC, call_one, execute, job_timeout, objects_of, wire_safe
+from rx.minion.jobchannel import JobChannels
 from rx.minion.jobevents import EventReader, EventWriter, OnEvent
 from rx.minion.registry import Registry
 from rx.modules import ExecContext
@@ -71,15 +73,19 @@ class RunningJob:
 
 class Executor:
     """Forks one child per job; `context` is what module functions get (replaced on grains refresh);
-    `on_event(tag, data)` gets the events jobs fire (`event.send`; without it they cannot fire any)."""
+    `on_event(tag, data)` gets the events jobs fire (`event.send`; without it they cannot fire any); with
+    `channels`, each job gets a channel to the master through the minion process (its file client)."""
 
-    def __init__(self, registry: Registry, context: ExecContext, on_event: OnEvent | None = None) -> None:
+    def __init__(self, registry: Registry, context: ExecContext, on_event: OnEvent | None = None,
+                 channels: JobChannels | None = None) -> None:
         self.registry = registry
         self.context = context
         self.on_event = on_event
+        self.channels = channels
         self.running: dict[str, RunningJob] = {}
         self.stopping = False
         self._lifelines: dict[str, int] = {}
+        self._channel_ends: dict[str, socket.socket] = {}
         self._ended = asyncio.Event()
 
     async def run(self, job: Job) -> dict:
@@ -89,23 +95,34 @@ class Executor:
         r, w = os.pipe()
         life_r, life_w = os.pipe()
         ev_r, ev_w = os.pipe() if self.on_event else (-1, -1)
+        ours, theirs = self.channels.pair() if self.channels is not None else (None, None)
         try:
             pid = os.fork()
         except OSError as exc:
             for fd in (r, w, life_r, life_w, ev_r, ev_w):
                 if fd >= 0:
                     os.close(fd)
+            for end in (ours, theirs):
+                if end is not None:
+                    end.close()
             return _error(f"cannot start a job process: {exc.strerror}")
         if pid == 0:  # child: never returns
             for fd in (r, life_w, ev_r):
                 if fd >= 0:
                     os.close(fd)
-            self._child(job, w, life_r, ev_w)
+            if ours is not None:
+                ours.close()
+            self._child(job, w, life_r, ev_w, theirs)
         for fd in (w, life_r, ev_w):
             if fd >= 0:
                 os.close(fd)
         events = EventReader(ev_r, job.jid, self.on_event) if self.on_event else None
         self._lifelines[job.jid] = life_w
+        serving = None
+        if ours is not None and theirs is not None and self.channels is not None:
+            theirs.close()
+            self._channel_ends[job.jid] = ours
+            serving = asyncio.get_running_loop().create_task(self.channels.serve(job.jid, ours))
         try:
             os.setpgid(pid, pid)  # also here, so a kill right after the fork finds the group
         except OSError:
@@ -123,6 +140,10 @@ class Executor:
                 events.close()
             self.running.pop(job.jid, None)
             os.close(self._lifelines.pop(job.jid))
+            if serving is not None:
+                serving.cancel()
+                await asyncio.gather(serving, return_exceptions=True)
+                self._channel_ends.pop(job.jid).close()
             self._ended.set()
         try:
             result = decode(data[HEADER.size:]) if len(data) > HEADER.size else None
@@ -165,12 +186,14 @@ class Executor:
         self.kill(entry.jid, signal.SIGKILL)  # the job, or what it started and that ignored SIGTERM
         await asyncio.wait({pipe.closed}, timeout=KILL_GRACE)  # a process that left the group may hold it
 
-    def _child(self, job: Job, w: int, lifeline: int, events: int) -> None:
+    def _child(self, job: Job, w: int, lifeline: int, events: int, channel: socket.socket | None) -> None:
         code = 0
         try:
             os.setpgid(0, 0)
             for fd in self._lifelines.values():  # other jobs' lifelines: only the minion may hold them
                 os.close(fd)
+            for end in self._channel_ends.values():  # and other jobs' channels
+                end.close()
             _hold_lifeline(lifeline)
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 signal.signal(sig, signal.SIG_DFL)
@@ -182,6 +205,8 @@ class Executor:
                     announced.append(True)
                     _write_all(w, HEADER.pack(limit, source))
             ctx = replace(self.context, fire_event=EventWriter(events)) if events >= 0 else self.context
+            if channel is not None and self.channels is not None:
+                ctx = self.channels.job_context(ctx, channel)
             result = execute(self.registry, job, ctx, announce)
             announce(0.0, 0)
             _write_all(w, wire_safe(result, objects_of(job)))

@@ -17,9 +17,11 @@ To fail with a specific exit status it returns `Result(value, retcode)` or raise
 
 from __future__ import annotations
 
+import contextlib
 import inspect
+import os
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, BinaryIO, Callable, Iterator, Mapping, Protocol
 
 MODULES: dict[str, str] = {
     "test": "test",
@@ -45,6 +47,7 @@ MODULES: dict[str, str] = {
     "sysv_service": "service",
     "useradd": "user",
     "groupadd": "group",
+    "cp": "cp",
 }
 ALIASES: dict[str, str] = {
     "saltutil": "rxutil",
@@ -102,6 +105,10 @@ class ExecContext:
     """fires an event (tag, data) to the master, filed under rx/minion/<id>/<tag>: set in the job
     process of a running minion, None elsewhere (rx-call --local, tests)"""
 
+    files: Any = None
+    """the minion's file client (`rx.minion.fileclient.FileClient`: the master's file server, cached by
+    hash), in a job run by the minion; None where there is no master to ask"""
+
 
 def user_signature(func: Callable) -> inspect.Signature:
     """`func`'s signature as callers see it: without the `ctx` the minion passes."""
@@ -137,3 +144,23 @@ def takes_context(func: Callable) -> bool:
     except (TypeError, ValueError):
         return False
     return bool(params) and params[0] == CONTEXT_PARAM
+
+
+@contextlib.contextmanager
+def replacing(dest: str, makedirs: bool = False) -> Iterator[BinaryIO]:
+    """A new file beside `dest` (mode from the umask), moved onto `dest` when the block ends without an
+    error and removed otherwise, so `dest` is never half written.  CommandError if `dest`'s directory is
+    missing and not `makedirs`."""
+    parent = os.path.dirname(dest) or "."
+    if not os.path.isdir(parent):
+        if not makedirs:
+            raise CommandError(f"{parent} does not exist (makedirs=True creates it)")
+        os.makedirs(parent, exist_ok=True)
+    tmp = os.path.join(parent, f".{os.path.basename(dest)}.{os.getpid()}.rxpart")
+    try:
+        with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o666), "wb") as f:
+            yield f
+        os.replace(tmp, dest)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
