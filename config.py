@@ -51,6 +51,21 @@ def default_workers() -> int:
     return max(2, min(8, os.cpu_count() or 2))
 
 
+def _dsn_ok(value: str) -> bool:
+    """A libpq connection string psycopg can parse (any non-blank string when psycopg is not installed)."""
+    if not value:
+        return True
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+    except ImportError:
+        return bool(value.strip())
+    try:
+        conninfo_to_dict(value)
+    except Exception:  # noqa: BLE001 - psycopg.ProgrammingError, but anything it cannot parse is refused
+        return False
+    return True
+
+
 def _user_exists(name: str) -> bool:
     import pwd
     try:
@@ -142,9 +157,18 @@ class MasterConfig(_Common):
         doc="a job expected on at most this many minions is sealed for each of them under a key only that minion "
             "holds, so no other minion can read it; larger jobs are sealed once under the shared publish key "
             "(`rx --private` forces the first way for any target)")
-    job_store_backend: str = setting("sqlite", rule=one_of("sqlite"),
-                                     doc="where jobs and returns are kept (`<cachedir>/jobs`); more backends arrive "
-                                         "behind the same interface")
+    job_store_backend: str = setting(
+        "sqlite", rule=one_of("sqlite", "postgres"),
+        doc="where jobs and returns are kept: `sqlite` in `<cachedir>/jobs`, `postgres` on the server `postgres_dsn` "
+            "names (Salt's `master_job_cache: pgjsonb`); the replay guard stays in `<cachedir>/jobs` either way")
+    postgres_dsn: str = setting(
+        "", rule=Rule("a libpq connection string (`host=db port=5432 dbname=rx user=rx` or a postgresql:// URI), or "
+                      "empty", _dsn_ok),
+        doc="the PostgreSQL server of `job_store_backend: postgres` (required then); keep the password out of it: "
+            "libpq reads `~/.pgpass` of the master's user, or `passfile=`")
+    postgres_pool_size: int = setting(4, rule=Rule("a whole number 1-100", lambda v: 1 <= v <= 100),
+                                      doc="connections each master process (every MWorker, maintenance) may hold to "
+                                          "`postgres_dsn`; the server's max_connections must cover them all")
     key_store_backend: str = setting("files", rule=one_of("files"),
                                      doc="where minion keys are kept (`<pki_dir>/minions*`, Salt's layout)")
     grains_store_backend: str = setting("files", rule=one_of("files"),
@@ -301,6 +325,9 @@ def load_master_config(config_dir: str | None = None, overrides: Mapping[str, An
             raise ConfigError(f"{path}: nodegroups: {exc}", path=str(path), key="nodegroups") from None
     if values.get("autosign_file"):
         values["autosign_file"] = os.path.join(values.get("root_dir", "/"), values["autosign_file"])
+    if values.get("job_store_backend") == "postgres" and not values.get("postgres_dsn"):
+        raise ConfigError(f"{path}: job_store_backend: postgres needs postgres_dsn (the server's connection string)",
+                          path=str(path), key="postgres_dsn")
     cfg = MasterConfig(**values)
     longest = max(len(os.fsencode(p)) for p in cfg.socket_paths())
     if longest > AF_UNIX_PATH_MAX:

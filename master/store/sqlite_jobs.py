@@ -26,8 +26,8 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rx.master.store.base import (PROBE_FUNS, ExpectedCache, JobExists, JobRecord, JobTarget, NotExpected,
-                                  StoreError, Trimmed, UnknownJob, check_record)
+from rx.master.store.base import (PROBE_FUNS, ExpectedCache, JobExists, JobQuery, JobRecord, JobTarget,
+                                  NotExpected, StoreError, Trimmed, UnknownJob, check_record)
 from rx.master.store.errors import ReturnsLost, StoreUnavailable
 from rx.master.store.sqlite_db import Db
 from rx.transport.codec import DecodeError, decode, encode
@@ -48,6 +48,9 @@ JOB_DIR_BYTES = 8192
 """What a job's directory and record take on disk (two blocks), for the size bound."""
 TRIM_TO = 0.9
 """Trimming to the size bound removes the oldest jobs until the cache is this fraction of it."""
+PURGE_BATCH = 2000
+"""A purge deletes returns this many rows a statement (a few ms of the write lock each), so a return
+arriving meanwhile waits for one batch at most, never for the whole purge."""
 
 
 class SqliteJobStore:
@@ -70,6 +73,9 @@ class SqliteJobStore:
                                                   (lost_before,)))
 
     def close(self) -> None:
+        self.db.close()
+
+    async def aclose(self) -> None:
         self.db.close()
 
     def _job_dir(self, jid: str) -> Path:
@@ -228,6 +234,7 @@ class SqliteJobStore:
             return []
 
     async def purge(self, before: str) -> int:
+        """The job directories first (no lock taken), then their returns PURGE_BATCH rows at a time."""
         def remove() -> int:
             doomed = [n for n in self._list() if n < before]
             for name in doomed:
@@ -235,11 +242,27 @@ class SqliteJobStore:
             return len(doomed)
         removed = await asyncio.to_thread(remove)
 
-        def delete(c: "sqlite3.Connection") -> None:
-            c.execute("DELETE FROM ret WHERE jid < ?", (before,))
-            c.execute("DELETE FROM probe WHERE jid < ?", (before,))
-        await self.db.run(delete, inline=False)
+        def delete(c: "sqlite3.Connection") -> int:
+            return c.execute("DELETE FROM ret WHERE (jid, id) IN (SELECT jid, id FROM ret WHERE jid < ? LIMIT ?)",
+                             (before, PURGE_BATCH)).rowcount
+        while await self.db.run(delete, inline=False) >= PURGE_BATCH:
+            await asyncio.sleep(0)
+        await self.db.run(lambda c: c.execute("DELETE FROM probe WHERE jid < ?", (before,)), inline=False)
         return removed
+
+    async def list_jobs(self, query: JobQuery) -> list[JobRecord]:
+        """Every record read, newest first, until `query.limit` matched (probes are rows, never listed)."""
+        out: list[JobRecord] = []
+        for jid in reversed(await self.jids()):
+            try:
+                record = await self.get_job(jid)
+            except StoreError:  # purged or half-written meanwhile, or unreadable: not listed
+                continue
+            if query.matches(record):
+                out.append(record)
+                if len(out) == query.limit:
+                    break
+        return out
 
     async def expire_probes(self, older_than: float) -> int:
         """Remove the probes sent before `older_than` (a time) and their answers; returns how many."""
