@@ -161,6 +161,10 @@ class MasterConfig(_Common):
         "sqlite", rule=one_of("sqlite", "postgres"),
         doc="where jobs and returns are kept: `sqlite` in `<cachedir>/jobs`, `postgres` on the server `postgres_dsn` "
             "names (Salt's `master_job_cache: pgjsonb`); the replay guard stays in `<cachedir>/jobs` either way")
+    jid_node: int = setting(
+        0, rule=Rule("a whole number 0-99", lambda v: 0 <= v <= 99),
+        doc="the last two digits of every jid this master (and its local clients) allocate: masters sharing a job "
+            "store need different ones (jids are `YYYYmmddHHMMSS` + 1/10,000 s + this; see the README)")
     postgres_dsn: str = setting(
         "", rule=Rule("a libpq connection string (`host=db port=5432 dbname=rx user=rx` or a postgresql:// URI), or "
                       "empty", _dsn_ok),

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from pathlib import Path
 
 from rx.config import MasterConfig
@@ -20,6 +21,7 @@ from rx.master.store import StoreError, open_stores, store_config
 from rx.transport.codec import MAX_FRAME_BYTES, NETWORK_MAX_CLEAR_BYTES, encode
 from rx.transport.crypto import load_or_create_identity
 from rx.transport.errors import ErrorKind
+from rx.transport.jidclock import JID_CLOCK_FILE, JidClock
 from rx.transport.replies import ErrorReply
 from rx.transport.roles import Handler, Lane, Source, ipc_url, open_transport
 
@@ -51,6 +53,7 @@ async def run(cfg: MasterConfig, index: int = 0) -> None:
         events=transport.event_sink(ipc_url(cfg.event_pull_ipc)),
         publisher=transport.frame_sink(ipc_url(cfg.publish_pull_ipc)),
         autosign=AutoSign(cfg.autosign_file),
+        jids=JidClock(os.path.join(cfg.cachedir, JID_CLOCK_FILE), cfg.jid_node),
     )
     log.debug("mworker %d ready", index)
     try:

@@ -73,7 +73,7 @@ def test_open_stores_puts_jobs_under_the_cachedir(stores, tmp_path):
                                  "session_store_backend"])
 def test_open_stores_refuses_an_unknown_backend(tmp_path, key):
     with pytest.raises(StoreError, match=key):
-        open_stores(StoreConfig(pki_dir=str(tmp_path), cachedir=str(tmp_path), **{key: "postgres"}))
+        open_stores(StoreConfig(pki_dir=str(tmp_path), cachedir=str(tmp_path), **{key: "nosuch"}))
 
 
 async def test_create_and_get(store):
