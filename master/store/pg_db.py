@@ -6,8 +6,9 @@ and what turns the server's faults into the store's errors.
 - A server that cannot be reached, is restarting, shutting down, out of disk or read-only is
   `StoreUnavailable` (the minion keeps its return in its spool and sends it again); an operation is also
   given up after OP_TIMEOUT (a server that hangs), never holding a worker.
-- A connection broken under the pool (the server restarted) is found at its next use: the operation is
-  tried once more on a fresh connection, so a restart costs no failed request when the server is back.
+- A connection broken under the pool (the server restarted) is found at its next use: the pool's idle
+  connections are checked (the dead ones dropped) and the operation tried once more, so a restart costs no
+  failed request when the server is back.
 - What is logged: one line per LOG_INTERVAL seconds per process while the server is unavailable (the
   pool's own reconnect warnings are kept out), and one when it answers again.
 """
@@ -102,7 +103,8 @@ class PgDb:
                 raise self._unavailable(f"cannot connect: {exc}") from None
             except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
                 if attempt == 1 and not _server_said_no(exc):
-                    continue  # a connection the server closed (a restart): once more on a new one
+                    await pool.check()  # the other idle connections died with it: drop them, then once more
+                    continue
                 raise self._failed(exc) from None
             except psycopg.Error as exc:
                 raise self._failed(exc) from None
