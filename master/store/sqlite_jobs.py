@@ -62,9 +62,16 @@ class SqliteJobStore:
         self._unwritten: OrderedDict[str, JobRecord] = OrderedDict()
 
     async def prepare(self) -> None:
-        """The jobs directory; a returns database missing while jobs are kept is a gap, recorded and logged."""
+        """The jobs directory; a corrupt returns database is moved aside (the master does this at start, before
+        any other process opens it); a returns database missing while jobs are kept is a gap, recorded and
+        logged."""
         self.root.mkdir(parents=True, exist_ok=True)
         os.chmod(self.root, 0o700)
+        if self.db.path.exists() and (why := await asyncio.to_thread(corrupt, self.db.path)):
+            aside = await asyncio.to_thread(move_aside, self.db.path)
+            log.error("job cache: %s is corrupt (%s): moved to %s and continuing with a new one; the returns kept "
+                      "in it are lost to rx-run (`sqlite3 %s .recover | sqlite3 %s` may rescue them; see the README)",
+                      self.db.path, why, aside, aside, self.db.path)
         if not self.db.path.exists() and (kept := self._list()):
             lost_before = new_jid(time.time())
             log.error("job cache: %s is missing but %d job(s) are kept: their returns are lost (rx-run "
@@ -311,6 +318,40 @@ class SqliteJobStore:
 
     async def check(self) -> list[str]:
         return await self.db.check()
+
+
+def corrupt(path: Path) -> str:
+    """Why the returns database at `path` cannot be used ("" if it can): not a database, or its tables unreadable."""
+    import sqlite3
+    try:
+        conn = sqlite3.connect(path, timeout=5.0)
+    except sqlite3.Error as exc:
+        return "" if _code_of(exc) in (5, 14) else str(exc)
+    try:
+        conn.execute("SELECT name FROM sqlite_master").fetchall()
+        conn.execute("SELECT jid, id, length(data) FROM ret LIMIT 1").fetchall()
+        return ""
+    except sqlite3.OperationalError as exc:  # a missing table (a new file), a lock: not corruption
+        return "" if _code_of(exc) in (1, 5, 6, 14) else str(exc)
+    except sqlite3.Error as exc:
+        return str(exc)
+    finally:
+        conn.close()
+
+
+def _code_of(exc: Exception) -> int:
+    return (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+
+
+def move_aside(path: Path) -> Path:
+    """Rename a corrupt database with its -wal and -shm to `<name>.corrupt-<jid>`; returns the new path."""
+    aside = path.with_name(f"{path.name}.corrupt-{new_jid(time.time())}")
+    for suffix in ("-wal", "-shm", ""):
+        try:
+            os.rename(f"{path}{suffix}", f"{aside}{suffix}")
+        except FileNotFoundError:
+            pass
+    return aside
 
 
 def _version(st: os.stat_result) -> tuple[int, int, int]:
