@@ -1,6 +1,8 @@
 """This process's connection pool to the PostgreSQL server of the job store (psycopg 3, psycopg_pool),
 and what turns the server's faults into the store's errors.
 
+- Connections are in autocommit mode: storing a return is one round trip; an operation that needs a
+  transaction asks for one (`atomic`).
 - The pool is opened on first use, in the process and event loop that use it (a forked MWorker opens
   its own), and never waits at open: a master starts while PostgreSQL is down.
 - A server that cannot be reached, is restarting, shutting down, out of disk or read-only is
@@ -53,7 +55,7 @@ def describe(dsn: str) -> str:
 
 
 class PgDb:
-    """The pool of one process; `run(op)` runs `op(connection)` in a transaction."""
+    """The pool of one process; `run(op)` runs `op(connection)`."""
 
     def __init__(self, dsn: str, pool_size: int = 4) -> None:
         self.dsn = dsn
@@ -72,16 +74,17 @@ class PgDb:
             logging.getLogger("psycopg.pool").setLevel(logging.ERROR)  # its reconnect warnings: ours say it once
             self._pool = AsyncConnectionPool(self.dsn, min_size=1, max_size=self.pool_size, open=False,
                                              timeout=CONNECT_WAIT, reconnect_timeout=60.0,
-                                             kwargs={"autocommit": False}, name="rx-jobs")
+                                             kwargs={"autocommit": True}, name="rx-jobs")
             self._pool_key = key
             await self._pool.open(wait=False)
         return self._pool
 
-    async def run(self, op: Callable[["psycopg.AsyncConnection"], Awaitable[T]]) -> T:
-        """`op(conn)` in one transaction (committed when it returns), tried again once on a fresh connection
-        if the one the pool gave was broken; StoreUnavailable or StoreError from the server's errors."""
+    async def run(self, op: Callable[["psycopg.AsyncConnection"], Awaitable[T]], *, atomic: bool = False) -> T:
+        """`op(conn)`, each statement committed as it runs (one round trip for a one-statement operation), or
+        with `atomic` in one transaction; tried again once on a fresh connection if the one the pool gave
+        was broken; StoreUnavailable or StoreError from the server's errors."""
         try:
-            result = await asyncio.wait_for(self._run(op), OP_TIMEOUT)
+            result = await asyncio.wait_for(self._run(op, atomic), OP_TIMEOUT)
         except TimeoutError:
             raise self._unavailable(f"no answer within {OP_TIMEOUT:g}s") from None
         if self._down_since:
@@ -90,13 +93,15 @@ class PgDb:
             self._down_since, self._failures = 0.0, 0
         return result
 
-    async def _run(self, op: Callable[["psycopg.AsyncConnection"], Awaitable[T]]) -> T:
+    async def _run(self, op: Callable[["psycopg.AsyncConnection"], Awaitable[T]], atomic: bool) -> T:
         import psycopg
         from psycopg_pool import PoolTimeout
         pool = await self._get_pool()
         for attempt in (1, 2):
             try:
                 async with pool.connection() as conn:
+                    if not atomic:
+                        return await op(conn)
                     async with conn.transaction():
                         return await op(conn)
             except PoolTimeout as exc:

@@ -92,7 +92,7 @@ class PgJobStore:
 
     async def _run(self, op: Callable[["psycopg.AsyncConnection"], Awaitable[T]]) -> T:
         if not self._ready:
-            await self.db.run(_create)
+            await self.db.run(_create, atomic=True)
             self._ready = True
         return await self.db.run(op)
 
