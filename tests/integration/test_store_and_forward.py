@@ -102,3 +102,21 @@ def test_postgresql_restarted_between_jobs_costs_no_return(sandbox, postgres):
         postgres.start()
         assert c.cmd("*", "test.echo", ["after-restart"], timeout=20) == {"m1": "after-restart", "m2": "after-restart"}
     assert "is unavailable" not in box.master.output()
+
+
+def test_a_master_starts_while_its_postgresql_is_down(sandbox, postgres):
+    """The master starts (its tables are made once the server answers); the job's returns wait in the spools."""
+    sandbox.minion_defaults.update(FAST_RETRY)
+    sandbox.master_overrides.update(job_store_backend="postgres", postgres_dsn=postgres.new_database())
+    postgres.stop()
+    try:
+        sandbox.start_master()
+        sandbox.start_minions(["m1"])
+        assert "cannot reach PostgreSQL" in sandbox.master.output()
+        with LocalClient(cfg=sandbox.cfg) as c:
+            jid = c.cmd_async("m1", "test.echo", ["started-down"])
+        wait_for(lambda: spooled(sandbox, "m1") == 1, timeout=60, what="m1's return in its spool")
+    finally:
+        postgres.start()
+    returns = wait_for(lambda: stored(sandbox.cfg, jid), timeout=60, what="the return in PostgreSQL")
+    assert returns["m1"]["return"] == "started-down"
