@@ -11,7 +11,7 @@ export DEMO_PUB_PORT DEMO_RET_PORT
 
 PYTEST_ARGS ?=
 
-.PHONY: help venv demo stop clean-demo test bench docs
+.PHONY: help venv demo stop clean-demo test bench docs pg-server
 
 help:
 	@echo "make demo        venv + a sandbox master and 3 minions under .demo/, then rx '*' test.ping"
@@ -21,6 +21,7 @@ help:
 	@echo "make bench       run the benchmarks (python -m bench)"
 	@echo "make docs        regenerate docs/config.md (config.py) and docs/modules.md (the modules' docstrings)"
 	@echo "make venv        create .venv and pip install -e '.[test]'"
+	@echo "make pg-server   install Debian's postgresql (as root, when initdb is missing) for the PostgreSQL tests"
 
 venv: $(STAMP)
 
@@ -42,8 +43,13 @@ stop:
 clean-demo:
 	@$(if $(wildcard $(VENV)/bin/python),$(DEMO) clean,echo "No $(VENV) here: nothing to clean (make demo creates it).")
 
-test: venv
-	$(VENV)/bin/python -m pytest -q tests $(PYTEST_ARGS)
+# The PostgreSQL job-store tests start a real server (tests/support/postgres.py); without one they skip and
+# say why (-rs).
+test: venv pg-server
+	$(VENV)/bin/python -m pytest -q -rs tests $(PYTEST_ARGS)
+
+pg-server:
+	@sh tests/support/install_postgres.sh
 
 bench: venv
 	$(VENV)/bin/python -m bench

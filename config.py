@@ -12,7 +12,6 @@ file, key, value and what is allowed; entry points turn them into exit code 2.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import re
 import socket
@@ -23,13 +22,13 @@ from typing import Any, ClassVar, Mapping
 
 import yaml
 
-from rx.configspec import ConfigError, Rule, check_settings, keys, markdown_table, narrow, one_of, setting
+from rx.configspec import ConfigError, Rule, check_settings, keys, narrow, one_of, setting
 from rx.transport.filemsgs import ENV_RE
 from rx.transport.ids import validate_minion_id
 
 __all__ = ["AF_UNIX_PATH_MAX", "LOG_LEVELS", "MASTER_SOCKETS", "ConfigError", "MasterConfig", "MinionConfig",
-           "config_dir_from", "config_yaml", "default_workers", "load_master_config", "load_minion_config", "narrow",
-           "reference_markdown", "validate_minion_id"]
+           "config_dir_from", "default_workers", "load_master_config", "load_minion_config", "narrow",
+           "validate_minion_id"]
 
 DEFAULT_CONFIG_DIR = "/etc/rx"
 AF_UNIX_PATH_MAX = 107
@@ -50,6 +49,21 @@ def default_workers() -> int:
     """One MWorker per CPU, at least 2 and at most 8: the workers are CPU-bound (crypto, msgpack), so more
     than the cores only costs memory (measured in bench/RESULTS.md)."""
     return max(2, min(8, os.cpu_count() or 2))
+
+
+def _dsn_ok(value: str) -> bool:
+    """A libpq connection string psycopg can parse (any non-blank string when psycopg is not installed)."""
+    if not value:
+        return True
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+    except ImportError:
+        return bool(value.strip())
+    try:
+        conninfo_to_dict(value)
+    except Exception:  # noqa: BLE001 - psycopg.ProgrammingError, but anything it cannot parse is refused
+        return False
+    return True
 
 
 def _user_exists(name: str) -> bool:
@@ -157,9 +171,22 @@ class MasterConfig(_Common):
         doc="a job expected on at most this many minions is sealed for each of them under a key only that minion "
             "holds, so no other minion can read it; larger jobs are sealed once under the shared publish key "
             "(`rx --private` forces the first way for any target)")
-    job_store_backend: str = setting("sqlite", rule=one_of("sqlite"),
-                                     doc="where jobs and returns are kept (`<cachedir>/jobs`); more backends arrive "
-                                         "behind the same interface")
+    job_store_backend: str = setting(
+        "sqlite", rule=one_of("sqlite", "postgres"),
+        doc="where jobs and returns are kept: `sqlite` in `<cachedir>/jobs`, `postgres` on the server `postgres_dsn` "
+            "names (Salt's `master_job_cache: pgjsonb`); the replay guard stays in `<cachedir>/jobs` either way")
+    jid_node: int = setting(
+        0, rule=Rule("a whole number 0-99", lambda v: 0 <= v <= 99),
+        doc="the last two digits of every jid this master (and its local clients) allocate: masters sharing a job "
+            "store need different ones (jids are `YYYYmmddHHMMSS` + 1/10,000 s + this; see the README)")
+    postgres_dsn: str = setting(
+        "", rule=Rule("a libpq connection string (`host=db port=5432 dbname=rx user=rx` or a postgresql:// URI), or "
+                      "empty", _dsn_ok),
+        doc="the PostgreSQL server of `job_store_backend: postgres` (required then); keep the password out of it: "
+            "libpq reads `~/.pgpass` of the master's user, or `passfile=`")
+    postgres_pool_size: int = setting(4, rule=Rule("a whole number 1-100", lambda v: 1 <= v <= 100),
+                                      doc="connections each master process (every MWorker, maintenance) may hold to "
+                                          "`postgres_dsn`; the server's max_connections must cover them all")
     key_store_backend: str = setting("files", rule=one_of("files"),
                                      doc="where minion keys are kept (`<pki_dir>/minions*`, Salt's layout)")
     grains_store_backend: str = setting("files", rule=one_of("files"),
@@ -374,6 +401,9 @@ def load_master_config(config_dir: str | None = None, overrides: Mapping[str, An
     roots = values.get("file_roots", MasterConfig.__dataclass_fields__["file_roots"].default_factory())
     values["file_roots"] = {env: [os.path.join(values.get("root_dir", "/"), d) for d in dirs]
                             for env, dirs in roots.items()}
+    if values.get("job_store_backend") == "postgres" and not values.get("postgres_dsn"):
+        raise ConfigError(f"{path}: job_store_backend: postgres needs postgres_dsn (the server's connection string)",
+                          path=str(path), key="postgres_dsn")
     cfg = MasterConfig(**values)
     longest = max(len(os.fsencode(p)) for p in cfg.socket_paths())
     if longest > AF_UNIX_PATH_MAX:
@@ -412,38 +442,8 @@ def load_minion_config(config_dir: str | None = None, overrides: Mapping[str, An
     return MinionConfig(**values)
 
 
-def config_yaml(cfg: MasterConfig | MinionConfig) -> str:
-    """The effective settings as YAML, every key with its paths resolved (what `--print-config` shows)."""
-    values = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
-    values = {k: dict(v) if isinstance(v, Mapping) else v for k, v in values.items()}
-    return yaml.safe_dump(values, sort_keys=False, default_flow_style=False, allow_unicode=True)
-
-
-_REFERENCE_INTRO = """\
-# rx configuration reference
-
-<!-- Generated from the declarations in config.py by `make docs` (python -m rx.config --markdown > docs/config.md);
-     edit those, not this file. tests/unit/test_config.py fails when this file is out of date. -->
-
-YAML files `master` and `minion` in the config dir: `-c DIR` > `$RX_CONFIG_DIR` > `/etc/rx`. A missing
-file means all defaults. Unknown keys log a warning with a "did you mean"; a value of the wrong type or
-out of range exits 2 before any daemon starts, naming the file, key, value and what is allowed. A relative
-path (the path defaults included) is taken under `root_dir`; an absolute one is used as is. `rx-master --print-config` and
-`rx-minion --print-config` print the effective settings.
-"""
-
-
-def reference_markdown() -> str:
-    """docs/config.md: every key of master and minion with type, default, allowed values and doc."""
-    common = keys(_Common)
-    parts = [_REFERENCE_INTRO, "## Both files\n", markdown_table(common.values(), ("master", "minion"))]
-    for cls in (MasterConfig, MinionConfig):
-        own = [key for name, key in keys(cls).items() if name not in common]
-        parts += [f"## `{cls.ROLE}`\n", markdown_table(own, (cls.ROLE,))]
-    return "\n".join(parts)
-
-
 if __name__ == "__main__":
+    from rx.configdocs import reference_markdown  # the reference lives beside, to keep this module small
     if sys.argv[1:] != ["--markdown"]:
         sys.exit("usage: python -m rx.config --markdown")
     sys.stdout.write(reference_markdown())

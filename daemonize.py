@@ -8,7 +8,8 @@ import sys
 from typing import Any, Callable, NoReturn, TypeVar
 
 from rx import __version__
-from rx.config import LOG_LEVELS, ConfigError, MasterConfig, MinionConfig, config_yaml
+from rx.config import LOG_LEVELS, ConfigError, MasterConfig, MinionConfig
+from rx.configdocs import config_yaml
 from rx.logsetup import setup_logging
 from rx.pathsafe import EXIT_UNSAFE, UnsafePath
 

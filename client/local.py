@@ -23,7 +23,7 @@ from rx.client.results import (NOT_STARTED, BadRequest, ClientError, MasterError
 from rx.client.termsafe import escape_controls
 from rx.config import MasterConfig
 from rx.transport import messages as m
-from rx.transport.ids import new_jid
+from rx.transport.jidclock import JID_CLOCK_FILE, JidClock
 from rx.transport.messages import PublishRequest
 from rx.transport.replies import LookupReply, PreviewReply, PublishReply
 from rx.transport.roles import EventSource
@@ -33,6 +33,14 @@ __all__ = ["AsyncLocalClient", "LocalClient", "BatchProgress", "Published", "Mis
 
 
 class AsyncLocalClient(MasterLink):
+    _jid_clock: JidClock | None = None
+
+    def _new_jid(self) -> str:
+        """A jid from the master host's jid clock (rx.transport.jidclock), which every local client and worker share."""
+        if self._jid_clock is None:
+            self._jid_clock = JidClock(os.path.join(self.cfg.cachedir, JID_CLOCK_FILE), self.cfg.jid_node)
+        return self._jid_clock.next()
+
     """Publishes jobs to the master on this host and gathers their returns (asyncio)."""
 
     async def __aenter__(self) -> "AsyncLocalClient":
@@ -114,7 +122,7 @@ class AsyncLocalClient(MasterLink):
         max_wait = self.cfg.max_wait_seconds if max_wait is None else max_wait
         if job_expire is None:
             job_expire = default_job_expire(timeout, gather_job_timeout, max_wait)
-        jid = new_jid()
+        jid = self._new_jid()
         sub = await self._listen(jid, max_wait)
         try:
             pub = await self.publish(tgt, fun, arg, tgt_type=tgt_type, kwarg=kwarg, jid=jid, delimiter=delimiter,

@@ -15,6 +15,7 @@ from rx.master.store import Stores
 from rx.transport.crypto import Identity
 from rx.transport.errors import ErrorKind
 from rx.transport.events import Event
+from rx.transport.jidclock import JidClock
 from rx.transport.replies import ErrorReply
 from rx.transport.roles import EventSink, FrameSink
 
@@ -41,6 +42,8 @@ class WorkerContext:
     settings: WorkerSettings
     events: EventSink
     publisher: FrameSink
+    jids: JidClock = field(default_factory=lambda: JidClock(None))
+    """Allocates the jids of publish requests that bring none (rx.transport.jidclock)."""
     autosign: AutoSign = field(default_factory=lambda: AutoSign(""))
     """Ids pre-authorised by the operator (`autosign_file`); none by default."""
     presence: Presence = field(default_factory=LocalPresence)

@@ -38,6 +38,7 @@ from rx.master.presence import PRESENCE_FILE
 from rx.master.store import StoreError, open_stores, store_config
 from rx.pathsafe import check_dir
 from rx.transport.crypto import ensure_private_dir, load_or_create_identity, write_secret
+from rx.transport.jidclock import JID_CLOCK_FILE, JidClock
 
 log = logging.getLogger("rx.master")
 
@@ -98,6 +99,7 @@ def prepare(cfg: MasterConfig) -> None:
         with _usable("cachedir", cfg.cachedir):
             Path(cfg.cachedir).mkdir(parents=True, exist_ok=True)
             asyncio.run(stores.jobs.prepare())
+            JidClock.create(Path(cfg.cachedir) / JID_CLOCK_FILE)
             _new_root_key(cfg)
     finally:
         stores.close()

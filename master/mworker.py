@@ -24,6 +24,7 @@ from rx.master.store import StoreError, open_stores, store_config
 from rx.transport.codec import MAX_FRAME_BYTES, NETWORK_MAX_CLEAR_BYTES, encode
 from rx.transport.crypto import load_or_create_identity
 from rx.transport.errors import ErrorKind
+from rx.transport.jidclock import JID_CLOCK_FILE, JidClock
 from rx.transport.replies import ErrorReply
 from rx.transport.roles import Handler, Lane, Source, ipc_url, open_transport
 
@@ -58,6 +59,7 @@ async def run(cfg: MasterConfig, index: int = 0) -> None:
         presence=SharedPresence(os.path.join(cfg.sock_dir, PRESENCE_FILE)),
         files=FileServer(file_server_settings(cfg)),
         recv=FileRecv(RecvSettings(cfg.file_recv, int(cfg.file_recv_max_size * 2**20), cfg.minions_dir)),
+        jids=JidClock(os.path.join(cfg.cachedir, JID_CLOCK_FILE), cfg.jid_node),
     )
     log.debug("mworker %d ready", index)
     try:

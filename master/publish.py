@@ -23,7 +23,6 @@ from rx.transport.errors import ErrorKind, ProtocolError
 from rx.transport.codec import encode
 from rx.transport.events import JobNewEvent
 from rx.transport.handshake import private_publish_key, request_key
-from rx.transport.ids import new_jid
 from rx.transport.messages import Job, LookupRequest, PublishRequest
 from rx.transport.replies import LookupReply, PreviewReply, PublishReply
 from rx.transport.secure import seal_publication
@@ -90,7 +89,7 @@ async def handle_publish(ctx: WorkerContext, load: dict) -> dict:
     if isinstance(parsed, dict):
         return parsed
     req, exp = parsed
-    jid = req.jid or new_jid()
+    jid = req.jid or ctx.jids.next()
     ts = time.time()
     job = Job(jid=jid, fun=req.fun, arg=req.arg, kwarg=req.kwarg, tgt=exp.tgt, tgt_type=exp.tgt_type, ts=ts,
               user=req.user, delimiter=req.delimiter, expires=req.expiry(ts))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -166,6 +167,7 @@ class Minion:
 
     async def handle_job(self, job: Job) -> None:
         log.info("job %s: %s", job.jid, job.fun)
+        started = time.time()
         builtin = self.registry.builtin(job.fun)
         if builtin is not None:
             result = await call_builtin(builtin, job.fun, job.arg, job.kwarg)
@@ -175,7 +177,8 @@ class Minion:
             await self._reload_grains_file()
         fun_args = list(job.arg) + ([job.kwarg] if job.kwarg else [])
         ret = JobReturn(jid=job.jid, fun=job.fun, fun_args=fun_args, retcode=int(result.get("retcode", 1)),
-                        success=bool(result.get("success", False)), ret=result.get("return"))
+                        success=bool(result.get("success", False)), ret=result.get("return"),
+                        start_time=started, end_time=max(started, time.time()))
         assert self.outbox is not None
         await self.outbox.deliver(ret.to_wire())
 

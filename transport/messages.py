@@ -321,19 +321,28 @@ class JobReturn:
     retcode: int
     success: bool
     ret: Any
+    start_time: float | None = None
+    end_time: float | None = None
+    """When the minion started and ended the job (its own clock, epoch seconds); absent from older minions."""
 
     def to_wire(self) -> dict:
-        return {"jid": self.jid, "fun": self.fun, "fun_args": self.fun_args, "retcode": self.retcode,
+        wire = {"jid": self.jid, "fun": self.fun, "fun_args": self.fun_args, "retcode": self.retcode,
                 "success": self.success, "return": self.ret}
+        if self.start_time is not None and self.end_time is not None:
+            wire["start_time"], wire["end_time"] = self.start_time, self.end_time
+        return wire
 
     @classmethod
     def from_wire(cls, obj: Any) -> "JobReturn":
         d = f.as_map(obj, "return")
         if "return" not in d:
             raise ProtocolError("missing", "return")
+        start = end = None
+        if "start_time" in d or "end_time" in d:  # both or neither, finite times
+            start, end = f.number(d, "start_time"), f.number(d, "end_time")
         return cls(jid=check_jid(d.get("jid")), fun=_funs(d), fun_args=f.get(d, "fun_args", list),
                    retcode=f.integer(d, "retcode", -MAX_RETCODE, MAX_RETCODE), success=f.get(d, "success", bool),
-                   ret=d["return"])
+                   ret=d["return"], start_time=start, end_time=end)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from rx.master.services.events import EventService, MasterNotRunning
+from rx.master.store.base import JobQuery
 from rx.master.store.errors import KeyStoreError, ReturnsLost, StoreError, UnknownJob
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from rx.master.store import Stores
 
 __all__ = ["Services", "open_services", "event_service", "MasterNotRunning", "StoreError", "UnknownJob",
-           "KeyStoreError", "ReturnsLost"]
+           "KeyStoreError", "ReturnsLost", "JobQuery"]
 
 
 class Services:

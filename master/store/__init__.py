@@ -11,7 +11,7 @@ import importlib
 from typing import Any
 
 _WHERE = {
-    "base": ("JobRecord", "JobTarget", "KeyInfo", "Decision", "SessionKeys", "KEY_STATES", "JobStore", "KeyStore",
+    "base": ("JobRecord", "JobTarget", "JobQuery", "KeyInfo", "Decision", "SessionKeys", "KEY_STATES", "JobStore", "KeyStore",
              "GrainsStore", "SessionStore", "ReplayGuard", "PROBE_FUNS", "PROBE_KEEP_SECONDS",
              "Trimmed"),
     "errors": ("StoreError", "JobExists", "UnknownJob", "NotExpected", "KeyStoreError", "StoreUnavailable",

@@ -11,6 +11,7 @@ walk many files to a thread, so a worker's event loop never stalls on storage.
 
 from __future__ import annotations
 
+import fnmatch
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Hashable, Protocol
@@ -105,6 +106,36 @@ class Trimmed:
 
 
 @dataclass(frozen=True)
+class JobQuery:
+    """Which jobs `JobStore.list_jobs` returns: every filter given must hold (Salt's jobs.list_jobs).
+    `functions`, `targets`: globs (a job whose target is a list matches if one of its entries does);
+    `users`: exact names; `start`/`end`: bounds of the job's start time (epoch seconds, inclusive);
+    `limit`: at most this many, newest first (0: all).  The clients' probes are never listed."""
+
+    functions: tuple[str, ...] = ()
+    targets: tuple[str, ...] = ()
+    users: tuple[str, ...] = ()
+    start: float | None = None
+    end: float | None = None
+    limit: int = 0
+
+    def matches(self, record: "JobRecord") -> bool:
+        """The one definition of a match, used by every backend after its own coarse filter."""
+        job = record.job
+        if job.fun in PROBE_FUNS:
+            return False
+        if self.start is not None and job.ts < self.start or self.end is not None and job.ts > self.end:
+            return False
+        if self.users and job.user not in self.users:
+            return False
+        funs = job.fun if isinstance(job.fun, list) else [job.fun]
+        if self.functions and not any(fnmatch.fnmatchcase(f, g) for f in funs for g in self.functions):
+            return False
+        tgts = [str(t) for t in job.tgt] if isinstance(job.tgt, list) else [str(job.tgt)]
+        return not self.targets or any(fnmatch.fnmatchcase(t, g) for t in tgts for g in self.targets)
+
+
+@dataclass(frozen=True)
 class KeyInfo:
     id: str
     state: str
@@ -159,8 +190,12 @@ class JobStore(Protocol):
     async def jids(self, since: str = "") -> list[str]:
         """Job ids >= `since` (jids are time-ordered), oldest first."""
 
+    async def list_jobs(self, query: JobQuery) -> list[JobRecord]:
+        """The records of the jobs `query` matches, newest first (a record that cannot be read is skipped)."""
+
     async def purge(self, before: str) -> int:
-        """Remove jobs whose jid sorts before `before`; returns how many."""
+        """Remove jobs whose jid sorts before `before`, in small batches (a return is never held up for
+        long); returns how many."""
 
     async def expire_probes(self, older_than: float) -> int:
         """Remove the probes sent before `older_than` (a time) and their answers; returns how many."""
@@ -177,6 +212,9 @@ class JobStore(Protocol):
     async def flush(self) -> None:
         """Called about once a second by each worker: write the job records that could not be written when
         their jobs were published (a full disk), and notice a deleted database even while no request comes."""
+
+    async def aclose(self) -> None:
+        """Close, from inside the event loop that used the store (a server's connection pool is closed in it)."""
 
     def close(self) -> None: ...
 

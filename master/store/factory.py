@@ -1,7 +1,7 @@
 """The one factory that opens the master's stores (interfaces in `base`).
 
-Backends today: `sqlite` for the job store and the replay guard, `files` for keys, grains and
-the session.  To add one (PostgreSQL jobs, Redis sessions): implement the protocol in
+Backends today: `sqlite` or `postgres` for the job store (the replay guard is SQLite in the jobs
+directory either way: it is this master's own), `files` for keys, grains and the session.  To add one (PostgreSQL jobs, Redis sessions): implement the protocol in
 `base.py` in a new module here, add its name to the matching `*_backend` choice in the
 config, and a branch in `open_stores`; callers do not change.
 """
@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from rx.config import narrow
 from rx.master.store.base import GrainsStore, JobStore, KeyStore, ReplayGuard, SessionStore
 from rx.master.store.errors import StoreError
 
-BACKENDS = {"job_store_backend": ("sqlite",), "key_store_backend": ("files",), "grains_store_backend": ("files",),
+BACKENDS = {"job_store_backend": ("sqlite", "postgres"), "key_store_backend": ("files",), "grains_store_backend": ("files",),
             "session_store_backend": ("files",)}
+
+
+REPLAY_DB_NAME = ".replay.sqlite"
+"""The replay guard's database when the job store is not SQLite (else it shares the returns database)."""
 
 
 @dataclass(frozen=True)
@@ -26,6 +31,8 @@ class StoreConfig:
     pki_dir: str
     cachedir: str
     job_store_backend: str = "sqlite"
+    postgres_dsn: str = ""
+    postgres_pool_size: int = 4
     key_store_backend: str = "files"
     grains_store_backend: str = "files"
     session_store_backend: str = "files"
@@ -53,6 +60,11 @@ class Stores:
         self.replay.close()
         self.jobs.close()
 
+    async def aclose(self) -> None:
+        """close(), for a caller inside an event loop: a server's connection pool is closed in it."""
+        await self.jobs.aclose()
+        self.close()
+
 
 def open_stores(cfg: StoreConfig) -> Stores:
     """The stores the config names (opening is cheap: connections are made on first use)."""
@@ -62,9 +74,17 @@ def open_stores(cfg: StoreConfig) -> Stores:
     from rx.master.store.file_grains import FileGrainsStore
     from rx.master.store.file_keys import FileKeyStore
     from rx.master.store.file_session import FileSessionStore
-    from rx.master.store.sqlite_jobs import SqliteJobStore, SqliteReplayGuard
-    jobs = SqliteJobStore(cfg.jobs_dir)
-    return Stores(jobs=jobs, replay=SqliteReplayGuard(jobs.db),
+    from rx.master.store.sqlite_jobs import Db, SqliteJobStore, SqliteReplayGuard
+    jobs: JobStore
+    if cfg.job_store_backend == "postgres":
+        if not cfg.postgres_dsn:
+            raise StoreError("job_store_backend: postgres needs postgres_dsn")
+        from rx.master.store.pg_jobs import PgJobStore
+        jobs, db = PgJobStore(cfg.postgres_dsn, cfg.postgres_pool_size), Db(Path(cfg.jobs_dir) / REPLAY_DB_NAME)
+    else:
+        jobs = SqliteJobStore(cfg.jobs_dir)
+        db = jobs.db
+    return Stores(jobs=jobs, replay=SqliteReplayGuard(db),
                   keys=FileKeyStore(cfg.pki_dir), grains=FileGrainsStore(cfg.cachedir),
                   session=FileSessionStore(cfg.pki_dir))
 

@@ -54,6 +54,8 @@ _BUSY = {5, 6}
 _REOPEN = {8, 10, 11, 14, 26}
 """SQLITE_READONLY, IOERR, CORRUPT, CANTOPEN, NOTADB: this connection is not to be trusted again."""
 _FULL = 13
+_CORRUPT = {11, 26}
+"""SQLITE_CORRUPT, SQLITE_NOTADB."""
 
 
 def _code(exc: Exception) -> int:
@@ -196,6 +198,9 @@ class Db:
         code = _code(exc)
         if code in _REOPEN and conn is self._fast:
             self._retire()
+        if code in _CORRUPT:
+            return self._unavailable(f"{exc}: the database is corrupt; restart the master: it moves the file aside "
+                                     "and starts a new one (see the README's troubleshooting)")
         if code in _REOPEN or code == _FULL:
             return self._unavailable(str(exc))
         return StoreError(f"job store {self.path}: {exc}")
@@ -222,7 +227,9 @@ class Db:
                 self._fast, self._slow, self._ident = await asyncio.to_thread(self._open)
             except (sqlite3.Error, OSError) as exc:
                 self._retry_at = time.monotonic() + RETRY_SECONDS
-                raise self._unavailable(f"cannot open it: {exc}") from None
+                hint = ("; the database is corrupt: restart the master (it moves the file aside)"
+                        if _code(exc) in _CORRUPT else "")
+                raise self._unavailable(f"cannot open it: {exc}{hint}") from None
             self._retry_at, self._checked = 0.0, time.monotonic()
             self._close_retired()
 

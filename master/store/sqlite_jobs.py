@@ -26,8 +26,8 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rx.master.store.base import (PROBE_FUNS, ExpectedCache, JobExists, JobRecord, JobTarget, NotExpected,
-                                  StoreError, Trimmed, UnknownJob, check_record)
+from rx.master.store.base import (PROBE_FUNS, ExpectedCache, JobExists, JobQuery, JobRecord, JobTarget,
+                                  NotExpected, StoreError, Trimmed, UnknownJob, check_record)
 from rx.master.store.errors import ReturnsLost, StoreUnavailable
 from rx.master.store.sqlite_db import Db
 from rx.transport.codec import DecodeError, decode, encode
@@ -48,6 +48,9 @@ JOB_DIR_BYTES = 8192
 """What a job's directory and record take on disk (two blocks), for the size bound."""
 TRIM_TO = 0.9
 """Trimming to the size bound removes the oldest jobs until the cache is this fraction of it."""
+PURGE_BATCH = 2000
+"""A purge deletes returns this many rows a statement (a few ms of the write lock each), so a return
+arriving meanwhile waits for one batch at most, never for the whole purge."""
 
 
 class SqliteJobStore:
@@ -59,9 +62,16 @@ class SqliteJobStore:
         self._unwritten: OrderedDict[str, JobRecord] = OrderedDict()
 
     async def prepare(self) -> None:
-        """The jobs directory; a returns database missing while jobs are kept is a gap, recorded and logged."""
+        """The jobs directory; a corrupt returns database is moved aside (the master does this at start, before
+        any other process opens it); a returns database missing while jobs are kept is a gap, recorded and
+        logged."""
         self.root.mkdir(parents=True, exist_ok=True)
         os.chmod(self.root, 0o700)
+        if self.db.path.exists() and (why := await asyncio.to_thread(corrupt, self.db.path)):
+            aside = await asyncio.to_thread(move_aside, self.db.path)
+            log.error("job cache: %s is corrupt (%s): moved to %s and continuing with a new one; the returns kept "
+                      "in it are lost to rx-run (`sqlite3 %s .recover | sqlite3 %s` may rescue them; see the README)",
+                      self.db.path, why, aside, aside, self.db.path)
         if not self.db.path.exists() and (kept := self._list()):
             lost_before = new_jid(time.time())
             log.error("job cache: %s is missing but %d job(s) are kept: their returns are lost (rx-run "
@@ -70,6 +80,9 @@ class SqliteJobStore:
                                                   (lost_before,)))
 
     def close(self) -> None:
+        self.db.close()
+
+    async def aclose(self) -> None:
         self.db.close()
 
     def _job_dir(self, jid: str) -> Path:
@@ -228,6 +241,7 @@ class SqliteJobStore:
             return []
 
     async def purge(self, before: str) -> int:
+        """The job directories first (no lock taken), then their returns PURGE_BATCH rows at a time."""
         def remove() -> int:
             doomed = [n for n in self._list() if n < before]
             for name in doomed:
@@ -235,11 +249,27 @@ class SqliteJobStore:
             return len(doomed)
         removed = await asyncio.to_thread(remove)
 
-        def delete(c: "sqlite3.Connection") -> None:
-            c.execute("DELETE FROM ret WHERE jid < ?", (before,))
-            c.execute("DELETE FROM probe WHERE jid < ?", (before,))
-        await self.db.run(delete, inline=False)
+        def delete(c: "sqlite3.Connection") -> int:
+            return c.execute("DELETE FROM ret WHERE (jid, id) IN (SELECT jid, id FROM ret WHERE jid < ? LIMIT ?)",
+                             (before, PURGE_BATCH)).rowcount
+        while await self.db.run(delete, inline=False) >= PURGE_BATCH:
+            await asyncio.sleep(0)
+        await self.db.run(lambda c: c.execute("DELETE FROM probe WHERE jid < ?", (before,)), inline=False)
         return removed
+
+    async def list_jobs(self, query: JobQuery) -> list[JobRecord]:
+        """Every record read, newest first, until `query.limit` matched (probes are rows, never listed)."""
+        out: list[JobRecord] = []
+        for jid in reversed(await self.jids()):
+            try:
+                record = await self.get_job(jid)
+            except StoreError:  # purged or half-written meanwhile, or unreadable: not listed
+                continue
+            if query.matches(record):
+                out.append(record)
+                if len(out) == query.limit:
+                    break
+        return out
 
     async def expire_probes(self, older_than: float) -> int:
         """Remove the probes sent before `older_than` (a time) and their answers; returns how many."""
@@ -288,6 +318,40 @@ class SqliteJobStore:
 
     async def check(self) -> list[str]:
         return await self.db.check()
+
+
+def corrupt(path: Path) -> str:
+    """Why the returns database at `path` cannot be used ("" if it can): not a database, or its tables unreadable."""
+    import sqlite3
+    try:
+        conn = sqlite3.connect(path, timeout=5.0)
+    except sqlite3.Error as exc:
+        return "" if _code_of(exc) in (5, 14) else str(exc)
+    try:
+        conn.execute("SELECT name FROM sqlite_master").fetchall()
+        conn.execute("SELECT jid, id, length(data) FROM ret LIMIT 1").fetchall()
+        return ""
+    except sqlite3.OperationalError as exc:  # a missing table (a new file), a lock: not corruption
+        return "" if _code_of(exc) in (1, 5, 6, 14) else str(exc)
+    except sqlite3.Error as exc:
+        return str(exc)
+    finally:
+        conn.close()
+
+
+def _code_of(exc: Exception) -> int:
+    return (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+
+
+def move_aside(path: Path) -> Path:
+    """Rename a corrupt database with its -wal and -shm to `<name>.corrupt-<jid>`; returns the new path."""
+    aside = path.with_name(f"{path.name}.corrupt-{new_jid(time.time())}")
+    for suffix in ("-wal", "-shm", ""):
+        try:
+            os.rename(f"{path}{suffix}", f"{aside}{suffix}")
+        except FileNotFoundError:
+            pass
+    return aside
 
 
 def _version(st: os.stat_result) -> tuple[int, int, int]:

@@ -5,6 +5,8 @@ fails the test, RawClient and FakeMinion for hand-made frames."""
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import os
 import shutil
 import signal
@@ -20,6 +22,7 @@ from rx.client import events as rx_events
 from rx.transport.codec import decode, encode
 from rx.transport.handshake import private_publish_key
 from rx.transport.topics import subscriptions
+from tests.support.postgres import PostgresServer, start_server
 from tests.support.procs import DEADLINE, processes_mentioning
 from tests.support.sandbox import Sandbox, file_accepted_key
 
@@ -35,6 +38,38 @@ class EventWatch(rx_events.EventWatch):
 
     def drain(self, timeout: float = 0.3) -> list[tuple[str, dict]]:
         return super().drain(timeout)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """An `async def` test runs in its own event loop; its arguments with an async `aclose` (stores holding a
+    server's connection pool) are closed in that loop."""
+    if not inspect.iscoroutinefunction(pyfuncitem.obj):
+        return None
+    args = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
+
+    async def main() -> None:
+        try:
+            await pyfuncitem.obj(**args)
+        finally:
+            for value in args.values():
+                if inspect.iscoroutinefunction(getattr(value, "aclose", None)):
+                    await value.aclose()
+    asyncio.run(main())
+    return True
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for the whole session (tests/support/postgres.py); skips with the reason when
+    none can be had."""
+    server, why = start_server()
+    if server is None:
+        pytest.skip(f"no PostgreSQL server: {why}")
+    try:
+        yield server
+    finally:
+        server.close()
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ import yaml
 
 from rx import config
 from rx.config import (AF_UNIX_PATH_MAX, MASTER_SOCKETS, ConfigError, MasterConfig, MinionConfig, config_dir_from,
-                       config_yaml, default_workers, load_master_config, load_minion_config, narrow, reference_markdown,
-                       validate_minion_id)
+                       default_workers, load_master_config, load_minion_config, narrow, validate_minion_id)
+from rx.configdocs import config_yaml, reference_markdown
 from rx.configspec import keys
 
 

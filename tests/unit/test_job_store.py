@@ -73,7 +73,7 @@ def test_open_stores_puts_jobs_under_the_cachedir(stores, tmp_path):
                                  "session_store_backend"])
 def test_open_stores_refuses_an_unknown_backend(tmp_path, key):
     with pytest.raises(StoreError, match=key):
-        open_stores(StoreConfig(pki_dir=str(tmp_path), cachedir=str(tmp_path), **{key: "postgres"}))
+        open_stores(StoreConfig(pki_dir=str(tmp_path), cachedir=str(tmp_path), **{key: "nosuch"}))
 
 
 async def test_create_and_get(store):
@@ -344,12 +344,20 @@ async def test_job_service_lists_jobs_and_returns(stores):
     probe = new_jid(1_800_000_000.0)
     await stores.jobs.create_job(_record(jid=probe, fun="jobs.find"))  # a client's find_job probe
     await stores.jobs.store_return(JID, "web1", {"return": "pong", "retcode": 0, "success": True})
-    assert await service.list_jobs() == {JID: {"fun": "test.ping", "target": "*", "minions": 2}}
-    assert list(await service.list_jobs(include_internal=True)) == [JID]  # a probe is a row, not a job directory
+    assert await service.list_jobs() == {JID: {
+        "Function": "test.ping", "Arguments": [], "Target": "*", "Target-type": "glob", "User": "root",
+        "StartTime": "2023, Nov 14 22:13:20.000000", "Minions": ["web1", "web2"]}}  # a probe is not listed
     assert (await service.job(probe)).job.fun == "jobs.find"
     assert await service.job(JID) == _record(minions=["web1", "web2"])
     assert await service.returns(JID) == {"web1": {"return": "pong", "retcode": 0, "success": True}}
     assert await service.lookup_jid(JID) == {"web1": "pong"}
+    assert await service.lookup_jid(JID, missing=True) == {"web1": "pong", "web2": "Minion did not return"}
+    assert await service.lookup_jid(JID, returned=False, missing=True) == {"web2": "Minion did not return"}
+    assert await service.exit_success(JID) == {"web1": True, "web2": False}
+    printed = await service.print_job(JID)
+    assert printed[JID]["Result"] == {"web1": {"return": "pong", "retcode": 0, "success": True}}
+    assert printed[JID]["Function"] == "test.ping" and printed[JID]["Minions"] == ["web1", "web2"]
+    assert await service.last_run() == printed
     with pytest.raises(UnknownJob):
         await service.lookup_jid("20240102030405060799")
 

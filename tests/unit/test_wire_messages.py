@@ -28,6 +28,8 @@ JID = "20240102030405060708"
 JOB = Job(jid=JID, fun="test.echo", arg=["hi"], kwarg={"k": 1}, tgt="web*", tgt_type="glob", ts=1_700_000_000.5,
           user="root", delimiter=":")
 RET = JobReturn(jid=JID, fun="test.ping", fun_args=[], retcode=0, success=True, ret={"a": [1, None]})
+RET_TIMED = JobReturn(jid=JID, fun="test.sleep", fun_args=[1], retcode=0, success=True, ret=True,
+                      start_time=1_700_000_000.5, end_time=1_700_000_001.5)
 
 # ---------------------------------------------------------------- round trips
 
@@ -53,6 +55,7 @@ SAMPLES = [
     Job(jid=JID, fun=["test.ping", "test.echo"], arg=[[], ["x"]], kwarg={}, tgt=["a"], tgt_type="list",
         ts=float(MAX_TIMESTAMP)),
     RET,
+    RET_TIMED,
     JobReturn(jid=JID, fun=["test.ping"], fun_args=[["x"]], retcode=-MAX_RETCODE, success=False, ret=None),
     JobReturn(jid=JID, fun="test.echo", fun_args=["b"], retcode=MAX_RETCODE, success=False, ret=b"bytes"),
     MinionEvent(tag="start", data={"grains": {"os": "Linux"}}),
@@ -256,6 +259,7 @@ MALFORMED: list[tuple[Any, dict]] = [
       "to": IDS}),
     (JOB, JOB_FIELDS),
     (RET, RETURN_FIELDS),
+    (RET_TIMED, {"start_time": need(*TIMES), "end_time": need(*TIMES)}),  # both or neither, finite times
     (MinionEvent("start", {}),
      {"tag": need(*STRINGS, "", "x" * 513, "/abs", "..", "a/../b", "a\nb"), "data": need(*NOT_MAPS)}),
     (AuthRequest("web1", b"p" * 32, b"e" * 32, 1000.0, b"n" * 16, b"s" * 64),
