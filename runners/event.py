@@ -4,6 +4,7 @@ master running on this host and run as its user (the bus is IPC in the master's 
 from __future__ import annotations
 
 import fnmatch
+import logging
 import re
 import time
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ from rx.client.termsafe import escape_controls
 from rx.runners import BadRequest, CommandError, RunnerContext
 
 __all__ = ["send", "watch"]
+
+log = logging.getLogger("rx.runners.event")
 
 TAG_MAX_CHARS = 512
 """Longest tag event.send fires (the limit of the tags minions fire, too)."""
@@ -105,6 +108,7 @@ async def watch(ctx: RunnerContext, tagmatch: str = "*", count: int = -1, quiet:
             source = await events.subscribe((_prefix(tagmatch),))
         except MasterNotRunning as exc:
             raise MasterUnreachable(str(exc)) from None
+        log.info("watching the master's events matching %r", tagmatch)
         deadline = time.monotonic() + ctx.timeout if ctx.timeout else None
         seen = 0
         try:

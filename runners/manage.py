@@ -181,7 +181,8 @@ def _version(text: Any) -> tuple[int, ...]:
     return tuple(int(n) for n in re.findall(r"\d+", str(text)))
 
 
-async def versions(ctx: RunnerContext, tgt: Any = "*", tgt_type: str = "glob", timeout: Any = None) -> dict:
+async def versions(ctx: RunnerContext, tgt: Any = "*", tgt_type: str = "glob", timeout: Any = None,
+                   gather_job_timeout: Any = None) -> dict:
     """Ask the targeted minions their rx version (test.version) and sort them against the master's:
     `{"Master": version, "Up to date": {id: version}, "Minion requires update": {...},
     "Minion newer than master": {...}, "Minion offline": {id: false}}` (empty groups left out).
@@ -190,7 +191,7 @@ async def versions(ctx: RunnerContext, tgt: Any = "*", tgt_type: str = "glob", t
     """
     master = rx.__version__
     out: dict[str, Any] = {MASTER: master}
-    for mid, r in sorted((await _ping(ctx, "test.version", tgt, tgt_type, timeout, None)).items()):
+    for mid, r in sorted((await _ping(ctx, "test.version", tgt, tgt_type, timeout, gather_job_timeout)).items()):
         if r.get("failed") or r.get("retcode") or not isinstance(r.get("ret"), str):
             out.setdefault(OFFLINE, {})[mid] = False
             continue

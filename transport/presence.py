@@ -8,9 +8,11 @@ unsubscription of everything it held), and a reconnecting SUB socket sends its s
 the publisher's table is what is connected now, rebuilt by itself after the publisher or the master
 restarts, with no request and no ping.
 
-A claim is `b"!" + serial (8 bytes) + MAC (16 bytes) + id (UTF-8)`, at most 280 bytes.  It is static for
-a session (a host on the path could replay it from another connection until the session key rotates:
-presence is a liveness report, not an authentication; jobs and returns never depend on it).
+A claim is `b"!" + serial (8 bytes) + id tag (8 bytes) + MAC (16 bytes)`, 33 bytes: it fits the publish
+port's 64-byte message limit, which keeps what libzmq stores for a flooding connection small.  The id
+tag is a hash of the minion id; the publisher finds the id among the accepted keys.  A claim is static
+for a session (a host on the path could replay it from another connection until the session key
+rotates: presence is a liveness report, not an authentication; jobs and returns never depend on it).
 """
 
 from __future__ import annotations
@@ -20,14 +22,18 @@ import hmac
 from dataclasses import dataclass
 
 from rx.transport.fields import serial_bytes
-from rx.transport.ids import MINION_ID_MAX, validate_minion_id
 
 CLAIM_MARK = b"!"
 SERIAL_BYTES = 8
+TAG_BYTES = 8
 MAC_BYTES = 16
-CLAIM_MAX_BYTES = len(CLAIM_MARK) + SERIAL_BYTES + MAC_BYTES + MINION_ID_MAX
-_HEAD = len(CLAIM_MARK) + SERIAL_BYTES + MAC_BYTES
+CLAIM_BYTES = len(CLAIM_MARK) + SERIAL_BYTES + TAG_BYTES + MAC_BYTES
 _LABEL = b"rx/presence\0"
+
+
+def id_tag(minion_id: str) -> bytes:
+    """The short hash of a minion id a claim carries (the id itself may be 255 bytes)."""
+    return hashlib.sha256(b"rx/presence-id\0" + minion_id.encode()).digest()[:TAG_BYTES]
 
 
 def _mac(request_key: bytes, serial: int, minion_id: str) -> bytes:
@@ -36,38 +42,35 @@ def _mac(request_key: bytes, serial: int, minion_id: str) -> bytes:
 
 def claim(request_key: bytes, minion_id: str, serial: int) -> bytes:
     """The presence claim of a minion holding `request_key` (its session's request key) under `serial`."""
-    return CLAIM_MARK + serial_bytes(serial) + _mac(request_key, serial, minion_id) + minion_id.encode()
+    return CLAIM_MARK + serial_bytes(serial) + id_tag(minion_id) + _mac(request_key, serial, minion_id)
 
 
 def is_claim(topic: bytes) -> bool:
-    """Shaped like a claim (the publisher then checks it with parse_claim and verify)."""
-    return topic[:1] == CLAIM_MARK and _HEAD < len(topic) <= CLAIM_MAX_BYTES
+    """Shaped like a claim (the publisher then checks it: parse_claim, find the id, Claim.verify)."""
+    return len(topic) == CLAIM_BYTES and topic[:1] == CLAIM_MARK
 
 
 @dataclass(frozen=True)
 class Claim:
-    id: str
     serial: int
+    tag: bytes
     mac: bytes
 
-    def verify(self, secret: bytes) -> bool:
-        """Whether the MAC was made with the request key the master's session `secret` gives this id."""
+    def verify(self, secret: bytes, minion_id: str) -> bool:
+        """Whether `minion_id` (one whose id_tag is this claim's) made it, with the request key the master's
+        session `secret` gives it under the claim's serial."""
         from rx.transport.handshake import request_key
-        return hmac.compare_digest(self.mac, _mac(request_key(secret, self.serial, self.id), self.serial, self.id))
+        return id_tag(minion_id) == self.tag and hmac.compare_digest(
+            self.mac, _mac(request_key(secret, self.serial, minion_id), self.serial, minion_id))
 
 
 def parse_claim(topic: bytes) -> Claim | None:
-    """The claim in a subscription topic, or None if it is not a well-formed one."""
+    """The claim in a subscription topic, or None if it is not one."""
     if not is_claim(topic):
         return None
-    try:
-        minion_id = topic[_HEAD:].decode()
-    except UnicodeDecodeError:
-        return None
-    if validate_minion_id(minion_id) is not None:
-        return None
-    serial = int.from_bytes(topic[1:1 + SERIAL_BYTES], "big")
-    return Claim(minion_id, serial, topic[1 + SERIAL_BYTES:_HEAD])
+    head = len(CLAIM_MARK)
+    return Claim(int.from_bytes(topic[head:head + SERIAL_BYTES], "big"),
+                 topic[head + SERIAL_BYTES:head + SERIAL_BYTES + TAG_BYTES], topic[-MAC_BYTES:])
 
 
 @dataclass

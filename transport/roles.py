@@ -153,8 +153,9 @@ class Transport(Protocol):
 class PresenceSink(Protocol):
     """What the publish fan-out asks about presence claims (rx.transport.presence) and tells of them."""
 
-    def verify(self, claim: Any) -> bool:
-        """Whether a parsed claim (rx.transport.presence.Claim) was made with the session's key for its id."""
+    def verify(self, claim: Any) -> str | None:
+        """The id of the accepted minion that made a parsed claim (rx.transport.presence.Claim) with its
+        session key; None if none did."""
 
     def publish(self, minions: dict[str, dict]) -> None:
         """Who holds a claim now, `{id: {"since", "addr", "connections"}}` (called at most twice a second)."""

@@ -30,10 +30,10 @@ WORKER_HWM = 2
 """Requests the request router queues per worker (each worker reads them into its own bounded lanes)."""
 REPLY_HWM = 1000
 """Replies queued per peer; a peer that does not read its replies loses those beyond it."""
-SUBSCRIPTION_MAX_BYTES = 320
+SUBSCRIPTION_MAX_BYTES = 64
 """Largest message a subscriber may send the publish port (the ZMTP handshake needs ~30 bytes, an rx
-subscription 5, a presence claim at most 281): anything bigger makes libzmq drop the connection before
-storing a byte of it."""
+subscription 5, a presence claim 34): anything bigger makes libzmq drop the connection before storing a
+byte of it."""
 SUBSCRIPTION_HWM = 16
 """Subscription messages queued per subscriber (an rx minion sends 3)."""
 PING_MS = 10_000
@@ -100,6 +100,7 @@ def publish_fanout(pull: str, pub: str, report: Callable[..., None] = log.warnin
         poller.register(inp, zmq.POLLIN)
         poller.register(out, zmq.POLLIN)
         claims = _Claims(presence)
+        claims.flush()
         while True:
             for sock, _event in poller.poll(claims.wait_ms()):
                 if sock is inp:
@@ -132,9 +133,10 @@ class _Claims:
             self.dirty |= self.table.release(topic)
             return True
         claim = parse_claim(topic)
-        if claim is None or not self.sink.verify(claim):
+        minion_id = self.sink.verify(claim) if claim is not None else None
+        if minion_id is None:
             return False
-        self.table.hold(topic, claim.id, time.time(), _peer_address(msg, port))
+        self.table.hold(topic, minion_id, time.time(), _peer_address(msg, port))
         self.dirty = True
         return True
 
