@@ -19,7 +19,7 @@ help:
 	@echo "make clean-demo  stop the sandbox and remove .demo/"
 	@echo "make test        run the test suite (PYTEST_ARGS='-x -k codec' to pass options)"
 	@echo "make bench       run the benchmarks (python -m bench)"
-	@echo "make docs        regenerate docs/config.md from the key declarations in config.py"
+	@echo "make docs        regenerate docs/config.md (from config.py) and docs/runners.md (from the runners' docstrings)"
 	@echo "make venv        create .venv and pip install -e '.[test]'"
 
 venv: $(STAMP)
@@ -51,3 +51,4 @@ bench: venv
 # docs/config.md is generated from config.py; tests/unit/test_config.py fails when it is stale.
 docs: venv
 	$(VENV)/bin/python -m rx.config --markdown > docs/config.md
+	$(VENV)/bin/python -m rx.client.runnerdocs --markdown > docs/runners.md

@@ -45,16 +45,11 @@ exit codes:
 """ + "".join(f"  {code:<5}{meaning}\n" for code, meaning in EXIT_CODES.items())
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:
-        self.print_usage(sys.stderr)
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="rx-run", usage="rx-run [options] FUN [ARG ...] [key=value ...]",
-                description="Run a runner (a master-side function) on the master host, as the master's user.",
-                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(prog="rx-run", usage="rx-run [options] FUN [ARG ...] [key=value ...]",
+                                description="Run a runner (a master-side function) on the master host, as the "
+                                            "master's user.",
+                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("fun", nargs="?", help="the runner, module.function (rx-run -d lists them)")
     p.add_argument("args", nargs="*", help="arguments; key=value becomes a keyword argument; values are YAML "
                                            "scalars (1 is an int, true a bool) unless --no-parse")

@@ -21,27 +21,19 @@ from types import ModuleType
 from typing import Any, Callable
 
 from rx.client.results import BadRequest
+from rx.modules import CONTEXT_PARAM, takes_context
 from rx.runners import RUNNERS
 
 log = logging.getLogger("rx.runners")
 
 ENTRY_POINT_GROUP = "rx.runners"
 EXTMODS_SUBDIR = os.path.join("extmods", "runners")
-CONTEXT_PARAM = "ctx"
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 _FUN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 class UnknownRunner(BadRequest):
     """No such runner function; the message names the close matches."""
-
-
-def takes_context(func: Callable) -> bool:
-    try:
-        params = list(inspect.signature(func).parameters)
-    except (TypeError, ValueError):
-        return False
-    return bool(params) and params[0] == CONTEXT_PARAM
 
 
 def signature(fun: str, func: Callable) -> str:

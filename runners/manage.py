@@ -100,10 +100,12 @@ def _subset(subset: Any) -> set[str] | None:
 
 
 async def list_state(ctx: RunnerContext, subset: Any = None, show_ip: Any = False) -> Any:
-    """The accepted minions connected to this master now (no ping), sorted; with `show_ip=True`,
-    `{id: address of its connection}`.  `subset`: only these ids.
+    """The accepted minions connected to this master now, from live presence (nothing is sent to them),
+    sorted; with `show_ip=True`, `{id: address of its connection}` (the latest if it has several).
+    `subset`: only these ids (a list, or ids separated by commas).  `present`, `alived`, `joined` and
+    `list_state` are Salt's names for this one list.
 
-    CLI example: rx-run manage.list_state subset='[web1, web2]'
+    CLI example: rx-run manage.present subset='[web1, web2]'
     """
     from rx.master.services import MasterNotRunning
     from rx.master.services.presence import PresenceService
@@ -119,9 +121,11 @@ async def list_state(ctx: RunnerContext, subset: Any = None, show_ip: Any = Fals
 
 
 async def list_not_state(ctx: RunnerContext, subset: Any = None) -> list[str]:
-    """The accepted minions not connected to this master now (no ping), sorted.  `subset`: only these ids.
+    """The accepted minions not connected to this master now (nothing is sent to them), sorted.  `subset`:
+    only these ids.  `not_present`, `not_alived`, `not_joined` and `list_not_state` are Salt's names for
+    this one list.
 
-    CLI example: rx-run manage.list_not_state
+    CLI example: rx-run manage.not_present
     """
     connected = set(await list_state(ctx))
     wanted = _subset(subset)
@@ -129,52 +133,9 @@ async def list_not_state(ctx: RunnerContext, subset: Any = None) -> list[str]:
     return sorted(m for m in accepted if m not in connected and (wanted is None or m in wanted))
 
 
-async def present(ctx: RunnerContext, subset: Any = None, show_ip: Any = False) -> Any:
-    """The accepted minions connected now, from live presence (no ping); see manage.list_state.
-
-    CLI example: rx-run manage.present
-    """
-    return await list_state(ctx, subset, show_ip)
-
-
-async def not_present(ctx: RunnerContext, subset: Any = None) -> list[str]:
-    """The accepted minions not connected now (no ping); see manage.list_not_state.
-
-    CLI example: rx-run manage.not_present
-    """
-    return await list_not_state(ctx, subset)
-
-
-async def joined(ctx: RunnerContext, subset: Any = None, show_ip: Any = False) -> Any:
-    """Salt's name for manage.present: the accepted minions connected now (no ping).
-
-    CLI example: rx-run manage.joined
-    """
-    return await list_state(ctx, subset, show_ip)
-
-
-async def not_joined(ctx: RunnerContext, subset: Any = None) -> list[str]:
-    """Salt's name for manage.not_present.
-
-    CLI example: rx-run manage.not_joined
-    """
-    return await list_not_state(ctx, subset)
-
-
-async def alived(ctx: RunnerContext, subset: Any = None, show_ip: Any = False) -> Any:
-    """Salt's name for manage.present: the accepted minions connected now (no ping).
-
-    CLI example: rx-run manage.alived show_ip=True
-    """
-    return await list_state(ctx, subset, show_ip)
-
-
-async def not_alived(ctx: RunnerContext, subset: Any = None) -> list[str]:
-    """Salt's name for manage.not_present.
-
-    CLI example: rx-run manage.not_alived
-    """
-    return await list_not_state(ctx, subset)
+present = joined = alived = list_state
+"""Salt has three names for the one presence list, kept so that scripts port unchanged."""
+not_present = not_joined = not_alived = list_not_state
 
 
 def _version(text: Any) -> tuple[int, ...]:
