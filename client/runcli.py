@@ -100,10 +100,10 @@ async def _run(opts: argparse.Namespace, client: Any, args: list, kwargs: dict) 
     assert task is not None
     asyncio.get_running_loop().add_signal_handler(signal.SIGINT, task.cancel)
     if opts.async_:
-        jid = await client.cmd_async(opts.fun, args, kwargs, timeout=opts.timeout, confirm=opts.yes)
+        jid = await client.start(opts.fun, args, kwargs, timeout=opts.timeout, confirm=opts.yes)
         print(jid, flush=True)
         return EXIT_OK
-    value = await client.cmd(opts.fun, args, kwargs, timeout=opts.timeout, confirm=opts.yes)
+    value = await client.call(opts.fun, args, kwargs, timeout=opts.timeout, confirm=opts.yes)
     if isinstance(value, Result):
         _print(opts, value.value)
         return EXIT_OK if value.retcode == 0 else EXIT_FAILED
@@ -123,6 +123,8 @@ def run(opts: argparse.Namespace) -> int:
             return show_doc(client, opts.fun)
         if opts.fun is None:
             build_parser().error("FUN is required (rx-run -d lists the runners)")
+        if opts.timeout is not None and not opts.timeout > 0:
+            build_parser().error("-t/--timeout must be a number of seconds > 0")
         args, kwargs = split_args(opts.args, parse=not opts.no_parse)
         return asyncio.run(_run(opts, client, args, kwargs))
     except (ConfigError, BadRequest) as exc:
@@ -145,6 +147,10 @@ def run(opts: argparse.Namespace) -> int:
     except (KeyboardInterrupt, asyncio.CancelledError):
         print("\nInterrupted.", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except Exception as exc:  # a runner's own bug: said in one line, the traceback with -l debug
+        logging.getLogger("rx.runners").debug("%s failed", opts.fun, exc_info=True)
+        return _fail(f"{opts.fun} failed: {type(exc).__name__}: {exc} (rx-run -l debug shows the traceback)",
+                     EXIT_FAILED)
 
 
 def _fail(message: object, code: int) -> int:

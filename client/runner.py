@@ -59,11 +59,16 @@ class AsyncRunnerClient:
         return func
 
     async def cmd(self, fun: str, arg: Sequence | None = None, kwarg: dict | None = None, *,
-                  timeout: float | None = None, confirm: bool = False, jid: str = "",
+                  timeout: float | None = None, confirm: bool = False,
                   emit: Callable[[str], None] | None = None) -> Any:
         """Run a runner and return what it returns.  `timeout`: `rx-run -t`; `confirm`: `rx-run -y`;
         `emit(line)` receives the lines a streaming runner prints (default: stdout)."""
         args, kwargs = salt_style_args(arg, kwarg)
+        return await self.call(fun, args, kwargs, timeout=timeout, confirm=confirm, emit=emit)
+
+    async def call(self, fun: str, args: list, kwargs: dict, *, timeout: float | None = None, confirm: bool = False,
+                   jid: str = "", emit: Callable[[str], None] | None = None) -> Any:
+        """`cmd` with the arguments taken exactly as given (what rx-run calls: it has parsed its words)."""
         func = self.check(fun, args, kwargs)
         ctx = RunnerContext(cfg=self.cfg, timeout=timeout, confirmed=confirm, jid=jid)
         if emit is not None:
@@ -81,6 +86,11 @@ class AsyncRunnerClient:
         """Record a runner job, start it in a process of its own and return its jid at once; its return is
         stored in the job store under `<host>_master` (look it up with jobs.lookup_jid)."""
         args, kwargs = salt_style_args(arg, kwarg)
+        return await self.start(fun, args, kwargs, timeout=timeout, confirm=confirm, user=user)
+
+    async def start(self, fun: str, args: list, kwargs: dict, *, timeout: float | None = None, confirm: bool = False,
+                    user: str = "") -> str:
+        """`cmd_async` with the arguments taken exactly as given."""
         self.check(fun, args, kwargs)
         from rx.master.services import open_services
         from rx.master.services.runner_jobs import RunnerJobs
@@ -104,8 +114,8 @@ class AsyncRunnerClient:
             if len(lines) < ASYNC_LINES_MAX:
                 lines.append(line)
         try:
-            value, retcode = await self.cmd(fun, args, kwargs, timeout=timeout, confirm=confirm, jid=jid,
-                                            emit=keep), 0
+            value, retcode = await self.call(fun, args, kwargs, timeout=timeout, confirm=confirm, jid=jid,
+                                             emit=keep), 0
             if isinstance(value, Result):
                 value, retcode = value.value, value.retcode
             elif value is None and lines:

@@ -17,7 +17,6 @@ printed with the chosen outputter.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -91,8 +90,3 @@ class RunnerContext:
         if self._services is not None:
             self._services.close()
             self._services = None
-
-
-def warn(message: str) -> None:
-    """A note for the user on stderr (never mixed into the output)."""
-    print(message, file=sys.stderr, flush=True)

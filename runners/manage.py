@@ -2,9 +2,9 @@
 sending them anything (present, alived, joined), and which rx version each runs (versions).
 
 Presence: a minion's daemon holds a connection to the publish port carrying a presence claim made with
-its session key (see rx.transport.presence); the publisher counts the claims on live connections, and
-a connection that closes (a stopped or killed minion), or that stops answering the port's pings for
-30 s (a host that vanished), drops out at once.  `present`, `alived` and `joined` are Salt's three names
+its session key (see rx.transport.presence); the publisher counts the claims on live connections.  A
+connection that closes (a stopped or killed minion) drops out at once, one that stops answering the
+port's pings (a host that vanished) within 40 s.  `present`, `alived` and `joined` are Salt's three names
 for that one list, kept so scripts port unchanged; the `not_*` runners are the accepted minions outside
 it.  Only minions with accepted keys are listed.
 """
@@ -30,14 +30,27 @@ def _flag(value: Any) -> bool:
     return value is True or (isinstance(value, str) and value.lower() in ("true", "yes", "1")) or value == 1
 
 
+def _seconds(value: Any, name: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = 0.0
+    if not seconds > 0:
+        raise BadRequest(f"{name} must be a number of seconds > 0, got {value!r}")
+    return seconds
+
+
 async def _ping(ctx: RunnerContext, fun: str, tgt: Any, tgt_type: str, timeout: Any,
                 gather_job_timeout: Any) -> dict[str, dict]:
     """`{id: return}` of `fun` on the target, every expected minion included (the missing ones `failed`)."""
     from rx.client.gather import DEFAULT_GATHER_JOB_TIMEOUT
-    wait = float(timeout) if timeout is not None else (ctx.timeout or ctx.cfg.timeout)
+    wait = _seconds(timeout, "timeout") or ctx.timeout or ctx.cfg.timeout
+    gather = _seconds(gather_job_timeout, "gather_job_timeout") or DEFAULT_GATHER_JOB_TIMEOUT
     out: dict[str, dict] = {}
     async for item in ctx.client().cmd_iter(tgt, fun, timeout=wait, tgt_type=tgt_type, expect_minions=True,
-                                            gather_job_timeout=float(gather_job_timeout or DEFAULT_GATHER_JOB_TIMEOUT)):
+                                            gather_job_timeout=gather):
         out.update(item)
     return out
 

@@ -11,8 +11,10 @@ restarts, with no request and no ping.
 A claim is `b"!" + serial (8 bytes) + id tag (8 bytes) + MAC (16 bytes)`, 33 bytes: it fits the publish
 port's 64-byte message limit, which keeps what libzmq stores for a flooding connection small.  The id
 tag is a hash of the minion id; the publisher finds the id among the accepted keys.  A claim is static
-for a session (a host on the path could replay it from another connection until the session key
-rotates: presence is a liveness report, not an authentication; jobs and returns never depend on it).
+for a session and any serial under the master's session secret is accepted (presence outlives key
+rotations), so a host on the path that captured one can replay it, or unsubscribe it, from a connection
+of its own for as long as it likes: presence is a liveness report, not an authentication (such a host
+can cut a minion's connections anyway), and jobs and returns never depend on it.
 """
 
 from __future__ import annotations

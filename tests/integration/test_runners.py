@@ -72,6 +72,19 @@ def test_presence_follows_the_minions_connections_without_a_ping(fleet):
     wait_for(lambda: present(fleet) == ["m1"], what="m1 present again after the master restarted")
 
 
+def test_presence_outlives_a_key_rotation_and_follows_key_deletion(fleet):
+    """Deleting m2's key rotates the session key: m2 leaves the list (only accepted minions are listed), m1
+    stays in it before and after it re-authenticates and claims presence under the new serial."""
+    wait_for(lambda: present(fleet) == ["m1", "m2"], what="m1 and m2 present")
+    assert fleet.run_cli("rx-key", "-d", "m2", "-y").returncode == 0
+    wait_for(lambda: present(fleet) == ["m1"], what="m2 gone with its key")
+    # a job under the new serial makes m1 re-authenticate (and swap its claim) before it runs it
+    assert json.loads(fleet.run_cli("rx", "m1", "test.ping", "--out", "json").stdout) == {"m1": True}
+    wait_for(lambda: present(fleet) == ["m1"], what="m1 present under its new claim")
+    fleet.minions["m1"].kill()
+    wait_for(lambda: present(fleet) == [], what="every claim of m1 released when it is killed")
+
+
 def test_a_forged_presence_claim_does_not_make_a_minion_present(fleet):
     """A SUB that claims m2's presence without m2's session key (right id tag, wrong MAC) is disconnected
     and m2, stopped, stays absent; the master logs it."""
@@ -199,6 +212,8 @@ def test_unknown_runners_and_wrong_arguments_are_usage_errors(sandbox):
              (["manage.up", "bogus=1"], "unexpected keyword argument 'bogus'; usage: manage.up(tgt='*', "
                                         "tgt_type='glob', timeout=None, gather_job_timeout=None)"),
              (["jobs.lookup_jid"], "missing a required argument: 'jid'"),
+             (["manage.up", "timeout=soon"], "timeout must be a number of seconds > 0, got 'soon'"),
+             (["manage.up", "-t", "0"], "-t/--timeout must be a number of seconds > 0"),
              (["jobs.lookup_jid", "../../etc/passwd"], "is not a job id"),
              (["jobs.lookup_jid", "20991231235959000000"], "no job 20991231235959000000 in the job cache")]
     for args, message in cases:
