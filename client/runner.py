@@ -21,9 +21,9 @@ import sys
 from typing import Any, Callable, Sequence
 
 from rx.client.cli import split_args
-from rx.client.runnerload import RunnerRegistry, check_args, takes_context
+from rx.client.runnerload import RunnerRegistry, check_args
 from rx.config import MasterConfig, load_master_config
-from rx.modules import Result
+from rx.modules import Result, takes_context
 from rx.runners import RunnerContext
 
 __all__ = ["RunnerClient", "AsyncRunnerClient", "RunnerRegistry"]

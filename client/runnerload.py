@@ -21,7 +21,7 @@ from types import ModuleType
 from typing import Any, Callable
 
 from rx.client.results import BadRequest
-from rx.modules import CONTEXT_PARAM, takes_context
+from rx.modules import CONTEXT_PARAM
 from rx.runners import RUNNERS
 
 log = logging.getLogger("rx.runners")

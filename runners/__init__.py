@@ -18,7 +18,7 @@ printed with the chosen outputter.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 from rx.client.results import BadRequest, ClientError
 from rx.modules import CommandError, Result

@@ -37,8 +37,10 @@ def out_json(box, *args: str) -> object:
     return json.loads(r.stdout)
 
 
-def present(box) -> list:
-    return out_json(box, "manage.present")
+def present(box) -> list | None:
+    """manage.present, or None while it fails (a master starting has not written its first report)."""
+    r = run(box, "manage.present", "--out", "json")
+    return json.loads(r.stdout) if r.returncode == 0 else None
 
 
 def accepted(box) -> list[str]:
@@ -51,7 +53,7 @@ def accepted(box) -> list[str]:
 def test_presence_follows_the_minions_connections_without_a_ping(fleet):
     """present/alived/joined list the connected minions; a minion killed with SIGKILL leaves the list at
     once and shows in not_present; after a master restart the list comes back with no job sent."""
-    wait_for(lambda: present(fleet) == ["m1", "m2"], what="m1 and m2 present")
+    wait_for(lambda: present(fleet) == ["m1", "m2"], interval=0.2, what="m1 and m2 present")
     with EventWatch(fleet.cfg, "rx/job/") as jobs:
         for name in ("manage.alived", "manage.joined", "manage.list_state"):
             assert out_json(fleet, name) == ["m1", "m2"], name
@@ -61,7 +63,7 @@ def test_presence_follows_the_minions_connections_without_a_ping(fleet):
         assert jobs.drain(0.5) == [], "presence runners published a job"
 
     fleet.minions["m2"].kill()
-    wait_for(lambda: present(fleet) == ["m1"], what="m2 gone from presence after SIGKILL")
+    wait_for(lambda: present(fleet) == ["m1"], interval=0.2, what="m2 gone from presence after SIGKILL")
     for name in ("manage.not_present", "manage.not_alived", "manage.not_joined", "manage.list_not_state"):
         assert out_json(fleet, name) == ["m2"], name
 
@@ -69,28 +71,28 @@ def test_presence_follows_the_minions_connections_without_a_ping(fleet):
     r = run(fleet, "manage.present")
     assert r.returncode == 5 and "master is not running" in r.stderr, (r.returncode, r.stderr)
     fleet.start_master()
-    wait_for(lambda: present(fleet) == ["m1"], what="m1 present again after the master restarted")
+    wait_for(lambda: present(fleet) == ["m1"], interval=0.2, what="m1 present again after the master restarted")
 
 
 def test_presence_outlives_a_key_rotation_and_follows_key_deletion(fleet):
     """Deleting m2's key rotates the session key: m2 leaves the list (only accepted minions are listed), m1
     stays in it before and after it re-authenticates and claims presence under the new serial."""
-    wait_for(lambda: present(fleet) == ["m1", "m2"], what="m1 and m2 present")
+    wait_for(lambda: present(fleet) == ["m1", "m2"], interval=0.2, what="m1 and m2 present")
     assert fleet.run_cli("rx-key", "-d", "m2", "-y").returncode == 0
-    wait_for(lambda: present(fleet) == ["m1"], what="m2 gone with its key")
+    wait_for(lambda: present(fleet) == ["m1"], interval=0.2, what="m2 gone with its key")
     # a job under the new serial makes m1 re-authenticate (and swap its claim) before it runs it
     assert json.loads(fleet.run_cli("rx", "m1", "test.ping", "--out", "json").stdout) == {"m1": True}
-    wait_for(lambda: present(fleet) == ["m1"], what="m1 present under its new claim")
+    wait_for(lambda: present(fleet) == ["m1"], interval=0.2, what="m1 present under its new claim")
     fleet.minions["m1"].kill()
-    wait_for(lambda: present(fleet) == [], what="every claim of m1 released when it is killed")
+    wait_for(lambda: present(fleet) == [], interval=0.2, what="every claim of m1 released when it is killed")
 
 
 def test_a_forged_presence_claim_does_not_make_a_minion_present(fleet):
     """A SUB that claims m2's presence without m2's session key (right id tag, wrong MAC) is disconnected
     and m2, stopped, stays absent; the master logs it."""
-    wait_for(lambda: present(fleet) == ["m1", "m2"], what="m1 and m2 present")
+    wait_for(lambda: present(fleet) == ["m1", "m2"], interval=0.2, what="m1 and m2 present")
     fleet.minions["m2"].kill()
-    wait_for(lambda: present(fleet) == ["m1"], what="m2 gone")
+    wait_for(lambda: present(fleet) == ["m1"], interval=0.2, what="m2 gone")
     forged = CLAIM_MARK + (1).to_bytes(SERIAL_BYTES, "big") + id_tag("m2") + b"\0" * MAC_BYTES
     ctx = zmq.Context()
     sub = ctx.socket(zmq.SUB)
@@ -251,7 +253,7 @@ def test_runner_client_api(fleet):
     assert "manage.up" in runner.functions() and "state.event" in runner.functions()
     assert runner.cmd("manage.up", kwarg={"timeout": 2}) == ["m1", "m2"]
     assert runner.cmd("manage.up", ["tgt=m1", "timeout=2"]) == ["m1"]  # Salt's key=value strings in arg
-    wait_for(lambda: runner.cmd("manage.present") == ["m1", "m2"], what="presence through the API")
+    wait_for(lambda: runner.cmd("manage.present") == ["m1", "m2"], interval=0.2, what="presence through the API")
     assert runner.cmd("event.send", ["myapp/api"], {"data": {"n": 1}}) is True
     with pytest.raises(BadRequest, match="did you mean manage.status"):
         runner.cmd("manage.statu")

@@ -10,7 +10,7 @@ import pytest
 from rx.master.store.errors import StoreError
 from rx.master.store.presence import FilePresenceStore, PresenceReport
 from rx.transport.handshake import request_key
-from rx.transport.presence import (CLAIM_BYTES, CLAIM_MARK, Claim, PresenceTable, claim, id_tag, is_claim,
+from rx.transport.presence import (CLAIM_BYTES, CLAIM_MARK, PresenceTable, claim, id_tag, is_claim,
                                    parse_claim)
 from rx.transport.topics import is_topic
 
