@@ -131,3 +131,28 @@ FORMATTERS: dict[str, Callable[..., str]] = {
 
 def render(name: str, data: dict, **opts: Any) -> str:
     return FORMATTERS[name](data, **opts)
+
+
+def render_value(name: str, value: Any, **opts: Any) -> str:
+    """A runner's return (any value, not `{minion: return}`): a dict as `render` shows it, a list or a scalar
+    in the outputter's own way (nested: `- item` lines; json/yaml: one document; txt/jsonl: a line per item)."""
+    if isinstance(value, dict):
+        return render(name, value, **opts)
+    if name == "json":
+        return json.dumps(_jsonable(value), indent=opts.get("indent", 4), sort_keys=True, default=_json_default,
+                          allow_nan=False)
+    if name == "yaml":
+        return yaml.safe_dump(_jsonable(value), default_flow_style=False, sort_keys=True).rstrip("\n")
+    items = value if isinstance(value, list) else [value]
+    if name == "jsonl":
+        return "\n".join(json.dumps(_jsonable(v), sort_keys=True, default=_json_default) for v in items)
+    if name == "raw":
+        return repr(value)
+    esc = escape_controls if opts.get("escape", True) else _same
+    if name == "txt":
+        return "\n".join(esc(v if isinstance(v, str) else json.dumps(_jsonable(v), sort_keys=True,
+                                                                     default=_json_default)) for v in items)
+    lines: list[str] = []
+    paint = (lambda code, text: f"{code}{text}{_RESET}") if opts.get("color") else (lambda code, text: text)
+    _nested(value, 0, lines, paint, esc)
+    return "\n".join(lines)

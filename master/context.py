@@ -10,7 +10,7 @@ from rx.logsetup import RateLimitedLog
 from rx.master.autosign import AutoSign
 from rx.master.filerecv import FileRecv
 from rx.master.fileserver import FileServer
-from rx.master.presence import LocalPresence, Presence
+from rx.master.heard import LocalPresence, Presence
 from rx.master.store import Stores
 from rx.transport.crypto import Identity
 from rx.transport.errors import ErrorKind

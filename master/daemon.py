@@ -34,7 +34,7 @@ from rx.config import ConfigError, MasterConfig, load_master_config
 from rx.daemonize import daemon_parser, fatal, launch, overrides, print_config_if_asked, remove_pidfile, write_pidfile
 from rx.logsetup import setup_logging
 from rx.master import eventpub, maintenance, mworker, publisher, reqserver
-from rx.master.presence import PRESENCE_FILE
+from rx.master.heard import PRESENCE_FILE
 from rx.master.store import StoreError, open_stores, store_config
 from rx.pathsafe import check_dir
 from rx.transport.crypto import ensure_private_dir, load_or_create_identity, write_secret

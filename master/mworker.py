@@ -19,7 +19,7 @@ from rx.master.context import DropLog, WorkerContext, WorkerSettings
 from rx.master.filerecv import FileRecv, RecvSettings
 from rx.master.fileserver import FileServer, file_server_settings
 from rx.master.handlers import LOCAL_LANE, dispatch, network_lane
-from rx.master.presence import PRESENCE_FILE, SharedPresence
+from rx.master.heard import PRESENCE_FILE, SharedPresence
 from rx.master.store import StoreError, open_stores, store_config
 from rx.transport.codec import MAX_FRAME_BYTES, NETWORK_MAX_CLEAR_BYTES, encode
 from rx.transport.crypto import load_or_create_identity

@@ -18,7 +18,7 @@ from typing import Callable
 from rx.config import MinionConfig
 from rx.logsetup import RateLimitedLog
 from rx.minion.auth import Authenticator
-from rx.transport import messages as m, topics
+from rx.transport import messages as m, presence, topics
 from rx.transport.crypto import Identity
 from rx.transport.errors import ErrorKind, ProtocolError
 from rx.transport.handshake import Session
@@ -70,6 +70,8 @@ class MasterLink:
         self._mismatch = functools.partial(RateLimitedLog(log, MISMATCH_LOG_SECONDS), logging.WARNING)
         self.answered = asyncio.Event()
         """Set whenever the master takes a request or grants a session: a sign it is back."""
+        self._sub: Subscriber | None = None
+        self._claim: bytes | None = None
 
     async def reauth(self, seen: Session | None) -> bool:
         """Single-flight re-authentication: only if the session is still the one the caller found
@@ -80,6 +82,7 @@ class MasterLink:
             self.session = await self.auth.until_accepted()
             self.answered.set()
             self.on_session(self.session)
+            self._reclaim()
             return True
 
     def publish_url(self) -> str:
@@ -88,8 +91,22 @@ class MasterLink:
         return tcp_url(self.cfg.master, port)
 
     def subscribe(self, watch_link: bool) -> Subscriber:
-        """The publish channel: broadcast jobs and the private jobs of this minion's bucket."""
-        return self.transport.subscriber(self.publish_url(), topics.subscriptions(self.cfg.id), watch_link=watch_link)
+        """The publish channel: broadcast jobs and the private jobs of this minion's bucket, and this minion's
+        presence claim (how the master knows it is connected, rx.transport.presence)."""
+        assert self.session is not None
+        self._claim = presence.claim(self.session.request_key, self.cfg.id, self.session.serial)
+        self._sub = self.transport.subscriber(self.publish_url(), [*topics.subscriptions(self.cfg.id), self._claim],
+                                              watch_link=watch_link)
+        return self._sub
+
+    def _reclaim(self) -> None:
+        """A new session: claim presence under it (a claim made under a lost session secret is refused)."""
+        if self._sub is None or self.session is None:
+            return
+        claim = presence.claim(self.session.request_key, self.cfg.id, self.session.serial)
+        if claim != self._claim:
+            self._sub.retopic(self._claim, claim)
+            self._claim = claim
 
     async def send(self, cmd: str, load: dict) -> dict | None:
         """Send a sealed request, re-authenticating and retrying; the master's reply, or None if it could

@@ -59,6 +59,9 @@ class Subscriber(Protocol):
         """Connection changes, for catching up on what was published while disconnected
         (only when the subscriber was made with `watch_link=True`)."""
 
+    def retopic(self, old: bytes | None, new: bytes) -> None:
+        """Replace the subscription `old` (None: none) by `new` (a minion's presence claim, new session)."""
+
     def close(self) -> None: ...
 
 
@@ -147,14 +150,27 @@ class Transport(Protocol):
     def close(self) -> None: ...
 
 
+class PresenceSink(Protocol):
+    """What the publish fan-out asks about presence claims (rx.transport.presence) and tells of them."""
+
+    def verify(self, claim: Any) -> str | None:
+        """The id of the accepted minion that made a parsed claim (rx.transport.presence.Claim) with its
+        session key; None if none did."""
+
+    def publish(self, minions: dict[str, dict]) -> None:
+        """Who holds a claim now, `{id: {"since", "addr", "connections"}}` (called at most twice a second)."""
+
+
 class Devices(Protocol):
     """The master's relays, each blocking its own process (or thread) until the transport ends."""
 
     def request_router(self, front: Sequence[str], back: str) -> None: ...
 
-    def publish_fanout(self, pull: str, pub: str, report: Callable[..., None] = ...) -> None:
+    def publish_fanout(self, pull: str, pub: str, report: Callable[..., None] = ...,
+                       presence: PresenceSink | None = None) -> None:
         """Publications pushed to `pull` go out on `pub` to the subscribers of their topic; a subscriber
-        that asks for any other topic is dropped, and `report(format, *args)` told."""
+        that asks for any other topic is dropped, and `report(format, *args)` told.  With `presence`, the
+        presence claims subscribers send are checked and counted, and who holds one is published."""
 
     def event_relay(self, pull: str, pub: str) -> None: ...
 

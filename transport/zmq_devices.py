@@ -8,11 +8,14 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from typing import Callable, Sequence
 
 import zmq
 
 from rx.transport.codec import MAX_FRAME_BYTES
+from rx.transport.presence import PresenceTable, is_claim, parse_claim
+from rx.transport.roles import PresenceSink
 from rx.transport.topics import is_topic
 
 log = logging.getLogger("rx.master.publisher")
@@ -29,9 +32,16 @@ REPLY_HWM = 1000
 """Replies queued per peer; a peer that does not read its replies loses those beyond it."""
 SUBSCRIPTION_MAX_BYTES = 64
 """Largest message a subscriber may send the publish port (the ZMTP handshake needs ~30 bytes, an rx
-subscription 5): anything bigger makes libzmq drop the connection before storing a byte of it."""
+subscription 5, a presence claim 34): anything bigger makes libzmq drop the connection before storing a
+byte of it."""
 SUBSCRIPTION_HWM = 16
-"""Subscription messages queued per subscriber (an rx minion sends 2)."""
+"""Subscription messages queued per subscriber (an rx minion sends 3)."""
+PING_MS = 10_000
+PING_TIMEOUT_MS = 30_000
+"""The publish port pings each subscriber this often and drops one silent this long after a ping (a host
+that vanished without closing its connection), so it leaves the presence table."""
+PRESENCE_FLUSH = 0.5
+"""Seconds between two publications of the presence table (only when it changed)."""
 
 
 def _run_proxy(front_type: int, front_binds: Sequence[str], back_type: int, back_bind: str,
@@ -72,26 +82,69 @@ def request_router(front: Sequence[str], back: str) -> None:
     _run_proxy(zmq.ROUTER, front, zmq.DEALER, back, peer_hwm=PEER_HWM, worker_hwm=WORKER_HWM, reply_hwm=REPLY_HWM)
 
 
-def publish_fanout(pull: str, pub: str, report: Callable[..., None] = log.warning) -> None:
+def publish_fanout(pull: str, pub: str, report: Callable[..., None] = log.warning,
+                   presence: PresenceSink | None = None) -> None:
     """[topic, publication] messages pushed to `pull` go out to the subscribers of that topic on `pub`.
 
     The XPUB takes subscriptions by hand (XPUB_MANUAL): only rx's own topics are applied.  libzmq
     keeps a record of every subscription a connection sent until it disconnects, whatever we do with
     it, so a connection that sends anything else is disconnected at once, releasing that record, and
-    `report(format, *args)` is told (a network peer triggers it at will: the caller rate-limits it)."""
+    `report(format, *args)` is told (a network peer triggers it at will: the caller rate-limits it).
+    With `presence`, a presence claim (rx.transport.presence) is not applied but checked: a verified one
+    is counted until it is unsubscribed or its connection ends (libzmq then unsubscribes it for us), a
+    forged one disconnects its connection; who holds a claim is published at most every PRESENCE_FLUSH
+    seconds.  The publish port pings its subscribers (PING_MS), so a host that vanished is dropped."""
     def relay(inp: zmq.Socket, out: zmq.Socket) -> None:
         port = int(out.getsockopt_string(zmq.LAST_ENDPOINT).rsplit(":", 1)[1])
         poller = zmq.Poller()
         poller.register(inp, zmq.POLLIN)
         poller.register(out, zmq.POLLIN)
+        claims = _Claims(presence)
+        claims.flush()
         while True:
-            for sock, _event in poller.poll():
+            for sock, _event in poller.poll(claims.wait_ms()):
                 if sock is inp:
                     _forward(inp, out)
                 else:
-                    _subscriptions(out, port, report)
+                    _subscriptions(out, port, report, claims)
+            claims.flush()
     _run_proxy(zmq.PULL, [pull], zmq.XPUB, pub, relay, {zmq.XPUB_MANUAL: 1, zmq.MAXMSGSIZE: SUBSCRIPTION_MAX_BYTES,
-                                                        zmq.RCVHWM: SUBSCRIPTION_HWM})
+                                                        zmq.RCVHWM: SUBSCRIPTION_HWM, zmq.HEARTBEAT_IVL: PING_MS,
+                                                        zmq.HEARTBEAT_TIMEOUT: PING_TIMEOUT_MS})
+
+
+class _Claims:
+    """The publisher's presence table and when it was last published."""
+
+    def __init__(self, sink: PresenceSink | None) -> None:
+        self.sink = sink
+        self.table = PresenceTable()
+        self.dirty = sink is not None  # publish the empty table at once: a report left by an earlier run goes
+        self.last = 0.0
+
+    def wait_ms(self) -> int | None:
+        return int(PRESENCE_FLUSH * 1000) if self.dirty else None
+
+    def take(self, subscribe: bool, topic: bytes, msg: zmq.Frame, port: int) -> bool:
+        """Handle a claim (un)subscription; False if its connection must be dropped (forged or malformed)."""
+        if self.sink is None:
+            return False
+        if not subscribe:
+            self.dirty |= self.table.release(topic)
+            return True
+        claim = parse_claim(topic)
+        minion_id = self.sink.verify(claim) if claim is not None else None
+        if minion_id is None:
+            return False
+        self.table.hold(topic, minion_id, time.time(), _peer_address(msg, port))
+        self.dirty = True
+        return True
+
+    def flush(self) -> None:
+        now = time.monotonic()
+        if self.sink is not None and self.dirty and now - self.last >= PRESENCE_FLUSH:
+            self.sink.publish(self.table.snapshot())
+            self.dirty, self.last = False, now
 
 
 def _forward(inp: zmq.Socket, out: zmq.Socket, most: int = 1000) -> None:
@@ -107,29 +160,48 @@ def _forward(inp: zmq.Socket, out: zmq.Socket, most: int = 1000) -> None:
             log.error("dropped a message pushed to the publisher: not [topic, publication]")
 
 
-def _subscriptions(out: zmq.Socket, port: int, report: Callable[..., None], most: int = 1000) -> None:
-    """Apply (un)subscriptions to rx topics for the connection that sent them; drop any connection that
-    sends anything else."""
+def _subscriptions(out: zmq.Socket, port: int, report: Callable[..., None], claims: _Claims,
+                   most: int = 1000) -> None:
+    """Apply (un)subscriptions to rx topics, take presence claims, for the connection that sent them; drop any
+    connection that sends anything else."""
     for _ in range(most):
         try:
             msg = out.recv(zmq.NOBLOCK, copy=False)
         except zmq.Again:
             return
         data = msg.bytes
-        if data[:1] in (b"\x00", b"\x01") and is_topic(data[1:]):
-            out.setsockopt(zmq.SUBSCRIBE if data[:1] == b"\x01" else zmq.UNSUBSCRIBE, data[1:])
-        elif data[:1] != b"\x00":  # unsubscribing from what was never applied needs nothing
+        kind, topic = data[:1], data[1:]
+        if kind in (b"\x00", b"\x01") and is_topic(topic):
+            out.setsockopt(zmq.SUBSCRIBE if kind == b"\x01" else zmq.UNSUBSCRIBE, topic)
+        elif kind in (b"\x00", b"\x01") and is_claim(topic) and claims.take(kind == b"\x01", topic, msg, port):
+            pass
+        elif kind != b"\x00":  # unsubscribing from what was never applied needs nothing
             peer = _drop_peer(msg, port)
             if peer:
-                report("disconnected %s: it sent a subscription to a topic rx does not use", peer)
+                report("disconnected %s: it sent a subscription to a topic rx does not use, or a presence claim "
+                       "that does not verify", peer)
             else:
                 report("ignored a subscription to a topic rx does not use (its connection is gone)")
 
 
+def _peer_address(msg: zmq.Frame, port: int) -> str:
+    """The address of the TCP connection `msg` came in on ("" if it is gone)."""
+    return _on_connection(msg, port, lambda conn: str(conn.getpeername()[0]))
+
+
 def _drop_peer(msg: zmq.Frame, port: int) -> str:
     """Shut down the TCP connection `msg` came in on (libzmq then frees everything it kept for it); its
-    address, or "" if it is gone.  The descriptor comes from the message's metadata; it is duplicated
-    and checked to be a TCP connection on our publish port before anything is done to it."""
+    address, or "" if it is gone."""
+    def drop(conn: socket.socket) -> str:
+        host, peer_port = conn.getpeername()[:2]
+        conn.shutdown(socket.SHUT_RDWR)
+        return f"{host}:{peer_port}"
+    return _on_connection(msg, port, drop)
+
+
+def _on_connection(msg: zmq.Frame, port: int, act: Callable[[socket.socket], str]) -> str:
+    """`act` on the TCP connection `msg` came in on; "" if it is gone.  The descriptor comes from the message's
+    metadata; it is duplicated and checked to be a TCP connection on our publish port before `act` sees it."""
     try:
         conn = socket.socket(fileno=os.dup(int(msg.get(zmq.SRCFD))))
     except (zmq.ZMQError, OSError, TypeError, ValueError):
@@ -137,9 +209,7 @@ def _drop_peer(msg: zmq.Frame, port: int) -> str:
     with conn:
         try:
             if conn.family in (socket.AF_INET, socket.AF_INET6) and conn.getsockname()[1] == port:
-                host, peer_port = conn.getpeername()[:2]
-                conn.shutdown(socket.SHUT_RDWR)
-                return f"{host}:{peer_port}"
+                return act(conn)
         except OSError:
             pass
     return ""

@@ -166,6 +166,11 @@ class ZmqSubscriber:
             if event is not None:
                 yield event
 
+    def retopic(self, old: bytes | None, new: bytes) -> None:
+        if old is not None:
+            self._sock.setsockopt(zmq.UNSUBSCRIBE, old)
+        self._sock.setsockopt(zmq.SUBSCRIBE, new)
+
     def close(self) -> None:
         if self._monitor is not None:
             self._monitor.close(linger=0)

@@ -20,6 +20,7 @@ FORBIDDEN = {
     "modules": ("rx.master", "rx.minion", "rx.client"),
     "minion": ("rx.master", "rx.client"),
     "master": ("rx.minion", "rx.client"),
+    "runners": ("rx.minion", "rx.master.store"),
     "targeting.py": ("rx.master", "rx.minion", "rx.client", "rx.modules", "rx.config"),
     "config.py": ("rx.master", "rx.minion", "rx.client", "rx.modules"),
     "pathsafe.py": ("rx.transport", "rx.master", "rx.minion", "rx.client", "rx.modules", "rx.config", "rx.targeting"),

@@ -21,7 +21,7 @@ from typing import Iterable, Protocol
 
 SLOTS = 1 << 16
 ENTRY = struct.Struct("<qd")
-PRESENCE_FILE = "presence.map"
+PRESENCE_FILE = "heard.map"
 
 
 class Presence(Protocol):

@@ -1,0 +1,83 @@
+"""The presence store: which minions hold a live, verified connection to this master's publish port
+(rx.transport.presence), as the publisher last reported it.  The publisher writes it; `manage.present`
+and the other presence runners read it.
+
+Backend today: one file, `<sock_dir>/presence` (0600, replaced atomically at most twice a second),
+written with the publisher's pid so a reader can tell a report left by a master that is gone.  A
+store for several masters (Redis, with HA) implements the same two coroutines.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from rx.master.store.errors import StoreError
+from rx.transport.codec import DecodeError, decode, encode
+
+PRESENCE_FILE = "presence"
+
+
+@dataclass(frozen=True)
+class PresenceReport:
+    minions: dict[str, dict] = field(default_factory=dict)
+    """`{id: {"since": time connected, "addr": peer address, "connections": n}}`"""
+    updated: float = 0.0
+    pid: int = 0
+    """the publisher process that wrote it"""
+
+    @property
+    def live(self) -> bool:
+        """Whether the publisher that wrote it still runs."""
+        if self.pid <= 0:
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+
+class PresenceStore(Protocol):
+    async def publish(self, minions: dict[str, dict]) -> None:
+        """Replace the report with `minions` (by this process)."""
+
+    async def read(self) -> PresenceReport | None:
+        """The last report, or None if there is none."""
+
+
+class FilePresenceStore:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    async def publish(self, minions: dict[str, dict]) -> None:
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(encode({"pid": os.getpid(), "updated": time.time(), "minions": minions}))
+        os.replace(tmp, self.path)
+
+    async def read(self) -> PresenceReport | None:
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return None
+        try:
+            data: Any = decode(raw)
+            return PresenceReport(dict(data["minions"]), float(data["updated"]), int(data["pid"]))
+        except (DecodeError, KeyError, TypeError, ValueError):
+            raise StoreError(f"the presence report {self.path} is corrupt (the publisher rewrites it within a "
+                             "second of the next change)") from None
+
+
+def presence_path(sock_dir: str) -> str:
+    return os.path.join(sock_dir, PRESENCE_FILE)
+
+
+def open_presence(sock_dir: str) -> PresenceStore:
+    return FilePresenceStore(presence_path(sock_dir))
