@@ -180,7 +180,7 @@ def push(ctx: ExecContext, path: str, keep_symlinks: bool = False, upload_path: 
     """Send a minion file to the master, stored as `<master cachedir>/minions/<this id>/files/<path>`
     (or `upload_path`); True when stored.  The master must allow it (`file_recv`, `file_recv_max_size`).
 
-    CLI example: rx web1 cp.push /var/log/app.log
+    CLI example: rx '*' cp.push /var/log/app.log
     """
     done = _call(_files(ctx).push, path, upload_path, bool(keep_symlinks))
     if done and remove_source:

@@ -280,13 +280,6 @@ async def test_builtin_returns_and_errors(tmp_path, fun, args, kwargs, value, rc
     assert out == {"return": value, "retcode": rc, "success": rc == 0}
 
 
-@pytest.mark.parametrize("fun", ["rxutil.sync_modules", "saltutil.sync_grains", "saltutil.sync_all"])
-async def test_sync_needs_the_file_server(tmp_path, fun):
-    ex = _executor(tmp_path)
-    out = await _builtin(ex, Host(ex), fun)
-    assert out["retcode"] == 1 and "needs the master's file server" in out["return"] and "#12" in out["return"]
-
-
 async def test_refreshes_reach_the_minion(tmp_path):
     ex = _executor(tmp_path)
     host = Host(ex)
