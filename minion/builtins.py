@@ -178,7 +178,7 @@ async def sync_modules(host: Host, saltenv: str = "", refresh: bool = True) -> l
     Returns what changed, as Salt (`['modules.mymod']`).  `refresh` is accepted for Salt's sake: rx always
     looks for the module files again after a sync that changed something.
 
-    CLI example: rx '*' saltutil.sync_modules
+    CLI example: rx '*' rxutil.sync_modules
     """
     return await host.sync_files("modules", saltenv)
 
@@ -187,7 +187,7 @@ async def sync_grains(host: Host, saltenv: str = "", refresh: bool = True) -> li
     """Fetch the custom grain modules (`_grains`) into `<cachedir>/extmods/grains` and refresh the grains
     (sent to the master's cache) when something changed.  Returns what changed (`['grains.rack']`).
 
-    CLI example: rx '*' saltutil.sync_grains
+    CLI example: rx '*' rxutil.sync_grains
     """
     return await host.sync_files("grains", saltenv)
 
@@ -195,7 +195,7 @@ async def sync_grains(host: Host, saltenv: str = "", refresh: bool = True) -> li
 async def sync_all(host: Host, saltenv: str = "", refresh: bool = True) -> dict:
     """Fetch every kind of custom module from the master: `{"modules": [...], "grains": [...]}`.
 
-    CLI example: rx '*' saltutil.sync_all
+    CLI example: rx '*' rxutil.sync_all
     """
     return await host.sync_files("all", saltenv)
 
