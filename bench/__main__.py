@@ -14,6 +14,8 @@ each figure the median of several runs:
               (LocalClient), returns lost, master RSS with N connected
   throughput  returns/s the master takes from the swarm (J jobs to N swarm
               minions, published at once)
+  jobstore    returns/s into each job store backend (SQLite, PostgreSQL) with
+              1, 2 and 4 writer processes (bench/jobstore.py)
   reliability issue #9's faults on real daemons (bench/reliability.py):
               recovery after a master restart and kill -9, returns lost when
               each master process is killed mid-stream, MWorker RSS over a soak
@@ -46,13 +48,13 @@ from typing import Any, Callable
 from rx.config import default_workers
 from tests.support.procs import cpu_seconds, pss_kb, rss_kb, tree_memory
 
-from . import reliability
+from . import jobstore, reliability
 from .sandbox import BenchSandbox, installed_venv, script, timed
 from .swarm import SwarmGroup, max_minions_per_process, processes_needed, raise_nofile
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
-SECTIONS = ("startup", "real", "salt", "swarm", "throughput", "reliability")
+SECTIONS = ("startup", "real", "salt", "swarm", "throughput", "jobstore", "reliability")
 ANALYSIS_HEADING = "## Analysis"
 
 TARGETS = {
@@ -481,6 +483,7 @@ def render_md(r: dict, analysis: str) -> str:
                      f"(publish + all returns) | {j['rate']:.1f} jobs/s (lost {j['lost_returns']}) |")
     L.append("")
 
+    L += jobstore.render(r.get("jobstore"))
     L += reliability.render(r.get("reliability"))
 
     L += ["## Memory", "", "| Process(es) | rx RSS | rx PSS | Salt RSS | Salt PSS |", "|---|---|---|---|---|"]
@@ -624,6 +627,11 @@ def main(argv: list[str] | None = None) -> None:
                                                   args.workers, args.swarm_procs, args.idle_wait, tp_size,
                                                   args.throughput_jobs, tp_runs=3), st)
 
+    def run_jobstore() -> None:
+        new["jobstore"] = jobstore.bench_jobstore(["sqlite", "postgres"], [1, 2, 4],
+                                                  5_000 if args.quick else 20_000, say)
+        new["jobstore"]["measured"] = st
+
     def run_reliability() -> None:
         new["reliability"] = reliability.bench_reliability(args.reliability_minions, min(args.runs, 3), args.soak,
                                                            say)
@@ -635,9 +643,10 @@ def main(argv: list[str] | None = None) -> None:
         args.sizes, args.storm_sizes = [args.throughput_size], []
     wanted = {"startup": "startup" in args.sections, "real": bool({"real", "throughput"} & args.sections),
               "salt": "salt" in args.sections, "swarm": bool({"swarm", "throughput"} & args.sections)}
+    wanted["jobstore"] = "jobstore" in args.sections
     wanted["reliability"] = "reliability" in args.sections
     for name, fn in (("startup", run_startup), ("real", run_real), ("salt", run_salt), ("swarm", run_swarm),
-                     ("reliability", run_reliability)):
+                     ("jobstore", run_jobstore), ("reliability", run_reliability)):
         if wanted[name]:
             sections.append((name, fn))
     failures = []

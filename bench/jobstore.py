@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 from rx.master.store import JobRecord, StoreConfig, open_stores
 from rx.transport.ids import new_jid
@@ -87,6 +88,53 @@ def measure(backend: str, dsn: str, workers: int, returns: int, jobs: int, size:
                 "returns_per_s": round(stored / elapsed, 1)}
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def bench_jobstore(backends: list[str], workers: list[int], returns: int, say: Callable[[str], None],
+                   jobs: int = 20, size: int = 200) -> dict[str, Any]:
+    """The `jobstore` section of `python -m bench`: {backend: {writers: figure}} (a skipped backend: its reason)."""
+    out: dict[str, Any] = {"returns": returns, "jobs": jobs, "size": size, "backends": {}}
+    for backend in backends:
+        server = None
+        try:
+            if backend == "postgres":
+                server, why = start_server()
+                if server is None:
+                    out["backends"][backend] = {"skipped": why}
+                    say(f"jobstore: postgres skipped: {why}")
+                    continue
+            runs = {}
+            for n in workers:
+                dsn = server.new_database() if server is not None else ""
+                r = measure(backend, dsn, n, returns, jobs, size)
+                runs[str(n)] = r
+                say(f"jobstore: {backend} {n} writer(s): {r['returns_per_s']:.0f} returns/s")
+            out["backends"][backend] = runs
+        finally:
+            if server is not None:
+                server.close()
+    return out
+
+
+def render(res: dict | None) -> list[str]:
+    """The RESULTS.md section."""
+    if not res:
+        return []
+    workers = sorted({int(n) for runs in res["backends"].values() if "skipped" not in runs for n in runs})
+    L = ["## Job store: returns/s into each backend", "",
+         f"{res['returns']:,} returns of {res['size']} bytes over {res['jobs']} jobs, stored through the JobStore "
+         "interface by N writer processes at once (as N MWorkers do); measured "
+         f"{res.get('measured', {}).get('date', '?')} at commit `{res.get('measured', {}).get('commit', '?')}`. "
+         "PostgreSQL: a local server started for the run (fsync off, as in the tests).", "",
+         "| backend | " + " | ".join(f"{n} writer{'s' if n > 1 else ''}" for n in workers) + " |",
+         "|---|" + "---|" * len(workers)]
+    for backend, runs in res["backends"].items():
+        if "skipped" in runs:
+            L.append(f"| {backend} | skipped: {runs['skipped']} |" + " |" * (len(workers) - 1))
+            continue
+        cells = [f"{runs[str(n)]['returns_per_s']:,.0f}/s" if str(n) in runs else "—" for n in workers]
+        L.append(f"| {backend} | " + " | ".join(cells) + " |")
+    return L + [""]
 
 
 def main(argv: list[str] | None = None) -> None:
