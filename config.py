@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Mapping
 import yaml
 
 from rx.configspec import ConfigError, Rule, check_settings, keys, markdown_table, narrow, one_of, setting
-from rx.transport.ids import validate_minion_id
+from rx.transport.ids import ENV_RE, validate_minion_id
 
 __all__ = ["AF_UNIX_PATH_MAX", "LOG_LEVELS", "MASTER_SOCKETS", "ConfigError", "MasterConfig", "MinionConfig",
            "config_dir_from", "config_yaml", "default_workers", "load_master_config", "load_minion_config", "narrow",
@@ -64,6 +64,9 @@ DIR = Rule("a directory path")
 FILE = Rule("a file path")
 PORT = Rule("a port number 1-65535", lambda v: 1 <= v <= 65535)
 SECONDS = Rule("a number of seconds > 0", lambda v: v > 0)
+ROOTS = Rule("a mapping of environment name (letters, digits, '_', '.', '-') to a non-empty list of directories",
+             lambda v: all(isinstance(e, str) and ENV_RE.match(e) and isinstance(d, list) and d
+                           and all(isinstance(p, str) and p.strip() for p in d) for e, d in v.items()))
 
 
 @dataclass(frozen=True)
@@ -155,6 +158,17 @@ class MasterConfig(_Common):
         rule=Rule("a mapping of name to target expression"), factory=dict,
         doc="name -> compound expression or list of ids, for `-N` / `N@`; checked at start (cycles, syntax, "
             "unknown groups: exit 2)")
+    pillar_roots: Mapping[str, Any] = setting(
+        rule=ROOTS, factory=lambda: {"base": ["srv/pillar"]}, shown_default="`{base: [srv/pillar]}`",
+        doc="pillar files by environment, each a list of directories searched in order (relative: under root_dir); "
+            "`top.sls` in them maps targets to pillar files (see README, Pillar)")
+    pillar_source_merging_strategy: str = setting(
+        "smart", rule=one_of("smart", "recurse", "overwrite"),
+        doc="how pillar files merge: `smart`/`recurse` merge maps at every depth (a later file wins on a value), "
+            "`overwrite` replaces whole top-level keys")
+    pillar_merge_lists: bool = setting(False, rule=Rule("true or false"),
+                                       doc="merging pillar files joins lists (new items appended) instead of "
+                                           "replacing them")
 
     def socket_paths(self) -> list[str]:
         """Every IPC socket path of the master (MASTER_SOCKETS in `sock_dir`)."""
@@ -249,6 +263,13 @@ class MinionConfig(_Common):
         "/etc/init.d", rule=Rule("an absolute directory path", lambda v: v.startswith("/")),
         doc="where the init-script `service` back end (no systemd or OpenRC running) finds the scripts; their "
             "runlevel links are in the rc?.d directories beside it.  Not under root_dir: the services are the host's")
+    pillarenv: str = setting("", rule=Rule("an environment name of the master's pillar_roots, or empty",
+                                           lambda v: v == "" or ENV_RE.match(v) is not None),
+                             doc="compile this minion's pillar from this environment only; empty: from all of them")
+    pillar_refresh_interval: float = setting(
+        3600.0, rule=Rule("a number of seconds >= 0 (0: only at start and when asked)", lambda v: v >= 0),
+        doc="fetch the pillar again this often (it is fetched at start and by `saltutil.refresh_pillar` too); "
+            "rx's own key: Salt refreshes pillar when asked or at each state run")
 
 
 def config_dir_from(cli_value: str | None) -> str:
@@ -310,6 +331,9 @@ def load_master_config(config_dir: str | None = None, overrides: Mapping[str, An
             raise ConfigError(f"{path}: nodegroups: {exc}", path=str(path), key="nodegroups") from None
     if values.get("autosign_file"):
         values["autosign_file"] = os.path.join(values.get("root_dir", "/"), values["autosign_file"])
+    roots = values.get("pillar_roots") or MasterConfig.__dataclass_fields__["pillar_roots"].default_factory()
+    values["pillar_roots"] = {env: [os.path.join(values.get("root_dir", "/"), d) for d in dirs]
+                              for env, dirs in roots.items()}
     cfg = MasterConfig(**values)
     longest = max(len(os.fsencode(p)) for p in cfg.socket_paths())
     if longest > AF_UNIX_PATH_MAX:

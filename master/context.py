@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from rx.logsetup import RateLimitedLog
 from rx.master.autosign import AutoSign
@@ -15,6 +15,9 @@ from rx.transport.errors import ErrorKind
 from rx.transport.events import Event
 from rx.transport.replies import ErrorReply
 from rx.transport.roles import EventSink, FrameSink
+
+if TYPE_CHECKING:
+    from rx.master.pillar import PillarService
 
 log = logging.getLogger("rx.master.handlers")
 
@@ -44,6 +47,8 @@ class WorkerContext:
     presence: Presence = field(default_factory=LocalPresence)
     """When the master last opened a sealed request from each minion (shared by its workers): a client's
     `lookup` tells it which silent minions are alive (busy), not gone."""
+    pillar: "PillarService | None" = None
+    """Compiles minions' pillars (`pillar_roots`) and keeps them for pillar targets; None: no pillar."""
 
     async def fire(self, event: Event) -> None:
         await self.events.fire(event.tag, event.to_wire())

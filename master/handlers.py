@@ -3,7 +3,7 @@ explicit table.  Nothing from the wire is ever used as an attribute name.
 
 Clear (unauthenticated) commands: `_auth`; `publish`, `preview` and `lookup` (root key required,
 and only from the local socket).  Sealed commands, from accepted minions only: `_return`,
-`_minion_event`, `_missed`.
+`_minion_event`, `_missed`, `_pillar`.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from typing import Any, Awaitable, Callable
 
 from rx.master.context import WorkerContext, drop_log, error, store_log
 from rx.master.minion_cmds import handle_auth, handle_minion_event, handle_missed, handle_return
+from rx.master.pillar.handler import handle_pillar
 from rx.master.publish import handle_lookup, handle_preview, handle_publish
 from rx.master.store import StoreError
-from rx.transport import messages as m
+from rx.transport import messages as m, pillarmsgs
 from rx.transport.codec import MAX_OBJECTS, NETWORK_MAX_CLEAR_BYTES, NETWORK_MAX_OBJECTS, DecodeError, decode
 from rx.transport.errors import ErrorKind, ProtocolError
 from rx.transport.messages import AesRequest, ClearRequest, looks_sealed, parse_request
@@ -33,6 +34,7 @@ SECURE_COMMANDS: dict[str, tuple[Any, Callable[[WorkerContext, str, Any], Awaita
     m.RETURN: (m.JobReturn, handle_return),
     m.MINION_EVENT: (m.MinionEvent, handle_minion_event),
     m.MISSED: (m.MissedRequest, handle_missed),
+    pillarmsgs.PILLAR: (pillarmsgs.PillarRequest, handle_pillar),
 }
 """Sealed command -> (the typed load it carries, its handler); the load is parsed before the handler runs."""
 NONCE_CHECKED = frozenset({m.MINION_EVENT})

@@ -17,6 +17,7 @@ from rx.config import MasterConfig
 from rx.master.autosign import AutoSign
 from rx.master.context import DropLog, WorkerContext, WorkerSettings
 from rx.master.handlers import LOCAL_LANE, dispatch, network_lane
+from rx.master.pillar import pillar_service
 from rx.master.presence import PRESENCE_FILE, SharedPresence
 from rx.master.store import StoreError, open_stores, store_config
 from rx.transport.codec import MAX_FRAME_BYTES, NETWORK_MAX_CLEAR_BYTES, encode
@@ -54,6 +55,7 @@ async def run(cfg: MasterConfig, index: int = 0) -> None:
         publisher=transport.frame_sink(ipc_url(cfg.publish_pull_ipc)),
         autosign=AutoSign(cfg.autosign_file),
         presence=SharedPresence(os.path.join(cfg.sock_dir, PRESENCE_FILE)),
+        pillar=pillar_service(cfg),
     )
     log.debug("mworker %d ready", index)
     try:

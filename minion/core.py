@@ -17,9 +17,10 @@ from rx.minion.gate import Gate, Hold
 from rx.minion.grains import Grains
 from rx.minion.link import MasterLink
 from rx.minion.outbox import STOP_DELIVERY_SECONDS, Outbox
+from rx.minion.pillar import MinionPillar
 from rx.minion.registry import Registry
 from rx.minion.spool import SPOOL_DIR, Spool
-from rx.modules import ExecContext
+from rx.modules import CommandError, ExecContext
 from rx.targeting import MinionFacts
 from rx.transport import messages as m
 from rx.transport.crypto import Identity, load_or_create_identity
@@ -32,6 +33,8 @@ _trouble = RateLimitedLog(log)
 
 BUFFER_MAX = 256
 SEEN_FILE = "seen_jids"
+PILLAR_START_ATTEMPTS = 2
+"""Tries of the pillar fetch at start (a minion that cannot get it starts anyway, and tries again later)."""
 
 
 class Minion:
@@ -49,15 +52,18 @@ class Minion:
             self.grain_layers = Grains.load(cfg.id, cfg)
             grains = self.grain_layers.merged()
         self.grains = grains
+        self.pillar = MinionPillar(cfg.pillarenv, on_refresh=self._use_pillar)
         self.registry = Registry()
         if executor is None:
             self.registry.preload()
             executor = Executor(self.registry, self._context(), on_event=self._job_event)
         self.executor = executor
         for name, handler in (("jobs.running", self._jobs_running), ("jobs.find", self._jobs_find),
-                              ("jobs.kill", self._jobs_kill), ("grains.refresh", self._grains_refresh)):
+                              ("jobs.kill", self._jobs_kill), ("grains.refresh", self._grains_refresh),
+                              ("saltutil.refresh_pillar", self._refresh_pillar),
+                              ("rxutil.refresh_pillar", self._refresh_pillar)):
             self.registry.attach(name, handler)
-        self.gate = Gate(lambda: MinionFacts(self.cfg.id, self.grains),
+        self.gate = Gate(lambda: MinionFacts(self.cfg.id, self.grains, self.pillar.data),
                          Path(cfg.cachedir) / SEEN_FILE if persist_seen and cfg.cachedir else None)
         self.links: list[MasterLink] = []
         self.buffered: list[Publication] = []
@@ -71,7 +77,8 @@ class Minion:
         self.outbox: Outbox | None = None
 
     def _context(self) -> ExecContext:
-        return ExecContext(minion_id=self.cfg.id, grains=self.grains, config=self.cfg, registry=self.registry)
+        return ExecContext(minion_id=self.cfg.id, grains=self.grains, config=self.cfg, registry=self.registry,
+                           pillar=self.pillar.data, pillar_error=self.pillar.error)
 
     @property
     def session(self) -> Session | None:
@@ -92,6 +99,9 @@ class Minion:
         self.outbox = Outbox(link, self.spool)
         try:
             await link.reauth(None)
+            await self.pillar.refresh(link, self.grains, PILLAR_START_ATTEMPTS)
+            if self.cfg.pillar_refresh_interval > 0:
+                self._spawn(self.pillar.every(self.cfg.pillar_refresh_interval, link, lambda: self.grains))
             self._spawn(self.outbox.run())
             sub = link.subscribe(watch_link=self.catch_up)
             try:
@@ -166,7 +176,7 @@ class Minion:
         if builtin is not None:
             try:
                 result = {"return": await builtin(*job.arg, **job.kwarg), "retcode": 0, "success": True}
-            except TypeError as exc:
+            except (TypeError, CommandError) as exc:
                 result = {"return": f"ERROR: {job.fun}: {exc}", "retcode": 1, "success": False}
         else:
             result = await self.executor.run(job)
@@ -200,6 +210,20 @@ class Minion:
         self.grain_layers = await asyncio.to_thread(Grains.load, self.cfg.id, self.cfg, static=static)
         await self._use_grains(self.grain_layers.merged())
         return self.grains
+
+    async def _refresh_pillar(self, wait: bool = False, timeout: float = 30, clean_cache: bool = True) -> bool:
+        """Fetch the pillar from the master now; True, or CommandError saying why not (the last good pillar is
+        kept).  Salt's `wait`, `timeout` and `clean_cache` are accepted: rx always waits for the master's answer."""
+        why = await self.pillar.refresh(self.link, self.grains)
+        if why:
+            kept = "the last one is kept" if self.pillar.data is not None else "this minion has none"
+            raise CommandError(f"the pillar was not refreshed ({kept}): {why}")
+        return True
+
+    def _use_pillar(self) -> None:
+        """The pillar (or the reason there is none) changed: jobs started from now on get it."""
+        if isinstance(self.executor, Executor):
+            self.executor.context = self._context()
 
     async def _reload_grains_file(self) -> None:
         """A job changed the grains file (`grains.setval` & co, or any job writing it): merge it again and

@@ -42,6 +42,10 @@ BUILTINS = (
     BuiltinSpec("grains.refresh", "Recompute the grains (core facts and the minion config's static grains) and "
                                   "send them to the master's grains cache, for targeting.\n\n"
                                   "CLI example: rx '*' grains.refresh"),
+    *(BuiltinSpec(f"{m}.refresh_pillar", "Fetch this minion's pillar from the master now (it keeps it in memory) "
+                                         "and return True; if the master cannot compile it, fail saying which file "
+                                         "and line, and keep the last good pillar.\n\n"
+                                         f"CLI example: rx '*' {m}.refresh_pillar") for m in ("saltutil", "rxutil")),
 )
 BUILTIN_NAMES = frozenset(b.name for b in BUILTINS)
 

@@ -13,8 +13,11 @@ MINION_ID_MAX = 255
 _MINION_ID_BAD = re.compile(r"[/\\\x00]")
 JID_RE = re.compile(r"^[0-9]{20}\Z")
 FUN_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*\Z")
-TARGET_TYPES = ("glob", "pcre", "list", "grain", "grain_pcre", "ipcidr", "compound", "nodegroup")
+TARGET_TYPES = ("glob", "pcre", "list", "grain", "grain_pcre", "ipcidr", "compound", "nodegroup", "pillar",
+                "pillar_pcre")
 """Every target type a publish request may name (the matcher in rx.targeting implements them)."""
+ENV_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}\Z")
+"""A file server or pillar environment name: 1-64 letters, digits, `_`, `.`, `-` (neither of the last two first)."""
 
 
 def validate_minion_id(minion_id: Any) -> str | None:
