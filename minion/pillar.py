@@ -4,7 +4,9 @@ minion process only (never written to disk: it may hold secrets) and reaches eac
 ExecContext (`ctx.pillar`).
 
 A fetch that fails (the master cannot compile the pillar, or cannot be reached) keeps the last good
-pillar; the reason is kept too (`error`), so that a job that finds no pillar at all can say why.
+pillar: the one held, or the one the master says it last sent (a minion restarted while its pillar does
+not compile gets that one back); the reason is kept too (`error`), so that a job that finds no pillar at
+all can say why, and `saltutil.refresh_pillar` fails with it.
 """
 
 from __future__ import annotations
@@ -44,7 +46,9 @@ class MinionPillar:
             why = ""
             if outcome.status is Status.DELIVERED:
                 try:
-                    self.data, self.error = PillarReply.from_wire(outcome.reply).pillar, ""
+                    reply = PillarReply.from_wire(outcome.reply)
+                    self.data, self.error = reply.pillar, ""
+                    why = reply.error  # not compiled now: the master sent the last pillar this minion had
                 except ProtocolError as exc:
                     why = f"the master's reply is not a pillar: {exc}"
             else:

@@ -4,7 +4,8 @@ The request carries the minion's grains (the master renders the pillar with them
 the pillar environment it wants ("" for all of them).  It names no minion: the master compiles the
 pillar of the minion whose key sealed the request.  A request that names another id anyway (Salt's
 `id` field) is refused by the master, and logged.  The reply is sealed to that minion and bound to
-its request, like every sealed reply (`transport.secure.seal_reply`).
+its request, like every sealed reply (`transport.secure.seal_reply`).  When the pillar does not compile,
+the reply is the last pillar that minion was sent with the error, or a RENDER error if it never got one.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from rx.transport.ids import ENV_RE
 PILLAR = "_pillar"
 MAX_PILLAR_BYTES = 12 * 1024 * 1024
 """Largest encoded pillar the master sends (under the 16 MB frame limit, with room for the envelope)."""
+MAX_ERROR = 4096
 
 
 def check_env(value: Any, key: str) -> str:
@@ -55,12 +57,14 @@ class PillarRequest:
 
 @dataclass(frozen=True)
 class PillarReply:
-    """The minion's compiled pillar (a map with string keys at the top)."""
+    """The minion's compiled pillar (a map with string keys at the top).  With `error`, the pillar could not be
+    compiled now (the error names the file and line) and `pillar` is the last one this minion was sent."""
 
     pillar: dict
+    error: str = ""
 
     def to_wire(self) -> dict:
-        return {"ok": True, "pillar": self.pillar}
+        return {"ok": True, "pillar": self.pillar, **({"error": self.error} if self.error else {})}
 
     @classmethod
     def from_wire(cls, obj: Any) -> "PillarReply":
@@ -70,4 +74,4 @@ class PillarReply:
         pillar = f.get(d, "pillar", dict)
         if not all(isinstance(k, str) for k in pillar):
             raise ProtocolError("top-level keys must be strings", "pillar")
-        return cls(pillar)
+        return cls(pillar, f.get(d, "error", str, default="")[:MAX_ERROR])

@@ -2,8 +2,9 @@
 the pillar cache, and answer with it (sealed to that minion and bound to its request by the dispatcher).
 
 A request that names another minion is refused and logged: a minion only ever gets its own pillar.
-A pillar that does not compile is answered with a RENDER error naming the file and line; the cache keeps
-the last pillar sent, as the minion keeps the last one it got.  Neither the pillar nor the request's
+A pillar that does not compile is answered with the error (file and line) and the last pillar this minion
+was sent, from the cache, so the minion keeps its last good pillar even across its restart (and pillar
+targets, decided from the cache, agree with it); a RENDER error when it was never sent one.  Neither the pillar nor the request's
 grains are logged or fired as an event, and nothing of it goes to the job store.
 """
 
@@ -41,7 +42,8 @@ async def handle_pillar(ctx: WorkerContext, minion_id: str, req: PillarRequest) 
             raise PillarError("pillar", f"is {len(frame)} bytes encoded, over the limit of {MAX_PILLAR_BYTES}")
     except PillarError as exc:
         render_log(f"pillar of {minion_id}: {exc}")
-        return error(ErrorKind.RENDER, str(exc))
+        last = await service.cache.get(minion_id)
+        return error(ErrorKind.RENDER, str(exc)) if last is None else PillarReply(last, str(exc)).to_wire()
     try:
         await service.cache.store(minion_id, pillar)
     except OSError as exc:  # the minion still gets its pillar; pillar targets see the old one meanwhile

@@ -40,7 +40,10 @@ def test_bad_requests_name_the_field(wire, field):
 
 
 def test_replies():
-    assert PillarReply.from_wire({"ok": True, "pillar": {"a": {"b": [1]}}}).pillar == {"a": {"b": [1]}}
-    for bad in ({"ok": True}, {"ok": False, "pillar": {}}, {"ok": True, "pillar": [1]}, {"ok": True, "pillar": {1: 2}}):
+    assert PillarReply.from_wire({"ok": True, "pillar": {"a": {"b": [1]}}}) == PillarReply({"a": {"b": [1]}})
+    kept = PillarReply({"a": 1}, "base:a.sls line 2: Jinja syntax error")
+    assert PillarReply.from_wire(kept.to_wire()) == kept
+    for bad in ({"ok": True}, {"ok": False, "pillar": {}}, {"ok": True, "pillar": [1]}, {"ok": True, "pillar": {1: 2}},
+                {"ok": True, "pillar": {}, "error": 3}):
         with pytest.raises(ProtocolError):
             PillarReply.from_wire(bad)
