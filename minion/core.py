@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from pathlib import Path
 from typing import Any, Iterator
@@ -17,7 +18,7 @@ from rx.minion.gate import Gate, Hold
 from rx.minion.grains import Grains
 from rx.minion.link import MasterLink
 from rx.minion.outbox import STOP_DELIVERY_SECONDS, Outbox
-from rx.minion.pillar import MinionPillar
+from rx.minion.pillar import MinionPillar, refresh_pillar
 from rx.minion.registry import Registry
 from rx.minion.spool import SPOOL_DIR, Spool
 from rx.modules import CommandError, ExecContext
@@ -60,8 +61,8 @@ class Minion:
         self.executor = executor
         for name, handler in (("jobs.running", self._jobs_running), ("jobs.find", self._jobs_find),
                               ("jobs.kill", self._jobs_kill), ("grains.refresh", self._grains_refresh),
-                              ("saltutil.refresh_pillar", self._refresh_pillar),
-                              ("rxutil.refresh_pillar", self._refresh_pillar)):
+                              ("saltutil.refresh_pillar", functools.partial(refresh_pillar, self)),
+                              ("rxutil.refresh_pillar", functools.partial(refresh_pillar, self))):
             self.registry.attach(name, handler)
         self.gate = Gate(lambda: MinionFacts(self.cfg.id, self.grains, self.pillar.data),
                          Path(cfg.cachedir) / SEEN_FILE if persist_seen and cfg.cachedir else None)
@@ -211,14 +212,10 @@ class Minion:
         await self._use_grains(self.grain_layers.merged())
         return self.grains
 
-    async def _refresh_pillar(self, wait: bool = False, timeout: float = 30, clean_cache: bool = True) -> bool:
-        """Fetch the pillar from the master now; True, or CommandError saying why not (the last good pillar is
-        kept).  Salt's `wait`, `timeout` and `clean_cache` are accepted: rx always waits for the master's answer."""
-        why = await self.pillar.refresh(self.link, self.grains)
-        if why:
-            kept = "the last one is kept" if self.pillar.data is not None else "this minion has none"
-            raise CommandError(f"the pillar was not refreshed ({kept}): {why}")
-        return True
+    async def refresh_pillar(self) -> str:
+        """Fetch the pillar from the master now: "" if it was refreshed, else why not (the last good one is kept).
+        What the built-in `rxutil.refresh_pillar` (rx.minion.pillar.refresh_pillar) calls."""
+        return await self.pillar.refresh(self.link, self.grains)
 
     def _use_pillar(self) -> None:
         """The pillar (or the reason there is none) changed: jobs started from now on get it."""

@@ -14,9 +14,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from typing import Callable
+from typing import Any, Callable
 
 from rx.minion.link import SEND_ATTEMPTS, MasterLink, Status
+from rx.modules import CommandError
 from rx.transport.errors import ProtocolError
 from rx.transport.pillarmsgs import PILLAR, PillarReply, PillarRequest
 
@@ -65,3 +66,17 @@ class MinionPillar:
         while True:
             await asyncio.sleep(interval * random.uniform(1 - JITTER, 1 + JITTER))
             await self.refresh(link, grains())
+
+
+async def refresh_pillar(host: Any, wait: bool = False, timeout: float = 30, clean_cache: bool = True) -> bool:
+    """Fetch this minion's pillar from the master now (the minion keeps it in memory) and return True.  If
+    the master cannot compile it, fail with the file and line, and keep the last good pillar.
+
+    Differs from Salt: always waits for the master's answer; `wait`, `timeout` and `clean_cache` are accepted.
+    CLI example: rx '*' saltutil.refresh_pillar
+    """
+    why = await host.refresh_pillar()
+    if why:
+        kept = "the last one is kept" if host.pillar.data is not None else "this minion has none"
+        raise CommandError(f"the pillar was not refreshed ({kept}): {why}")
+    return True

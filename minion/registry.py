@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, Awaitable, Callable
 
+from rx.minion.pillar import refresh_pillar
 from rx.modules import MODULES, ExecContext, takes_context
 from rx.transport.ids import FUN_RE
 
@@ -42,10 +43,7 @@ BUILTINS = (
     BuiltinSpec("grains.refresh", "Recompute the grains (core facts and the minion config's static grains) and "
                                   "send them to the master's grains cache, for targeting.\n\n"
                                   "CLI example: rx '*' grains.refresh"),
-    *(BuiltinSpec(f"{m}.refresh_pillar", "Fetch this minion's pillar from the master now (it keeps it in memory) "
-                                         "and return True; if the master cannot compile it, fail saying which file "
-                                         "and line, and keep the last good pillar.\n\n"
-                                         f"CLI example: rx '*' {m}.refresh_pillar") for m in ("saltutil", "rxutil")),
+    *(BuiltinSpec(f"{m}.refresh_pillar", inspect.cleandoc(refresh_pillar.__doc__ or "")) for m in ("saltutil", "rxutil")),
 )
 BUILTIN_NAMES = frozenset(b.name for b in BUILTINS)
 
