@@ -73,7 +73,7 @@ async def refresh_pillar(host: Any, wait: bool = False, timeout: float = 30, cle
     the master cannot compile it, fail with the file and line, and keep the last good pillar.
 
     Differs from Salt: always waits for the master's answer; `wait`, `timeout` and `clean_cache` are accepted.
-    CLI example: rx '*' saltutil.refresh_pillar
+    CLI example: rx '*' rxutil.refresh_pillar
     """
     why = await host.refresh_pillar()
     if why:
