@@ -32,6 +32,7 @@ the whole compile with the file and line: no partial pillar is ever sent.
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -147,7 +148,7 @@ class Compiler:
             if src is None:
                 continue
             text, rendered = self.renderer.render_text(src, self._context(run, env, "top", {}))
-            data = self.renderer.load(src, text, rendered)
+            data, lines = self.renderer.load(src, text, rendered), _KeyLines(text)
             if data is None:
                 continue
             if not isinstance(data, dict):
@@ -155,24 +156,22 @@ class Compiler:
             for section, targets in data.items():
                 if section == "include" or (pillarenv and section != pillarenv):
                     continue  # with a pillarenv, only its section counts
-                line = _key_line(text, [section])
                 if section not in self.roots.roots:
-                    raise PillarError(src.shown, f"environment {section!r} is not in the master's pillar_roots", line)
+                    raise PillarError(src.shown, f"environment {section!r} is not in the master's pillar_roots",
+                                      lines.line([section]))
                 if targets is None:
                     continue
                 if not isinstance(targets, dict):
                     raise PillarError(src.shown, f"environment {section!r} must map targets to lists of sls names, "
-                                                 f"not be a {_kind(targets)}", line)
+                                                 f"not be a {_kind(targets)}", lines.line([section]))
                 for tgt, items in targets.items():
-                    entries[(section, str(tgt))] = self._entry(run, src, text, section, tgt, items)
+                    entries[(section, str(tgt))] = self._entry(run, src, lines, section, tgt, items)
         ordered = sorted(entries.values(), key=lambda e: e.order)
         return [e for e in ordered if e.matches]
 
-    def _entry(self, run: _Run, src: Source, text: str, env: str, tgt: Any, items: Any) -> _Entry:
-        line = _key_line(text, [env, str(tgt)])
-
+    def _entry(self, run: _Run, src: Source, lines: "_KeyLines", env: str, tgt: Any, items: Any) -> _Entry:
         def fail(message: str) -> PillarError:
-            return PillarError(src.shown, f"target {str(tgt)[:200]!r}: {message}", line)
+            return PillarError(src.shown, f"target {str(tgt)[:200]!r}: {message}", lines.line([env, str(tgt)]))
         if not isinstance(tgt, str):
             raise fail("a target must be a string")
         if not isinstance(items, list):
@@ -180,7 +179,10 @@ class Compiler:
         names, options = [], {"match": "compound", "ignore_missing": False, "order": 0}
         for item in items:
             if isinstance(item, str):
-                sls_parts(item, f"{src.shown} line {line}")
+                try:
+                    sls_parts(item, src.shown)
+                except PillarError as exc:
+                    raise fail(exc.reason) from None
                 names.append(item)
             elif isinstance(item, dict) and item and set(item) <= _TOP_OPTIONS:
                 options.update(item)
@@ -198,8 +200,9 @@ class Compiler:
             raise fail(str(exc)) from None
         if target.uses_pillar:
             raise fail("pillar targets (I@, J@) cannot be used to compile pillar")
-        return _Entry(env, tuple(names), bool(target.match(MinionFacts(run.minion_id, run.grains))),
-                      bool(options["ignore_missing"]), order, src.shown, line)
+        matches = bool(target.match(MinionFacts(run.minion_id, run.grains)))
+        return _Entry(env, tuple(names), matches, bool(options["ignore_missing"]), order, src.shown,
+                      lines.line([env, str(tgt)]) if matches else 0)
 
     # ------------------------------------------------------------ sls files and includes
 
@@ -273,12 +276,25 @@ def _kind(value: Any) -> str:
                                                                                               type(value).__name__)
 
 
-def _key_line(text: str, path: list[Any]) -> int:
-    """The line of the mapping key at `path` in YAML `text` (0 if not found): errors point at it."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.YAMLError:
-        return 0
+class _KeyLines:
+    """Where the keys of a YAML text are, for errors to point at (the text is composed once, when first asked)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    @functools.cached_property
+    def root(self) -> Any:
+        try:
+            return yaml.compose(self.text, Loader=yaml.SafeLoader)
+        except yaml.YAMLError:
+            return None
+
+    def line(self, path: list[Any]) -> int:
+        """The line of the mapping key at `path` (0 if not found)."""
+        return _key_line(self.root, path)
+
+
+def _key_line(node: Any, path: list[Any]) -> int:
     line = 0
     for key in path:
         if not isinstance(node, yaml.MappingNode):
