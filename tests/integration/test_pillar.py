@@ -141,6 +141,10 @@ def test_another_minions_pillar_is_refused_and_logged(pillar_fleet):
         with pytest.raises(Rejected):
             open_reply(thief.session.request_key, parse_request(decode(second)), sealed_reply)
         assert open_reply(thief.session.request_key, parse_request(decode(first)), sealed_reply)["ok"] is True
+        # a missing environment: the error, with the last pillar this minion was sent
+        missing = thief.send_sealed(thief.sealed("_pillar", {"grains": {}, "pillarenv": "nope"}))
+        assert missing["ok"] is True and missing["pillar"]["who"] == "m3", missing
+        assert missing["error"] == "pillarenv: environment 'nope' is not in the master's pillar_roots (it has: base)"
         for bad in ({"grains": []}, {"grains": {}, "pillarenv": "../base"}, {"grains": {}, "id": "../m1"}):
             reply = thief.send_sealed(thief.sealed("_pillar", bad))
             assert reply["ok"] is False and reply["error"]["type"] == "bad_request", (bad, reply)
