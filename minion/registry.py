@@ -43,7 +43,8 @@ BUILTINS = (
     BuiltinSpec("grains.refresh", "Recompute the grains (core facts and the minion config's static grains) and "
                                   "send them to the master's grains cache, for targeting.\n\n"
                                   "CLI example: rx '*' grains.refresh"),
-    *(BuiltinSpec(f"{m}.refresh_pillar", inspect.cleandoc(refresh_pillar.__doc__ or "")) for m in ("saltutil", "rxutil")),
+    *(BuiltinSpec(f"{m}.refresh_pillar", inspect.cleandoc(refresh_pillar.__doc__ or ""))
+      for m in ("saltutil", "rxutil")),
 )
 BUILTIN_NAMES = frozenset(b.name for b in BUILTINS)
 
