@@ -22,7 +22,8 @@ from typing import Any, ClassVar, Mapping
 
 import yaml
 
-from rx.configspec import ConfigError, Rule, check_settings, keys, narrow, one_of, setting
+from rx.configspec import (DIR, FILE, PORT, SECONDS, ConfigError, Rule, check_settings, dsn_ok, keys, narrow, one_of,
+                           regexes_ok, setting, user_exists)
 from rx.transport.filemsgs import ENV_RE
 from rx.transport.ids import validate_minion_id
 
@@ -51,34 +52,6 @@ def default_workers() -> int:
     return max(2, min(8, os.cpu_count() or 2))
 
 
-def _dsn_ok(value: str) -> bool:
-    """A libpq connection string psycopg can parse (any non-blank string when psycopg is not installed)."""
-    if not value:
-        return True
-    try:
-        from psycopg.conninfo import conninfo_to_dict
-    except ImportError:
-        return bool(value.strip())
-    try:
-        conninfo_to_dict(value)
-    except Exception:  # noqa: BLE001 - psycopg.ProgrammingError, but anything it cannot parse is refused
-        return False
-    return True
-
-
-def _user_exists(name: str) -> bool:
-    import pwd
-    try:
-        pwd.getpwnam(name)
-        return True
-    except KeyError:
-        return False
-
-
-DIR = Rule("a directory path")
-FILE = Rule("a file path")
-PORT = Rule("a port number 1-65535", lambda v: 1 <= v <= 65535)
-SECONDS = Rule("a number of seconds > 0", lambda v: v > 0)
 ENVIRONMENT = Rule("an environment name: 1-64 letters, digits, '_', '.', '-' (not first)",
                    lambda v: ENV_RE.match(v) is not None)
 
@@ -86,13 +59,6 @@ ENVIRONMENT = Rule("an environment name: 1-64 letters, digits, '_', '.', '-' (no
 def _file_roots_ok(v: Mapping) -> bool:
     return all(isinstance(env, str) and ENV_RE.match(env) and isinstance(dirs, list) and dirs
                and all(isinstance(d, str) and d.strip() for d in dirs) for env, dirs in v.items())
-
-
-def _regexes_ok(v: list) -> bool:
-    try:
-        return all(isinstance(r, str) and re.compile(r) is not None for r in v)
-    except re.error:
-        return False
 
 
 @dataclass(frozen=True)
@@ -104,7 +70,7 @@ class _Common:
     config_dir: str = DEFAULT_CONFIG_DIR
     root_dir: str = setting("/", rule=DIR, doc="prefix of every relative path below; a sandbox is one `root_dir:` line")
     user: str = setting("", rule=Rule("an existing user name (empty: the user rx is started as)",
-                                      lambda v: v == "" or _user_exists(v)),
+                                      lambda v: v == "" or user_exists(v)),
                         doc="run as this user: started as root, the daemon hands it its directories, the pidfile and "
                             "the log file, then switches to it; empty: stay the user that started it")
     log_level: str = setting("warning", rule=Rule("one of " + ", ".join(LOG_LEVELS), lambda v: v.lower() in LOG_LEVELS,
@@ -181,7 +147,7 @@ class MasterConfig(_Common):
             "store need different ones (jids are `YYYYmmddHHMMSS` + 1/10,000 s + this; see the README)")
     postgres_dsn: str = setting(
         "", rule=Rule("a libpq connection string (`host=db port=5432 dbname=rx user=rx` or a postgresql:// URI), or "
-                      "empty", _dsn_ok),
+                      "empty", dsn_ok),
         doc="the PostgreSQL server of `job_store_backend: postgres` (required then); keep the password out of it: "
             "libpq reads `~/.pgpass` of the master's user, or `passfile=`")
     postgres_pool_size: int = setting(4, rule=Rule("a whole number 1-100", lambda v: 1 <= v <= 100),
@@ -209,7 +175,7 @@ class MasterConfig(_Common):
             "followed). Salt's default is true; rx's is false, because a link out of the root leaks the master's "
             "own files to whoever can add one (a git checkout)")
     file_ignore_regex: list = setting(
-        rule=Rule("a list of regular expressions", _regexes_ok), factory=list,
+        rule=Rule("a list of regular expressions", regexes_ok), factory=list,
         doc="paths (relative to their root) matching one of these are not served, listed or synced")
     file_ignore_glob: list = setting(
         rule=Rule("a list of glob patterns", lambda v: all(isinstance(g, str) for g in v)), factory=list,
@@ -223,6 +189,18 @@ class MasterConfig(_Common):
     file_recv_max_size: float = setting(
         100.0, rule=Rule("a number of MiB > 0", lambda v: v > 0),
         doc="largest file a minion may push (Salt's unit too: megabytes)")
+    pillar_roots: Mapping[str, Any] = setting(
+        rule=Rule("a mapping of environment name to a non-empty list of directories", _file_roots_ok),
+        factory=lambda: {"base": ["srv/pillar"]}, shown_default="`{base: [srv/pillar]}`",
+        doc="pillar files by environment, each a list of directories searched in order (relative: under root_dir); "
+            "`top.sls` in them maps targets to pillar files (see README, Pillar)")
+    pillar_source_merging_strategy: str = setting(
+        "smart", rule=one_of("smart", "recurse", "overwrite"),
+        doc="how pillar files merge: `smart`/`recurse` merge maps at every depth (a later file wins on a value), "
+            "`overwrite` replaces whole top-level keys")
+    pillar_merge_lists: bool = setting(False, rule=Rule("true or false"),
+                                       doc="merging pillar files joins lists (new items appended) instead of "
+                                           "replacing them")
 
     @property
     def minions_dir(self) -> str:
@@ -337,6 +315,13 @@ class MinionConfig(_Common):
     sync_on_start: bool = setting(False, rule=Rule("true or false"),
                                   doc="sync `_modules` and `_grains` from the master's file roots when the minion "
                                       "starts (as `saltutil.sync_all`)")
+    pillarenv: str = setting("", rule=Rule("an environment name of the master's pillar_roots, or empty",
+                                           lambda v: v == "" or ENV_RE.match(v) is not None),
+                             doc="compile this minion's pillar from this environment only; empty: from all of them")
+    pillar_refresh_interval: float = setting(
+        3600.0, rule=Rule("a number of seconds >= 0 (0: only at start and when asked)", lambda v: v >= 0),
+        doc="fetch the pillar again this often (it is fetched at start and by `saltutil.refresh_pillar` too); "
+            "rx's own key: Salt refreshes pillar when asked or at each state run")
 
 
 def config_dir_from(cli_value: str | None) -> str:
@@ -404,6 +389,9 @@ def load_master_config(config_dir: str | None = None, overrides: Mapping[str, An
     if values.get("job_store_backend") == "postgres" and not values.get("postgres_dsn"):
         raise ConfigError(f"{path}: job_store_backend: postgres needs postgres_dsn (the server's connection string)",
                           path=str(path), key="postgres_dsn")
+    roots = values.get("pillar_roots") or MasterConfig.__dataclass_fields__["pillar_roots"].default_factory()
+    values["pillar_roots"] = {env: [os.path.join(values.get("root_dir", "/"), d) for d in dirs]
+                              for env, dirs in roots.items()}
     cfg = MasterConfig(**values)
     longest = max(len(os.fsencode(p)) for p in cfg.socket_paths())
     if longest > AF_UNIX_PATH_MAX:

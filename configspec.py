@@ -13,6 +13,7 @@ import difflib
 import functools
 import json
 import logging
+import re
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -179,3 +180,42 @@ def narrow(cfg: object, cls: type[T]) -> T:
     if missing:
         raise TypeError(f"narrow: {type(cfg).__name__} has no {', '.join(missing)} (wanted by {cls.__name__})")
     return cls(**{n: getattr(cfg, n) for n in names})
+
+
+# ---------------------------------------------------------------- rules of several keys
+
+def dsn_ok(value: str) -> bool:
+    """A libpq connection string psycopg can parse (any non-blank string when psycopg is not installed)."""
+    if not value:
+        return True
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+    except ImportError:
+        return bool(value.strip())
+    try:
+        conninfo_to_dict(value)
+    except Exception:  # noqa: BLE001 - psycopg.ProgrammingError, but anything it cannot parse is refused
+        return False
+    return True
+
+
+def user_exists(name: str) -> bool:
+    import pwd
+    try:
+        pwd.getpwnam(name)
+        return True
+    except KeyError:
+        return False
+
+
+DIR = Rule("a directory path")
+FILE = Rule("a file path")
+PORT = Rule("a port number 1-65535", lambda v: 1 <= v <= 65535)
+SECONDS = Rule("a number of seconds > 0", lambda v: v > 0)
+
+
+def regexes_ok(v: list) -> bool:
+    try:
+        return all(isinstance(r, str) and re.compile(r) is not None for r in v)
+    except re.error:
+        return False

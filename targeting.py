@@ -2,10 +2,10 @@
 
 Both sides compile the same (tgt, tgt_type) with `compile_target`, so they can
 never disagree on the grammar.  A compiled target answers for one minion with
-three values: True, False, or None when it depends on grains the master has
-not cached (the master then expects the minion and reports it as "no grains
-cached" if it does not return).  The minion always knows its grains, so for it
-the answer is True or False.
+three values: True, False, or None when it depends on grains (or a pillar) the
+master has not cached (the master then expects the minion and reports it as "no
+grains cached" if it does not return).  The minion always knows its grains and
+its pillar (one not fetched yet matches nothing), so for it the answer is True or False.
 
 Compound expressions are parsed into a tree (never evaluated as code):
 `not` binds tighter than `and`, which binds tighter than `or`; a bare word is a
@@ -36,10 +36,11 @@ class TargetError(ValueError):
 
 @dataclass(frozen=True)
 class MinionFacts:
-    """What a matcher may look at: the id, and grains when known (None = not cached)."""
+    """What a matcher may look at: the id, and grains and pillar when known (None = not cached)."""
 
     id: str
     grains: Mapping[str, Any] | None = field(default=None)
+    pillar: Mapping[str, Any] | None = field(default=None)
 
 
 Matcher = Callable[[MinionFacts], Tri]
@@ -53,6 +54,7 @@ class Target:
     tgt_type: str
     match: Matcher
     uses_grains: bool
+    uses_pillar: bool = False
 
     def select(self, minions: Iterable[MinionFacts]) -> tuple[list[str], list[str]]:
         """(expected ids, of which the ones without cached grains that might match)."""
@@ -103,11 +105,11 @@ def _value_matches(value: Any, test: Callable[[str], bool]) -> bool:
     return test("" if value is None else str(value))
 
 
-def _grain(expr: str, delimiter: str, regex: bool) -> Matcher:
-    """`key:sub:pattern`: every split into a key path and a pattern is tried, as nested keys may hold the delimiter."""
+def _grain(expr: str, delimiter: str, regex: bool, what: str = "grain") -> Matcher:
+    """`key:sub:pattern` on the grains (`what`: or the pillar): every split into a key path and a pattern is tried."""
     parts = expr.split(delimiter)
     if len(parts) < 2:
-        raise TargetError(f"grain target {expr!r} needs the form key{delimiter}value")
+        raise TargetError(f"{what} target {expr!r} needs the form key{delimiter}value")
     splits: list[tuple[tuple[str, ...], Callable[[str], bool]]] = []
     errors = []
     for i in range(1, len(parts)):
@@ -123,13 +125,14 @@ def _grain(expr: str, delimiter: str, regex: bool) -> Matcher:
             lowered = pattern.lower()
             splits.append((tuple(parts[:i]), lambda s, p=lowered: fnmatch.fnmatchcase(s.lower(), p)))
     if not splits:
-        raise TargetError(f"bad regular expression in grain target {expr!r}: {'; '.join(errors)}")
+        raise TargetError(f"bad regular expression in {what} target {expr!r}: {'; '.join(errors)}")
 
     def match(m: MinionFacts) -> Tri:
-        if m.grains is None:
+        data = m.grains if what == "grain" else m.pillar
+        if data is None:
             return None
         for path, test in splits:
-            value: Any = m.grains
+            value: Any = data
             for key in path:
                 if not isinstance(value, dict) or key not in value:
                     break
@@ -165,8 +168,8 @@ def _ipcidr(expr: str) -> Matcher:
 # ---------------------------------------------------------------- compound
 
 _ENGINES: dict[str, str] = {"G": "grain", "P": "grain_pcre", "L": "list", "E": "pcre", "S": "ipcidr",
-                            "N": "nodegroup"}
-_UNSUPPORTED_ENGINES = {"I": "pillar", "J": "pillar (regex)", "R": "range"}
+                            "N": "nodegroup", "I": "pillar", "J": "pillar_pcre"}
+_UNSUPPORTED_ENGINES = {"R": "range"}
 _OPS = ("and", "or", "not")
 
 
@@ -202,7 +205,8 @@ def as_compound(tgt: str | list, tgt_type: str) -> str:
     if tgt_type == "list":
         ids = tgt if isinstance(tgt, list) else [t for t in re.split(r"[,\s]+", tgt) if t]
         return "L@" + ",".join(ids)
-    prefix = {"glob": "", "pcre": "E@", "grain": "G@", "grain_pcre": "P@", "ipcidr": "S@", "nodegroup": "N@"}
+    prefix = {"glob": "", "pcre": "E@", "grain": "G@", "grain_pcre": "P@", "ipcidr": "S@", "nodegroup": "N@",
+              "pillar": "I@", "pillar_pcre": "J@"}
     if tgt_type not in prefix:
         raise TargetError(f"unknown target type {tgt_type!r}")
     if any(c.isspace() for c in str(tgt)):
@@ -291,7 +295,7 @@ class _Node:
     op: str  # and / or / not / leaf
     children: list["_Node"] = field(default_factory=list)
     leaf: Matcher | None = None
-    uses_grains: bool = False
+    needs: frozenset[str] = frozenset()  # what a leaf looks at besides the id: "grains", "pillar"
 
     def eval(self, m: MinionFacts) -> Tri:
         if self.op == "leaf":
@@ -300,23 +304,19 @@ class _Node:
         if self.op == "not":
             r = self.children[0].eval(m)
             return None if r is None else not r
-        results = (c.eval(m) for c in self.children)
-        if self.op == "and":
-            unknown = False
-            for r in results:
-                if r is False:
-                    return False
-                unknown |= r is None
-            return None if unknown else True
-        unknown = False
-        for r in results:
-            if r is True:
-                return True
+        decisive, unknown = self.op == "or", False  # True decides an `or`, False an `and`
+        for r in (c.eval(m) for c in self.children):
+            if r is decisive:
+                return decisive
             unknown |= r is None
-        return None if unknown else False
+        return None if unknown else not decisive
 
-    def grains_needed(self) -> bool:
-        return self.uses_grains or any(c.grains_needed() for c in self.children)
+    def needed(self) -> frozenset[str]:
+        return self.needs.union(*(c.needed() for c in self.children))
+
+    def target(self, expr: str, tgt_type: str) -> "Target":
+        needs = self.needed()
+        return Target(expr, tgt_type, self.eval, "grains" in needs, "pillar" in needs)
 
 
 def _leaf_builder(delimiter: str, nodegroups: Mapping[str, Any] | None, seen: tuple[str, ...]
@@ -326,15 +326,15 @@ def _leaf_builder(delimiter: str, nodegroups: Mapping[str, Any] | None, seen: tu
             engine, expr = word[0], word[2:]
             if engine in _UNSUPPORTED_ENGINES:
                 raise TargetError(f"{_UNSUPPORTED_ENGINES[engine]} targeting ({engine}@ at {where}) is not "
-                                  "available: rx has no pillar yet")
+                                  "available in rx")
             tgt_type = _ENGINES.get(engine)
             if tgt_type is None:
                 raise TargetError(f"unknown target engine {engine}@ at {where}; use one of "
                                   + ", ".join(f"{e}@" for e in _ENGINES))
             if tgt_type == "nodegroup":
                 return _nodegroup_node(expr, delimiter, nodegroups, seen)
-            m, uses = _simple(expr, tgt_type, delimiter)
-            return _Node("leaf", leaf=m, uses_grains=uses)
+            m, needs = _simple(expr, tgt_type, delimiter)
+            return _Node("leaf", leaf=m, needs=needs)
         if word in _OPS:
             raise TargetError(f"operator {word!r} at {where} is missing an operand")
         return _Node("leaf", leaf=_glob_id(word))
@@ -359,21 +359,23 @@ def _nodegroup_node(name: str, delimiter: str, nodegroups: Mapping[str, Any] | N
     return _Parser(value, delimiter, _leaf_builder(delimiter, nodegroups, (*seen, name))).parse()
 
 
-def _simple(expr: Any, tgt_type: str, delimiter: str) -> tuple[Matcher, bool]:
+_NONE, _GRAINS, _PILLAR = frozenset(), frozenset({"grains"}), frozenset({"pillar"})
+
+
+def _simple(expr: Any, tgt_type: str, delimiter: str) -> tuple[Matcher, frozenset[str]]:
     if tgt_type == "list":
-        return _list_ids(expr), False
+        return _list_ids(expr), _NONE
     if not isinstance(expr, str):
         raise TargetError(f"a {tgt_type} target must be a string")
     if tgt_type == "glob":
-        return _glob_id(expr), False
+        return _glob_id(expr), _NONE
     if tgt_type == "pcre":
-        return _pcre_id(expr), False
-    if tgt_type == "grain":
-        return _grain(expr, delimiter, regex=False), True
-    if tgt_type == "grain_pcre":
-        return _grain(expr, delimiter, regex=True), True
+        return _pcre_id(expr), _NONE
+    if tgt_type in ("grain", "grain_pcre", "pillar", "pillar_pcre"):
+        what = tgt_type.split("_")[0]
+        return _grain(expr, delimiter, tgt_type.endswith("_pcre"), what), _GRAINS if what == "grain" else _PILLAR
     if tgt_type == "ipcidr":
-        return _ipcidr(expr), True
+        return _ipcidr(expr), _GRAINS
     raise TargetError(f"unknown target type {tgt_type!r}")
 
 
@@ -393,15 +395,13 @@ def compile_target(tgt: str | list, tgt_type: str = "glob", *, delimiter: str = 
     if tgt_type == "compound":
         if not isinstance(tgt, str):
             raise TargetError("a compound target must be a string")
-        node = _Parser(tgt, delimiter, _leaf_builder(delimiter, nodegroups, ())).parse()
-        return Target(tgt, tgt_type, node.eval, node.grains_needed())
+        return _Parser(tgt, delimiter, _leaf_builder(delimiter, nodegroups, ())).parse().target(tgt, tgt_type)
     if tgt_type == "nodegroup":
         if not isinstance(tgt, str):
             raise TargetError("a nodegroup target must be a group name")
-        node = _nodegroup_node(tgt, delimiter, nodegroups, ())
-        return Target(tgt, tgt_type, node.eval, node.grains_needed())
-    matcher, uses = _simple(tgt, tgt_type, delimiter)
-    return Target(tgt, tgt_type, matcher, uses)
+        return _nodegroup_node(tgt, delimiter, nodegroups, ()).target(tgt, tgt_type)
+    matcher, needs = _simple(tgt, tgt_type, delimiter)
+    return Target(tgt, tgt_type, matcher, "grains" in needs, "pillar" in needs)
 
 
 def check_nodegroups(nodegroups: Mapping[str, Any]) -> None:

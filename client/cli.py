@@ -23,6 +23,7 @@ EPILOG = """targeting (default: glob on the minion id, case-sensitive):
   rx -L web1,db1 test.ping                 list          rx -G os:Debian test.ping     grain glob
   rx -P 'os:(Debian|Ubuntu)' test.ping     grain regex   rx -S 10.0.0.0/24 test.ping   IP/CIDR
   rx -N webservers test.ping               nodegroup     rx -C 'G@os:Debian and not web*' test.ping
+  rx -I role:db test.ping                  pillar glob   rx -J 'role:(db|cache)$' test.ping  pillar regex
 
 exit codes:
 """ + "".join(f"  {code:<5}{meaning}\n" for code, meaning in EXIT_CODES.items())
@@ -32,8 +33,10 @@ _TARGET_FLAGS = (("-E", "--pcre", "pcre", "regular expression on the id (anchore
                  ("-G", "--grain", "grain", "grain glob: key:value, nested keys as a:b:c"),
                  ("-P", "--grain-pcre", "grain_pcre", "grain regular expression: key:regex"),
                  ("-S", "--ipcidr", "ipcidr", "IP address or CIDR against the ipv4/ipv6 grains"),
+                 ("-I", "--pillar", "pillar", "pillar glob: key:value on the master's compiled pillars"),
+                 ("-J", "--pillar-pcre", "pillar_pcre", "pillar regular expression: key:regex"),
                  ("-N", "--nodegroup", "nodegroup", "nodegroup from the master config"),
-                 ("-C", "--compound", "compound", "compound: G@ P@ L@ E@ S@ N@ with and/or/not/()"))
+                 ("-C", "--compound", "compound", "compound: G@ P@ I@ J@ L@ E@ S@ N@ with and/or/not/()"))
 
 
 ALLOW_CONTROL_HELP = ("print control characters in minion data as they are (nested and txt output escape them, so "
@@ -60,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     tg = p.add_argument_group("targeting").add_mutually_exclusive_group()
     for short, long, kind, text in _TARGET_FLAGS:
         tg.add_argument(short, long, action="store_const", dest="tgt_type", const=kind, help=text)
-    p.add_argument("--delimiter", default=":", help="separator of nested grain keys (default ':')")
+    p.add_argument("--delimiter", default=":", help="separator of nested grain and pillar keys (default ':')")
     p.add_argument("--private", action="store_true",
                    help="seal the job for each targeted minion alone, so no other minion can read its arguments, "
                         "however many minions match (the master does so anyway up to its private_publish_max)")

@@ -161,7 +161,7 @@ class MasterLink:
             return PermissionDenied(exc.message)
         if exc.kind in (ErrorKind.BAD_REQUEST, ErrorKind.BAD_TARGET, ErrorKind.UNKNOWN_JOB):
             return BadRequest(exc.message)
-        if exc.kind in (ErrorKind.INTERNAL, ErrorKind.UNAVAILABLE):
+        if exc.kind in (ErrorKind.INTERNAL, ErrorKind.UNAVAILABLE, ErrorKind.RENDER):
             return MasterError(f"the master failed ({exc.kind.value}): {exc.message}; its log: {self.cfg.log_file} "
                                "(rx-master -d), else its standard error (journalctl -u rx-master under systemd)")
         return MasterUnreachable(f"the master failed ({exc.kind.value}): {exc.message}")

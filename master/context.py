@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from rx.logsetup import RateLimitedLog
 from rx.master.autosign import AutoSign
@@ -18,6 +18,9 @@ from rx.transport.events import Event
 from rx.transport.jidclock import JidClock
 from rx.transport.replies import ErrorReply
 from rx.transport.roles import EventSink, FrameSink
+
+if TYPE_CHECKING:
+    from rx.master.pillar import PillarService
 
 log = logging.getLogger("rx.master.handlers")
 
@@ -53,6 +56,8 @@ class WorkerContext:
     """The file server (`file_roots`), for `_file_list`, `_file_hash` and `_serve_file`."""
     recv: FileRecv | None = None
     """Where pushed files go (`cp.push`, behind `file_recv`)."""
+    pillar: "PillarService | None" = None
+    """Compiles minions' pillars (`pillar_roots`) and keeps them for pillar targets; None: no pillar."""
 
     async def fire(self, event: Event) -> None:
         await self.events.fire(event.tag, event.to_wire())

@@ -4,7 +4,7 @@ explicit table.  Nothing from the wire is ever used as an attribute name.
 Clear (unauthenticated) commands: `_auth`; `publish`, `preview` and `lookup` (root key required,
 and only from the local socket).  Sealed commands, from accepted minions only: `_return`,
 `_minion_event`, `_missed`, `_call_return` (rx-call's return), and the file server's `_file_list`, `_file_hash`,
-`_serve_file`, `_file_recv`.
+`_serve_file`, `_file_recv`; `_pillar` (a minion's own pillar).
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from rx.master.call_cmds import handle_call_return
 from rx.master.context import WorkerContext, drop_log, error, store_log
 from rx.master.file_cmds import handle_file_list, handle_file_recv, handle_file_stat, handle_serve_file
 from rx.master.minion_cmds import handle_auth, handle_minion_event, handle_missed, handle_return
+from rx.master.pillar.handler import handle_pillar
 from rx.master.publish import handle_lookup, handle_preview, handle_publish
 from rx.master.store import StoreError
-from rx.transport import filemsgs as fm, messages as m
+from rx.transport import filemsgs as fm, messages as m, pillarmsgs
 from rx.transport.callmsgs import CALL_RETURN, CallReturn
 from rx.transport.codec import MAX_OBJECTS, NETWORK_MAX_CLEAR_BYTES, NETWORK_MAX_OBJECTS, DecodeError, decode
 from rx.transport.errors import ErrorKind, ProtocolError
@@ -42,6 +43,7 @@ SECURE_COMMANDS: dict[str, tuple[Any, Callable[[WorkerContext, str, Any], Awaita
     fm.SERVE_FILE: (fm.ChunkRequest, handle_serve_file),
     fm.FILE_RECV: (fm.PushRequest, handle_file_recv),
     CALL_RETURN: (CallReturn, handle_call_return),
+    pillarmsgs.PILLAR: (pillarmsgs.PillarRequest, handle_pillar),
 }
 """Sealed command -> (the typed load it carries, its handler); the load is parsed before the handler runs."""
 NONCE_CHECKED = frozenset({m.MINION_EVENT, fm.FILE_RECV, CALL_RETURN})

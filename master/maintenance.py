@@ -14,6 +14,7 @@ import time
 
 from rx.config import MasterConfig
 from rx.master.context import DropLog
+from rx.master.pillar.cache import PillarCache, PillarPrune
 from rx.master.store import PROBE_KEEP_SECONDS, StoreError, Stores, open_stores, store_config
 from rx.transport.events import Event, JobCacheEvent, KeyRotateEvent
 from rx.transport.ids import new_jid
@@ -66,6 +67,7 @@ class Maintenance:
         self.stores = stores
         self.events = events
         self.watch = KeyWatch(stores)
+        self.pillar_prune = PillarPrune(PillarCache(cfg.cachedir))
         self._last_purge = self._last_nonce_purge = self._last_trim = float("-inf")
         self._trim_every = TRIM_INTERVAL
 
@@ -82,6 +84,8 @@ class Maintenance:
             await self._fire(JobCacheEvent("lost", gap))
         if await self.watch.check():
             await self._rotated("key removed")
+        for gone in await self.pillar_prune.check(self.stores.keys):
+            log.info("removed the cached pillar of %s: its key is no longer accepted", gone)
         session = await self.stores.session.current()
         if cfg.publish_key_rotate_hours > 0 and time.time() - session.created > cfg.publish_key_rotate_hours * 3600:
             await self.stores.session.rotate()

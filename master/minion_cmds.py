@@ -90,14 +90,15 @@ async def handle_return(ctx: WorkerContext, minion_id: str, ret: JobReturn) -> d
 
 
 async def _may_match(ctx: WorkerContext, target: JobTarget, minion_id: str) -> bool:
-    """Whether a minion outside a job's expected set may match its target now (with its cached grains, or
-    unknown without them): one accepted after the job was published and before it returned."""
+    """Whether a minion outside a job's expected set may match its target now (with its cached grains and
+    pillar, or unknown without them): one accepted after the job was published and before it returned."""
     try:
         compiled = compile_target(target.tgt, target.tgt_type, delimiter=target.delimiter)
     except TargetError:
         return False
     grains = await ctx.stores.grains.get(minion_id) if compiled.uses_grains else None
-    verdict = compiled.match(MinionFacts(minion_id, grains))
+    pillar = await ctx.pillar.cache.get(minion_id) if compiled.uses_pillar and ctx.pillar is not None else None
+    verdict = compiled.match(MinionFacts(minion_id, grains, pillar))
     return verdict is None or bool(verdict)
 
 

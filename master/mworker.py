@@ -20,6 +20,7 @@ from rx.master.filerecv import FileRecv, RecvSettings
 from rx.master.fileserver import FileServer, file_server_settings
 from rx.master.handlers import LOCAL_LANE, dispatch, network_lane
 from rx.master.heard import PRESENCE_FILE, SharedPresence
+from rx.master.pillar import pillar_service
 from rx.master.store import StoreError, open_stores, store_config
 from rx.transport.codec import MAX_FRAME_BYTES, NETWORK_MAX_CLEAR_BYTES, encode
 from rx.transport.crypto import load_or_create_identity
@@ -60,6 +61,7 @@ async def run(cfg: MasterConfig, index: int = 0) -> None:
         files=FileServer(file_server_settings(cfg)),
         recv=FileRecv(RecvSettings(cfg.file_recv, int(cfg.file_recv_max_size * 2**20), cfg.minions_dir)),
         jids=JidClock(os.path.join(cfg.cachedir, JID_CLOCK_FILE), cfg.jid_node),
+        pillar=pillar_service(cfg),
     )
     log.debug("mworker %d ready", index)
     try:

@@ -2,11 +2,12 @@
 job's stored returns.
 
 The expected minions are the accepted ones the target matches, with the grains cache for
-grain targets; a minion without cached grains that might match is expected too and reported
-as `no_grains`.  A job to at most `private_publish_max` of them (or any job asked `private`) is
-sealed once per expected minion, under a key only that minion holds; others go out once, under
-the shared publish key.  `lookup` is how a client reads the job store (it never opens the master's
-files): before it reports a minion missing, the store is the judge.
+grain targets and the pillar cache for pillar targets; a minion without cached grains (or pillar)
+that might match is expected too and reported as `no_grains`.  A job to at most
+`private_publish_max` of them (or any job asked `private`) is sealed once per expected minion,
+under a key only that minion holds; others go out once, under the shared publish key.  `lookup` is
+how a client reads the job store (it never opens the master's files): before it reports a minion
+missing, the store is the judge.
 """
 
 from __future__ import annotations
@@ -44,15 +45,14 @@ class Expected:
 
 
 async def expected(ctx: WorkerContext, req: PublishRequest) -> Expected:
-    """Expand nodegroups, then match every accepted minion (with cached grains when the target needs them)."""
+    """Expand nodegroups, then match every accepted minion (with cached grains and pillars when the target
+    needs them)."""
     tgt, tgt_type = expand_nodegroups(req.tgt, req.tgt_type, ctx.settings.nodegroups)
     target = compile_target(tgt, tgt_type, delimiter=req.delimiter)
     ids = await ctx.stores.keys.ids("accepted")
-    if target.uses_grains:
-        grains = await ctx.stores.grains.get_many(ids)
-        facts = [MinionFacts(i, grains.get(i)) for i in ids]
-    else:
-        facts = [MinionFacts(i) for i in ids]
+    grains = await ctx.stores.grains.get_many(ids) if target.uses_grains else {}
+    pillars = await ctx.pillar.cache.get_many(ids) if target.uses_pillar and ctx.pillar is not None else {}
+    facts = [MinionFacts(i, grains.get(i), pillars.get(i)) for i in ids]
     minions, no_grains = target.select(facts)
     return Expected(tgt, tgt_type, minions, no_grains)
 

@@ -22,8 +22,12 @@ class Host(Protocol):
     """What the built-ins act on: the minion (rx.minion.core.Minion)."""
 
     executor: Jobs
+    pillar: Any
+    """the minion's pillar holder (rx.minion.pillar): `.data` is the last good pillar, None before the first"""
 
     async def refresh_grains(self) -> dict: ...
+
+    async def refresh_pillar(self) -> str: ...
 
     def refresh_modules(self) -> None: ...
 
@@ -138,14 +142,17 @@ async def kill_all_jobs(host: Host) -> list:
 
 
 async def refresh_grains(host: Host, refresh_pillar: bool = True) -> bool:
-    """Recompute the grains, send them to the master's grains cache, and look again at which modules
-    are available (their `__virtual__` may depend on grains).  Returns True.
+    """Recompute the grains, send them to the master's grains cache, look again at which modules are
+    available (their `__virtual__` may depend on grains) and, with `refresh_pillar`, fetch the pillar
+    again (compiled with the new grains; if it does not compile, the minion logs why and keeps the last
+    good one).  Returns True.
 
-    Differs from Salt: there is no pillar yet; `refresh_pillar` is accepted and does nothing.
     CLI example: rx '*' rxutil.refresh_grains
     """
     await host.refresh_grains()
     host.refresh_modules()
+    if refresh_pillar:
+        await host.refresh_pillar()
     return True
 
 
@@ -200,6 +207,20 @@ async def sync_all(host: Host, saltenv: str = "", refresh: bool = True) -> dict:
     return await host.sync_files("all", saltenv)
 
 
+async def refresh_pillar(host: Host, wait: bool = False, timeout: float = 30, clean_cache: bool = True) -> bool:
+    """Fetch this minion's pillar from the master now (the minion keeps it in memory) and return True.  If
+    the master cannot compile it, fail with the file and line, and keep the last good pillar.
+
+    Differs from Salt: always waits for the master's answer; `wait`, `timeout` and `clean_cache` are accepted.
+    CLI example: rx '*' rxutil.refresh_pillar
+    """
+    why = await host.refresh_pillar()
+    if why:
+        kept = "the last one is kept" if host.pillar.data is not None else "this minion has none"
+        raise CommandError(f"the pillar was not refreshed ({kept}): {why}")
+    return True
+
+
 BUILTINS: dict[str, Callable[..., Any]] = {
     "jobs.running": jobs_running, "jobs.find": jobs_find, "jobs.kill": jobs_kill,
     "grains.refresh": grains_refresh,
@@ -208,6 +229,7 @@ BUILTINS: dict[str, Callable[..., Any]] = {
     "rxutil.term_all_jobs": term_all_jobs, "rxutil.kill_all_jobs": kill_all_jobs,
     "rxutil.refresh_grains": refresh_grains, "rxutil.refresh_modules": refresh_modules,
     "rxutil.sync_modules": sync_modules, "rxutil.sync_grains": sync_grains, "rxutil.sync_all": sync_all,
+    "rxutil.refresh_pillar": refresh_pillar,
     "sys.reload_modules": reload_modules,
 }
 """Each built-in's name and function (its first parameter, the minion, is bound by the registry)."""

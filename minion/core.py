@@ -21,6 +21,7 @@ from rx.minion.grains import Grains
 from rx.minion.jobchannel import Channel, JobChannels, LinkChannel
 from rx.minion.link import MasterLink
 from rx.minion.outbox import STOP_DELIVERY_SECONDS, Outbox
+from rx.minion.pillar import MinionPillar
 from rx.minion.registry import Registry
 from rx.minion.spool import SPOOL_DIR, Spool
 from rx.minion.sync import sync_all
@@ -37,6 +38,8 @@ _trouble = RateLimitedLog(log)
 
 BUFFER_MAX = 256
 SEEN_FILE = "seen_jids"
+PILLAR_START_ATTEMPTS = 2
+"""Tries of the pillar fetch at start (a minion that cannot get it starts anyway, and tries again later)."""
 
 
 class Minion:
@@ -54,13 +57,14 @@ class Minion:
             self.grain_layers = Grains.load(cfg.id, cfg)
             grains = self.grain_layers.merged()
         self.grains = grains
+        self.pillar = MinionPillar(cfg.pillarenv, on_refresh=self._use_pillar)
         self.registry = Registry(cfg)  # lazy: a module is imported by the first job that calls it
         self.registry.context = self._context()  # what __virtual__ gets
         self.executor = executor if executor is not None else Executor(
             self.registry, self._context(), on_event=self._job_event,
             channels=JobChannels(self._exchange, self._on_synced, self._file_client))
         self.registry.attach_host(self)  # the built-ins (rx.minion.builtins) act on this process
-        self.gate = Gate(lambda: MinionFacts(self.cfg.id, self.grains),
+        self.gate = Gate(lambda: MinionFacts(self.cfg.id, self.grains, self.pillar.data),
                          Path(cfg.cachedir) / SEEN_FILE if persist_seen and cfg.cachedir else None)
         self.links: list[MasterLink] = []
         self.buffered: list[Publication] = []
@@ -74,7 +78,8 @@ class Minion:
         self.outbox: Outbox | None = None
 
     def _context(self) -> ExecContext:
-        return ExecContext(minion_id=self.cfg.id, grains=self.grains, config=self.cfg, registry=self.registry)
+        return ExecContext(minion_id=self.cfg.id, grains=self.grains, config=self.cfg, registry=self.registry,
+                           pillar=self.pillar.data, pillar_error=self.pillar.error)
 
     @property
     def session(self) -> Session | None:
@@ -95,6 +100,9 @@ class Minion:
         self.outbox = Outbox(link, self.spool)
         try:
             await link.reauth(None)
+            await self.pillar.refresh(link, self.grains, PILLAR_START_ATTEMPTS)
+            if self.cfg.pillar_refresh_interval > 0:
+                self._spawn(self.pillar.every(self.cfg.pillar_refresh_interval, link, lambda: self.grains))
             self._spawn(self.outbox.run())
             sub = link.subscribe(watch_link=self.catch_up)
             try:
@@ -195,6 +203,16 @@ class Minion:
         self.grain_layers = await asyncio.to_thread(Grains.load, self.cfg.id, self.cfg, static=static)
         await self._use_grains(self.grain_layers.merged())
         return self.grains
+
+    async def refresh_pillar(self) -> str:
+        """Fetch the pillar from the master now: "" if it was refreshed, else why not (the last good one is kept).
+        What the built-in `rxutil.refresh_pillar` (rx.minion.pillar.refresh_pillar) calls."""
+        return await self.pillar.refresh(self.link, self.grains)
+
+    def _use_pillar(self) -> None:
+        """The pillar (or the reason there is none) changed: jobs started from now on get it."""
+        if isinstance(self.executor, Executor):
+            self.executor.context = self._context()
 
     async def _reload_grains_file(self) -> None:
         """A job changed the grains file (`grains.setval` & co, or any job writing it): merge it again and

@@ -38,6 +38,7 @@ MODULES: dict[str, str] = {
     "timezone": "timezone",
     "system": "system",
     "config": "config",
+    "pillar": "pillar",
     "event": "event",
     "aptpkg": "pkg",
     "dnfpkg": "pkg",
@@ -104,6 +105,10 @@ class ExecContext:
     fire_event: Callable[[str, dict], None] | None = None
     """fires an event (tag, data) to the master, filed under rx/minion/<id>/<tag>: set in the job
     process of a running minion, None elsewhere (rx-call --local, tests)"""
+    pillar: Mapping[str, Any] | None = None
+    """the minion's pillar, held in its memory; None when it has none (`pillar_error` says why)"""
+    pillar_error: str = ""
+    """why the last pillar fetch failed ("" if it did not)"""
 
     files: Any = None
     """the minion's file client (`rx.minion.fileclient.FileClient`: the master's file server, cached by

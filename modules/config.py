@@ -1,4 +1,4 @@
-"""Read a value from the minion's configuration, its grains or (later) its pillar, as Salt's
+"""Read a value from the minion's configuration, its grains or its pillar, as Salt's
 `config.get` does: the first of those that has the key wins."""
 
 from __future__ import annotations
@@ -48,8 +48,8 @@ def _merged(values: list[Any], deep: bool) -> Any:
 def get(ctx: ExecContext, key: str, default: Any = "", delimiter: str = ":", merge: str | None = None,
         omit_opts: bool = False, omit_pillar: bool = False, omit_master: bool = False,
         omit_grains: bool = False) -> Any:
-    """Return the value of `key` from the minion's config, else its grains, else its pillar (when
-    rx has one), else `default` ('' unless given).  'a:b' looks inside nested maps (and lists by
+    """Return the value of `key` from the minion's config, else its grains, else its pillar (the one
+    it holds in memory; skipped if it has none), else `default` ('' unless given).  'a:b' looks inside nested maps (and lists by
     index); `delimiter` changes the ':'.  merge='recurse' (or 'overwrite', one level) merges the
     maps found in several places instead of taking the first.  omit_opts/omit_grains/omit_pillar
     skip a place; the master's config is not readable from a minion in rx (omit_master is accepted).

@@ -48,7 +48,8 @@ def send(ctx: ExecContext, tag: str, data: dict | None = None, preload: dict | N
     if with_env:
         payload["env"] = _pick(dict(os.environ), with_env)
     if with_pillar:
-        raise CommandError("with_pillar: rx minions have no pillar yet")
+        raise CommandError("with_pillar: rx puts no pillar on the event bus (it may hold secrets); pass the values "
+                           "you mean to send as data (pillar.get)")
     if ctx.fire_event is None:
         raise CommandError("event.send needs a running minion to send through (rx-call --local has no master)")
     ctx.fire_event(tag, payload)

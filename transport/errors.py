@@ -27,6 +27,8 @@ class ErrorKind(str, enum.Enum):
     """The master failed; its log says why."""
     UNAVAILABLE = "unavailable"
     """A store or service the master needs is down; retry later."""
+    RENDER = "render"
+    """A file the master renders for the minion (pillar) does not render: the message names file and line."""
 
 
 class ProtocolError(ValueError):

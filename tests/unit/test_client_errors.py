@@ -44,6 +44,7 @@ ANSWERS = [
     (ErrorKind.UNKNOWN_JOB, BadRequest),
     (ErrorKind.INTERNAL, MasterError),
     (ErrorKind.UNAVAILABLE, MasterError),
+    (ErrorKind.RENDER, MasterError),  # a pillar that does not render: the master's files, said in its log
     (ErrorKind.AUTH, MasterUnreachable),
     (ErrorKind.REAUTH, MasterUnreachable),
     (ErrorKind.DUPLICATE, MasterUnreachable),

@@ -213,6 +213,10 @@ class Host:
     def refresh_modules(self) -> None:
         self.refreshed.append("modules")
 
+    async def refresh_pillar(self) -> str:
+        self.refreshed.append("pillar")
+        return ""
+
 
 async def _builtin(ex: Executor, host: Host, fun: str, *args, **kwargs) -> dict:
     ex.registry.attach_host(host)
@@ -286,4 +290,7 @@ async def test_refreshes_reach_the_minion(tmp_path):
     await _builtin(ex, host, "saltutil.refresh_grains")
     await _builtin(ex, host, "saltutil.refresh_modules")
     await _builtin(ex, host, "sys.reload_modules")
-    assert host.refreshed == ["grains", "modules", "modules", "modules"]
+    assert host.refreshed == ["grains", "modules", "pillar", "modules", "modules"]
+    await _builtin(ex, host, "saltutil.refresh_grains", refresh_pillar=False)
+    await _builtin(ex, host, "rxutil.refresh_pillar")
+    assert host.refreshed[5:] == ["grains", "modules", "pillar"]

@@ -4,6 +4,7 @@ zmq only inside transport/, and product modules kept small."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -64,3 +65,12 @@ def test_layers(path):
 def test_modules_stay_small(path):
     n = len(path.read_text().splitlines())
     assert n <= MAX_LINES, f"{_rel(path)} has {n} lines (at most {MAX_LINES}): split it"
+
+
+def test_every_package_is_installed():
+    """A package (a directory with __init__.py) missing from setup.cfg's `packages` is left out of `pip install .`."""
+    listed = set(re.findall(r"^    (rx(?:\.\w+)*)$", (ROOT / "setup.cfg").read_text(), re.M))
+    found = {"rx" + ("." + ".".join(p.parent.relative_to(ROOT).parts) if p.parent != ROOT else "")
+             for p in ROOT.rglob("__init__.py")
+             if not {".venv", "build", "tests", ".salt", ".rxvenv", "bench"} & set(p.relative_to(ROOT).parts)}
+    assert found == listed

@@ -113,7 +113,7 @@ def test_custom_delimiter():
     ("web1 db1", "compound", "expected 'and', 'or' or the end at position 6"),
     ("( )", "compound", "expected a target"),
     ("X@foo", "compound", "unknown target engine X@"),
-    ("I@role:web", "compound", "pillar"),
+    ("I@role", "compound", "pillar target 'role' needs the form key:value"),
     ("E@(", "compound", "bad regular expression"),
     ("S@10.0.0.0/33", "compound", "bad IP address or CIDR"),
     ("G@os", "compound", "key:value"),
