@@ -237,7 +237,7 @@ def test_async_runner_job_is_stored_under_the_master_id(fleet):
     assert data["return"] == versions and data["success"] is True
     assert out_json(fleet, "jobs.lookup_jid", jid) == {master_id(): versions}
     listed = out_json(fleet, "jobs.list_jobs")[jid]
-    assert listed["fun"] == "manage.versions" and listed["target"] == [master_id()]
+    assert listed["Function"] == "manage.versions" and listed["Target"] == [master_id()]
 
 
 def test_async_runner_failure_is_stored_as_a_failed_return(fleet):
