@@ -23,6 +23,7 @@ from typing import Any, Callable, Sequence
 from rx.client.cli import split_args
 from rx.client.runnerload import RunnerRegistry, check_args
 from rx.config import MasterConfig, load_master_config
+from rx.master.services.files import runner_files
 from rx.modules import Result, takes_context
 from rx.runners import RunnerContext
 
@@ -44,7 +45,7 @@ def salt_style_args(arg: Sequence | None, kwarg: dict | None) -> tuple[list, dic
 class AsyncRunnerClient:
     def __init__(self, cfg: MasterConfig | None = None, *, config_dir: str | None = None) -> None:
         self.cfg = cfg or load_master_config(config_dir)
-        self.registry = RunnerRegistry(self.cfg.cachedir)
+        self.registry = RunnerRegistry(self.cfg.cachedir, file_runners=lambda: runner_files(self.cfg))
 
     def functions(self) -> list[str]:
         return self.registry.functions()

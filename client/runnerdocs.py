@@ -16,7 +16,8 @@ _INTRO = """\
 
 Runners run on the master host, as the master's user: `rx-run FUN [ARG ...] [key=value ...]`, or
 `RunnerClient().cmd(FUN, arg, kwarg)` from Python. `rx-run -d [PATTERN]` prints the same text, with the
-custom runners of this master (`<cachedir>/extmods/runners`, `rx.runners` entry points) too.
+custom runners of this master (`rx.runners` entry points, `<cachedir>/extmods/runners`, `_runners` in the
+file roots) too.
 """
 
 

@@ -1,7 +1,7 @@
 """Finding runner functions, through allow-lists only: the built-in modules of `rx.runners.RUNNERS`,
-installed packages' `rx.runners` entry points, and `<cachedir>/extmods/runners/*.py`.  A module
-exports the names in its `__all__` and nothing else; a name from the command line is never used
-to reach anything but those.  Arguments are checked against the function's signature before the
+installed packages' `rx.runners` entry points, `<cachedir>/extmods/runners/*.py`, and `_runners/*.py` in the
+master's file roots (base environment).  A module exports the names in its `__all__` and nothing else;
+a name from the command line is never used to reach anything but those.  Arguments are checked against the function's signature before the
 call, so a wrong one is a usage error that shows the signature.
 """
 
@@ -66,8 +66,11 @@ def _unsafe(path: Path) -> str:
 class RunnerRegistry:
     """The runner modules available on this master host, loaded on first use."""
 
-    def __init__(self, cachedir: str | None = None, *, entry_points: bool = True) -> None:
+    def __init__(self, cachedir: str | None = None, *, entry_points: bool = True,
+                 file_runners: Callable[[], dict[str, str]] | None = None) -> None:
         self.cachedir = cachedir
+        self.file_runners = file_runners
+        """`name.py` -> path of the `_runners` files in the master's file roots (the base environment)"""
         self._modules: dict[str, ModuleType] = {}
         self._unavailable: dict[str, str] = {}
         self._sources: dict[str, Callable[[], ModuleType]] | None = None
@@ -83,7 +86,7 @@ class RunnerRegistry:
         sources: dict[str, Callable[[], ModuleType]] = {}
         for file, name in RUNNERS.items():
             sources[name] = lambda file=file: importlib.import_module(f"rx.runners.{file}")
-        for name, load in [*self._entry_point_sources(), *self._extmod_sources()]:
+        for name, load in [*self._entry_point_sources(), *self._extmod_sources(), *self._file_root_sources()]:
             if not _NAME.match(name):
                 self._unavailable[name] = "not a valid runner module name"
             elif name in sources:
@@ -111,6 +114,19 @@ class RunnerRegistry:
             log.warning("custom runners in %s not loaded: %s", folder, why)
             return []
         return [(path.stem, lambda path=path: _load_file(path)) for path in sorted(folder.glob("*.py"))]
+
+    def _file_root_sources(self) -> list[tuple[str, Callable[[], ModuleType]]]:
+        """`_runners/*.py` in the master's file roots, read where they are (no sync needed on the master)."""
+        if self.file_runners is None:
+            return []
+        out = []
+        for file, path in sorted(self.file_runners().items()):
+            why = _unsafe(Path(path).parent)
+            if why:
+                log.warning("custom runner %s not loaded: %s", path, why)
+                continue
+            out.append((Path(file).stem, lambda path=path: _load_file(Path(path))))
+        return out
 
     # ------------------------------------------------------------ modules and functions
 

@@ -188,3 +188,24 @@ def test_call_return_wire():
     assert CallReply.from_wire(CallReply("20260101000000000000").to_wire()).jid == "20260101000000000000"
     with pytest.raises(ProtocolError):
         CallReply.from_wire({"ok": True, "jid": "../x"})
+
+
+def test_runners_in_the_master_file_roots_load_where_they_are(tmp_path):
+    """`_runners/*.py` in the base environment's file roots (read through the master's file server, first
+    root wins), under the same rules as extmods; an extmods module of the same name comes first."""
+    from rx.config import load_master_config
+    from rx.master.services.files import runner_files
+    first, second = tmp_path / "srv1", tmp_path / "srv2"
+    for root, text in ((first, "'first'"), (second, "'second'")):
+        (root / "_runners").mkdir(parents=True)
+        (root / "_runners" / "site.py").write_text(f"__all__ = ['where']\ndef where():\n    return {text}\n")
+    (second / "_runners" / "other.py").write_text("__all__ = ['f']\ndef f():\n    return 'other'\n")
+    cfg = load_master_config(str(tmp_path), {"root_dir": str(tmp_path), "file_roots": {"base": [str(first),
+                                                                                                  str(second)]}})
+    reg = RunnerRegistry(cfg.cachedir, entry_points=False, file_runners=lambda: runner_files(cfg))
+    assert reg.resolve("site.where")() == "first" and reg.resolve("other.f")() == "other"
+    (second / "_runners").chmod(0o777)
+    reg = RunnerRegistry(cfg.cachedir, entry_points=False, file_runners=lambda: runner_files(cfg))
+    with pytest.raises(UnknownRunner):
+        reg.resolve("other.f")
+    assert reg.resolve("site.where")() == "first"
