@@ -98,6 +98,10 @@ class MasterConfig(_Common):
     interface: str = setting("0.0.0.0", rule=Rule("an IP address to bind"), doc="address the two TCP ports bind to")
     publish_port: int = setting(4505, rule=PORT, doc="PUB port minions subscribe to")
     ret_port: int = setting(4506, rule=PORT, doc="request port: `_auth`, returns, events")
+    metrics_port: int = setting(0, rule=Rule("a port number 0-65535 (0: off)", lambda v: 0 <= v <= 65535),
+                                doc="serve Prometheus metrics at `/metrics` on this port (docs/metrics.md); 0: off")
+    metrics_interface: str = setting("127.0.0.1", rule=Rule("an IP address to bind"),
+                                     doc="address `metrics_port` binds; /metrics has no authentication")
     worker_processes: int = setting(
         rule=Rule("a whole number 1-256", lambda v: 1 <= v <= 256), factory=default_workers,
         shown_default="one per CPU, 2-8", old_names=("worker_threads",),

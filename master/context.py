@@ -11,6 +11,7 @@ from rx.master.autosign import AutoSign
 from rx.master.filerecv import FileRecv
 from rx.master.fileserver import FileServer
 from rx.master.heard import LocalPresence, Presence
+from rx.master.metrics.process import WorkerMetrics
 from rx.master.store import Stores
 from rx.transport.crypto import Identity
 from rx.transport.errors import ErrorKind
@@ -58,6 +59,8 @@ class WorkerContext:
     """Where pushed files go (`cp.push`, behind `file_recv`)."""
     pillar: "PillarService | None" = None
     """Compiles minions' pillars (`pillar_roots`) and keeps them for pillar targets; None: no pillar."""
+    metrics: WorkerMetrics = field(default_factory=WorkerMetrics)
+    """What this worker counts for /metrics (rx.master.metrics); in memory only unless given a directory."""
 
     async def fire(self, event: Event) -> None:
         await self.events.fire(event.tag, event.to_wire())

@@ -7,7 +7,7 @@ with the reason), so a child that cannot run does not restart in a loop.
 SIGTERM or SIGINT stops them all, removes the IPC files and the pidfile; if the
 supervisor itself is killed (kill -9), the kernel sends each child SIGTERM, so
 nothing is left holding the ports.  Each child is named for `ps`: rx-publisher,
-rx-mworker-0, rx-events, rx-requests, rx-maintenance.
+rx-mworker-0, rx-events, rx-requests, rx-maintenance (and rx-metrics, with `metrics_port`).
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ from rx.daemonize import daemon_parser, fatal, launch, overrides, print_config_i
 from rx.logsetup import setup_logging
 from rx.master import eventpub, maintenance, mworker, publisher, reqserver
 from rx.master.heard import PRESENCE_FILE
+from rx.master.metrics import shared as metrics_files
+from rx.master.metrics.process import SupervisorMetrics
 from rx.master.store import StoreError, open_stores, store_config
 from rx.pathsafe import check_dir
 from rx.transport.crypto import ensure_private_dir, load_or_create_identity, write_secret
@@ -107,7 +109,11 @@ def prepare(cfg: MasterConfig) -> None:
         ensure_private_dir(Path(cfg.sock_dir))
     for key, port in (("publish_port", cfg.publish_port), ("ret_port", cfg.ret_port)):
         _check_port_free(cfg.interface, key, port)
+    if cfg.metrics_port:
+        _check_port_free(cfg.metrics_interface, "metrics_port", cfg.metrics_port)
     _remove_ipc(cfg)
+    with _usable("sock_dir", cfg.sock_dir):
+        metrics_files.reset(metrics_files.metrics_dir(cfg.sock_dir))
 
 
 def _master_uids(cfg: MasterConfig) -> set[int]:
@@ -188,6 +194,12 @@ def _bind_to_parent(name: str, parent: int) -> None:
         os._exit(1)
 
 
+def _serve_metrics(cfg: MasterConfig) -> None:
+    """The metrics child (imported there only: no other process loads prometheus_client or tornado)."""
+    from rx.master.metrics import server
+    server.main(cfg)
+
+
 def _child_entry(name: str, parent: int, target: Callable[..., None], args: tuple, level: str, log_file: str,
                  stderr: bool) -> None:
     _bind_to_parent(process_name(name), parent)
@@ -214,7 +226,9 @@ class Supervisor:
             Child("request-server", reqserver.main, (cfg,)),
             *[Child(f"mworker-{i}", mworker.main, (cfg, i)) for i in range(cfg.worker_processes)],
             Child("maintenance", maintenance.main, (cfg,)),
+            *([Child("metrics", _serve_metrics, (cfg,))] if cfg.metrics_port else []),
         ]
+        self.metrics = SupervisorMetrics(metrics_files.metrics_dir(cfg.sock_dir), [c.name for c in self.children])
         self.stopping = False
         self._wake_r, self._wake_w = os.pipe()
 
@@ -276,6 +290,7 @@ class Supervisor:
                 if delay else "restarting it")
         log.error("child %s (pid %d) %s; %s", child.name, child.process.pid, exit_reason(child.process.exitcode),
                   when)
+        self.metrics.died(child.name, child.process.pid)
         child.process, child.restart_at = None, now + delay
 
     def stop(self) -> None:
@@ -289,6 +304,7 @@ class Supervisor:
                 p.kill()
                 p.join()
         _remove_ipc(self.cfg)
+        metrics_files.remove(metrics_files.metrics_dir(self.cfg.sock_dir))
         remove_pidfile(self.cfg.pidfile)
         log.warning("rx-master stopped")
 

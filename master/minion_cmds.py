@@ -7,6 +7,7 @@ import logging
 import time
 
 from rx.master.context import WorkerContext, drop_log, error, evict_log
+from rx.master.metrics.process import return_outcome
 from rx.master.store import JobTarget, KeyStoreError, NotExpected, StoreError, UnknownJob
 from rx.targeting import MinionFacts, TargetError, compile_target
 from rx.transport.crypto import fingerprint
@@ -39,15 +40,18 @@ async def handle_auth(ctx: WorkerContext, load: dict) -> dict:
         req = check_auth_request(load, now, s.auth_window_seconds)
     except AuthError as exc:
         drop_log(f"_auth: {exc}")
+        ctx.metrics.auth("invalid")
         return error(ErrorKind.AUTH, str(exc))
     if not await ctx.stores.replay.first_use(AUTH_NONCE_PREFIX + req.nonce, now):
         drop_log(f"_auth: replayed auth request for {req.id!r}")
+        ctx.metrics.auth("invalid")
         return error(ErrorKind.AUTH, "this auth request was already answered (a replay?): send a new one")
     try:
         decision = await ctx.stores.keys.decide(req.id, req.pub, s.auto_accept or ctx.autosign.matches(req.id),
                                                 s.max_pending_keys)
     except (KeyStoreError, OSError) as exc:
         log.error("_auth: cannot file the key: %s", exc)
+        ctx.metrics.auth("error")
         return error(ErrorKind.AUTH, "the master cannot file this key; see its log")
     status = decision.status
     session = await ctx.stores.session.current()
@@ -55,7 +59,9 @@ async def handle_auth(ctx: WorkerContext, load: dict) -> dict:
         reply = answer_auth(ctx.identity, req, status, session.secret, session.serial, s.publish_port).to_wire()
     except AuthError as exc:
         drop_log(f"_auth: {exc}")
+        ctx.metrics.auth("invalid")
         return error(ErrorKind.AUTH, str(exc))
+    ctx.metrics.auth(status)
     for gone in decision.evicted:
         evict_log(f"{gone.id!r} ({gone.fingerprint}), the oldest of max_pending_keys={s.max_pending_keys}, "
                   f"to file {req.id!r}")
@@ -72,21 +78,37 @@ async def handle_auth(ctx: WorkerContext, load: dict) -> dict:
 async def handle_return(ctx: WorkerContext, minion_id: str, ret: JobReturn) -> dict:
     event = JobRetEvent(minion_id, ret)
     data = event.to_wire()
+    metrics = ctx.metrics
     try:
         try:
-            fresh = await ctx.stores.jobs.store_return(ret.jid, minion_id, data)
+            fresh = await _store_return(ctx, ret.jid, minion_id, data, True)
         except NotExpected as exc:
             if not await _may_match(ctx, exc.target, minion_id):
                 drop_log(f"return for {ret.jid} from {minion_id}, which the job did not target")
+                metrics.returned(ret, "not_targeted")
                 return error(ErrorKind.PERMISSION, f"job {ret.jid} did not target {minion_id}")
-            fresh = await ctx.stores.jobs.store_return(ret.jid, minion_id, data, expected_only=False)
+            fresh = await _store_return(ctx, ret.jid, minion_id, data, False)
     except UnknownJob:
+        metrics.returned(ret, "unknown_job")
         return error(ErrorKind.UNKNOWN_JOB, f"no job {ret.jid}")
+    except (StoreError, OSError):
+        metrics.returned(ret, "unavailable")
+        raise
     if not fresh:
         drop_log(f"duplicate return for {ret.jid} from {minion_id}")
+        metrics.returned(ret, "duplicate")
         return error(ErrorKind.DUPLICATE, "return already stored")
     await ctx.events.fire(event.tag, data)
+    metrics.returned(ret, return_outcome(ret))
     return Ack().to_wire()
+
+
+async def _store_return(ctx: WorkerContext, jid: str, minion_id: str, data: dict, expected_only: bool) -> bool:
+    start = time.perf_counter()
+    try:
+        return await ctx.stores.jobs.store_return(jid, minion_id, data, expected_only=expected_only)
+    finally:
+        ctx.metrics.store_writes["store_return"].observe(time.perf_counter() - start)
 
 
 async def _may_match(ctx: WorkerContext, target: JobTarget, minion_id: str) -> bool:

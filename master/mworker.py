@@ -12,6 +12,7 @@ import asyncio
 import logging
 import os
 from pathlib import Path
+from time import perf_counter
 
 from rx.config import MasterConfig
 from rx.master.autosign import AutoSign
@@ -20,6 +21,8 @@ from rx.master.filerecv import FileRecv, RecvSettings
 from rx.master.fileserver import FileServer, file_server_settings
 from rx.master.handlers import LOCAL_LANE, dispatch, network_lane
 from rx.master.heard import PRESENCE_FILE, SharedPresence
+from rx.master.metrics.process import WorkerMetrics
+from rx.master.metrics.shared import metrics_dir
 from rx.master.pillar import pillar_service
 from rx.master.store import StoreError, open_stores, store_config
 from rx.transport.codec import MAX_FRAME_BYTES, NETWORK_MAX_CLEAR_BYTES, encode
@@ -62,12 +65,13 @@ async def run(cfg: MasterConfig, index: int = 0) -> None:
         recv=FileRecv(RecvSettings(cfg.file_recv, int(cfg.file_recv_max_size * 2**20), cfg.minions_dir)),
         jids=JidClock(os.path.join(cfg.cachedir, JID_CLOCK_FILE), cfg.jid_node),
         pillar=pillar_service(cfg),
+        metrics=WorkerMetrics(metrics_dir(cfg.sock_dir), f"mworker-{index}"),
     )
     log.debug("mworker %d ready", index)
     try:
-        local, network = _handler(wctx, local=True, index=index), _handler(wctx, local=False, index=index)
+        handlers = [_handler(wctx, local=lane == "local", index=index, lane=lane) for lane in LANE_NAMES]
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(server.serve([local, network, network, network]))
+            tg.create_task(server.serve(handlers))
             tg.create_task(_flush(wctx))
     finally:
         for closeable in (server, wctx.publisher, wctx.events, wctx.files):
@@ -80,25 +84,36 @@ INTERNAL_LOG_INTERVAL = 10.0
 """Seconds between two tracebacks of unexpected errors in one worker (the others are counted)."""
 
 
-def _handler(wctx: WorkerContext, *, local: bool, index: int) -> Handler:
-    """Answers one request from one source; never lets a request end the loop."""
+LANE_NAMES = ("local", "sealed", "clear", "clear")
+"""The lanes of LANES by their `rx_request_seconds` label (REFUSED requests are answered unread)."""
+
+
+def _handler(wctx: WorkerContext, *, local: bool, index: int, lane: str = "sealed") -> Handler:
+    """Answers one request from one source; never lets a request end the loop.  Its time goes to the
+    lane's `rx_request_seconds`."""
     internal_log = DropLog(f"mworker {index}: unexpected error handling a request", "failed", level=logging.ERROR,
                            interval=INTERNAL_LOG_INTERVAL, traceback=True)
+    observe = wctx.metrics.lanes[lane].observe
 
     async def handle(frames: list[bytes]) -> bytes:
+        start = perf_counter()
         try:
             reply = await dispatch(wctx, frames, local=local)
         except Exception as exc:
             internal_log(f"{exc.__class__.__name__}: {exc}"[:500])
             reply = ErrorReply(ErrorKind.INTERNAL, "internal error; see the master log").to_wire()
-        return encode(reply)
+        encoded = encode(reply)
+        observe(perf_counter() - start)
+        return encoded
     return handle
 
 
 async def _flush(wctx: WorkerContext) -> None:
-    """Once a second, write the job records this worker could not write when it published them."""
+    """Once a second, write the job records this worker could not write when it published them, and what it
+    counted for /metrics (if that changed)."""
     while True:
         await asyncio.sleep(FLUSH_SECONDS)
+        wctx.metrics.flush()
         try:
             await wctx.stores.jobs.flush()
         except (StoreError, OSError):

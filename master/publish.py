@@ -94,6 +94,7 @@ async def handle_publish(ctx: WorkerContext, load: dict) -> dict:
     job = Job(jid=jid, fun=req.fun, arg=req.arg, kwarg=req.kwarg, tgt=exp.tgt, tgt_type=exp.tgt_type, ts=ts,
               user=req.user, delimiter=req.delimiter, expires=req.expiry(ts))
     warning = ""
+    start = time.perf_counter()
     try:
         await ctx.stores.jobs.create_job(JobRecord(job, exp.minions, exp.no_grains))
     except JobExists:
@@ -103,9 +104,12 @@ async def handle_publish(ctx: WorkerContext, load: dict) -> dict:
         store_log(str(exc))
         warning = (f"the master could not store job {jid}'s record ({exc}); its returns are stored once the "
                    "job cache can be written again (see the master's log)")
+    finally:
+        ctx.metrics.store_writes["create_job"].observe(time.perf_counter() - start)
     await ctx.fire(JobNewEvent(job, exp.minions))
     if exp.minions:
         await _send(ctx, job, exp.minions, req.private or len(exp.minions) <= ctx.settings.private_publish_max)
+    ctx.metrics.published(job.fun, len(exp.minions))
     return PublishReply(jid, exp.minions, exp.no_grains, warning).to_wire()
 
 

@@ -215,6 +215,55 @@ def _on_connection(msg: zmq.Frame, port: int, act: Callable[[socket.socket], str
     return ""
 
 
-def event_relay(pull: str, pub: str) -> None:
-    """The master's local event bus."""
-    _run_proxy(zmq.PULL, [pull], zmq.PUB, pub)
+DROPS_REPORT_SECONDS = 1.0
+"""At most this often the event relay tells how many events a subscriber missed."""
+
+
+def event_relay(pull: str, pub: str, dropped: Callable[[int], None] = lambda n: None) -> None:
+    """The master's local event bus: what is pushed to `pull` goes out to `pub`'s subscribers.  A subscriber
+    whose queue is full (it does not read) misses events, as on any PUB socket, and the others do not wait
+    for it; but a PUB drops silently, so the bus is an XPUB that first offers each event with XPUB_NODROP
+    (refused whole, and counted, if any subscriber it is for is full), then sends it to those with room.
+    `dropped(n)` is told the events missed, at most once every DROPS_REPORT_SECONDS."""
+    def relay(inp: zmq.Socket, out: zmq.Socket) -> None:
+        poller = zmq.Poller()
+        poller.register(inp, zmq.POLLIN)
+        poller.register(out, zmq.POLLIN)
+        missed, told = 0, time.monotonic()
+        while True:
+            for sock, _event in poller.poll(int(DROPS_REPORT_SECONDS * 1000) if missed else None):
+                if sock is inp:
+                    missed += _relay_events(inp, out)
+                else:
+                    _discard(out)
+            if missed and time.monotonic() - told >= DROPS_REPORT_SECONDS:
+                dropped(missed)
+                missed, told = 0, time.monotonic()
+    _run_proxy(zmq.PULL, [pull], zmq.XPUB, pub, relay, {zmq.XPUB_NODROP: 1})
+
+
+def _relay_events(inp: zmq.Socket, out: zmq.Socket, most: int = 1000) -> int:
+    """Pass on what is queued (at most `most` events a turn); how many some subscriber missed."""
+    missed = 0
+    for _ in range(most):
+        try:
+            parts = inp.recv_multipart(zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            break
+        try:
+            out.send_multipart(parts, zmq.NOBLOCK, copy=False)
+        except zmq.Again:  # a subscriber it is for is full: send it to the others
+            missed += 1
+            out.setsockopt(zmq.XPUB_NODROP, 0)
+            out.send_multipart(parts, copy=False)
+            out.setsockopt(zmq.XPUB_NODROP, 1)
+    return missed
+
+
+def _discard(out: zmq.Socket, most: int = 1000) -> None:
+    """Read the subscription messages an XPUB hands up (it applied them already)."""
+    for _ in range(most):
+        try:
+            out.recv(zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            return

@@ -74,3 +74,14 @@ def test_every_package_is_installed():
              for p in ROOT.rglob("__init__.py")
              if not {".venv", "build", "tests", ".salt", ".rxvenv", "bench"} & set(p.relative_to(ROOT).parts)}
     assert found == listed
+
+
+@pytest.mark.parametrize("path", PRODUCT, ids=_rel)
+def test_only_the_metrics_exposition_imports_prometheus_client(path):
+    """The minion, the clients and the master's hot path count nothing through prometheus_client (its objects
+    cost microseconds an update): rx.master.metrics.recorder counts, the exposition alone renders."""
+    rel = _rel(path)
+    if rel != "master/metrics/exposition.py":
+        assert not [m for m in _imports(path) if m.split(".")[0] == "prometheus_client"], rel
+    if rel.split("/")[0] in ("minion", "modules", "client", "transport"):
+        assert not [m for m in _imports(path) if m.split(".")[0] == "tornado"], rel
