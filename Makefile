@@ -19,7 +19,7 @@ help:
 	@echo "make clean-demo  stop the sandbox and remove .demo/"
 	@echo "make test        run the test suite (PYTEST_ARGS='-x -k codec' to pass options)"
 	@echo "make bench       run the benchmarks (python -m bench)"
-	@echo "make docs        regenerate docs/config.md (config.py), docs/modules.md and docs/runners.md (the docstrings)"
+	@echo "make docs        regenerate docs/config.md (config.py), docs/modules.md and docs/runners.md (the docstrings), docs/metrics.md"
 	@echo "make venv        create .venv and pip install -e '.[test]'"
 	@echo "make pg-server   install Debian's postgresql (as root, when initdb is missing) for the PostgreSQL tests"
 
@@ -55,8 +55,10 @@ bench: venv
 	$(VENV)/bin/python -m bench
 
 # docs/config.md is generated from config.py, docs/modules.md and docs/runners.md from the docstrings;
-# tests/unit/test_config.py, test_moduledocs.py and test_runner_docs.py fail when they are stale.
+# docs/metrics.md from master/metrics/catalog.py; tests/unit/test_config.py, test_moduledocs.py,
+# test_runner_docs.py and test_metrics.py fail when they are stale.
 docs: venv
 	$(VENV)/bin/python -m rx.config --markdown > docs/config.md
 	$(VENV)/bin/python -m rx.minion.moduledocs --markdown > docs/modules.md
 	$(VENV)/bin/python -m rx.client.runnerdocs --markdown > docs/runners.md
+	$(VENV)/bin/python -m rx.master.metrics --markdown > docs/metrics.md

@@ -19,6 +19,8 @@ each figure the median of several runs:
   reliability issue #9's faults on real daemons (bench/reliability.py):
               recovery after a master restart and kill -9, returns lost when
               each master process is killed mid-stream, MWorker RSS over a soak
+  metrics     master CPU the Prometheus metrics cost per return and per event
+              (bench/metrics_cost.py; no daemons)
 
 Results are merged into bench/results.json (each entry keeps its own date and
 commit) and bench/RESULTS.md is rewritten from it; the "## Analysis" part of
@@ -48,13 +50,13 @@ from typing import Any, Callable
 from rx.config import default_workers
 from tests.support.procs import cpu_seconds, pss_kb, rss_kb, tree_memory
 
-from . import jobstore, reliability
+from . import jobstore, metrics_cost, reliability
 from .sandbox import BenchSandbox, installed_venv, script, timed
 from .swarm import SwarmGroup, max_minions_per_process, processes_needed, raise_nofile
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
-SECTIONS = ("startup", "real", "salt", "swarm", "throughput", "jobstore", "reliability")
+SECTIONS = ("startup", "real", "salt", "swarm", "throughput", "jobstore", "reliability", "metrics")
 ANALYSIS_HEADING = "## Analysis"
 
 TARGETS = {
@@ -485,6 +487,7 @@ def render_md(r: dict, analysis: str) -> str:
 
     L += jobstore.render(r.get("jobstore"))
     L += reliability.render(r.get("reliability"))
+    L += metrics_cost.render_section(r.get("metrics"))
 
     L += ["## Memory", "", "| Process(es) | rx RSS | rx PSS | Salt RSS | Salt PSS |", "|---|---|---|---|---|"]
     r10 = r.get("real", {}).get("10", {})
@@ -637,6 +640,10 @@ def main(argv: list[str] | None = None) -> None:
                                                            say)
         new["reliability"]["measured"] = st
 
+    def run_metrics() -> None:
+        new["metrics"] = metrics_cost.bench_metrics(say)
+        new["metrics"]["measured"] = st
+
     if "throughput" in args.sections and "real" not in args.sections:
         args.real = [min(args.real)]
     if "throughput" in args.sections and "swarm" not in args.sections:
@@ -645,8 +652,9 @@ def main(argv: list[str] | None = None) -> None:
               "salt": "salt" in args.sections, "swarm": bool({"swarm", "throughput"} & args.sections)}
     wanted["jobstore"] = "jobstore" in args.sections
     wanted["reliability"] = "reliability" in args.sections
+    wanted["metrics"] = "metrics" in args.sections
     for name, fn in (("startup", run_startup), ("real", run_real), ("salt", run_salt), ("swarm", run_swarm),
-                     ("jobstore", run_jobstore), ("reliability", run_reliability)):
+                     ("jobstore", run_jobstore), ("reliability", run_reliability), ("metrics", run_metrics)):
         if wanted[name]:
             sections.append((name, fn))
     failures = []

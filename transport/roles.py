@@ -172,8 +172,8 @@ class Devices(Protocol):
         that asks for any other topic is dropped, and `report(format, *args)` told.  With `presence`, the
         presence claims subscribers send are checked and counted, and who holds one is published."""
 
-    def event_relay(self, pull: str, pub: str, dropped: Callable[[int], None] = ...) -> None:
-        """Events pushed to `pull` go out on `pub`; `dropped(n)` is told how many some subscriber missed."""
+    def event_relay(self, pull: str, pub: str, dropped: Callable[[int], None] | None = None) -> None:
+        """Events pushed to `pull` go out on `pub`; with `dropped`, it is told how many some subscriber missed."""
 
 
 def open_transport(kind: str = "zmq", shared: Any = None) -> Transport:

@@ -45,6 +45,8 @@ class Spec:
     """which process counts it (for the docs)"""
     fixed: tuple[tuple[str, ...], ...] = ()
     """label values always exported (at 0 until counted), so a series exists before its first event"""
+    optional: bool = False
+    """exported only when a process counts it (it depends on a setting)"""
 
 
 FUN = (f"the job's function (`test.ping`), bounded: the first {MAX_FUN_LABELS} names the master sees are labels, "
@@ -93,8 +95,9 @@ SPECS: tuple[Spec, ...] = (
          {"child": "`event-publisher`, `publisher`, `request-server`, `mworker-N` (N < worker_processes), "
                    "`maintenance`, `metrics`"}, source="supervisor"),
     Spec("rx_event_bus_dropped_total", COUNTER,
-         "Events some subscriber of the master's event bus missed: its queue was full (it does not read).",
-         source="event publisher"),
+         "Events some subscriber of the master's event bus missed: its queue was full (it does not read). "
+         "Only with `metrics_event_drops: true` (absent otherwise: counting costs the relay ~6 µs an event).",
+         source="event publisher", optional=True),
     Spec("rx_job_store_write_seconds", HISTOGRAM, "Time a job store write took, as an MWorker waited for it.",
          ("op",), {"op": "`create_job` (a published job's record), `store_return` (a minion's return)"},
          buckets=LATENCY_BUCKETS, source="MWorkers", fixed=tuple((op,) for op in STORE_OPS)),

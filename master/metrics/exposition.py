@@ -80,6 +80,8 @@ def families(totals: Totals, gauges: dict[str, dict[tuple[str, ...], float]]) ->
     """One metric family per catalog entry, in catalog order; fixed label values are there at 0."""
     out: list[Any] = []
     for spec in c.SPECS:
+        if spec.optional and spec.name not in totals.counters:
+            continue
         labels = list(spec.labels)
         if spec.kind == c.HISTOGRAM:
             fam: Any = HistogramMetricFamily(spec.name, spec.doc, labels=labels)

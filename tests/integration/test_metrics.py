@@ -154,6 +154,13 @@ def test_function_labels_are_bounded_across_the_workers(sandbox):
 def test_the_port_is_off_by_default_and_a_busy_one_stops_the_start(sandbox):
     sandbox.start_master()
     assert sandbox.cfg.metrics_port == 0 and master_child(sandbox.master.pid, "metrics") is None
+    source = MetricsSource(sandbox.cfg)
+    try:
+        got = parse(asyncio.run(source.render()))
+    finally:
+        source.close()
+    assert val(got, "rx_master_up") == 1
+    assert ("rx_event_bus_dropped_total", frozenset()) not in got  # not counted unless metrics_event_drops
     sandbox.stop_master()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -167,7 +174,7 @@ def test_the_port_is_off_by_default_and_a_busy_one_stops_the_start(sandbox):
 
 def test_events_a_subscriber_never_reads_are_counted_as_dropped_and_the_bus_still_serves(sandbox):
     """Read in this process as rx-api would (MetricsSource), without the metrics port."""
-    sandbox.start_master()
+    sandbox.start_master(metrics_event_drops=True)
     cfg = sandbox.cfg
     source = MetricsSource(cfg)
     dropped = lambda: parse(asyncio.run(source.render())).get(("rx_event_bus_dropped_total", frozenset()))  # noqa
