@@ -5,6 +5,7 @@ imports prometheus_client; the master's `metrics_port` server and rx-api both se
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Iterable
 
 from prometheus_client.core import CollectorRegistry, CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -59,8 +60,10 @@ class MetricsSource:
                 "rx_master_up": {(): float(up)}, "rx_minions_connected": {(): connected}}
 
     async def render(self) -> bytes:
-        """The text exposition (CONTENT_TYPE)."""
-        return render(read_totals(self.directory), await self.gauges())
+        """The text exposition (CONTENT_TYPE).  Reading the snapshots and rendering take a few ms to tens of
+        ms (8 busy workers: bench/metrics_cost.py): they run in a thread, off the caller's event loop."""
+        totals = await asyncio.to_thread(read_totals, self.directory)
+        return await asyncio.to_thread(render, totals, await self.gauges())
 
     def close(self) -> None:
         if self._stores is not None:
