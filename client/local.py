@@ -281,7 +281,7 @@ def _user() -> str:
 
 
 def __getattr__(name: str) -> Any:
-    """`rx.client.local.LocalClient` is the Salt-shaped sync client of rx.client.synclocal (which imports this module)."""
+    """`rx.client.local.LocalClient`: the Salt-shaped sync client of rx.client.synclocal (which imports this one)."""
     if name == "LocalClient":
         from rx.client.synclocal import LocalClient
         return LocalClient

@@ -57,6 +57,21 @@ def condition_args(fun: str | list, arg: Sequence, kwarg: dict | None) -> tuple[
     return args, kwargs
 
 
+def timeout_of(value: Any) -> float | None:
+    """A `timeout` as Salt takes it: a number, or a string holding one; anything else means the config's
+    (None)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
 def listed_ids(tgt: str | list, tgt_type: str) -> list[str]:
     """The ids a list target names (none for other target types)."""
     if tgt_type != "list":

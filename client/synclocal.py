@@ -166,8 +166,8 @@ class LocalClient:
         self._returners(ret)
         opts = self._options(method, kwargs, GATHER_OPTIONS)
         published = _Published(then)
-        agen = self._client.cmd_iter(tgt, fun, args, timeout=timeout, tgt_type=tgt_type, kwarg=kw, jid=jid or "",
-                                     expect_minions=True, published=published, **opts)
+        agen = self._client.cmd_iter(tgt, fun, args, timeout=shape.timeout_of(timeout), tgt_type=tgt_type, kwarg=kw,
+                                     jid=jid or "", expect_minions=True, published=published, **opts)
 
         def items() -> Iterator:
             with closing(self._iter(agen, poll)) as steps:
@@ -307,6 +307,8 @@ class LocalClient:
         args, kw = shape.condition_args(fun, arg, kwarg)
         self._returners(ret)
         opts = self._options("cmd_batch", kwargs, BATCH_OPTIONS)
+        if "timeout" in opts:
+            opts["timeout"] = shape.timeout_of(opts["timeout"])
         agen = self._client.cmd_batch(tgt, fun, args, batch=batch, tgt_type=tgt_type, kwarg=kw, **opts)
         with closing(self._iter(agen)) as steps:
             for item in steps:
@@ -342,7 +344,8 @@ class LocalClient:
             yield {}
             return
         opts = self._options("get_iter_returns", kwargs, GATHER_OPTIONS - PUBLISH_OPTIONS)
-        agen = self._client.get_iter_returns(jid, list(minions), timeout=timeout, expect_minions=True, **opts)
+        agen = self._client.get_iter_returns(jid, list(minions), timeout=shape.timeout_of(timeout), expect_minions=True,
+                                             **opts)
         with closing(self._iter(agen, None if block else 0.1)) as steps:
             for item in steps:
                 for mid, data in (item or {}).items():
@@ -363,7 +366,7 @@ class LocalClient:
             self._banner(Published(jid, [jid]))
         elif show_jid:
             print(f"jid: {jid}", flush=True)
-        agen = self._client.event_returns(jid, list(minions), timeout=timeout, stored=True)
+        agen = self._client.event_returns(jid, list(minions), timeout=shape.timeout_of(timeout), stored=True)
         with closing(self._iter(agen)) as steps:
             for chunk in steps:
                 if chunk:
@@ -374,7 +377,7 @@ class LocalClient:
         """Yield `{id: {"ret": return}}` as return events of `jid` come, until every one of `minions` returned or
         `timeout` seconds passed (returns stored before the call are not read: see get_cli_returns).  `{}`
         for a jid the store does not hold."""
-        agen = self._client.event_returns(jid, list(minions), timeout=timeout)
+        agen = self._client.event_returns(jid, list(minions), timeout=shape.timeout_of(timeout))
         with closing(self._iter(agen)) as steps:
             for chunk in steps:
                 yield shape.cached(chunk or {})

@@ -56,6 +56,12 @@ def test_unmatched_ids_of_a_list_target(tgt, tgt_type, minions, expected):
     assert shape.unmatched(tgt, tgt_type, minions) == expected
 
 
+@pytest.mark.parametrize("given, expected", [(None, None), (5, 5), (2.5, 2.5), ("7", 7.0), ("soon", None),
+                                             (True, None), ([5], None)])
+def test_timeout_as_salt_takes_it(given, expected):
+    assert shape.timeout_of(given) == expected
+
+
 def test_pub_data_and_returns():
     assert shape.pub_data(Published("20260101000000000001", ["m1"])) == {"jid": "20260101000000000001",
                                                                           "minions": ["m1"]}
