@@ -34,8 +34,8 @@ PUBLISH_OPTIONS = frozenset({"delimiter", "private", "job_expire"})
 """rx's keyword arguments of a publish, taken from `**kwargs`."""
 GATHER_OPTIONS = PUBLISH_OPTIONS | {"gather_job_timeout", "max_wait"}
 BATCH_OPTIONS = GATHER_OPTIONS | {"batch_wait", "failhard", "timeout"}
-SALT_ONLY = frozenset({"listen", "show_jid", "show_timeout", "full_return", "progress", "verbose", "raw",
-                       "yield_pub_data", "expect_minions"})
+SALT_ONLY = frozenset({"listen", "show_jid", "show_timeout", "full_return", "progress", "verbose", "yield_pub_data",
+                       "expect_minions"})
 """Salt keywords a method may be handed (Salt passes its callers' keywords along) and rx has no use for there."""
 
 
