@@ -187,7 +187,7 @@ def test_master_finger_pins_the_right_master_and_refuses_another(sandbox):
     d = sandbox.start_minion("bad", master_finger=wrong, wait=False)
     wait_for(lambda: "does not match master_finger" in d.output(), what="master_finger refusal")
     with LocalClient(cfg=sandbox.cfg) as c:
-        assert c.cmd("*", "test.ping", timeout=1) == {"good": True}
+        assert c.cmd("*", "test.ping", timeout=1) == {"good": True, "bad": False}  # accepted, never connected
     assert not (sandbox.minion_dir("bad") / "root" / "etc" / "rx" / "pki" / "minion" / "master.pub").exists()
 
 
