@@ -21,6 +21,7 @@ from rx.transport.roles import EventSink, FrameSink
 
 if TYPE_CHECKING:
     from rx.master.pillar import PillarService
+    from rx.master.services.auth import AuthService
 
 log = logging.getLogger("rx.master.handlers")
 
@@ -58,6 +59,8 @@ class WorkerContext:
     """Where pushed files go (`cp.push`, behind `file_recv`)."""
     pillar: "PillarService | None" = None
     """Compiles minions' pillars (`pillar_roots`) and keeps them for pillar targets; None: no pillar."""
+    auth: "AuthService | None" = None
+    """Users who are not root: tokens, rights, the audit log (rx.master.access); None: only the root key."""
 
     async def fire(self, event: Event) -> None:
         await self.events.fire(event.tag, event.to_wire())

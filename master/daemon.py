@@ -33,7 +33,7 @@ from rx import __version__
 from rx.config import ConfigError, MasterConfig, load_master_config
 from rx.daemonize import daemon_parser, fatal, launch, overrides, print_config_if_asked, remove_pidfile, write_pidfile
 from rx.logsetup import setup_logging
-from rx.master import eventpub, maintenance, mworker, publisher, reqserver
+from rx.master import eventpub, maintenance, mworker, publisher, reqserver, usergate
 from rx.master.heard import PRESENCE_FILE
 from rx.master.store import StoreError, open_stores, store_config
 from rx.pathsafe import check_dir
@@ -105,6 +105,9 @@ def prepare(cfg: MasterConfig) -> None:
         stores.close()
     with _usable("sock_dir", cfg.sock_dir):
         ensure_private_dir(Path(cfg.sock_dir))
+    if cfg.users_enabled:
+        check_dir(cfg.user_sock_dir, _master_uids(cfg), "user_sock_dir")
+    usergate.prepare_users(cfg)
     for key, port in (("publish_port", cfg.publish_port), ("ret_port", cfg.ret_port)):
         _check_port_free(cfg.interface, key, port)
     _remove_ipc(cfg)
@@ -150,7 +153,7 @@ def _check_port_free(interface: str, key: str, port: int) -> None:
 
 
 def _remove_ipc(cfg: MasterConfig) -> None:
-    for p in [*cfg.socket_paths(), os.path.join(cfg.sock_dir, PRESENCE_FILE)]:
+    for p in [*cfg.socket_paths(), os.path.join(cfg.sock_dir, PRESENCE_FILE), cfg.user_socket]:
         try:
             os.unlink(p)
         except FileNotFoundError:
@@ -214,6 +217,7 @@ class Supervisor:
             Child("request-server", reqserver.main, (cfg,)),
             *[Child(f"mworker-{i}", mworker.main, (cfg, i)) for i in range(cfg.worker_processes)],
             Child("maintenance", maintenance.main, (cfg,)),
+            *([Child("usergate", usergate.main, (cfg,))] if cfg.users_enabled else []),
         ]
         self.stopping = False
         self._wake_r, self._wake_w = os.pipe()

@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 from rx.config import MasterConfig
+from rx.master.services.auth import open_auth
 from rx.master.autosign import AutoSign
 from rx.master.context import DropLog, WorkerContext, WorkerSettings
 from rx.master.filerecv import FileRecv, RecvSettings
@@ -62,6 +63,7 @@ async def run(cfg: MasterConfig, index: int = 0) -> None:
         recv=FileRecv(RecvSettings(cfg.file_recv, int(cfg.file_recv_max_size * 2**20), cfg.minions_dir)),
         jids=JidClock(os.path.join(cfg.cachedir, JID_CLOCK_FILE), cfg.jid_node),
         pillar=pillar_service(cfg),
+        auth=open_auth(cfg, stores),
     )
     log.debug("mworker %d ready", index)
     try:
