@@ -96,6 +96,8 @@ def _options(eauth: str) -> frozenset[str]:
     if eauth in BUILTIN_EAUTH:
         return BUILTIN_EAUTH[eauth]
     from importlib.metadata import entry_points
+
+    from rx.acl import AclError
     found = entry_points(group="rx.auth", name=eauth)
     if not found:
         installed = sorted({*BUILTIN_EAUTH, *(ep.name for ep in entry_points(group="rx.auth"))})

@@ -252,9 +252,10 @@ class LocalClient:
     sockets are released.
     """
 
-    def __init__(self, config_dir: str | None = None, *, cfg: MasterConfig | None = None) -> None:
+    def __init__(self, config_dir: str | None = None, *, cfg: MasterConfig | None = None,
+                 token: str | None = None) -> None:
         self._loop = asyncio.new_event_loop()
-        self._client = AsyncLocalClient(config_dir, cfg=cfg)
+        self._client = AsyncLocalClient(config_dir, cfg=cfg, token=token)
 
     def __enter__(self) -> "LocalClient":
         return self

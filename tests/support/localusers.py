@@ -101,11 +101,20 @@ def _can_exec(user: LocalUser) -> bool:
 
 def run_as(user: LocalUser, *argv: str, input: str = "", timeout: float = 60.0) -> subprocess.CompletedProcess:
     """`rx ARGV` as `user` (stdin: `input`); output captured as text."""
+    return _as(user, ["-m", "rx.client.cli", *argv], input, timeout)
+
+
+def python_as(user: LocalUser, code: str, timeout: float = 60.0) -> subprocess.CompletedProcess:
+    """`python -c CODE` as `user` (in the forked child: CODE run with exec)."""
+    return _as(user, ["-c", code], "", timeout)
+
+
+def _as(user: LocalUser, argv: list[str], input: str, timeout: float) -> subprocess.CompletedProcess:
     if _can_exec(user):
         cmd = ["runuser", "-u", user.name, "--", "env", f"HOME={user.home}", f"USER={user.name}",
-               f"LOGNAME={user.name}", sys.executable, "-m", "rx.client.cli", *argv]
+               f"LOGNAME={user.name}", sys.executable, *argv]
         return subprocess.run(cmd, input=input, capture_output=True, text=True, timeout=timeout)
-    return _forked(user, list(argv), input, timeout)
+    return _forked(user, argv, input, timeout)
 
 
 def _forked(user: LocalUser, argv: list[str], input: str, timeout: float) -> subprocess.CompletedProcess:
@@ -128,9 +137,12 @@ def _forked(user: LocalUser, argv: list[str], input: str, timeout: float) -> sub
                 os.setgid(user.gid)
                 os.setuid(user.uid)
                 os.chdir(user.home)
-                from rx.client.cli import main
                 try:
-                    main(argv)
+                    if argv[0] == "-c":
+                        exec(compile(argv[1], "<python_as>", "exec"), {"__name__": "__main__"})
+                    else:
+                        from rx.client.cli import main
+                        main(argv[2:])
                     code = 0
                 except SystemExit as exc:
                     code = exc.code if isinstance(exc.code, int) else 1
