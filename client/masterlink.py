@@ -48,11 +48,13 @@ class MasterLink:
     """Talks to the master on this host through its local socket, as the master's user."""
 
     def __init__(self, config_dir: str | None = None, *, cfg: MasterConfig | None = None,
-                 token: str | None = None) -> None:
+                 token: str | None = None, source: str = "") -> None:
         self.cfg = cfg or load_master_config(config_dir)
         self.token = token
         """An eauth token: every request is for its user (None: the root key's holder, or for a client who
         cannot read the root key, `~/.rx_token` if there is one, else the local user)."""
+        self.source = source
+        """Where a token's requests come from (rx-api: the HTTP client's address), for the audit log."""
         self._req: RequestClient | None = None
         self._events: EventService | None = None
         self._checked = False
@@ -160,7 +162,7 @@ class MasterLink:
         if self.door is not None:
             return await self._door_request(cmd, load, ceiling)
         if self.token:
-            load = {**load, "auth": Credentials(token=self.token).to_wire()}
+            load = {**load, "auth": Credentials(token=self.token, source=self.source).to_wire()}
         if self._req is None:
             self._req = self._live().request_client(ipc_url(self.cfg.ret_ipc))
         watch, patience = self._patience(ceiling)
