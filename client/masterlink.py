@@ -31,7 +31,7 @@ from rx.transport import messages as m
 from rx.transport.errors import ErrorKind, ProtocolError, ReplyError
 from rx.transport.messages import ClearRequest, LookupRequest
 from rx.transport.replies import Ack, LookupReply, parse_reply
-from rx.transport.usermsgs import LOGIN, LOGOUT, Credentials, LoginReply, LoginRequest, LogoutRequest, UserRequest
+from rx.transport.usermsgs import LOGIN, LOGOUT, Credentials, LoginRequest, LogoutRequest, Token, UserRequest
 from rx.transport.roles import EventSource, RequestClient, RequestTimeout, Transport, ipc_url
 from rx.transport.tags import job_ret_prefix
 
@@ -195,21 +195,20 @@ class MasterLink:
             self.jid_alias[load["jid"]] = raw["jid"]
         return raw
 
-    async def login(self, eauth: str, username: str, password: str) -> LoginReply:
+    async def login(self, eauth: str, username: str, password: str) -> Token:
         """A new token from the master (salt-api's login fields); PermissionDenied if refused or locked out."""
         if self.door is not None:
             raw = await self._door_request(LOGIN, LoginRequest(eauth, username, password).to_wire(), None)
-            return self._reply(raw, LoginReply)
+            return self._reply(raw, Token)
         from rx.master.services import open_services
         from rx.master.services.auth import AuthError, open_auth
         services = open_services(self.cfg)
         try:
-            token = await open_auth(self.cfg, services.stores).login(eauth, username, password, source="local")
+            return await open_auth(self.cfg, services.stores).login(eauth, username, password, source="local")
         except AuthError as exc:
             raise PermissionDenied(str(exc)) from None
         finally:
             services.close()
-        return LoginReply(token.token, token.expire, token.start, token.user, token.eauth, token.perms)
 
     async def logout(self, token: str) -> None:
         """Revoke a token (it stops working at once)."""

@@ -37,8 +37,8 @@ from rx.transport.errors import ErrorKind, ProtocolError
 from rx.transport.messages import PUBLISH, ClearRequest
 from rx.transport.replies import Ack, ErrorReply
 from rx.transport.roles import RequestTimeout, ipc_url, open_transport
-from rx.transport.usermsgs import (LOGIN, LOGOUT, MAX_USER_OBJECTS, MAX_USER_REQUEST, Credentials, LoginReply,
-                                   LoginRequest, LogoutRequest, UserRequest, frame, frame_length)
+from rx.transport.usermsgs import (LOGIN, LOGOUT, MAX_USER_OBJECTS, MAX_USER_REQUEST, Credentials, LoginRequest,
+                                   LogoutRequest, UserRequest, frame, frame_length)
 
 log = logging.getLogger(__name__)
 
@@ -143,9 +143,7 @@ class UserGate:
         try:
             if req.cmd == LOGIN:
                 login = LoginRequest.from_wire(req.load)
-                token = await self.auth.login(login.eauth, login.username, login.password, source=source)
-                return LoginReply(token.token, token.expire, token.start, token.user, token.eauth,
-                                  token.perms).to_wire()
+                return (await self.auth.login(login.eauth, login.username, login.password, source=source)).to_wire()
             if req.cmd == LOGOUT:
                 await self.auth.revoke(LogoutRequest.from_wire(req.load).token, source=source)
                 return Ack().to_wire()

@@ -106,22 +106,25 @@ class LoginRequest:
 
 
 @dataclass(frozen=True)
-class LoginReply:
-    """A new token, in salt-api's login fields."""
+class Token:
+    """A login's token with salt-api's login fields (`to_salt`); the login reply on the wire."""
 
-    token: str
+    token: str = field(repr=False)
     expire: float
     start: float
     user: str
     eauth: str
     perms: list = field(default_factory=list)
 
-    def to_wire(self) -> dict:
-        return {"ok": True, "token": self.token, "expire": self.expire, "start": self.start, "user": self.user,
+    def to_salt(self) -> dict:
+        return {"token": self.token, "expire": self.expire, "start": self.start, "user": self.user,
                 "eauth": self.eauth, "perms": self.perms}
 
+    def to_wire(self) -> dict:
+        return {"ok": True, **self.to_salt()}
+
     @classmethod
-    def from_wire(cls, obj: Any) -> "LoginReply":
+    def from_wire(cls, obj: Any) -> "Token":
         d = f.as_map(obj, "reply")
         if d.get("ok") is not True:
             raise ProtocolError("must be true", "ok")

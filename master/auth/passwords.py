@@ -89,13 +89,10 @@ def parse(text: str) -> dict[str, str]:
 def unsafe(st: os.stat_result) -> str:
     """Why a password file must not be used ("" if it may): it must be a regular file of root or this
     process's user that nobody else can read or write."""
-    if not stat.S_ISREG(st.st_mode):
-        return "not a regular file"
-    if st.st_uid not in (0, os.geteuid()):
-        return f"owned by uid {st.st_uid}, neither root nor the master's user"
-    if st.st_mode & 0o077:
-        return f"readable or writable by group or others (mode {stat.S_IMODE(st.st_mode):04o}): chmod 600 it"
-    return ""
+    from rx.master.autosign import unsafe as unsafe_to_trust
+    why = unsafe_to_trust(st) or (  # a regular file of root or this user that nobody else can write...
+        f"readable by group or others (mode {stat.S_IMODE(st.st_mode):04o})" if st.st_mode & 0o044 else "")  # or read
+    return f"{why}; make it 0600, owned by root or the master's user" if why else ""
 
 
 class FileBackend:

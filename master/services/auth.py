@@ -30,6 +30,7 @@ from rx.master.auth import Backend, load_backend, os_groups
 from rx.master.auth.audit import AuditLog
 from rx.master.store.base import PROBE_FUNS, JobRecord, JobStore, TokenRecord, TokenStore
 from rx.master.store.errors import UnknownJob
+from rx.transport.usermsgs import Token
 
 __all__ = ["AuthPolicy", "AuthService", "open_auth", "Principal", "Token", "AuthError", "LoginFailed", "LoginLocked",
            "TokenInvalid", "NotPermitted", "ROOT", "PUBLISHER_ACL"]
@@ -64,22 +65,6 @@ class Principal:
 
 
 ROOT = Principal("root")
-
-
-@dataclass(frozen=True)
-class Token:
-    """A login's token, with salt-api's login fields."""
-
-    token: str = field(repr=False)
-    expire: float
-    start: float
-    user: str
-    eauth: str
-    perms: list = field(default_factory=list)
-
-    def to_salt(self) -> dict:
-        return {"token": self.token, "expire": self.expire, "start": self.start, "user": self.user,
-                "eauth": self.eauth, "perms": self.perms}
 
 
 class AuthError(Exception):

@@ -55,7 +55,10 @@ def test_a_file_others_can_read_or_write_is_ignored(tmp_path, caplog):
     set_user(str(path), "bob", "pw")
     os.chmod(path, 0o644)
     assert not FileBackend(str(path)).authenticate("bob", "pw")
-    assert "readable or writable by group or others" in caplog.text
+    assert "readable by group or others" in caplog.text
+    os.chmod(path, 0o622)
+    assert not FileBackend(str(path)).authenticate("bob", "pw")
+    assert "writable by group and others" in caplog.text
 
 
 def test_add_user_command(tmp_path):
