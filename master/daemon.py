@@ -234,7 +234,7 @@ class Supervisor:
     def _wait_for_sockets(self, timeout: float = 10.0) -> None:
         """Readiness: every child has bound its IPC socket (the pidfile is written only after)."""
         deadline = time.monotonic() + timeout
-        missing = self.cfg.socket_paths()
+        missing = self.cfg.socket_paths() + ([self.cfg.user_socket] if self.cfg.users_enabled else [])
         while missing and time.monotonic() < deadline and not self.stopping:
             missing = [p for p in missing if not os.path.exists(p)]
             if missing:

@@ -178,23 +178,24 @@ async def handle_lookup(ctx: WorkerContext, load: dict) -> dict:
     and how long ago the master last heard from each minion asked for (a sealed request it opened)."""
     try:
         who = await _principal(ctx, load, "lookup")
-        req = LookupRequest.from_wire(load)
     except Refused as exc:
         return exc.reply
-    except ProtocolError as exc:
-        return error(ErrorKind.BAD_REQUEST, str(exc))
     try:
+        req = LookupRequest.from_wire(load)
         job = await ctx.stores.jobs.get_job(req.jid)
+        if ctx.auth is not None and not ctx.auth.may_see(who, job):
+            raise NotPermitted(f"job {req.jid} is not {who.user}'s")
         try:
             stored = await ctx.stores.jobs.returns(req.jid)
         except ReturnsLost as exc:  # what is kept is still the best judge; the master's log says what was lost
             stored = exc.partial
+    except ProtocolError as exc:
+        return _refused_lookup(ctx, who, load, ErrorKind.BAD_REQUEST, str(exc))
     except UnknownJob:
-        return error(ErrorKind.UNKNOWN_JOB, f"no job {req.jid} in the job cache")
+        return _refused_lookup(ctx, who, load, ErrorKind.UNKNOWN_JOB, f"no job {req.jid} in the job cache")
+    except NotPermitted as exc:
+        return _refused_lookup(ctx, who, load, ErrorKind.PERMISSION, str(exc))
     if ctx.auth is not None:
-        if not ctx.auth.may_see(who, job):
-            record(ctx.auth, who, "lookup", "refused", jid=req.jid, reason="not the user's job")
-            return error(ErrorKind.PERMISSION, f"job {req.jid} is not {who.user}'s")
         record(ctx.auth, who, "lookup", "allowed", jid=req.jid)
     now = time.monotonic()
     heard = ctx.presence.ages(req.ids or (), now)
@@ -207,3 +208,9 @@ async def handle_lookup(ctx: WorkerContext, load: dict) -> dict:
             return LookupReply(job.minions, job.no_grains, returns, wanted[n:], heard).to_wire()
         returns[minion_id] = stored[minion_id]
     return LookupReply(job.minions, job.no_grains, returns, heard=heard).to_wire()
+
+
+def _refused_lookup(ctx: WorkerContext, who: Principal, load: dict, kind: ErrorKind, message: str) -> dict:
+    if ctx.auth is not None:
+        record(ctx.auth, who, "lookup", "refused", jid=load.get("jid"), reason=message)
+    return error(kind, message)

@@ -4,6 +4,12 @@ master's workers call `check_token`/`local_user` and then `authorize_publish` fo
 every path (the CLI, the LocalClient, rx-api): that one function is where a user's job is allowed or
 refused.  rx-api's runner and wheel clients call `authorize_runner`/`authorize_wheel`.
 
+For rx-api: `login(eauth, username, password, source=client_ip) -> Token` (`Token.to_salt()` is salt-api's
+login return), `check_token(token) -> Principal` for every request (TokenInvalid: 401), `revoke(token)` for
+/logout; publish a user's jobs with `AsyncLocalClient(cfg=cfg, token=token, source=client_ip)`, so the
+master's worker makes the check (NotPermitted there arrives as rx.client.results.PermissionDenied: 403),
+never by checking here and then publishing with the root key alone; `perms(principal)` for /login's perms.
+
 Rights come from `external_auth` (per back end) and `publisher_acl` (local users), in Salt's format
 (rx.acl), read when the service is made; a token carries only who its user is (and their OS groups at
 login), so a right removed from the config is gone for existing tokens too once the master restarts.
