@@ -253,9 +253,9 @@ class LocalClient:
     """
 
     def __init__(self, config_dir: str | None = None, *, cfg: MasterConfig | None = None,
-                 token: str | None = None) -> None:
+                 token: str | None = None, source: str = "") -> None:
         self._loop = asyncio.new_event_loop()
-        self._client = AsyncLocalClient(config_dir, cfg=cfg, token=token)
+        self._client = AsyncLocalClient(config_dir, cfg=cfg, token=token, source=source)
 
     def __enter__(self) -> "LocalClient":
         return self

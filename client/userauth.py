@@ -17,7 +17,7 @@ import stat
 import sys
 from typing import TYPE_CHECKING, AsyncIterator
 
-from rx.client.results import PermissionDenied
+from rx.client.results import BadRequest, PermissionDenied
 
 if TYPE_CHECKING:
     from rx.config import MasterConfig
@@ -80,7 +80,7 @@ async def cli_session(opts: argparse.Namespace, cfg: "MasterConfig") -> AsyncIte
     end); None without -a (the root key, ~/.rx_token or the local user: rx.client.masterlink)."""
     if not getattr(opts, "eauth", None):
         if getattr(opts, "make_token", False):
-            raise PermissionDenied("-T makes a token by logging in: give the back end with -a (e.g. -a pam)")
+            raise BadRequest("-T makes a token by logging in: give the back end with -a (e.g. -a pam)")
         yield None
         return
     from rx.client.masterlink import MasterLink

@@ -190,6 +190,25 @@ def test_file_eauth_token_kept_used_revoked_forged(site):
     assert missing.returncode == 5 and "no rights in publisher_acl" in missing.stderr
 
 
+def test_the_local_socket_with_a_token_is_that_users(site):
+    """rx-api's path: a root-key holder publishing with a user's token gets that user's rights, checked by
+    the same worker function; a forged token gets nothing."""
+    from rx.client.local import LocalClient
+    from rx.client.results import PermissionDenied
+    link = MasterLink(cfg=site.cfg)
+    token = asyncio.run(link.login("file", "bob", BOB_PW)).token
+    with LocalClient(cfg=site.cfg, token=token, source="192.0.2.7") as client:
+        assert client.cmd("m2", "test.ping") == {"m2": True}
+        with pytest.raises(PermissionDenied, match="bob may not run cmd.run"):
+            client.cmd("m2", "cmd.run", ["id"])
+    with LocalClient(cfg=site.cfg, token=secrets.token_urlsafe(32)) as client:
+        with pytest.raises(PermissionDenied, match="unknown or revoked token"):
+            client.cmd("m2", "test.ping")
+    refused = [e for e in site.audit() if e["action"] == "publish" and e["outcome"] == "refused"][-2:]
+    assert refused[0]["user"] == "bob" and refused[0]["source"] == "192.0.2.7" and refused[1]["eauth"] == "token"
+    asyncio.run(link.logout(token))
+
+
 def test_eauth_without_T_revokes_its_token_at_the_end(site):
     u1 = site.users[1]
     tokens_before = set(os.listdir(site.cfg.token_dir))

@@ -151,3 +151,40 @@ def test_config_paths_and_defaults(tmp_path):
     assert cfg.users_enabled and cfg.token_expire == 43200.0
     assert cfg.user_socket == str(tmp_path / "var/run/rx/master-users/master_users.sock")
     assert cfg.token_dir == str(tmp_path / "var/cache/rx/master/tokens")
+
+
+def test_an_rx_auth_entry_point_is_a_back_end(tmp_path, monkeypatch):
+    """A back end from another package: a real distribution (dist-info with entry_points.txt) on sys.path."""
+    (tmp_path / "rxauth_demo.py").write_text(
+        "class Backend:\n"
+        "    options = {'realm'}\n"
+        "    def __init__(self, options):\n"
+        "        self.realm = options['realm']\n"
+        "    def authenticate(self, username, password):\n"
+        "        return password == f'{username}@{self.realm}'\n"
+        "    def groups(self, username):\n"
+        "        return ['staff']\n")
+    info = tmp_path / "rxauth_demo-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: rxauth-demo\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[rx.auth]\ndemo = rxauth_demo:Backend\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import yaml
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "master").write_text(yaml.safe_dump({"root_dir": str(tmp_path), "external_auth": {
+        "demo": {"^realm": "LAB", "staff%": ["test.ping"]}}}))
+    cfg = load_master_config(str(conf))
+    (conf / "master").write_text(yaml.safe_dump({"root_dir": str(tmp_path), "external_auth": {
+        "demo": {"^realm": "LAB", "^nope": 1}}}))
+    with pytest.raises(ConfigError, match=r"unknown option '\^nope'"):
+        load_master_config(str(conf))
+
+    from rx.master.services.auth import AuthPolicy, AuthService, LoginFailed
+    store = FileTokenStore(tmp_path / "tok")
+    asyncio.run(store.prepare())
+    service = AuthService(AuthPolicy(external_auth=cfg.external_auth), store)
+    token = asyncio.run(service.login("demo", "ann", "ann@LAB"))
+    assert token.perms == ["test.ping"]  # through the back end's groups
+    with pytest.raises(LoginFailed):
+        asyncio.run(service.login("demo", "ann", "ann@ELSEWHERE"))
