@@ -29,6 +29,7 @@ import struct
 from pathlib import Path
 
 from rx.config import ConfigError, MasterConfig
+from rx.master.context import DropLog
 from rx.master.services.auth import AuthError, open_auth
 from rx.master.store import open_stores, store_config
 from rx.transport.codec import DecodeError, decode, encode
@@ -41,6 +42,7 @@ from rx.transport.usermsgs import (LOGIN, LOGOUT, MAX_USER_OBJECTS, MAX_USER_REQ
                                    LogoutRequest, UserRequest, frame, frame_length)
 
 log = logging.getLogger(__name__)
+_failed = DropLog("user socket: a request failed", "failed", level=logging.ERROR, interval=10.0, traceback=True)
 
 MAX_CONNECTIONS = 64
 PER_UID = 8
@@ -123,7 +125,12 @@ class UserGate:
             while True:
                 head = await asyncio.wait_for(reader.readexactly(4), READ_SECONDS)
                 body = await asyncio.wait_for(reader.readexactly(frame_length(head, MAX_USER_REQUEST)), READ_SECONDS)
-                writer.write(frame(encode(await self._answer(body, uid))))
+                try:
+                    reply = await self._answer(body, uid)
+                except Exception as exc:  # a store fault, a back end's bug: answered, logged, the relay goes on
+                    _failed(f"uid {uid}: {type(exc).__name__}: {exc}"[:500])
+                    reply = _error(ErrorKind.INTERNAL, f"the master failed ({type(exc).__name__}); see its log")
+                writer.write(frame(encode(reply)))
                 await writer.drain()
         except (asyncio.IncompleteReadError, asyncio.TimeoutError, ProtocolError, ConnectionError):
             pass
