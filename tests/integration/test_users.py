@@ -268,3 +268,44 @@ def test_a_token_expires():
             assert late.returncode == 5 and "expired" in late.stderr
         finally:
             box.close()
+
+
+def _door(site: Site, body: bytes, *, announce: int | None = None) -> dict | None:
+    """Send one frame to the user socket (as this process: root); the decoded answer, None if it hung up."""
+    import socket
+    import struct
+
+    from rx.transport.codec import decode
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(20)
+        s.connect(site.cfg.user_socket)
+        s.sendall(struct.pack(">I", len(body) if announce is None else announce) + body)
+        head = s.recv(4, socket.MSG_WAITALL)
+        if len(head) < 4:
+            return None
+        (n,) = struct.unpack(">I", head)
+        data = b""
+        while len(data) < n:
+            chunk = s.recv(n - len(data))
+            if not chunk:
+                return None
+            data += chunk
+        return decode(data)
+
+
+def test_bad_input_on_the_user_socket(site):
+    from rx.transport.codec import encode
+    u0 = site.users[0]
+    before = site.jobs_of("root"), site.jobs_of(u0.name)
+    assert _door(site, b"\xc1 not msgpack")["error"]["type"] == "bad_request"
+    assert _door(site, encode({"cmd": "_auth", "load": {}}))["error"]["type"] == "bad_request"
+    assert _door(site, encode({"cmd": "publish", "load": {}, "token": "short"}))["error"]["type"] == "bad_request"
+    assert _door(site, b"", announce=64 * 1024 * 1024) is None  # past the limit: hung up, nothing read
+    # a client's own `auth`, `key` and `user` are overwritten: this connection is uid 0 ("root"), whom
+    # publisher_acl does not list, whatever the request claims
+    smuggled = {"tgt": "m1", "fun": "test.ping", "tgt_type": "glob", "key": "x" * 64, "user": u0.name,
+                "auth": {"peer_user": u0.name, "peer_uid": u0.uid}}
+    answer = _door(site, encode({"cmd": "publish", "load": smuggled}))
+    assert answer["error"]["type"] == "permission" and "user root has no rights" in answer["error"]["message"]
+    assert (site.jobs_of("root"), site.jobs_of(u0.name)) == before
+    assert site.box.master.alive()
