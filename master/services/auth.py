@@ -36,6 +36,7 @@ from rx.master.auth import Backend, load_backend, os_groups
 from rx.master.auth.audit import AuditLog
 from rx.master.store.base import PROBE_FUNS, JobRecord, JobStore, TokenRecord, TokenStore
 from rx.master.store.errors import UnknownJob
+from rx.transport.ids import FUN_RE
 from rx.transport.usermsgs import Token
 
 __all__ = ["AuthPolicy", "AuthService", "open_auth", "Principal", "Token", "AuthError", "LoginFailed", "LoginLocked",
@@ -289,6 +290,9 @@ class AuthService:
 
     def _spec(self, who: Principal, form: str, fun: str, arg: Sequence[Any], kwarg: Mapping[str, Any] | None) -> None:
         acl = self.rights(who)
+        if not FUN_RE.match(fun):
+            self.audit(who, form, "refused", fun=fun, reason="not a function name")
+            raise NotPermitted(f"{fun!r} is not a {form} function name (module.function)")
         if acl is not None and not acl.allows_spec(form, fun, arg, kwarg):
             self.audit(who, form, "refused", fun=fun, reason=f"not in {who.user}'s @{form} rights")
             raise NotPermitted(f"user {who.user} may not run the {form} function {fun}")

@@ -238,6 +238,8 @@ def test_runner_and_wheel_rights_are_audited(svc, tmp_path):
     with pytest.raises(NotPermitted):
         svc.authorize_wheel(ALICE, "key.accept")
     svc.authorize_wheel(ROOT, "key.delete")
+    with pytest.raises(NotPermitted, match="not a wheel function name"):
+        svc.authorize_wheel(ROOT, "../key")
     assert [(e["action"], e["fun"], e["outcome"]) for e in audit(tmp_path)] == [
         ("runner", "jobs.list_jobs", "allowed"), ("runner", "manage.status", "refused"),
-        ("wheel", "key.accept", "refused"), ("wheel", "key.delete", "allowed")]
+        ("wheel", "key.accept", "refused"), ("wheel", "key.delete", "allowed"), ("wheel", "../key", "refused")]
