@@ -86,16 +86,15 @@ async def cli_session(opts: argparse.Namespace, cfg: "MasterConfig") -> AsyncIte
     from rx.client.masterlink import MasterLink
     username = opts.username or getpass.getuser()
     link = MasterLink(cfg=cfg)
+    token: str | None = None
     try:
         token = (await link.login(opts.eauth, username, read_password(username))).token
         if opts.make_token:
             print(f"token kept in {save_token(token)}", file=sys.stderr)
         yield token
     finally:
-        if opts.make_token or "token" not in locals():
-            await link.aclose()
-        else:
-            try:
+        try:
+            if token is not None and not opts.make_token:
                 await link.logout(token)
-            finally:
-                await link.aclose()
+        finally:
+            await link.aclose()
