@@ -14,7 +14,8 @@ MAX_USER_REQUEST bytes, read within READ_SECONDS) is one of:
   (rx.master.access, AuthService.authorize_publish), so this relay grants nothing itself.  A uid with no
   user name may only use a token.
 
-At most MAX_CONNECTIONS connections at once, PER_UID of them from one user; more are closed at once.
+At most MAX_CONNECTIONS connections at once (more are closed at once), of which PER_UID per user are
+served at a time (the others wait up to READ_SECONDS for their turn).
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ class UserGate:
         self.stores = open_stores(store_config(cfg))
         self.auth = open_auth(cfg, self.stores)
         self.open = 0
-        self.per_uid: dict[int, int] = {}
+        self.per_uid: dict[int, asyncio.Semaphore] = {}
 
     async def serve(self) -> None:
         remove_socket(self.cfg)
@@ -116,30 +117,34 @@ class UserGate:
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         sock = writer.get_extra_info("socket")
         _pid, uid, _gid = _PEERCRED.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _PEERCRED.size))
-        if self.open >= MAX_CONNECTIONS or self.per_uid.get(uid, 0) >= PER_UID:
+        if self.open >= MAX_CONNECTIONS:
             writer.close()
             return
         self.open += 1
-        self.per_uid[uid] = self.per_uid.get(uid, 0) + 1
+        slot = self.per_uid.setdefault(uid, asyncio.Semaphore(PER_UID))
         try:
-            while True:
-                head = await asyncio.wait_for(reader.readexactly(4), READ_SECONDS)
-                body = await asyncio.wait_for(reader.readexactly(frame_length(head, MAX_USER_REQUEST)), READ_SECONDS)
-                try:
-                    reply = await self._answer(body, uid)
-                except Exception as exc:  # a store fault, a back end's bug: answered, logged, the relay goes on
-                    _failed(f"uid {uid}: {type(exc).__name__}: {exc}"[:500])
-                    reply = _error(ErrorKind.INTERNAL, f"the master failed ({type(exc).__name__}); see its log")
-                writer.write(frame(encode(reply)))
-                await writer.drain()
+            await asyncio.wait_for(slot.acquire(), READ_SECONDS)  # a user's requests beyond PER_UID wait their turn
+            try:
+                await self._serve(reader, writer, uid)
+            finally:
+                slot.release()
         except (asyncio.IncompleteReadError, asyncio.TimeoutError, ProtocolError, ConnectionError):
             pass
         finally:
             self.open -= 1
-            self.per_uid[uid] -= 1
-            if not self.per_uid[uid]:
-                del self.per_uid[uid]
             writer.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, uid: int) -> None:
+        while True:
+            head = await asyncio.wait_for(reader.readexactly(4), READ_SECONDS)
+            body = await asyncio.wait_for(reader.readexactly(frame_length(head, MAX_USER_REQUEST)), READ_SECONDS)
+            try:
+                reply = await self._answer(body, uid)
+            except Exception as exc:  # a store fault, a back end's bug: answered, logged, the relay goes on
+                _failed(f"uid {uid}: {type(exc).__name__}: {exc}"[:500])
+                reply = _error(ErrorKind.INTERNAL, f"the master failed ({type(exc).__name__}); see its log")
+            writer.write(frame(encode(reply)))
+            await writer.drain()
 
     async def _answer(self, body: bytes, uid: int) -> dict:
         try:

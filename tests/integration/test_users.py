@@ -126,6 +126,12 @@ def test_a_user_without_rights_and_outside_the_group(site):
     assert site.audit()[-1]["outcome"] == "refused"
 
 
+def test_a_user_runs_batches(site):
+    done = site.rx(site.users[0], "-b", "1", "*", "grains.item", "os", "--out", "json", "--static")
+    assert done.returncode == 0, done.stderr
+    assert set(json.loads(done.stdout)) == {"m1", "m2"}
+
+
 def test_a_long_job_is_probed_and_gathered(site):
     """The gather's jobs.find probe is allowed for the user's own job, on its minions."""
     done = site.rx(site.users[0], "-t", "1", "m1", "test.sleep", "3", "--out", "json")
