@@ -17,6 +17,7 @@ from typing import Any, AsyncIterator, TextIO
 
 from rx import __version__
 from rx.client.results import EXIT_CODES, EXIT_INTERRUPTED, EXIT_NO_MATCH, EXIT_OK, EXIT_USAGE
+from rx.client.userauth import add_auth_arguments, cli_session
 
 EPILOG = """targeting (default: glob on the minion id, case-sensitive):
   rx 'web*' test.ping                      glob          rx -E 'web[0-9]+' test.ping   regex on the id
@@ -105,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                             "matching it, e.g. 'test' or 'cmd.*')")
     p.add_argument("--versions-report", action="store_true", help="print the versions of rx and its dependencies")
     p.add_argument("--version", action="version", version=f"rx {__version__}")
+    add_auth_arguments(p)
     p.set_defaults(tgt_type="glob")
     return p
 
@@ -226,7 +228,9 @@ async def run(opts: argparse.Namespace, stream: TextIO) -> int:
     force = True if opts.force_color else (False if opts.no_color or opts.out_file else None)
     report = Report(opts, stream, use_color(stream, force))
     verbose_summary = opts.summary or opts.verbose
-    async with AsyncLocalClient(cfg=cfg) as client:
+    async with cli_session(opts, cfg) as token, AsyncLocalClient(cfg=cfg, token=token) as client:
+        if opts.target is None:  # rx -a EAUTH -T: logged in, nothing to run
+            return EXIT_OK
         if opts.preview_target:
             preview = await client.preview(opts.target, tgt_type=opts.tgt_type, delimiter=opts.delimiter)
             _print_preview(opts, stream, preview.minions)
@@ -348,6 +352,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_OK)
     if opts.doc:
         sys.exit(show_doc(opts.fun or opts.target))
+    if opts.make_token and opts.target is None:
+        sys.exit(_run_main(opts))
     if opts.target is None or (opts.fun is None and not opts.preview_target):
         build_parser().error("TARGET and FUN are required")
     try:

@@ -79,14 +79,16 @@ class LocalClient:
     (`/etc/rx`; default: `RX_CONFIG_DIR`, else /etc/rx).  `mopts`: a MasterConfig, or a mapping of settings
     over the config file's.  Salt's `skip_perm_errors`, `keep_loop`, `auto_reconnect` and `listen` change
     nothing here; an `io_loop` is refused (in asyncio code use AsyncLocalClient).  `rx_reasons`: a minion
-    that did not return carries rx's reason (rx.client.saltshape).  One client runs any number of jobs; use
-    it as a context manager, or call close() (Salt's destroy()), so its sockets are released.
+    that did not return carries rx's reason (rx.client.saltshape).  `token`/`source`: publish as the user of
+    that token (external_auth), from that address, as rx-api does; the master checks the user's rights.  One
+    client runs any number of jobs; use it as a context manager, or call close() (Salt's destroy()), so its
+    sockets are released.
     """
 
     def __init__(self, c_path: str | None = None, mopts: MasterConfig | dict | None = None,
                  skip_perm_errors: bool = False, io_loop: Any = None, keep_loop: bool = False,
                  auto_reconnect: bool = False, listen: bool = False, *, cfg: MasterConfig | None = None,
-                 rx_reasons: bool = False) -> None:
+                 rx_reasons: bool = False, token: str | None = None, source: str = "") -> None:
         if io_loop is not None:
             raise TypeError("LocalClient runs its own event loop: in asyncio code use rx.client.AsyncLocalClient")
         config_dir = config_dir_of(c_path)
@@ -95,7 +97,7 @@ class LocalClient:
         elif mopts:
             cfg = cfg or load_master_config(config_dir, overrides=mopts)
         self.rx_reasons = rx_reasons
-        self._client = AsyncLocalClient(config_dir, cfg=cfg)
+        self._client = AsyncLocalClient(config_dir, cfg=cfg, token=token, source=source)
         self._loop = asyncio.new_event_loop()
 
     @property
