@@ -128,6 +128,7 @@ async def _change(keys: KeyService, act: str, pattern: str | None, opts: argpars
                                   include_denied=opts.include_denied, include_accepted=opts.include_accepted)
     if not found:
         return _no_match(act, pattern, opts)
+    found.sort(key=lambda k: (_ORDER.index(k.state), k.id))  # as listed
     if not opts.quiet:
         print(f"The following keys are going to be {_PAST[act]}:")
         _print_keys({s: [k.id for k in found if k.state == s] for s in KEY_STATES}, "text", skip_empty=True)

@@ -4,12 +4,14 @@ file it draws nothing, so logs and captured stderr stay clean)."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import shutil
 import sys
 import time
 from typing import Any, TextIO
 
 CLEAR = "\r\033[K"
+log = logging.getLogger("rx.client")
 
 
 def bar_line(done: int, total: int, elapsed: float, columns: int) -> str:
@@ -80,6 +82,7 @@ class JobNews:
         from rx.client.output import HUMAN
         for pub in self.jobs[self.seen:]:
             self.seen += 1
+            log.debug("job %s published to %d minion(s)", pub.jid, len(pub.minions))
             if not self.batch and not self.report.jid:
                 self.report.jid, self.report.targeted = pub.jid, len(pub.minions)
             if not pub.minions:
