@@ -18,6 +18,7 @@ from typing import AsyncIterator, TextIO
 from rx import __version__
 from rx.client.cliargs import (LOG_LEVELS, UsageError, add_no_parse, cli_words, no_parse_names, parse_value,
                                split_args, split_multi, stdin_words)
+from rx.client.complete import KINDS as COMPLETE_KINDS
 from rx.client.results import EXIT_CODES, EXIT_INTERRUPTED, EXIT_NO_MATCH, EXIT_OK, EXIT_USAGE
 
 __all__ = ["ALLOW_CONTROL_HELP", "UsageError", "build_parser", "main", "parse_value", "run", "split_args",
@@ -136,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-l", "--log-level", choices=LOG_LEVELS, default="warning", metavar="LEVEL",
                    help=f"log level on stderr: {', '.join(LOG_LEVELS)} (default warning)")
     p.add_argument("--version", action="version", version=f"rx {__version__}")
+    p.add_argument("--complete", choices=COMPLETE_KINDS, help=argparse.SUPPRESS)  # shell completion's names
     p.set_defaults(tgt_type="glob", out_given=False)
     return p
 
@@ -276,6 +278,9 @@ async def run(opts: argparse.Namespace, stream: TextIO) -> int:
     if (published and not published[0].minions) or (opts.batch is not None and not report.targeted):
         return _no_match(opts, stream)
     report.finish()
+    if fun == "sys.list_functions":
+        from rx.client.complete import remember_functions
+        remember_functions(cfg, report.results)
     missing = sorted(m for m, s in report.status.items() if s in ("missing", "unknown", "running"))
     if opts.verbose and missing:
         print(f"Did not return: {', '.join(missing)}", file=sys.stderr)
@@ -337,6 +342,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     opts = parse(argv)
     logging.basicConfig(level=LOG_LEVELS[opts.log_level], stream=sys.stderr, format="[%(levelname)s] %(message)s")
+    if opts.complete:
+        from rx.client.complete import main as complete
+        sys.exit(complete(opts.complete, opts.config_dir))
     if opts.versions_report:
         print(versions_report())
         sys.exit(EXIT_OK)
