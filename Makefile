@@ -32,6 +32,8 @@ venv: $(STAMP)
 # Re-install only when the packaging metadata changes.
 $(STAMP): setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
+	@# the distribution was called rx before it became rx-exec: an old editable install would linger beside it
+	@$(VENV)/bin/python -m pip uninstall -y -q rx >/dev/null 2>&1 || true
 	$(VENV)/bin/python -m pip install -e '.[test]'
 	@touch $@
 
