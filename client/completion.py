@@ -17,7 +17,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from rx.client.shellmodel import ATTACHED, NODEGROUP_FLAGS, Command, Option, commands
+from rx.client.shellmodel import ATTACHED, NODEGROUP_FLAGS, Command, Option, commands, write_files
 
 HEADER = "generated from the argparse definitions by `python -m rx.client.completion` (make docs): do not edit"
 DYNAMIC = ("minions", "keys", "functions", "runners")
@@ -271,10 +271,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("command", nargs="?", default="rx", help="the command (default rx)")
     opts = p.parse_args(argv)
     if opts.write:
-        for path, text in generate().items():
-            target = Path(opts.write) / path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text)
+        write_files(generate(), opts.write)
         return
     if not opts.shell:
         p.error("give a shell, or --write DIR")

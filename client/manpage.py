@@ -13,7 +13,7 @@ import re
 import sys
 from pathlib import Path
 
-from rx.client.shellmodel import Command, command, commands
+from rx.client.shellmodel import Command, command, commands, write_files
 
 SEE_ALSO = ("rx", "rx-key", "rx-run", "rx-call")
 
@@ -101,10 +101,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("command", nargs="?", help="print one command's page")
     opts = p.parse_args(argv)
     if opts.write:
-        for rel, text in generate().items():
-            target = Path(opts.write) / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text)
+        write_files(generate(), opts.write)
         return
     if not opts.command:
         p.error("give a command, or --write DIR")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 COMMANDS: dict[str, str] = {"rx": "rx.client.cli", "rx-key": "rx.client.keycli", "rx-run": "rx.client.runcli",
@@ -105,3 +106,11 @@ def command(name: str, parser: argparse.ArgumentParser | None = None) -> Command
 
 def commands() -> list[Command]:
     return [command(name) for name in COMMANDS]
+
+
+def write_files(files: dict[Path, str], share_dir: str | Path) -> None:
+    """Write generated files (paths relative to a share/ directory) under `share_dir`."""
+    for rel, text in files.items():
+        target = Path(share_dir) / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
