@@ -130,8 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_no_parse(p)
     p.add_argument("--args-stdin", action="store_true", help="read more arguments from stdin, one per line")
     p.add_argument("--args-separator", default=",", help="separates the argument groups of a multi-function job")
-    p.add_argument("-d", "--doc", "--documentation", action="store_true", help="show the documentation of FUN (or of all functions "
-                                                            "matching it, e.g. 'test' or 'cmd.*')")
+    p.add_argument("-d", "--doc", "--documentation", action="store_true",
+                   help="show the documentation of FUN (or of all functions matching it, e.g. 'test' or 'cmd.*')")
     p.add_argument("-V", "--versions-report", action="store_true",
                    help="print the versions of rx and its dependencies")
     p.add_argument("-l", "--log-level", choices=LOG_LEVELS, default="warning", metavar="LEVEL",

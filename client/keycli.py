@@ -23,8 +23,9 @@ from rx.master.services.keys import KEY_STATES, KeyService
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
 _ORDER = ("accepted", "denied", "pending", "rejected")
-_HEADINGS = {"local": "Local Keys (the master's own; put it in a minion's master_finger):", "accepted": "Accepted Keys:",
-             "denied": "Denied Keys:", "pending": "Unaccepted Keys:", "rejected": "Rejected Keys:"}
+_HEADINGS = {"local": "Local Keys (the master's own; put it in a minion's master_finger):",
+             "accepted": "Accepted Keys:", "denied": "Denied Keys:", "pending": "Unaccepted Keys:",
+             "rejected": "Rejected Keys:"}
 LIST_STATES = {"acc": "accepted", "accepted": "accepted", "un": "pending", "unaccepted": "pending",
                "pre": "pending", "rej": "rejected", "rejected": "rejected", "den": "denied", "denied": "denied",
                "all": "all"}

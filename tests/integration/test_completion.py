@@ -36,8 +36,9 @@ def fish_complete(line: str) -> set[str]:
     if shutil.which("fish") is None:
         pytest.skip("fish is not installed (make shells installs it)")
     name = line.split()[0]
-    r = subprocess.run(["fish", "--no-config", "-c", f"source {SHARE / paths(name)['fish']}; complete -C {quote(line)}"],
-                       capture_output=True, text=True, env=ENV, timeout=DEADLINE)
+    script = f"source {SHARE / paths(name)['fish']}; complete -C {quote(line)}"
+    r = subprocess.run(["fish", "--no-config", "-c", script], capture_output=True, text=True, env=ENV,
+                       timeout=DEADLINE)
     assert r.returncode == 0, r.stderr
     return {out.split("\t")[0] for out in r.stdout.splitlines() if out}
 
@@ -51,7 +52,8 @@ zmodload zsh/zpty
 zpty z zsh -f -i
 zpty -w z "PS1='' PROMPT='' RPROMPT=''"
 zpty -w z "fpath=($1 \$fpath); autoload -U compinit; compinit -u -D"
-zpty -w z 'compadd () { local -a __hits; builtin compadd -O __hits "$@"; print -rl -- $__hits >> '$2'; builtin compadd "$@" }'
+zpty -w z 'compadd () { local -a __hits; builtin compadd -O __hits "$@"; print -rl -- $__hits >> '$2'; \
+    builtin compadd "$@" }'
 zpty -w z 'zle -C rxcomplete complete-word _main_complete'
 zpty -w z 'rxtab() { zle rxcomplete; print -r -- DONE >> '$2'; }; zle -N rxtab; bindkey "^X" rxtab'
 zpty -w -n z "$3"$'\x18'

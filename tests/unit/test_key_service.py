@@ -110,7 +110,8 @@ async def test_deleting_a_key_forgets_its_grains(service, stores, publics):
 
 async def test_keys_with_their_public_keys(service, publics):
     assert [(k.id, k.state, k.public) for k in await service.keys("web*", ("accepted", "pending"))] == [
-        ("web1", "accepted", publics["web1"]), ("web2", "pending", publics["web2"]), ("web3", "pending", publics["web3"])]
+        ("web1", "accepted", publics["web1"]), ("web2", "pending", publics["web2"]),
+        ("web3", "pending", publics["web3"])]
 
 
 async def test_rotate(service, stores):
