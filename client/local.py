@@ -9,7 +9,6 @@ is the judge, so an event lost on the bus never turns a stored return into a mis
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import random
