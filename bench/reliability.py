@@ -57,7 +57,7 @@ def _stream(box: BenchSandbox, fault: Callable[[], None]) -> tuple[list[str], in
             if i == STREAM_JOBS // 3:
                 fault()
             try:
-                jids.append(c.run_job("*", "test.ping").jid)
+                jids.append(c.run_job("*", "test.ping")["jid"])
             except Exception:  # the client was told; not the master's to keep
                 refused += 1
                 if not is_running(box.master.pid):
@@ -111,7 +111,7 @@ def _soak(box: BenchSandbox, ids: list[str], seconds: float, say: Callable[[str]
             while not stop.is_set():
                 got = c.cmd("*", "test.ping", timeout=10)
                 counts["jobs"] += 1
-                counts["short"] += len(ids) - len(got)
+                counts["short"] += len(ids) - sum(1 for v in got.values() if v is True)
     t = threading.Thread(target=load, daemon=True)
     t0 = time.monotonic()
     t.start()

@@ -649,7 +649,7 @@ def _ping(cfg_dir: str, n: int, times: int, timeout: float) -> list[dict]:
         for _ in range(times):
             t0 = time.perf_counter()
             got = client.cmd("*", "test.ping", timeout=timeout)
-            out.append({"seconds": time.perf_counter() - t0, "returned": len(got),
+            out.append({"seconds": time.perf_counter() - t0, "returned": sum(1 for v in got.values() if v is True),
                         "lost": n - sum(1 for v in got.values() if v is True)})
     return out
 

@@ -1,4 +1,4 @@
-"""Clients of the master: LocalClient (sync) and AsyncLocalClient, and the CLIs.
+"""Clients of the master: LocalClient (sync, in the shapes of Salt's) and AsyncLocalClient, and the CLIs.
 
 The clients are imported on first use, so `rx --version` stays fast.
 """
@@ -9,7 +9,10 @@ __all__ = ["AsyncLocalClient", "LocalClient"]
 
 
 def __getattr__(name: str) -> Any:
-    if name in __all__:
-        from rx.client import local
-        return getattr(local, name)
+    if name == "LocalClient":
+        from rx.client.synclocal import LocalClient
+        return LocalClient
+    if name == "AsyncLocalClient":
+        from rx.client.local import AsyncLocalClient
+        return AsyncLocalClient
     raise AttributeError(name)

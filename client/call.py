@@ -17,7 +17,8 @@ import time
 from typing import Any
 
 from rx import __version__
-from rx.client.cli import ALLOW_CONTROL_HELP, split_args
+from rx.client.cli import ALLOW_CONTROL_HELP
+from rx.client.cliargs import LOG_LEVELS, add_no_parse, cli_words, no_parse_names, split_args
 from rx.client.output import OUTPUTTERS, render, use_color
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_MASTER = 0, 1, 2, 5
@@ -45,11 +46,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                        "(default: 3 times the minion's timeout)")
     p.add_argument("--retcode-passthrough", action="store_true",
                    help="exit with the function's own retcode (Salt's flag) instead of 1 when it fails")
-    p.add_argument("--out", choices=OUTPUTTERS, default="nested", help="output format (default nested)")
+    p.add_argument("--out", "--output", choices=OUTPUTTERS, default="nested", help="output format (default nested)")
     p.add_argument("--allow-control-chars", action="store_true", help=ALLOW_CONTROL_HELP)
-    p.add_argument("--no-parse", action="store_true", help="pass every argument as a string")
-    p.add_argument("-l", "--log-level", default="warning",
-                   choices=("debug", "info", "warning", "error", "critical"), help="log level on stderr")
+    add_no_parse(p)
+    p.add_argument("-l", "--log-level", default="warning", choices=LOG_LEVELS, metavar="LEVEL",
+                   help=f"log level on stderr: {', '.join(LOG_LEVELS)} (default warning)")
     p.add_argument("--version", action="version", version=f"rx-call {__version__}")
     return p
 
@@ -82,7 +83,7 @@ def run(opts: argparse.Namespace) -> int:
         return EXIT_USAGE
     cfg = _config(opts)
     minion_id = cfg.id if cfg is not None and cfg.id else (opts.id or "local")
-    args, kwargs = split_args(opts.args, parse=not opts.no_parse)
+    args, kwargs = split_args(opts.args, no_parse=no_parse_names(opts.no_parse))
     registry = Registry(cfg)
     ctx = ExecContext(minion_id=minion_id, grains=load_grains(minion_id, cfg), config=cfg, registry=registry)
     registry.context = ctx
@@ -115,8 +116,8 @@ def _to_master(opts: argparse.Namespace, cfg: Any, args: list, kwargs: dict, res
 
 def main(argv: list[str] | None = None) -> None:
     p = build_parser()
-    opts = p.parse_intermixed_args(argv)
-    logging.basicConfig(level=getattr(logging, opts.log_level.upper()), stream=sys.stderr,
+    opts = p.parse_intermixed_args(cli_words(sys.argv[1:] if argv is None else argv))
+    logging.basicConfig(level=LOG_LEVELS[opts.log_level], stream=sys.stderr,
                         format="[%(levelname)s] %(message)s")
     from rx.config import ConfigError
     try:

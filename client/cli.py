@@ -10,13 +10,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
+import logging
 import signal
 import sys
-from typing import Any, AsyncIterator, TextIO
+from typing import AsyncIterator, TextIO
 
 from rx import __version__
+from rx.client.cliargs import (LOG_LEVELS, UsageError, add_no_parse, cli_words, no_parse_names, parse_value,
+                               split_args, split_multi, stdin_words)
+from rx.client.complete import KINDS as COMPLETE_KINDS
 from rx.client.results import EXIT_CODES, EXIT_INTERRUPTED, EXIT_NO_MATCH, EXIT_OK, EXIT_USAGE
+from rx.client.userauth import add_auth_arguments, cli_session
+
+__all__ = ["ALLOW_CONTROL_HELP", "UsageError", "build_parser", "main", "parse_value", "run", "split_args",
+           "split_multi"]
 
 EPILOG = """targeting (default: glob on the minion id, case-sensitive):
   rx 'web*' test.ping                      glob          rx -E 'web[0-9]+' test.ping   regex on the id
@@ -47,6 +54,15 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # exit 2 with a one-line message, as argparse does
         self.print_usage(sys.stderr)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+class _Given(argparse.Action):
+    """Stores the value and notes that it was given (`out_given`): `--async` prints the bare jid then."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, values)
+        setattr(namespace, f"{self.dest}_given", True)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -82,92 +98,50 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: -t plus --gather-job-timeout, what rx waits before it reports a minion missing; "
                         f"with --async, and with 0: only the minions' {JOB_WINDOW:g} s freshness window; at most "
                         f"{JOB_WINDOW:g})")
-    w.add_argument("--async", dest="async_", action="store_true", help="publish, print the jid, do not wait")
-    w.add_argument("-b", "--batch", metavar="N|N%", help="rolling batches: at most N (or N%%) minions at once")
+    w.add_argument("--async", dest="async_", action="store_true", help="publish and print the jid, do not wait "
+                   "('Executed command with job ID: JID' on a terminal, the bare jid on a pipe or with --out)")
+    w.add_argument("-b", "--batch", "--batch-size", metavar="N|N%",
+                   help="rolling batches: at most N (or N%%) minions at once")
     w.add_argument("--batch-wait", type=float, default=0.0, help="seconds to wait after a minion returns before "
                                                                   "starting the next one")
     w.add_argument("--failhard", action="store_true", help="with --batch: start no more minions after a failure")
     w.add_argument("--subset", type=int, metavar="N", help="run on N minions picked at random from the target")
     o = p.add_argument_group("output")
-    o.add_argument("--out", choices=OUTPUTTERS, default="nested", help="output format (default nested)")
-    o.add_argument("--static", action="store_true", help="print everything at the end, as one document")
-    o.add_argument("--out-file", help="write the output to this file instead of stdout")
-    o.add_argument("--out-indent", type=int, help="indent of json and yaml output (json: -1 for one line)")
-    o.add_argument("--no-color", action="store_true", help="never colour the output")
-    o.add_argument("--force-color", action="store_true", help="colour the output even when not on a terminal")
+    o.add_argument("--out", "--output", choices=OUTPUTTERS, default="nested", action=_Given,
+                   help="output format (default nested)")
+    o.add_argument("-s", "--static", action="store_true", help="print everything at the end, as one document")
+    o.add_argument("--out-file", "--output-file", help="write the output to this file instead of stdout")
+    o.add_argument("--out-file-append", "--output-file-append", action="store_true",
+                   help="with --out-file: append to the file instead of replacing it")
+    o.add_argument("--out-indent", "--output-indent", type=int,
+                   help="indent of json and yaml output (json: -1 for one line)")
+    o.add_argument("--no-color", "--no-colour", action="store_true", help="never colour the output")
+    o.add_argument("--force-color", "--force-colour", action="store_true",
+                   help="colour the output even when not on a terminal")
+    o.add_argument("-p", "--progress", action="store_true", help="draw a bar of returned/expected minions on "
+                                                                 "stderr while waiting (on a terminal only)")
+    o.add_argument("--show-jid", action="store_true", help="print 'jid: JID' first (on stderr with json, jsonl "
+                                                           "and yaml, so that stdout stays one document)")
+    o.add_argument("--hide-timeout", action="store_true", help="leave minions that did not return out of the "
+                                                               "output (they still count: the exit code is 3)")
     o.add_argument("--allow-control-chars", action="store_true", help=ALLOW_CONTROL_HELP)
     o.add_argument("-v", "--verbose", action="store_true", help="print the jid, missing minions and a summary on "
                                                                 "stderr")
     o.add_argument("--summary", action="store_true", help="print a summary on stderr")
-    p.add_argument("--no-parse", action="store_true", help="pass every argument as a string")
+    add_no_parse(p)
+    p.add_argument("--args-stdin", action="store_true", help="read more arguments from stdin, one per line")
     p.add_argument("--args-separator", default=",", help="separates the argument groups of a multi-function job")
-    p.add_argument("-d", "--doc", action="store_true", help="show the documentation of FUN (or of all functions "
-                                                            "matching it, e.g. 'test' or 'cmd.*')")
-    p.add_argument("--versions-report", action="store_true", help="print the versions of rx and its dependencies")
+    p.add_argument("-d", "--doc", "--documentation", action="store_true",
+                   help="show the documentation of FUN (or of all functions matching it, e.g. 'test' or 'cmd.*')")
+    p.add_argument("-V", "--versions-report", action="store_true",
+                   help="print the versions of rx and its dependencies")
+    p.add_argument("-l", "--log-level", choices=LOG_LEVELS, default="warning", metavar="LEVEL",
+                   help=f"log level on stderr: {', '.join(LOG_LEVELS)} (default warning)")
     p.add_argument("--version", action="version", version=f"rx {__version__}")
-    p.set_defaults(tgt_type="glob")
+    add_auth_arguments(p)
+    p.add_argument("--complete", choices=COMPLETE_KINDS, help=argparse.SUPPRESS)  # shell completion's names
+    p.set_defaults(tgt_type="glob", out_given=False)
     return p
-
-
-def parse_value(text: str) -> Any:
-    """A CLI argument as a YAML scalar (so 1 is an int, true a bool); anything else stays a string."""
-    import yaml
-    try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return text
-    if type(value) is int and not _DECIMAL.fullmatch(text.strip()):
-        return text  # 0644 (a mode), 10:30 (a time), 0x1f: as typed, not YAML 1.1's octal/base-60/hex
-    return value if _plain_yaml(value) and text.strip() else text
-
-
-_DECIMAL = re.compile(r"[-+]?(0|[1-9][0-9]*)")
-
-
-def _plain_yaml(value: Any) -> bool:
-    """Only what msgpack carries and the master accepts: no dates or binary, string map keys, at any depth."""
-    if isinstance(value, (int, float, bool, str, type(None))):
-        return True
-    if isinstance(value, list):
-        return all(_plain_yaml(v) for v in value)
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _plain_yaml(v) for k, v in value.items())
-    return False
-
-
-def split_args(raw: list[str], parse: bool = True) -> tuple[list, dict]:
-    """`key=value` words become kwargs; the rest are positional.  Values are YAML scalars unless parse=False."""
-    conv = parse_value if parse else str
-    args: list = []
-    kwargs: dict = {}
-    for item in raw:
-        key, sep, value = item.partition("=")
-        if sep and key.isidentifier():
-            kwargs[key] = conv(value)
-        else:
-            args.append(conv(item))
-    return args, kwargs
-
-
-def split_multi(funs: list[str], raw: list[str], separator: str, parse: bool = True) -> list[list]:
-    """Argument groups of a multi-function job: `rx '*' test.ping,test.echo ,hi` -> [[], ["hi"]]."""
-    groups: list[list] = [[] for _ in funs]
-    idx = 0
-    for word in raw:
-        pieces = word.split(separator)
-        for n, piece in enumerate(pieces):
-            if n:
-                idx += 1
-            if idx >= len(funs):
-                raise UsageError(f"more argument groups than functions ({len(funs)}); separate groups with "
-                                 f"{separator!r}")
-            if piece:
-                groups[idx].append(parse_value(piece) if parse else piece)
-    return groups
-
-
-class UsageError(Exception):
-    pass
 
 
 def _job(opts: argparse.Namespace) -> tuple[str | list, list, dict]:
@@ -176,10 +150,11 @@ def _job(opts: argparse.Namespace) -> tuple[str | list, list, dict]:
     bad = [f for f in funs if not FUN_RE.match(f)]
     if bad:
         raise UsageError(f"{bad[0]!r} is not a function name; use module.function (e.g. test.ping)")
+    no_parse = no_parse_names(opts.no_parse)
     if len(funs) == 1:
-        args, kwargs = split_args(opts.args, parse=not opts.no_parse)
+        args, kwargs = split_args(opts.args, no_parse=no_parse)
         return funs[0], args, kwargs
-    return funs, split_multi(funs, opts.args, opts.args_separator, parse=not opts.no_parse), {}
+    return funs, split_multi(funs, opts.args, opts.args_separator, parse="*" not in no_parse), {}
 
 
 def _check_options(opts: argparse.Namespace) -> None:
@@ -212,6 +187,8 @@ def _check_options(opts: argparse.Namespace) -> None:
         raise UsageError("--failhard goes with --batch")
     if opts.no_color and opts.force_color:
         raise UsageError("--no-color and --force-color contradict each other")
+    if opts.out_file_append and not opts.out_file:
+        raise UsageError("--out-file-append goes with --out-file")
 
 
 async def run(opts: argparse.Namespace, stream: TextIO) -> int:
@@ -219,6 +196,7 @@ async def run(opts: argparse.Namespace, stream: TextIO) -> int:
     from rx.client.local import AsyncLocalClient
     from rx.client.results import Published
     from rx.client.output import use_color
+    from rx.client.progress import JobNews, ProgressBar
     from rx.client.report import Report
     from rx.config import load_master_config
     cfg = load_master_config(opts.config_dir)
@@ -226,7 +204,9 @@ async def run(opts: argparse.Namespace, stream: TextIO) -> int:
     force = True if opts.force_color else (False if opts.no_color or opts.out_file else None)
     report = Report(opts, stream, use_color(stream, force))
     verbose_summary = opts.summary or opts.verbose
-    async with AsyncLocalClient(cfg=cfg) as client:
+    async with cli_session(opts, cfg) as token, AsyncLocalClient(cfg=cfg, token=token) as client:
+        if opts.target is None:  # rx -a EAUTH -T: logged in, nothing to run
+            return EXIT_OK
         if opts.preview_target:
             preview = await client.preview(opts.target, tgt_type=opts.tgt_type, delimiter=opts.delimiter)
             _print_preview(opts, stream, preview.minions)
@@ -240,7 +220,8 @@ async def run(opts: argparse.Namespace, stream: TextIO) -> int:
                                        delimiter=opts.delimiter, private=opts.private, job_expire=opts.job_expire)
             if not pub.minions:
                 return _no_match(opts, stream)
-            print(pub.jid, file=stream)
+            terminal = stream.isatty() and not opts.out_given
+            print(f"Executed command with job ID: {pub.jid}" if terminal else pub.jid, file=stream)
             return EXIT_OK
         tgt, tgt_type = opts.target, opts.tgt_type
         if opts.subset is not None:
@@ -251,6 +232,10 @@ async def run(opts: argparse.Namespace, stream: TextIO) -> int:
         published: list[Published] = []
         batch_jobs: list[Published] = []
         items: AsyncIterator[dict]
+        bar = ProgressBar(sys.stderr, enabled=opts.progress)
+        report.bar = bar if bar.on else None
+        news = JobNews(opts, report, batch_jobs if opts.batch is not None else published, bar,
+                       batch=opts.batch is not None)
         if opts.batch is not None:
             last: list[tuple] = []
 
@@ -259,6 +244,7 @@ async def run(opts: argparse.Namespace, stream: TextIO) -> int:
                 if last and last[-1] == (p.done, p.running, p.failed):
                     return
                 last.append((p.done, p.running, p.failed))
+                bar.clear()
                 print(f"[batch] {p.done}/{p.total} done, {p.running} running, {p.failed} failed",
                       file=sys.stderr, flush=True)
             items = client.cmd_batch(tgt, fun, args, batch=opts.batch, tgt_type=tgt_type, kwarg=kwargs,
@@ -271,14 +257,14 @@ async def run(opts: argparse.Namespace, stream: TextIO) -> int:
                                     expect_minions=True, gather_job_timeout=opts.gather_job_timeout,
                                     delimiter=opts.delimiter, published=published, max_wait=opts.max_wait,
                                     private=opts.private, job_expire=opts.job_expire)
+        ticker = asyncio.create_task(news.run()) if opts.progress or opts.show_jid or opts.verbose else None
         try:
             async for item in items:
-                if published and not report.jid:
-                    report.jid, report.targeted = published[0].jid, len(published[0].minions)
-                    if opts.verbose:
-                        print(f"Executing job with jid {report.jid}", file=sys.stderr)
+                news.poll()
                 report.add(item)
+            news.poll()
         except asyncio.CancelledError:
+            bar.close()
             jids = [p.jid for p in published or batch_jobs]
             if not jids:
                 print("\nInterrupted.", file=sys.stderr)
@@ -289,9 +275,16 @@ async def run(opts: argparse.Namespace, stream: TextIO) -> int:
                 print(f"\nInterrupted. Batch jobs started so far go on; look them up with rx-run jobs.lookup_jid: "
                       f"{' '.join(jids)}", file=sys.stderr)
             return EXIT_INTERRUPTED
+        finally:
+            if ticker is not None:
+                ticker.cancel()
+            bar.close()
     if (published and not published[0].minions) or (opts.batch is not None and not report.targeted):
         return _no_match(opts, stream)
     report.finish()
+    if fun == "sys.list_functions":
+        from rx.client.complete import remember_functions
+        remember_functions(cfg, report.results)
     missing = sorted(m for m, s in report.status.items() if s in ("missing", "unknown", "running"))
     if opts.verbose and missing:
         print(f"Did not return: {', '.join(missing)}", file=sys.stderr)
@@ -341,13 +334,28 @@ def versions_report() -> str:
     return report()
 
 
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line (and with --args-stdin, stdin's lines after it) as options."""
+    words = cli_words(sys.argv[1:] if argv is None else list(argv))
+    opts = build_parser().parse_intermixed_args(words)
+    if opts.args_stdin:
+        opts = build_parser().parse_intermixed_args(words + cli_words(stdin_words(sys.stdin)))
+    return opts
+
+
 def main(argv: list[str] | None = None) -> None:
-    opts = build_parser().parse_intermixed_args(argv)
+    opts = parse(argv)
+    logging.basicConfig(level=LOG_LEVELS[opts.log_level], stream=sys.stderr, format="[%(levelname)s] %(message)s")
+    if opts.complete:
+        from rx.client.complete import main as complete
+        sys.exit(complete(opts.complete, opts.config_dir))
     if opts.versions_report:
         print(versions_report())
         sys.exit(EXIT_OK)
     if opts.doc:
         sys.exit(show_doc(opts.fun or opts.target))
+    if opts.make_token and opts.target is None:
+        sys.exit(_run_main(opts))
     if opts.target is None or (opts.fun is None and not opts.preview_target):
         build_parser().error("TARGET and FUN are required")
     try:
@@ -373,7 +381,7 @@ def _run_main(opts: argparse.Namespace) -> int:
     stream: TextIO = sys.stdout
     if opts.out_file:
         try:
-            stream = open(opts.out_file, "w")
+            stream = open(opts.out_file, "a" if opts.out_file_append else "w")
         except OSError as exc:
             print(f"rx: error: --out-file {opts.out_file!r}: {exc.strerror}", file=sys.stderr)
             return EXIT_USAGE

@@ -1,19 +1,19 @@
 """LocalClient: publish jobs to the local master and gather the returns.
 
-`AsyncLocalClient` is the asyncio API; `LocalClient` wraps it for ordinary
-synchronous code.  Both subscribe to the job's return events before the job is
-published (and confirm the subscription is live); and before a minion is reported
-missing, the job store (read through the master's `lookup`, rx.client.masterlink) is the
-judge, so an event lost on the bus never turns a stored return into a missing one.
+`AsyncLocalClient` is the asyncio API, with rx's typed results; `LocalClient` (rx.client.synclocal)
+wraps it for ordinary synchronous code, in the shapes of Salt's LocalClient.  Both subscribe to the
+job's return events before the job is published (and confirm the subscription is live); and before a
+minion is reported missing, the job store (read through the master's `lookup`, rx.client.masterlink)
+is the judge, so an event lost on the bus never turns a stored return into a missing one.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import random
-from typing import Any, AsyncIterator, Callable, Iterator, Sequence
+import time
+from typing import Any, AsyncIterator, Callable, Sequence
 
 from rx.client.batch import BatchProgress, batch_size, narrow, run_batch
 from rx.client.gather import DEFAULT_GATHER_JOB_TIMEOUT, default_job_expire, gather, running
@@ -21,11 +21,12 @@ from rx.client.masterlink import MasterLink, NoAnswer
 from rx.client.results import (NOT_STARTED, BadRequest, ClientError, MasterError, MasterUnreachable, Missing,
                                PermissionDenied, Published)
 from rx.client.termsafe import escape_controls
-from rx.config import MasterConfig
 from rx.transport import messages as m
+from rx.transport.errors import ProtocolError
+from rx.transport.ids import is_jid
 from rx.transport.jidclock import JID_CLOCK_FILE, JidClock
 from rx.transport.messages import PublishRequest
-from rx.transport.replies import LookupReply, PreviewReply, PublishReply
+from rx.transport.replies import PreviewReply, PublishReply
 from rx.transport.roles import EventSource
 
 __all__ = ["AsyncLocalClient", "LocalClient", "BatchProgress", "Published", "Missing", "ClientError", "BadRequest",
@@ -102,7 +103,7 @@ class AsyncLocalClient(MasterLink):
                        tgt_type: str = "glob", kwarg: dict | None = None, expect_minions: bool = False,
                        gather_job_timeout: float = DEFAULT_GATHER_JOB_TIMEOUT, delimiter: str = ":",
                        published: list[Published] | None = None, max_wait: float | None = None,
-                       private: bool = False, job_expire: float | None = None) -> AsyncIterator[dict]:
+                       private: bool = False, job_expire: float | None = None, jid: str = "") -> AsyncIterator[dict]:
         """Yield `{id: {"ret", "retcode", "success", "jid"}}` as each minion returns.
 
         After `timeout` seconds with no new return, the returns the job store holds
@@ -117,12 +118,15 @@ class AsyncLocalClient(MasterLink):
         If `published` is a list, the Published record is appended to it first.  `private`: see publish.
         `job_expire` (see publish) defaults to the time this gather waits before it reports a minion missing
         (rx.client.gather.default_job_expire), so a minion reported missing never runs the job later.
+        `jid`: the job's id (20 digits, not used before); default: a new one from the jid clock.
         """
         timeout = self.cfg.timeout if timeout is None else timeout
         max_wait = self.cfg.max_wait_seconds if max_wait is None else max_wait
         if job_expire is None:
             job_expire = default_job_expire(timeout, gather_job_timeout, max_wait)
-        jid = self._new_jid()
+        if jid and not is_jid(jid):
+            raise BadRequest(f"jid {jid!r} is not a job id (20 digits)")
+        jid = jid or self._new_jid()
         sub = await self._listen(jid, max_wait)
         try:
             pub = await self.publish(tgt, fun, arg, tgt_type=tgt_type, kwarg=kwarg, jid=jid, delimiter=delimiter,
@@ -156,6 +160,36 @@ class AsyncLocalClient(MasterLink):
                 out[mid] = r["ret"]
         return out
 
+    async def event_returns(self, jid: str, minions: Sequence[str], *, timeout: float | None = None,
+                            stored: bool = False) -> AsyncIterator[dict]:
+        """A published job's returns as their events come, `{id: return event}` (`return`, `retcode`, `success`,
+        ...) per minion, until each of `minions` returned or `timeout` seconds (default: the config's) have
+        passed since the call: no probe, no missing minions (the gather with those is get_iter_returns).
+        With `stored`, the returns the job store already holds come first, in one dict.  A job the store does
+        not hold yields one `{}`, and nothing more."""
+        deadline = time.monotonic() + (self.cfg.timeout if timeout is None else timeout)
+        sub = await self._listen(jid)
+        try:
+            found = await self.lookup(jid, None if stored else ())
+            if found is None:
+                yield {}
+                return
+            seen = set(found.returns)
+            if found.returns:
+                yield dict(found.returns)
+            from rx.transport.events import JobRetEvent
+            while not set(minions) <= seen and (left := deadline - time.monotonic()) > 0:
+                for _tag, data in await sub.batch(left):
+                    try:
+                        minion_id = JobRetEvent.from_wire(data).id
+                    except ProtocolError:
+                        continue
+                    if minion_id not in seen:
+                        seen.add(minion_id)
+                        yield {minion_id: data}
+        finally:
+            sub.close()
+
     def _gather(self, sub: EventSource, pub: Published, timeout: float | None, gather_job_timeout: float,
                 max_wait: float | None, expect_minions: bool, from_cache: bool = False) -> AsyncIterator[dict]:
         return gather(self, sub, pub, timeout=self.cfg.timeout if timeout is None else timeout,
@@ -184,13 +218,14 @@ class AsyncLocalClient(MasterLink):
     async def cmd(self, tgt: str | list, fun: str | list, arg: Sequence = (), *, timeout: float | None = None,
                   tgt_type: str = "glob", kwarg: dict | None = None, full_return: bool = False,
                   delimiter: str = ":", gather_job_timeout: float = DEFAULT_GATHER_JOB_TIMEOUT,
-                  max_wait: float | None = None, private: bool = False, job_expire: float | None = None) -> dict:
+                  max_wait: float | None = None, private: bool = False, job_expire: float | None = None,
+                  jid: str = "") -> dict:
         """Run a job and return `{id: return}` for the minions that returned (full dicts with full_return)."""
         out: dict = {}
         async for item in self.cmd_iter(tgt, fun, arg, timeout=timeout, tgt_type=tgt_type, kwarg=kwarg,
                                         expect_minions=False, delimiter=delimiter,
                                         gather_job_timeout=gather_job_timeout, max_wait=max_wait,
-                                        private=private, job_expire=job_expire):
+                                        private=private, job_expire=job_expire, jid=jid):
             for mid, r in item.items():
                 out[mid] = r if full_return else r["ret"]
         return out
@@ -244,85 +279,9 @@ def _user() -> str:
         return str(os.getuid())
 
 
-class LocalClient:
-    """Synchronous LocalClient for scripts and long-running programs (not inside a running event loop).
-
-    Same methods and keyword arguments as AsyncLocalClient; one client runs
-    any number of jobs; use it as a context manager (or call close()) so its
-    sockets are released.
-    """
-
-    def __init__(self, config_dir: str | None = None, *, cfg: MasterConfig | None = None) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._client = AsyncLocalClient(config_dir, cfg=cfg)
-
-    def __enter__(self) -> "LocalClient":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        if not self._loop.is_closed():
-            self._loop.run_until_complete(self._client.aclose())
-            self._loop.close()
-
-    def _run(self, coro: Any) -> Any:
-        return self._loop.run_until_complete(coro)
-
-    def _iter(self, agen: AsyncIterator[dict], poll: float | None = None) -> Iterator[dict | None]:
-        step: asyncio.Task | None = None
-        try:
-            while True:
-                step = self._loop.create_task(agen.__anext__())
-                if poll is not None:
-                    while not step.done():
-                        self._run(asyncio.wait({step}, timeout=poll))
-                        if not step.done():
-                            yield None
-                try:
-                    yield self._run(step)
-                except StopAsyncIteration:
-                    return
-        finally:
-            if step is not None and not step.done():  # the caller stopped while a step was waiting: finish it before closing
-                step.cancel()
-                self._run(asyncio.gather(step, return_exceptions=True))
-            self._run(agen.aclose())
-
-    def cmd(self, tgt: str | list, fun: str | list, arg: Sequence = (), **kw: Any) -> dict:
-        """`{id: return}`; see AsyncLocalClient.cmd."""
-        return self._run(self._client.cmd(tgt, fun, arg, **kw))
-
-    def cmd_async(self, tgt: str | list, fun: str | list, arg: Sequence = (), **kw: Any) -> str:
-        return self._run(self._client.cmd_async(tgt, fun, arg, **kw))
-
-    def run_job(self, tgt: str | list, fun: str | list, arg: Sequence = (), **kw: Any) -> Published:
-        return self._run(self._client.run_job(tgt, fun, arg, **kw))
-
-    def preview(self, tgt: str | list, **kw: Any) -> Published:
-        return self._run(self._client.preview(tgt, **kw))
-
-    def cmd_subset(self, tgt: str | list, fun: str | list, arg: Sequence = (), **kw: Any) -> dict:
-        return self._run(self._client.cmd_subset(tgt, fun, arg, **kw))
-
-    def get_cli_returns(self, jid: str, minions: Sequence[str], **kw: Any) -> dict:
-        return self._run(self._client.get_cli_returns(jid, minions, **kw))
-
-    def lookup(self, jid: str, ids: Sequence[str] | None = None) -> LookupReply | None:
-        """The job's stored returns, read by the master; see AsyncLocalClient.lookup."""
-        return self._run(self._client.lookup(jid, ids))
-
-    def cmd_iter(self, tgt: str | list, fun: str | list, arg: Sequence = (), **kw: Any) -> Iterator[dict]:
-        return self._iter(self._client.cmd_iter(tgt, fun, arg, **kw))  # type: ignore[return-value]
-
-    def cmd_iter_no_block(self, tgt: str | list, fun: str | list, arg: Sequence = (), poll: float = 0.1,
-                          **kw: Any) -> Iterator[dict | None]:
-        """Like cmd_iter, but yields None every `poll` seconds while nothing new has arrived."""
-        return self._iter(self._client.cmd_iter(tgt, fun, arg, **kw), poll=poll)
-
-    def cmd_batch(self, tgt: str | list, fun: str | list, arg: Sequence = (), **kw: Any) -> Iterator[dict]:
-        return self._iter(self._client.cmd_batch(tgt, fun, arg, **kw))  # type: ignore[return-value]
-
-    def get_iter_returns(self, jid: str, minions: Sequence[str], **kw: Any) -> Iterator[dict]:
-        return self._iter(self._client.get_iter_returns(jid, minions, **kw))  # type: ignore[return-value]
+def __getattr__(name: str) -> Any:
+    """`rx.client.local.LocalClient`: the Salt-shaped sync client of rx.client.synclocal (which imports this one)."""
+    if name == "LocalClient":
+        from rx.client.synclocal import LocalClient
+        return LocalClient
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,6 +2,11 @@
 subscription, local-socket requests and what their error answers mean, and `lookup`, the job store
 read through the master (a client never opens the master's files).
 
+A client that cannot read the root key is a user who is not root: its requests go through the master's
+user socket instead (rx.client.userdoor), with its token (`token=`, else `~/.rx_token`) or, without one,
+as the local user the kernel names (publisher_acl); it reads returns with `lookup`.  A root-key holder
+given a `token` (rx-api, `rx -a`) acts as that token's user: the master checks that user's rights.
+
 Every request waits for a busy master as long as the processes that hold it run (see
 rx.client.masterwatch), up to the client's max_wait: a burst of clients is answered late, not
 refused.  A request is sent once (a publish is not idempotent).
@@ -16,6 +21,8 @@ from typing import Any, Sequence
 
 from rx.client.masterwatch import MasterWatch
 from rx.client.results import BadRequest, MasterError, MasterUnreachable, PermissionDenied
+from rx.client.userauth import read_token
+from rx.client.userdoor import DoorTimeout, PolledReturns, UserDoor
 from rx.config import MasterConfig, load_master_config
 from rx.master.services import MasterNotRunning, event_service
 from rx.master.services.events import EventService
@@ -23,7 +30,8 @@ from rx.pathsafe import UnsafePath, check_dir, check_socket
 from rx.transport import messages as m
 from rx.transport.errors import ErrorKind, ProtocolError, ReplyError
 from rx.transport.messages import ClearRequest, LookupRequest
-from rx.transport.replies import LookupReply, parse_reply
+from rx.transport.replies import Ack, LookupReply, parse_reply
+from rx.transport.usermsgs import LOGIN, LOGOUT, Credentials, LoginRequest, LogoutRequest, Token, UserRequest
 from rx.transport.roles import EventSource, RequestClient, RequestTimeout, Transport, ipc_url
 from rx.transport.tags import job_ret_prefix
 
@@ -39,11 +47,32 @@ class NoAnswer(MasterUnreachable):
 class MasterLink:
     """Talks to the master on this host through its local socket, as the master's user."""
 
-    def __init__(self, config_dir: str | None = None, *, cfg: MasterConfig | None = None) -> None:
+    def __init__(self, config_dir: str | None = None, *, cfg: MasterConfig | None = None,
+                 token: str | None = None, source: str = "") -> None:
         self.cfg = cfg or load_master_config(config_dir)
+        self.token = token
+        """An eauth token: every request is for its user (None: the root key's holder, or for a client who
+        cannot read the root key, `~/.rx_token` if there is one, else the local user)."""
+        self.source = source
+        """Where a token's requests come from (rx-api: the HTTP client's address), for the audit log."""
         self._req: RequestClient | None = None
         self._events: EventService | None = None
         self._checked = False
+        self._door: UserDoor | None | bool = False
+        self.jid_alias: dict[str, str] = {}
+        """The jid a user's client chose -> the one the master gave the job (rx.client.userdoor)."""
+
+    @property
+    def door(self) -> UserDoor | None:
+        """The user socket, when the root key is there but this client may not read it (None: it may, or
+        there is none: the master is not running)."""
+        if self._door is False:
+            self._door = None
+            if _unreadable(self.cfg.root_key_path):
+                self._door = UserDoor(self.cfg.user_socket, _master_owners(self.cfg))
+                if self.token is None:
+                    self.token = read_token()
+        return self._door  # type: ignore[return-value]
 
     async def aclose(self) -> None:
         if self._req is not None:
@@ -87,6 +116,8 @@ class MasterLink:
             raise PermissionDenied(f"not sending the root key: {exc}") from None
 
     def _root_key(self) -> str:
+        if self.door is not None:
+            return ""  # the user socket's relay holds it
         path = self.cfg.root_key_path
         try:
             with open(path) as f:
@@ -108,6 +139,8 @@ class MasterLink:
         """Subscribe to the job's returns before publishing it (proven live, so none is lost).  A bus that
         does not answer yet (a busy host, an event publisher being restarted) is tried again while the
         master runs."""
+        if self.door is not None:
+            return PolledReturns(self, jid)
         self._live()
         watch, patience = self._patience(ceiling)
         deadline = time.monotonic() + patience
@@ -126,6 +159,10 @@ class MasterLink:
     async def _request(self, cmd: str, load: dict, ceiling: float | None = None) -> Any:
         """The master's answer.  One request, never sent twice (a publish is not idempotent): a busy master
         is waited for while the processes that may hold the request run (see `_patience`)."""
+        if self.door is not None:
+            return await self._door_request(cmd, load, ceiling)
+        if self.token:
+            load = {**load, "auth": Credentials(token=self.token, source=self.source).to_wire()}
         if self._req is None:
             self._req = self._live().request_client(ipc_url(self.cfg.ret_ipc))
         watch, patience = self._patience(ceiling)
@@ -146,6 +183,45 @@ class MasterLink:
             if not answer.done():
                 answer.cancel()
                 await asyncio.gather(answer, return_exceptions=True)
+
+    async def _door_request(self, cmd: str, load: dict, ceiling: float | None) -> Any:
+        assert self.door is not None
+        _watch, patience = self._patience(ceiling)
+        try:
+            raw = await self.door.request(UserRequest(cmd, load, self.token or "").to_wire(), patience)
+        except DoorTimeout as exc:
+            raise NoAnswer(str(exc)) from None
+        if cmd == m.PUBLISH and load.get("jid") and isinstance(raw, dict) and isinstance(raw.get("jid"), str):
+            self.jid_alias[load["jid"]] = raw["jid"]
+        return raw
+
+    async def login(self, eauth: str, username: str, password: str) -> Token:
+        """A new token from the master (salt-api's login fields); PermissionDenied if refused or locked out."""
+        if self.door is not None:
+            raw = await self._door_request(LOGIN, LoginRequest(eauth, username, password).to_wire(), None)
+            return self._reply(raw, Token)
+        from rx.master.services import open_services
+        from rx.master.services.auth import AuthError, open_auth
+        services = open_services(self.cfg)
+        try:
+            return await open_auth(self.cfg, services.stores).login(eauth, username, password, source="local")
+        except AuthError as exc:
+            raise PermissionDenied(str(exc)) from None
+        finally:
+            services.close()
+
+    async def logout(self, token: str) -> None:
+        """Revoke a token (it stops working at once)."""
+        if self.door is not None:
+            self._reply(await self._door_request(LOGOUT, LogoutRequest(token).to_wire(), None), Ack)
+            return
+        from rx.master.services import open_services
+        from rx.master.services.auth import open_auth
+        services = open_services(self.cfg)
+        try:
+            await open_auth(self.cfg, services.stores).revoke(token, source="local")
+        finally:
+            services.close()
 
     def _reply(self, raw: Any, expected: type) -> Any:
         """The answer as `expected`, or the ClientError its error answer means."""
@@ -192,3 +268,29 @@ class MasterLink:
     async def _stored(self, jid: str, ids: Sequence[str] | None = None) -> LookupReply:
         """`lookup`, with nothing stored for a job the store does not hold."""
         return await self.lookup(jid, ids) or LookupReply([])
+
+
+def _unreadable(path: str) -> bool:
+    try:
+        os.stat(path)
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return not os.access(path, os.R_OK)
+
+
+def _master_owners(cfg: MasterConfig) -> set[int]:
+    """Who may own the user socket: root, the master's `user`, and the root key's owner (the master's user)."""
+    owners = {0}
+    if cfg.user:
+        import pwd
+        try:
+            owners.add(pwd.getpwnam(cfg.user).pw_uid)
+        except KeyError:
+            pass
+    try:
+        owners.add(os.stat(cfg.root_key_path).st_uid)
+    except OSError:
+        pass
+    return owners

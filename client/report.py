@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import time
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import Any, TextIO
 
 from rx.client.results import EXIT_FAILED, EXIT_MISSING, EXIT_OK, NOT_STARTED, STILL_RUNNING
 
@@ -26,6 +26,8 @@ class Report:
     jid: str = ""
     targeted: int = 0
     started: float = field(default_factory=time.monotonic)
+    bar: Any = None
+    """A ProgressBar (rx -p): cleared before each output, redrawn after each return."""
 
     @property
     def streaming(self) -> bool:
@@ -39,14 +41,20 @@ class Report:
                 self.status[mid] = REASON_STATUS.get(r.get("reason"), "missing")
             else:
                 self.status[mid] = "ok" if r.get("retcode") == 0 else "failed"
-            if self.streaming:
+            if r.get("failed") and getattr(self.opts, "hide_timeout", False):
+                del self.results[mid]  # --hide-timeout: not shown, still counted (the exit code stays 3)
+            elif self.streaming:
                 self._emit({mid: r["ret"]})
+        if self.bar is not None:
+            self.bar.update(done=self.count("ok") + self.count("failed"))
 
     def _emit(self, data: dict) -> None:
         from rx.client.output import render
         text = render(self.opts.out, data, color=self.color, status=self.status, indent=indent_of(self.opts),
                       escape=not self.opts.allow_control_chars)
         if text:
+            if self.bar is not None:
+                self.bar.clear()
             print(text, file=self.stream, flush=True)
 
     def finish(self) -> None:

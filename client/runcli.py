@@ -14,7 +14,8 @@ import sys
 from typing import Any
 
 from rx import __version__
-from rx.client.cli import ALLOW_CONTROL_HELP, split_args
+from rx.client.cli import ALLOW_CONTROL_HELP
+from rx.client.cliargs import LOG_LEVELS, add_no_parse, cli_words, no_parse_names, split_args
 from rx.client.output import OUTPUTTERS, render_value, use_color
 from rx.client.results import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_MASTER, EXIT_MASTER_ERROR, EXIT_MISSING, EXIT_OK,
                                EXIT_USAGE, BadRequest, ClientError)
@@ -63,13 +64,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "(rx-run jobs.lookup_jid JID)")
     p.add_argument("-d", "--doc", action="store_true", help="show the documentation of FUN, or of every runner "
                                                             "matching it (e.g. 'manage' or 'event.*')")
-    p.add_argument("--out", choices=OUTPUTTERS, default="nested", help="output format (default nested)")
+    p.add_argument("--out", "--output", choices=OUTPUTTERS, default="nested", help="output format (default nested)")
     p.add_argument("--out-indent", type=int, help="indent of json output (-1: one line)")
     p.add_argument("--no-color", action="store_true", help="never colour the output")
     p.add_argument("--allow-control-chars", action="store_true", help=ALLOW_CONTROL_HELP)
-    p.add_argument("--no-parse", action="store_true", help="pass every argument as a string")
-    p.add_argument("-l", "--log-level", default="warning",
-                   choices=("debug", "info", "warning", "error", "critical"), help="log level on stderr")
+    add_no_parse(p)
+    p.add_argument("-l", "--log-level", default="warning", choices=LOG_LEVELS, metavar="LEVEL",
+                   help=f"log level on stderr: {', '.join(LOG_LEVELS)} (default warning)")
     p.add_argument("--version", action="version", version=f"rx-run {__version__}")
     return p
 
@@ -125,7 +126,7 @@ def run(opts: argparse.Namespace) -> int:
             build_parser().error("FUN is required (rx-run -d lists the runners)")
         if opts.timeout is not None and not opts.timeout > 0:
             build_parser().error("-t/--timeout must be a number of seconds > 0")
-        args, kwargs = split_args(opts.args, parse=not opts.no_parse)
+        args, kwargs = split_args(opts.args, no_parse=no_parse_names(opts.no_parse))
         return asyncio.run(_run(opts, client, args, kwargs))
     except (ConfigError, BadRequest) as exc:
         return _fail(exc, EXIT_USAGE)
@@ -160,8 +161,8 @@ def _fail(message: object, code: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    opts = build_parser().parse_intermixed_args(argv)
-    logging.basicConfig(level=getattr(logging, opts.log_level.upper()), stream=sys.stderr,
+    opts = build_parser().parse_intermixed_args(cli_words(sys.argv[1:] if argv is None else argv))
+    logging.basicConfig(level=LOG_LEVELS[opts.log_level], stream=sys.stderr,
                         format="[%(levelname)s] %(message)s")
     sys.exit(run(opts))
 

@@ -22,6 +22,7 @@ from rx.transport.roles import EventSink, FrameSink
 
 if TYPE_CHECKING:
     from rx.master.pillar import PillarService
+    from rx.master.services.auth import AuthService
 
 log = logging.getLogger("rx.master.handlers")
 
@@ -61,6 +62,8 @@ class WorkerContext:
     """Compiles minions' pillars (`pillar_roots`) and keeps them for pillar targets; None: no pillar."""
     metrics: WorkerMetrics = field(default_factory=WorkerMetrics)
     """What this worker counts for /metrics (rx.master.metrics); in memory only unless given a directory."""
+    auth: "AuthService | None" = None
+    """Users who are not root: tokens, rights, the audit log (rx.master.access); None: only the root key."""
 
     async def fire(self, event: Event) -> None:
         await self.events.fire(event.tag, event.to_wire())

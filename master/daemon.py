@@ -33,7 +33,7 @@ from rx import __version__
 from rx.config import ConfigError, MasterConfig, load_master_config
 from rx.daemonize import daemon_parser, fatal, launch, overrides, print_config_if_asked, remove_pidfile, write_pidfile
 from rx.logsetup import setup_logging
-from rx.master import eventpub, maintenance, mworker, publisher, reqserver
+from rx.master import eventpub, maintenance, mworker, publisher, reqserver, usergate
 from rx.master.heard import PRESENCE_FILE
 from rx.master.metrics import shared as metrics_files
 from rx.master.metrics.process import SupervisorMetrics
@@ -107,6 +107,9 @@ def prepare(cfg: MasterConfig) -> None:
         stores.close()
     with _usable("sock_dir", cfg.sock_dir):
         ensure_private_dir(Path(cfg.sock_dir))
+    if cfg.users_enabled:
+        check_dir(cfg.user_sock_dir, _master_uids(cfg), "user_sock_dir")
+    usergate.prepare_users(cfg)
     for key, port in (("publish_port", cfg.publish_port), ("ret_port", cfg.ret_port)):
         _check_port_free(cfg.interface, key, port)
     if cfg.metrics_port:
@@ -156,7 +159,7 @@ def _check_port_free(interface: str, key: str, port: int) -> None:
 
 
 def _remove_ipc(cfg: MasterConfig) -> None:
-    for p in [*cfg.socket_paths(), os.path.join(cfg.sock_dir, PRESENCE_FILE)]:
+    for p in [*cfg.socket_paths(), os.path.join(cfg.sock_dir, PRESENCE_FILE), cfg.user_socket]:
         try:
             os.unlink(p)
         except FileNotFoundError:
@@ -227,6 +230,7 @@ class Supervisor:
             *[Child(f"mworker-{i}", mworker.main, (cfg, i)) for i in range(cfg.worker_processes)],
             Child("maintenance", maintenance.main, (cfg,)),
             *([Child("metrics", _serve_metrics, (cfg,))] if cfg.metrics_port else []),
+            *([Child("usergate", usergate.main, (cfg,))] if cfg.users_enabled else []),
         ]
         self.metrics = SupervisorMetrics(metrics_files.metrics_dir(cfg.sock_dir), [c.name for c in self.children])
         self.stopping = False
@@ -244,7 +248,7 @@ class Supervisor:
     def _wait_for_sockets(self, timeout: float = 10.0) -> None:
         """Readiness: every child has bound its IPC socket (the pidfile is written only after)."""
         deadline = time.monotonic() + timeout
-        missing = self.cfg.socket_paths()
+        missing = self.cfg.socket_paths() + ([self.cfg.user_socket] if self.cfg.users_enabled else [])
         while missing and time.monotonic() < deadline and not self.stopping:
             missing = [p for p in missing if not os.path.exists(p)]
             if missing:

@@ -2,7 +2,7 @@
 explicit table.  Nothing from the wire is ever used as an attribute name.
 
 Clear (unauthenticated) commands: `_auth`; `publish`, `preview` and `lookup` (root key required,
-and only from the local socket).  Sealed commands, from accepted minions only: `_return`,
+and only from the local socket; a request's `auth` may narrow it to a user: rx.master.access).  Sealed commands, from accepted minions only: `_return`,
 `_minion_event`, `_missed`, `_call_return` (rx-call's return), and the file server's `_file_list`, `_file_hash`,
 `_serve_file`, `_file_recv`; `_pillar` (a minion's own pillar).
 """

@@ -15,6 +15,7 @@ from pathlib import Path
 from time import perf_counter
 
 from rx.config import MasterConfig
+from rx.master.services.auth import open_auth
 from rx.master.autosign import AutoSign
 from rx.master.context import DropLog, WorkerContext, WorkerSettings
 from rx.master.filerecv import FileRecv, RecvSettings
@@ -66,6 +67,7 @@ async def run(cfg: MasterConfig, index: int = 0) -> None:
         jids=JidClock(os.path.join(cfg.cachedir, JID_CLOCK_FILE), cfg.jid_node),
         pillar=pillar_service(cfg),
         metrics=WorkerMetrics(metrics_dir(cfg.sock_dir), f"mworker-{index}"),
+        auth=open_auth(cfg, stores),
     )
     log.debug("mworker %d ready", index)
     try:

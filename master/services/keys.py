@@ -38,10 +38,14 @@ class KeyService:
         public = await self.stores.keys.master_public()
         return fingerprint(public) if public is not None else None
 
+    async def keys(self, pattern: str = "*", states: tuple[str, ...] = KEY_STATES) -> list[KeyInfo]:
+        """The keys (public key included) whose ids match `pattern`, in the states given."""
+        return await self.stores.keys.find(pattern, states)
+
     async def candidates(self, act: str, pattern: str | None, *, include_rejected: bool = False,
-                         include_denied: bool = False) -> list[KeyInfo]:
-        """The keys `act` would change: accept takes pending (and rejected/denied if asked), reject a
-        pattern's pending and accepted keys or all pending ones, delete a pattern's keys in any state."""
+                         include_denied: bool = False, include_accepted: bool = False) -> list[KeyInfo]:
+        """The keys `act` would change (Salt's rules): accept takes pending keys (and rejected or denied ones if
+        asked), reject pending keys (and accepted or denied ones if asked), delete keys in any state."""
         keys = self.stores.keys
         if act == "accept":
             states = ("pending",) + (("rejected",) if include_rejected else ()) + (
@@ -54,7 +58,9 @@ class KeyService:
                                     "for that id; delete it first with rx-key -d")
             return found
         if act == "reject":
-            return await keys.find(pattern, ("pending", "accepted")) if pattern else await keys.find("*", ("pending",))
+            states = ("pending",) + (("accepted",) if include_accepted else ()) + (
+                ("denied",) if include_denied else ())
+            return await keys.find(pattern or "*", states)
         if act == "delete":
             return await keys.find(pattern or "*")
         raise ValueError(f"unknown key action {act!r}")

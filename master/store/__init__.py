@@ -13,7 +13,7 @@ from typing import Any
 _WHERE = {
     "base": ("JobRecord", "JobTarget", "JobQuery", "KeyInfo", "Decision", "SessionKeys", "KEY_STATES", "JobStore", "KeyStore",
              "GrainsStore", "SessionStore", "ReplayGuard", "PROBE_FUNS", "PROBE_KEEP_SECONDS",
-             "Trimmed"),
+             "Trimmed", "TokenRecord", "TokenStore"),
     "errors": ("StoreError", "JobExists", "UnknownJob", "NotExpected", "KeyStoreError", "StoreUnavailable",
                "ReturnsLost"),
     "factory": ("Stores", "StoreConfig", "open_stores", "store_config", "BACKENDS"),

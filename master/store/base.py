@@ -281,6 +281,59 @@ class SessionStore(Protocol):
         """Advance the serial: every publish and request key changes, minions re-authenticate."""
 
 
+@dataclass(frozen=True)
+class TokenRecord:
+    """An eauth token as stored: whose it is (user, back end, OS groups at login), when it was made and when
+    it expires (epoch seconds), and where the login came from."""
+
+    token: str
+    user: str
+    eauth: str
+    start: float
+    expire: float
+    groups: tuple[str, ...] = ()
+    source: str = ""
+
+    def to_wire(self) -> dict:
+        return {"token": self.token, "user": self.user, "eauth": self.eauth, "start": self.start,
+                "expire": self.expire, "groups": list(self.groups), "source": self.source}
+
+    @classmethod
+    def from_wire(cls, obj: Any) -> "TokenRecord":
+        d = as_map(obj, "token")
+        return cls(get(d, "token", str), get(d, "user", str), get(d, "eauth", str), float(get(d, "start", (int, float))),
+                   float(get(d, "expire", (int, float))), tuple(str_list(d, "groups", default=[])),
+                   get(d, "source", str, default=""))
+
+
+class TokenStore(Protocol):
+    """Eauth tokens, and the failed-login counts behind login rate limiting (shared by every process that
+    takes logins: the user socket's relay, rx-api)."""
+
+    async def prepare(self) -> None:
+        """Create what the store needs."""
+
+    async def put(self, record: TokenRecord) -> None: ...
+
+    async def get(self, token: str) -> TokenRecord | None:
+        """The token's record (expired ones too: the caller judges), None if there is no such token."""
+
+    async def remove(self, token: str) -> bool:
+        """Revoke; True if there was such a token."""
+
+    async def purge(self, now: float) -> int:
+        """Remove the tokens expired at `now`; returns how many."""
+
+    async def locked_until(self, keys: list[str], now: float) -> float:
+        """The latest time until which one of `keys` (`user:...`, `source:...`) is locked out, 0 if none is."""
+
+    async def note_failure(self, keys: list[str], now: float, window: float, limit: int, lockout: float) -> float:
+        """Count a failed login against each key; a key with `limit` failures within `window` seconds is locked
+        until `now + lockout`.  Returns the lock's end if one was set, else 0."""
+
+    async def clear_failures(self, keys: list[str]) -> None: ...
+
+
 def check_record(obj: Any) -> JobRecord:
     """A stored job record, or UnknownJob if it is not one (a corrupt record is not a job)."""
     try:

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rx.config import narrow
-from rx.master.store.base import GrainsStore, JobStore, KeyStore, ReplayGuard, SessionStore
+from rx.master.store.base import GrainsStore, JobStore, KeyStore, ReplayGuard, SessionStore, TokenStore
 from rx.master.store.errors import StoreError
 
 BACKENDS = {"job_store_backend": ("sqlite", "postgres"), "key_store_backend": ("files",), "grains_store_backend": ("files",),
-            "session_store_backend": ("files",)}
+            "session_store_backend": ("files",), "token_store_backend": ("files",)}
 
 
 REPLAY_DB_NAME = ".replay.sqlite"
@@ -36,6 +36,9 @@ class StoreConfig:
     key_store_backend: str = "files"
     grains_store_backend: str = "files"
     session_store_backend: str = "files"
+    token_store_backend: str = "files"
+    token_dir: str = ""
+    """empty: `<cachedir>/tokens`"""
 
     @property
     def jobs_dir(self) -> str:
@@ -49,12 +52,14 @@ class Stores:
     keys: KeyStore
     grains: GrainsStore
     session: SessionStore
+    tokens: TokenStore
 
     async def prepare(self) -> None:
         """Create what every store needs (the master does this once, before its children start)."""
         await self.keys.prepare()
         await self.session.prepare()
         await self.jobs.prepare()
+        await self.tokens.prepare()
 
     def close(self) -> None:
         self.replay.close()
@@ -74,6 +79,7 @@ def open_stores(cfg: StoreConfig) -> Stores:
     from rx.master.store.file_grains import FileGrainsStore
     from rx.master.store.file_keys import FileKeyStore
     from rx.master.store.file_session import FileSessionStore
+    from rx.master.store.file_tokens import FileTokenStore
     from rx.master.store.sqlite_jobs import Db, SqliteJobStore, SqliteReplayGuard
     jobs: JobStore
     if cfg.job_store_backend == "postgres":
@@ -86,7 +92,8 @@ def open_stores(cfg: StoreConfig) -> Stores:
         db = jobs.db
     return Stores(jobs=jobs, replay=SqliteReplayGuard(db),
                   keys=FileKeyStore(cfg.pki_dir), grains=FileGrainsStore(cfg.cachedir),
-                  session=FileSessionStore(cfg.pki_dir))
+                  session=FileSessionStore(cfg.pki_dir),
+                  tokens=FileTokenStore(cfg.token_dir or os.path.join(cfg.cachedir, "tokens")))
 
 
 def store_config(cfg: object) -> StoreConfig:

@@ -45,6 +45,10 @@ class FileSessionStore:
         return self._keys
 
     async def rotate(self) -> SessionKeys:
+        """A new serial; with no session yet (keys changed before the master first ran), a first one."""
+        if not self.path.exists():
+            await self.prepare()
+            return await self.current()
         with _Lock(self.path.with_name(".session.lock")):
             secret, serial = _parse(self.path.read_bytes(), self.path)
             write_secret(self.path, encode({"secret": secret, "serial": serial + 1}))

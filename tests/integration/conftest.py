@@ -6,6 +6,7 @@ fails the test, RawClient and FakeMinion for hand-made frames."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import os
 import shutil
@@ -72,8 +73,8 @@ def postgres() -> Iterator[PostgresServer]:
         server.close()
 
 
-@pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
+@contextlib.contextmanager
+def _sandbox() -> Iterator[Sandbox]:
     root = Path(tempfile.mkdtemp(prefix="rx-it-"))
     box = Sandbox(root)
     try:
@@ -86,6 +87,19 @@ def sandbox() -> Iterator[Sandbox]:
         if not os.environ.get("RX_TEST_KEEP"):
             shutil.rmtree(root, ignore_errors=True)
     assert not leftovers, f"processes left running after the test: {leftovers}"
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    with _sandbox() as box:
+        yield box
+
+
+@pytest.fixture(scope="module")
+def module_sandbox() -> Iterator[Sandbox]:
+    """A `sandbox` shared by the tests of one module (for many short tests on the same daemons)."""
+    with _sandbox() as box:
+        yield box
 
 
 @pytest.fixture

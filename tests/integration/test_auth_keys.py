@@ -52,7 +52,7 @@ def test_rx_key_listing_fingerprints_and_confirmation(fleet):
     assert r.returncode == 2 and "-y" in r.stderr
     assert _keys(fleet)["accepted"] == ["m1", "m2"], "nothing may change without confirmation"
     r = fleet.run_cli("rx-key", "-a", "nobody", "-y")
-    assert r.returncode == 1 and "No keys" in r.stderr
+    assert r.returncode == 1 and "does not match any unaccepted keys" in r.stderr
 
 
 def test_deleted_minion_cannot_read_jobs_or_return(sandbox, tmp_path):
@@ -78,7 +78,7 @@ def test_deleted_minion_cannot_read_jobs_or_return(sandbox, tmp_path):
 
 
 def test_rejected_minion_cannot_run_or_return(fleet):
-    r = fleet.run_cli("rx-key", "-r", "m2", "-y")
+    r = fleet.run_cli("rx-key", "-r", "m2", "--include-accepted", "-y")
     assert r.returncode == 0
     assert _keys(fleet)["rejected"] == ["m2"]
     with LocalClient(cfg=fleet.cfg) as c:
@@ -187,7 +187,7 @@ def test_master_finger_pins_the_right_master_and_refuses_another(sandbox):
     d = sandbox.start_minion("bad", master_finger=wrong, wait=False)
     wait_for(lambda: "does not match master_finger" in d.output(), what="master_finger refusal")
     with LocalClient(cfg=sandbox.cfg) as c:
-        assert c.cmd("*", "test.ping", timeout=1) == {"good": True}
+        assert c.cmd("*", "test.ping", timeout=1) == {"good": True, "bad": False}  # accepted, never connected
     assert not (sandbox.minion_dir("bad") / "root" / "etc" / "rx" / "pki" / "minion" / "master.pub").exists()
 
 

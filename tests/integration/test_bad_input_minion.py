@@ -14,6 +14,7 @@ from conftest import EventWatch
 from rx.client import LocalClient
 from rx.client.local import AsyncLocalClient
 from tests.support.sandbox import session_keys
+from tests.support.lc_contract import merged
 from rx.transport.codec import encode
 from rx.transport.crypto import Identity
 from rx.transport.messages import Job
@@ -141,10 +142,10 @@ def test_jobs_published_while_the_publish_link_is_down_run_on_reconnect(relayed,
     relay.out.close(linger=0)  # the link goes down
     with LocalClient(cfg=box.cfg) as c:
         pub = c.run_job("m1", "cmd.run", [f"echo once >> {marker}"])
-        assert pub.minions == ["m1"]
+        assert pub["minions"] == ["m1"]
         relay.out = relay.ctx.socket(zmq.XPUB)
         relay.out.setsockopt(zmq.LINGER, 0)
         relay.out.bind(f"tcp://127.0.0.1:{relay.port}")  # the link comes back
-        assert c.get_cli_returns(pub.jid, pub.minions, timeout=20) == {"m1": ""}
+        assert merged(c.get_cli_returns(pub["jid"], pub["minions"], timeout=20)) == {"m1": ""}
     assert marker.read_text() == "once\n"
     assert "was published while the connection was down" in box.minions["m1"].output()

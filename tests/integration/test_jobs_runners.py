@@ -10,6 +10,7 @@ import pytest
 
 from rx.client.local import LocalClient
 from tests.support.procs import wait_for
+from tests.support.lc_contract import merged
 
 
 def backend_overrides(request, name: str) -> dict:
@@ -39,10 +40,10 @@ def test_every_jobs_runner(jobs_fleet):
     box = jobs_fleet
     t0 = time.time()
     with LocalClient(cfg=box.cfg) as c:
-        echo = c.run_job(["m1", "m2"], "test.echo", ["hi"], tgt_type="list").jid
-        assert c.get_cli_returns(echo, ["m1", "m2"], timeout=20) == {"m1": "hi", "m2": "hi"}
-        ping = c.run_job("m*", "test.ping").jid  # m3 is expected and never returns
-        assert c.get_cli_returns(ping, ["m1", "m2"], timeout=20) == {"m1": True, "m2": True}
+        echo = c.run_job(["m1", "m2"], "test.echo", ["hi"], tgt_type="list")["jid"]
+        assert merged(c.get_cli_returns(echo, ["m1", "m2"], timeout=20)) == {"m1": "hi", "m2": "hi"}
+        ping = c.run_job("m*", "test.ping")["jid"]  # m3 is expected and never returns
+        assert merged(c.get_cli_returns(ping, ["m1", "m2"], timeout=20)) == {"m1": True, "m2": True}
         sleeper = c.cmd_async("m1", "test.sleep", [30])
     assert echo < ping < sleeper
 

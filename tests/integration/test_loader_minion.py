@@ -12,6 +12,7 @@ from pathlib import Path
 
 from rx.client.local import LocalClient
 from tests.support.pkgs import install_dist
+from tests.support.lc_contract import merged
 from tests.support.procs import wait_for
 
 PROBE = '''
@@ -155,7 +156,7 @@ def test_saltutil_running_find_job_and_kill_job_on_a_running_job(fleet):
         assert c.cmd("m1", "saltutil.find_job", ["20200101000000000000"]) == {"m1": {}}
         assert c.cmd("m1", "saltutil.kill_job", [jid]) == {"m1": f"Signal 9 sent to job {jid} at pid {job['pid']}"}
         returned: dict = {}
-        thread = threading.Thread(target=lambda: returned.update(c.get_cli_returns(jid, ["m1"], timeout=30)))
+        thread = threading.Thread(target=lambda: returned.update(merged(c.get_cli_returns(jid, ["m1"], timeout=30))))
         thread.start()
         thread.join(60)
         assert returned == {"m1": "ERROR: the job process was killed by SIGKILL (rxutil.kill_job) before returning"}

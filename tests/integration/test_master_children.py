@@ -41,7 +41,7 @@ class JobStream(threading.Thread):
         with LocalClient(cfg=self.box.cfg) as client:
             for i in range(STREAM):
                 try:
-                    self.jids.append(client.run_job("*", "test.ping").jid)
+                    self.jids.append(client.run_job("*", "test.ping")["jid"])
                 except Exception as exc:  # the client was told: this job is not the master's to keep
                     self.refused.append(f"{type(exc).__name__}: {exc}")
                     if self.stop_when_refused:

@@ -213,9 +213,9 @@ def test_private_jobs_reach_a_reconnecting_minion_through_catch_up_and_only_it(s
         since = time.time() - 1
         with LocalClient(cfg=sandbox.cfg) as client:
             pub = client.run_job("late", "cmd.run", ["echo for-late-only"])
-        assert pub.minions == ["late"]
+        assert pub["minions"] == ["late"]
         asked = MissedRequest(since).to_wire()
-        assert [j["jid"] for j in late.send_sealed(late.sealed("_missed", asked))["jobs"]] == [pub.jid]
+        assert [j["jid"] for j in late.send_sealed(late.sealed("_missed", asked))["jobs"]] == [pub["jid"]]
         assert other.send_sealed(other.sealed("_missed", asked))["jobs"] == []
     finally:
         late.close()

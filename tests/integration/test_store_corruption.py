@@ -10,13 +10,14 @@ import pytest
 from rx.client.local import LocalClient
 from rx.master.store.sqlite_jobs import DB_NAME, corrupt
 from tests.support.procs import wait_for
+from tests.support.lc_contract import merged
 
 
 @pytest.mark.parametrize("damage", ["not-a-database", "malformed"])
 def test_a_corrupt_returns_database_is_moved_aside_at_start(fleet, damage):
     with LocalClient(cfg=fleet.cfg) as c:
-        before = c.run_job("*", "test.ping").jid
-        assert c.get_cli_returns(before, ["m1", "m2"], timeout=20) == {"m1": True, "m2": True}
+        before = c.run_job("*", "test.ping")["jid"]
+        assert merged(c.get_cli_returns(before, ["m1", "m2"], timeout=20)) == {"m1": True, "m2": True}
     assert fleet.stop_master() == 0
     db = Path(fleet.cfg.jobs_dir) / DB_NAME
     if damage == "not-a-database":

@@ -58,8 +58,11 @@ async def test_listing_and_fingerprints(service, publics, tmp_path):
     ("accept", "*", {"include_rejected": True, "include_denied": True},
      [("db1", "rejected"), ("db2", "denied"), ("web2", "pending"), ("web3", "pending")]),
     ("reject", None, {}, [("web2", "pending"), ("web3", "pending")]),
-    ("reject", "web*", {}, [("web1", "accepted"), ("web2", "pending"), ("web3", "pending")]),
+    ("reject", "web*", {}, [("web2", "pending"), ("web3", "pending")]),
+    ("reject", "web*", {"include_accepted": True}, [("web1", "accepted"), ("web2", "pending"), ("web3", "pending")]),
+    ("reject", None, {"include_accepted": True}, [("web1", "accepted"), ("web2", "pending"), ("web3", "pending")]),
     ("reject", "db*", {}, []),
+    ("reject", "db*", {"include_denied": True}, [("db2", "denied")]),
     ("delete", "db*", {}, [("db1", "rejected"), ("db2", "denied")]),
     ("delete", None, {}, sorted(KEYS.items())),
 ])
@@ -91,7 +94,7 @@ async def test_accepting_moves_the_keys_and_keeps_the_session(service, stores, p
 ])
 async def test_revoking_an_accepted_key_rotates_the_session(service, stores, publics, act, pattern, revoked):
     serial = (await stores.session.current()).serial
-    found = await service.candidates(act, pattern)
+    found = await service.candidates(act, pattern, include_accepted=True)
     assert await service.apply(act, found) is revoked
     assert (await stores.session.current()).serial == serial + revoked
     for k in found:
@@ -103,6 +106,12 @@ async def test_deleting_a_key_forgets_its_grains(service, stores, publics):
     assert await stores.grains.get("web1") == {"os": "Linux"}
     await service.apply("delete", await service.candidates("delete", "web1"))
     assert await stores.grains.get("web1") is None
+
+
+async def test_keys_with_their_public_keys(service, publics):
+    assert [(k.id, k.state, k.public) for k in await service.keys("web*", ("accepted", "pending"))] == [
+        ("web1", "accepted", publics["web1"]), ("web2", "pending", publics["web2"]),
+        ("web3", "pending", publics["web3"])]
 
 
 async def test_rotate(service, stores):

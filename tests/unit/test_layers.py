@@ -24,6 +24,8 @@ FORBIDDEN = {
     "runners": ("rx.minion", "rx.master.store"),
     "targeting.py": ("rx.master", "rx.minion", "rx.client", "rx.modules", "rx.config"),
     "config.py": ("rx.master", "rx.minion", "rx.client", "rx.modules"),
+    "authconfig.py": ("rx.master", "rx.minion", "rx.client", "rx.modules"),
+    "acl.py": ("rx.master", "rx.minion", "rx.client", "rx.modules", "rx.config"),
     "pathsafe.py": ("rx.transport", "rx.master", "rx.minion", "rx.client", "rx.modules", "rx.config", "rx.targeting"),
     "grainsfile.py": ("rx.transport", "rx.master", "rx.minion", "rx.client", "rx.modules", "rx.config", "rx.targeting"),
 }

@@ -107,6 +107,13 @@ async def test_no_session_file_is_a_store_error(tmp_path):
         await FileSessionStore(tmp_path).current()
 
 
+async def test_rotating_before_the_master_ever_ran_makes_a_first_session(tmp_path):
+    """rx-key -d/-r/--rotate on keys preseeded before rx-master first started: nothing to revoke yet."""
+    keys = await FileSessionStore(tmp_path).rotate()
+    assert keys == await FileSessionStore(tmp_path).current()
+    assert stat.S_IMODE(os.stat(tmp_path / "session").st_mode) == 0o600
+
+
 @pytest.mark.parametrize("content", [b"\xc1", encode([1]), encode({"secret": b"short", "serial": 1}),
                                      encode({"secret": b"s" * KEY_BYTES, "serial": "1"}), encode({"serial": 1})],
                          ids=["not-msgpack", "list", "short-secret", "str-serial", "no-secret"])
