@@ -100,12 +100,13 @@ class Minion:
         self.outbox = Outbox(link, self.spool)
         try:
             await link.reauth(None)
-            await self.pillar.refresh(link, self.grains, PILLAR_START_ATTEMPTS)
-            if self.cfg.pillar_refresh_interval > 0:
-                self._spawn(self.pillar.every(self.cfg.pillar_refresh_interval, link, lambda: self.grains))
             self._spawn(self.outbox.run())
-            sub = link.subscribe(watch_link=self.catch_up)
+            sub = link.subscribe(watch_link=self.catch_up)  # first, so a storm of starts subscribes at once
             try:
+                # jobs published meanwhile wait in the subscriber, then run with the pillar
+                await self.pillar.refresh(link, self.grains, PILLAR_START_ATTEMPTS)
+                if self.cfg.pillar_refresh_interval > 0:
+                    self._spawn(self.pillar.every(self.cfg.pillar_refresh_interval, link, lambda: self.grains))
                 if self.catch_up:
                     self._spawn(link.catch_up(sub, self._run_missed))
                 if self.cfg.sync_on_start:  # jobs published meanwhile wait in the subscriber, then run

@@ -30,6 +30,9 @@ async def handle_pillar(ctx: WorkerContext, minion_id: str, req: PillarRequest) 
     service = ctx.pillar
     if service is None:
         return error(ErrorKind.BAD_REQUEST, "this master serves no pillar")
+    if not req.pillarenv and not service.configured():  # no top file, no external pillar: every pillar is {}
+        await service.cache.remove(minion_id)  # one it had before pillar was removed no longer holds
+        return PillarReply({}).to_wire()
     try:
         pillar = service.compiler.compile(minion_id, req.grains, req.pillarenv)
         reply = PillarReply(pillar).to_wire()
