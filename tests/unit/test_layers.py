@@ -87,3 +87,10 @@ def test_only_the_metrics_exposition_imports_prometheus_client(path):
         assert not [m for m in _imports(path) if m.split(".")[0] == "prometheus_client"], rel
     if rel.split("/")[0] in ("minion", "modules", "client", "transport"):
         assert not [m for m in _imports(path) if m.split(".")[0] == "tornado"], rel
+
+
+def test_no_test_file_name_is_in_both_suites():
+    """tests/unit and tests/integration are not packages: two test files of one name stop pytest at collection."""
+    unit = {p.name for p in (ROOT / "tests" / "unit").glob("test_*.py")}
+    integration = {p.name for p in (ROOT / "tests" / "integration").glob("test_*.py")}
+    assert not unit & integration
