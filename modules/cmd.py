@@ -18,7 +18,7 @@ import os
 import shlex
 from typing import Any
 
-from rx.modules import CommandError, Result
+from rx.modules import CommandError, ExecContext, Result
 from rx.modules._proc import OUTPUT_LIMIT, Proc, account, run as _run_argv, user_env
 
 __all__ = ["run", "run_all", "run_stdout", "run_stderr", "retcode", "shell", "script", "which", "has_exec"]
@@ -263,16 +263,17 @@ def shell(cmd: str, cwd: str | None = None, stdin: str | None = None, runas: str
     return Result(_text(p, "stdout", o), _job_retcode(p, o))
 
 
-def script(source: str, args: str | list | None = None, cwd: str | None = None, stdin: str | None = None,
-           runas: str | None = None, group: str | None = None, shell: str | None = None,
+def script(ctx: ExecContext, source: str, args: str | list | None = None, cwd: str | None = None,
+           stdin: str | None = None, runas: str | None = None, group: str | None = None, shell: str | None = None,
            python_shell: bool | None = None, env: dict | None = None, umask: str | None = None,
            timeout: float | None = None, ignore_retcode: bool = False, success_retcodes: list | None = None,
-           output_limit: int = OUTPUT_LIMIT) -> Any:
+           output_limit: int = OUTPUT_LIMIT, saltenv: str | None = None) -> Any:
     """Copy the script `source` to a private temporary directory, run it there with `args`, and
     return {pid, retcode, stdout, stderr}; the job's retcode is the script's.
 
-    `source` is an absolute path on the minion for now: salt:// and rx:// sources need the
-    master's file server (issue #12).  A script without a `#!` line runs in the shell.  `args` is
+    `source` is a file of the master's file server (`salt://path` or `rx://path`, `saltenv` or
+    `?saltenv=`; fetched into the minion's file cache) or an absolute path on the minion.  A script
+    without a `#!` line runs in the shell.  `args` is
     a string (split like a shell would; with python_shell=True given to the shell as written) or a
     list.  cwd defaults to the temporary directory.
     CLI example: rx '*' cmd.script /srv/scripts/check.sh args='-v --fast'
@@ -282,13 +283,13 @@ def script(source: str, args: str | list | None = None, cwd: str | None = None, 
         raise CommandError("source must be the script's path")
     if "://" in source:
         scheme = source.split("://", 1)[0]
-        if scheme in ("salt", "rx"):
-            raise CommandError(f"cmd.script {source}: fetching scripts from the master needs its file server, "
-                               "which rx does not have yet (issue #12); give an absolute path on the minion")
-        raise CommandError(f"cmd.script {source}: {scheme}:// sources are not supported; give an absolute path "
-                           "on the minion")
+        if scheme not in ("salt", "rx"):
+            raise CommandError(f"cmd.script {source}: {scheme}:// sources are not supported; give salt://, rx:// "
+                               "or an absolute path on the minion")
+        from rx.modules.cp import cache_file
+        source = cache_file(ctx, source, saltenv=saltenv)
     if "\0" in source or not os.path.isabs(source):
-        raise CommandError(f"source {source!r} must be an absolute path on the minion (or salt://, later)")
+        raise CommandError(f"source {source!r} must be salt://, rx:// or an absolute path on the minion")
     import shutil
     import tempfile
     acct = account(runas, group)

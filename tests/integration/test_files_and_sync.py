@@ -259,3 +259,15 @@ def test_synced_module_runs_after_saltutil_sync_modules(sandbox, srv):
         assert c.cmd("m1", "mymod.hi") == {"m1": "hi from mymod"}
         r = sandbox.run_cli("rx", "m1", "mymod.hi", "--out", "json")
         assert r.returncode == 0 and '"hi from mymod"' in r.stdout
+
+
+def test_cmd_script_runs_a_script_from_the_file_roots(sandbox, srv):
+    (srv / "scripts").mkdir(exist_ok=True)
+    (srv / "scripts" / "hi.sh").write_text("#!/bin/sh\necho \"hi $1 from $(basename \"$0\")\"\n")
+    sandbox.start_master(file_roots={"base": [str(srv)]})
+    sandbox.start_minion("m1")
+    with LocalClient(cfg=sandbox.cfg) as c:
+        r = c.cmd("m1", "cmd.script", ["salt://scripts/hi.sh", "there"])["m1"]
+        missing = c.cmd("m1", "cmd.script", ["salt://scripts/nope.sh"], full_return=True)["m1"]
+    assert r["retcode"] == 0 and r["stdout"] == "hi there from hi.sh"
+    assert missing["retcode"] == 1 and "scripts/nope.sh" in missing["ret"]

@@ -42,6 +42,12 @@ def pip(*args: str | Path, timeout: float = 600) -> subprocess.CompletedProcess:
     return run(sys.executable, "-m", "pip", "--disable-pip-version-check", *args, timeout=timeout)
 
 
+def _forget_our_wheels() -> None:
+    """The wheelhouse keeps dependencies only (rx_exec is built afresh each run, with the same version)."""
+    for old in WHEELHOUSE.glob("rx_exec-*"):
+        old.unlink()
+
+
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory) -> Path:
     for module in ("build", "wheel"):
@@ -77,7 +83,9 @@ def test_the_wheel_installs_into_a_clean_venv_and_runs(dist, tmp_path):
     try:
         pip(*install)
     except AssertionError:  # first run, or a requirement the wheelhouse lacks: fetch what the wheel requires
+        _forget_our_wheels()  # an older rx_exec there would be taken for this one, with its older requirements
         pip("download", "--dest", WHEELHOUSE, wheel)
+        _forget_our_wheels()
         pip(*install)
     home = tmp_path / "elsewhere"
     (home / "config").mkdir(parents=True)

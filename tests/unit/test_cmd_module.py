@@ -8,9 +8,12 @@ import stat
 
 import pytest
 
-from rx.modules import CommandError, Result
+from rx.modules import CommandError, ExecContext, Result
 from rx.modules import cmd
 from tests.support.procs import proc_state, wait_for
+
+CTX = ExecContext()
+"""No master: a job outside a minion (salt:// sources say they need one)."""
 
 ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not ROOT, reason="runas needs the test to run as root (CI does)")
@@ -185,40 +188,40 @@ def test_runas_without_root_is_refused():
 def test_script_runs_a_local_script_with_args(tmp_path):
     script = tmp_path / "hello.sh"
     script.write_text('#!/bin/sh\necho "args:$#:$1:$2"; pwd; echo err >&2; exit 3\n')
-    r = cmd.script(str(script), args="one 'two words'")
+    r = cmd.script(CTX, str(script), args="one 'two words'")
     assert r.retcode == 3
     out = r.value["stdout"].splitlines()
     assert out[0] == "args:2:one:two words" and out[1].startswith("/tmp") and "rx-script-" in out[1]
     assert r.value["stderr"] == "err"
     assert not os.path.exists(out[1]), "the temporary copy is removed"
-    assert cmd.script(str(script), args=["a b", "c"]).value["stdout"].splitlines()[0] == "args:2:a b:c"
-    assert cmd.script(str(script), args="x", cwd=str(tmp_path)).value["stdout"].splitlines()[1] == str(tmp_path)
+    assert cmd.script(CTX, str(script), args=["a b", "c"]).value["stdout"].splitlines()[0] == "args:2:a b:c"
+    assert cmd.script(CTX, str(script), args="x", cwd=str(tmp_path)).value["stdout"].splitlines()[1] == str(tmp_path)
 
 
 def test_script_args_go_to_the_shell_as_written_with_python_shell(tmp_path):
     script = tmp_path / "count.sh"
     script.write_text('#!/bin/sh\necho "$#:$1"\n')
-    assert cmd.script(str(script), args="$((1+2)) | tr 3 x", python_shell=True).value["stdout"] == "1:x"
-    assert cmd.script(str(script), args="$((1+2))").value["stdout"] == "1:$((1+2))"
+    assert cmd.script(CTX, str(script), args="$((1+2)) | tr 3 x", python_shell=True).value["stdout"] == "1:x"
+    assert cmd.script(CTX, str(script), args="$((1+2))").value["stdout"] == "1:$((1+2))"
 
 
 def test_script_without_a_shebang_runs_in_the_shell(tmp_path):
     script = tmp_path / "plain"
     script.write_text("echo plain:$1\n")
     script.chmod(0o644)
-    assert cmd.script(str(script), args="z").value["stdout"] == "plain:z"
+    assert cmd.script(CTX, str(script), args="z").value["stdout"] == "plain:z"
 
 
 @needs_root
 def test_script_runas(tmp_path):
     script = tmp_path / "who.sh"
     script.write_text("#!/bin/sh\nid -un\n")
-    assert cmd.script(str(script), runas="nobody").value["stdout"] == "nobody"
+    assert cmd.script(CTX, str(script), runas="nobody").value["stdout"] == "nobody"
 
 
 @pytest.mark.parametrize("source, message", [
-    ("salt://scripts/x.sh", "file server.*issue #12"),
-    ("rx://scripts/x.sh", "file server.*issue #12"),
+    ("salt://scripts/x.sh", "needs the master's file server: run it as a job"),  # no master outside a minion
+    ("rx://scripts/x.sh", "needs the master's file server: run it as a job"),
     ("https://example.com/x.sh", "not supported"),
     ("relative/x.sh", "absolute path"),
     ("/nonexistent/x.sh", "cannot read the script"),
@@ -226,7 +229,7 @@ def test_script_runas(tmp_path):
 ])
 def test_script_sources_that_cannot_run_are_clear_errors(source, message):
     with pytest.raises(CommandError, match=message):
-        cmd.script(source)
+        cmd.script(CTX, source)
 
 
 def test_which_and_has_exec():
