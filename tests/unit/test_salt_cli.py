@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import os
+import select
 import stat
 
 import pytest
@@ -104,7 +105,10 @@ def test_the_bar_draws_on_a_terminal_only():
             bar.update(1, 2)
             bar.close()
             bar.update(2, 2)  # closed: draws no more
-        shown = os.read(master, 4096).decode()
+        chunks = []
+        while select.select([master], [], [], 0.5)[0]:  # all the bar wrote: one read may get only the first write
+            chunks.append(os.read(master, 4096))
+        shown = b"".join(chunks).decode()
     finally:
         os.close(master)
         os.close(slave)
