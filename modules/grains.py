@@ -189,8 +189,9 @@ def _deep_merge(dest: Any, upd: Mapping) -> Any:
 
 def setvals(ctx: ExecContext, grains: dict, destructive: bool = False, refresh_pillar: bool = True) -> dict:
     """Set several static grains in the grains file and return them; with `destructive`, a grain
-    given None is removed from the file.  `refresh_pillar` is accepted for Salt's sake (rx has no
-    pillar yet).
+    given None is removed from the file.  `refresh_pillar` is accepted for Salt's sake: the minion sends
+    its new grains to the master, and the pillar follows them at its next refresh
+    (`saltutil.refresh_pillar` for now).
 
     CLI example: rx '*' grains.setvals "{role: db, rack: r12}"
     """
