@@ -46,6 +46,8 @@ class _Gather:
     running: set[str] = field(default_factory=set)
     busy: set[str] = field(default_factory=set)
     """Missing minions that did not answer the last probe but that the master heard from while it was out."""
+    connected: set[str] | None = None
+    """Missing minions the master says hold a live publish connection (None: it could not tell)."""
     probed_at: float = 0.0
 
     @property
@@ -134,6 +136,8 @@ async def _stored(client: "AsyncLocalClient", state: _Gather, after_probe: bool 
     out: list[dict] = []
     for minion_id, data in stored.returns.items():
         out += state.take(minion_id, data)
+    if stored.connected is not None:
+        state.connected = set(stored.connected)
     if after_probe:
         since = time.monotonic() - state.probed_at
         state.busy = {m for m in state.pending - state.answered_probe if stored.heard.get(m, since + 1) <= since}
@@ -156,4 +160,8 @@ def _reason(minion_id: str, pub: Published, state: _Gather) -> str:
         return STILL_RUNNING
     if minion_id in pub.no_grains:
         return "no grains cached"
-    return "no response" if minion_id in state.answered_probe | state.busy else "not connected"
+    if minion_id in state.answered_probe | state.busy:
+        return "no response"
+    if state.connected is not None and minion_id in state.connected:
+        return "no response"  # connected but silent (hung, or too starved to answer): not "not connected"
+    return "not connected"

@@ -244,10 +244,11 @@ class MasterLink:
 
     async def lookup(self, jid: str, ids: Sequence[str] | None = None) -> LookupReply | None:
         """The job's expected minions and its stored returns (`{id: return}`) of the minions in `ids` (of all with
-        None), read by the master from its job store, and how long ago it last heard from each of `ids`; None
-        if the store has no such job."""
+        None), read by the master from its job store, how long ago it last heard from each of `ids` and which
+        of them are connected now; None if the store has no such job."""
         returns: dict[str, dict] = {}
         heard: dict[str, float] = {}
+        connected: list[str] | None = None
         ask = None if ids is None else list(ids)
         while True:
             raw = await self._request(m.LOOKUP, LookupRequest(self._root_key(), jid, ask).to_wire())
@@ -261,8 +262,10 @@ class MasterLink:
                 raise MasterUnreachable(f"unexpected answer from the master: {exc}") from None
             returns.update(reply.returns)
             heard.update(reply.heard)
+            if connected is None:  # the first page's answer covers every id asked for
+                connected = reply.connected
             if not reply.more:
-                return LookupReply(reply.minions, reply.no_grains, returns, heard=heard)
+                return LookupReply(reply.minions, reply.no_grains, returns, heard=heard, connected=connected)
             ask = reply.more
 
     async def _stored(self, jid: str, ids: Sequence[str] | None = None) -> LookupReply:

@@ -23,6 +23,7 @@ from rx.transport.roles import EventSink, FrameSink
 if TYPE_CHECKING:
     from rx.master.pillar import PillarService
     from rx.master.services.auth import AuthService
+    from rx.master.store.presence import PresenceStore
 
 log = logging.getLogger("rx.master.handlers")
 
@@ -54,6 +55,9 @@ class WorkerContext:
     presence: Presence = field(default_factory=LocalPresence)
     """When the master last opened a sealed request from each minion (shared by its workers): a client's
     `lookup` tells it which silent minions are alive (busy), not gone."""
+    connections: "PresenceStore | None" = None
+    """The publisher's report of the minions holding a live publish connection now: a `lookup` tells the
+    client which silent minions are connected (no response) and which are not (not connected)."""
     files: FileServer | None = None
     """The file server (`file_roots`), for `_file_list`, `_file_hash` and `_serve_file`."""
     recv: FileRecv | None = None

@@ -26,6 +26,7 @@ from rx.master.metrics.process import WorkerMetrics
 from rx.master.metrics.shared import metrics_dir
 from rx.master.pillar import pillar_service
 from rx.master.store import StoreError, open_stores, store_config
+from rx.master.store.presence import open_presence
 from rx.transport.codec import MAX_FRAME_BYTES, NETWORK_MAX_CLEAR_BYTES, encode
 from rx.transport.crypto import load_or_create_identity
 from rx.transport.errors import ErrorKind
@@ -62,6 +63,7 @@ async def run(cfg: MasterConfig, index: int = 0) -> None:
         publisher=transport.frame_sink(ipc_url(cfg.publish_pull_ipc)),
         autosign=AutoSign(cfg.autosign_file),
         presence=SharedPresence(os.path.join(cfg.sock_dir, PRESENCE_FILE)),
+        connections=open_presence(cfg.sock_dir),
         files=FileServer(file_server_settings(cfg)),
         recv=FileRecv(RecvSettings(cfg.file_recv, int(cfg.file_recv_max_size * 2**20), cfg.minions_dir)),
         jids=JidClock(os.path.join(cfg.cachedir, JID_CLOCK_FILE), cfg.jid_node),

@@ -203,15 +203,30 @@ async def handle_lookup(ctx: WorkerContext, load: dict) -> dict:
         record(ctx.auth, who, "lookup", "allowed", jid=req.jid)
     now = time.monotonic()
     heard = ctx.presence.ages(req.ids or (), now)
+    connected = await _connected(ctx, req.ids)
     wanted = sorted(stored if req.ids is None else set(req.ids) & stored.keys())
     returns: dict[str, dict] = {}
     size = 0
     for n, minion_id in enumerate(wanted):
         size += len(encode(stored[minion_id]))
         if returns and size > LOOKUP_REPLY_BYTES:
-            return LookupReply(job.minions, job.no_grains, returns, wanted[n:], heard).to_wire()
+            return LookupReply(job.minions, job.no_grains, returns, wanted[n:], heard, connected).to_wire()
         returns[minion_id] = stored[minion_id]
-    return LookupReply(job.minions, job.no_grains, returns, heard=heard).to_wire()
+    return LookupReply(job.minions, job.no_grains, returns, heard=heard, connected=connected).to_wire()
+
+
+async def _connected(ctx: WorkerContext, ids: list[str] | None) -> list[str] | None:
+    """Which of `ids` hold a live publish connection now, by the publisher's report; None when the report
+    cannot tell (no ids asked, no report, its publisher gone or restarting, the report unreadable)."""
+    if not ids or ctx.connections is None:
+        return None
+    try:
+        report = await ctx.connections.read()
+    except (StoreError, OSError):
+        return None
+    if report is None or not report.live:
+        return None
+    return [m for m in ids if m in report.minions]
 
 
 def _refused_lookup(ctx: WorkerContext, who: Principal, load: dict, kind: ErrorKind, message: str) -> dict:

@@ -102,17 +102,23 @@ class PublishReply:
 class LookupReply:
     """A job's expected minions and stored returns (`{id: return}`, as the return events carry them); the
     returns asked for that did not fit in this reply are listed in `more` (ask again for those).  `heard`:
-    seconds since the master last heard from each minion asked for (those it heard from)."""
+    seconds since the master last heard from each minion asked for (those it heard from).  `connected`: the
+    minions asked for that hold a live publish connection to the master now (None: the master cannot tell,
+    e.g. its publisher is restarting), so a silent minion is not labelled "not connected" when it is."""
 
     minions: list[str]
     no_grains: list[str] = field(default_factory=list)
     returns: dict[str, dict] = field(default_factory=dict)
     more: list[str] = field(default_factory=list)
     heard: dict[str, float] = field(default_factory=dict)
+    connected: list[str] | None = None
 
     def to_wire(self) -> dict:
-        return {"ok": True, "minions": self.minions, "no_grains": self.no_grains, "returns": self.returns,
-                "more": self.more, "heard": self.heard}
+        out = {"ok": True, "minions": self.minions, "no_grains": self.no_grains, "returns": self.returns,
+               "more": self.more, "heard": self.heard}
+        if self.connected is not None:
+            out["connected"] = self.connected
+        return out
 
     @classmethod
     def from_wire(cls, obj: Any) -> "LookupReply":
@@ -122,7 +128,8 @@ class LookupReply:
                        and 0 <= v <= f.MAX_TIMESTAMP, "a number of seconds")
         return cls(minions=f.str_list(d, "minions", ids=True), no_grains=f.str_list(d, "no_grains", ids=True),
                    returns=returns, more=f.str_list(d, "more", ids=True),
-                   heard={k: float(v) for k, v in heard.items()})
+                   heard={k: float(v) for k, v in heard.items()},
+                   connected=f.str_list(d, "connected", ids=True) if "connected" in d else None)
 
 
 def _by_id(d: dict, key: str, ok: Any, what: str) -> dict:

@@ -54,6 +54,9 @@ class PresenceStore(Protocol):
 class FilePresenceStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self._cached: tuple[tuple[int, int, int], PresenceReport] | None = None
+        """The last report read and the file's (inode, mtime, size) then: readers that ask often (every
+        client's lookup) decode the file once per change."""
 
     async def publish(self, minions: dict[str, dict]) -> None:
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
@@ -64,15 +67,22 @@ class FilePresenceStore:
 
     async def read(self) -> PresenceReport | None:
         try:
-            raw = self.path.read_bytes()
+            with open(self.path, "rb") as f:
+                st = os.fstat(f.fileno())
+                stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+                if self._cached is not None and self._cached[0] == stamp:
+                    return self._cached[1]
+                raw = f.read()
         except FileNotFoundError:
             return None
         try:
             data: Any = decode(raw)
-            return PresenceReport(dict(data["minions"]), float(data["updated"]), int(data["pid"]))
+            report = PresenceReport(dict(data["minions"]), float(data["updated"]), int(data["pid"]))
         except (DecodeError, KeyError, TypeError, ValueError):
             raise StoreError(f"the presence report {self.path} is corrupt (the publisher rewrites it within a "
                              "second of the next change)") from None
+        self._cached = (stamp, report)
+        return report
 
 
 def presence_path(sock_dir: str) -> str:

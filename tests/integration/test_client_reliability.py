@@ -139,8 +139,8 @@ def test_a_burst_of_concurrent_clients_all_get_every_return(fleet):
     # and some jobs reached them after the default expiry.  What this test checks is that the store, not the
     # event bus, decides who is missing and that every client exits 0; -t 45 and --job-expire 300 leave the
     # starvation out of it (the first clients wait while the other ~199 Python processes start: up to a minute
-    # of both cores; with -t 15 the first client once took all three minions for not connected).  (Open:
-    # issue #9's note: a minion the master's presence table shows connected should not be called so.)
+    # of both cores; with -t 15 the first client once took all three minions for not connected: now a minion the
+    # publisher reports connected is labelled `[no response]`, never `[not connected]`: test_job_expiry.py).
     clients = [_rx(fleet, "*", "test.ping", "--out", "json", "-t", "45", "--job-expire", "300")
                for _ in range(CLIENTS)]
     failed = []

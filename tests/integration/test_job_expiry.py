@@ -1,6 +1,7 @@
 """Issue #9 item 10: a client's deadline is the job's deadline.  A job carries an expiry (the master's
 clock): by default what the client waits before it reports a minion missing, or `--job-expire`.
-A minion frozen (SIGSTOP) while `rx` waited for it, and reported `[not connected]`, refuses the job
+A minion frozen (SIGSTOP) while `rx` waited for it, and reported `[no response]` (it still holds its
+publish connection, so the master says it is connected: not `[not connected]`), refuses the job
 when it resumes (SIGCONT) after the expiry, and sends no return for it; the master's catch-up
 (`_missed`) does not hand an expired job out; a new job runs as usual."""
 
@@ -53,7 +54,7 @@ def test_a_job_a_frozen_minion_missed_never_runs_when_it_resumes(sandbox, tmp_pa
         r = sandbox.run_cli("rx", "-v", "-t", str(RX_TIMEOUT), "--gather-job-timeout", str(GATHER_JOB_TIMEOUT),
                             "m1", "cmd.run", f"echo late >> {ran}")
         assert r.returncode == 3, r.stderr
-        assert "Minion did not return. [not connected]" in r.stdout
+        assert "Minion did not return. [no response]" in r.stdout, "frozen but connected: the master says so"
         jid = re.search(r"Executing job with jid (\d{20})", r.stderr).group(1)
         job = _record(sandbox, jid).job
         assert job.expires == job.ts + (RX_TIMEOUT + GATHER_JOB_TIMEOUT), "by default, the client's whole wait"
