@@ -19,6 +19,7 @@ import socket
 import ssl
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 from rx import __version__
@@ -80,13 +81,14 @@ def prepare(cfg: MasterConfig) -> ssl.SSLContext | None:
     return context
 
 
-async def serve(cfg: MasterConfig, context: ssl.SSLContext | None, extra_routes: Sequence[Any] = ()) -> None:
+async def serve(cfg: MasterConfig, context: ssl.SSLContext | None, extra_routes: Sequence[Any] = (),
+                static_dir: str = "") -> None:
     """Serve until SIGTERM or SIGINT, then stop taking connections and close the stores."""
     from tornado.httpserver import HTTPServer
 
     from rx.api.app import make_app
-    from rx.api.context import open_context
-    ctx = open_context(cfg)
+    from rx.api.context import STATIC_DIR, open_context
+    ctx = open_context(cfg, static_dir=Path(static_dir) if static_dir else STATIC_DIR)
     server = HTTPServer(make_app(ctx, extra_routes), ssl_options=context, xheaders=False, decompress_request=False,
                         idle_connection_timeout=HEADER_SECONDS, body_timeout=BODY_SECONDS,
                         max_header_size=MAX_HEADER_BYTES, max_body_size=cfg.max_request_body_size,
@@ -112,8 +114,10 @@ async def serve(cfg: MasterConfig, context: ssl.SSLContext | None, extra_routes:
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = daemon_parser("rx-api", "Serve salt-api's REST API (and the dashboard) for the master on this host."
-                         ).parse_args(argv)
+    parser = daemon_parser("rx-api", "Serve salt-api's REST API (and the dashboard) for the master on this host.")
+    parser.add_argument("--static-dir", default="", help="serve the dashboard from this directory instead of the "
+                                                         "installed one (rx/api/static): for working on it")
+    args = parser.parse_args(argv)
     given = {"log_level": args.log_level, "api_pidfile": args.pid_file}
     try:
         cfg = load_master_config(args.config_dir, {k: v for k, v in given.items() if v})
@@ -123,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     proc = _Process(cfg.log_level, cfg.api_log_file, cfg.api_pidfile, cfg.user)
     context = launch("rx-api", args, proc, lambda: prepare(cfg), [])
     try:
-        asyncio.run(serve(cfg, context))
+        asyncio.run(serve(cfg, context, static_dir=args.static_dir))
     finally:
         remove_pidfile(cfg.api_pidfile)
     sys.exit(0)
