@@ -122,8 +122,9 @@ async def _cmd(client: Any, low: Low, args: list, kwarg: dict, timeout: float | 
                 data = shape.returned(r)
             out[mid] = data if full else data.get("ret")
     minions = published[0].minions if published else []
-    for mid in shape.unmatched(low.tgt, low.tgt_type, minions):
-        out.setdefault(mid, False)
+    for mid in shape.unmatched(low.tgt, low.tgt_type, minions):  # Salt reports a listed id with no key as missing
+        data = shape.cli_missing({"reason": shape.NO_KEY}, published[0].jid)
+        out.setdefault(mid, data if full else data["ret"])
     for mid in minions:
         out.setdefault(mid, False)
     return out

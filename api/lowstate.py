@@ -245,7 +245,9 @@ def parse_low(chunk: dict, client: str | None = None) -> Low:
         tgt_type = chunk.get("tgt_type", chunk.get("expr_form", "glob")) or "glob"
         if tgt_type not in TARGET_TYPES:
             raise RequestError(400, f"tgt_type: {str(tgt_type)[:40]!r} is not one of {', '.join(TARGET_TYPES)}")
-    skip = {"client", "fun", "arg", "kwarg", "tgt", "tgt_type", "expr_form", *CREDENTIAL_KEYS}
+    skip = {"client", "fun", "arg", "kwarg", *CREDENTIAL_KEYS}
+    if name in LOCAL_CLIENTS:
+        skip |= {"tgt", "tgt_type", "expr_form"}  # a runner's (cache.grains) are its arguments
     options = {k: v for k, v in chunk.items() if k not in skip}
     return Low(name, fun, tgt, tgt_type, list(arg), dict(kwarg), options)
 
