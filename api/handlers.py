@@ -109,8 +109,7 @@ async def login(handler: BaseHandler, creds: Credentials) -> Any:
         token = await auth.login(creds.eauth, creds.username, creds.password, source=handler.request.remote_ip or "")
     except LoginLocked as exc:
         stats.logins["locked"] += 1
-        handler.set_header("Retry-After", str(max(1, int(exc.until - auth.clock()))))
-        raise ApiError(429, str(exc)) from None
+        raise ApiError(429, str(exc), {"Retry-After": str(max(1, int(exc.until - auth.clock())))}) from None
     except AuthError as exc:
         stats.logins["failed"] += 1
         raise ApiError(401, f"Could not authenticate using provided credentials ({exc})") from None
@@ -229,8 +228,11 @@ class StaticHandler(tornado.web.StaticFileHandler):
         self.set_header("X-Frame-Options", "DENY")
 
     def validate_absolute_path(self, root: str, absolute_path: str) -> str | None:
-        real_root = os.path.realpath(root)
-        real = os.path.realpath(absolute_path)
+        try:
+            real_root = os.path.realpath(root)
+            real = os.path.realpath(absolute_path)
+        except ValueError:  # a NUL byte in the path
+            raise tornado.web.HTTPError(404) from None
         if not real.startswith(real_root + os.sep) or any(p.startswith(".") for p in
                                                             os.path.relpath(real, real_root).split(os.sep)):
             raise tornado.web.HTTPError(404)

@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 from .daemon import Daemon
 from .procs import DEADLINE, free_port, wait_for
-from .sandbox import Sandbox
+from .sandbox import Sandbox, load_master, write_yaml
 
 ALL_CLIENTS = ["local", "local_async", "local_batch", "local_subset", "runner", "runner_async", "wheel"]
 
@@ -50,12 +50,13 @@ class ApiServer:
     cookies: dict = field(default_factory=dict)
 
     @classmethod
-    def start(cls, box: Sandbox, *, port: int | None = None, log: str = "rx-api.log",
+    def start(cls, box: Sandbox, *, config_dir: Path | None = None, log: str = "rx-api.log",
               args: tuple[str, ...] = ()) -> "ApiServer":
-        """Start rx-api on the sandbox master's config (its api_port set to a free port unless the config has
-        one) and wait until `GET /` answers."""
-        port = port or box.cfg.api_port
-        argv = [sys.executable, "-m", "rx.api.daemon", "-c", str(box.master_dir), *args]
+        """Start rx-api on the sandbox master's config (or on the master config in `config_dir`: the same master
+        with other rx-api settings) and wait until `GET /` answers on its api_port."""
+        config_dir = config_dir or box.master_dir
+        port = load_master(config_dir).api_port
+        argv = [sys.executable, "-m", "rx.api.daemon", "-c", str(config_dir), *args]
         server = cls(box, port, Daemon("rx-api", argv, box.root / log))
 
         def up() -> bool:
@@ -101,6 +102,16 @@ class ApiServer:
 
     def stop(self) -> None:
         self.daemon.stop()
+
+
+def other_config(box: Sandbox, directory: Path, **settings: Any) -> Path:
+    """A config dir whose `master` is the sandbox master's with `settings` over it (a second rx-api on the same
+    master, with other rx-api settings); returns the directory."""
+    import yaml
+    current = yaml.safe_load((box.master_dir / "master").read_text())
+    write_yaml(directory / "master", {**current, "api_port": free_port(), "api_pidfile": str(directory / "rx-api.pid"),
+                                      "api_log_file": str(directory / "rx-api.log"), **settings})
+    return directory
 
 
 def api_config(users_file: Path, users: Mapping[str, Any], *, clients: list[str] | None = None,
