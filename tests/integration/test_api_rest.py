@@ -19,9 +19,10 @@ import pytest
 import yaml
 
 from rx.client.events import EventWatch
-from tests.support.api import ApiServer, add_file_users, api_config
+from tests.support.api import ApiServer, add_file_users, api_config, other_config
+from tests.support.daemon import Daemon
 from tests.support.procs import DEADLINE, wait_for
-from tests.support.sandbox import Sandbox
+from tests.support.sandbox import Sandbox, load_master
 
 ALICE, BOB = "alice-pw-1", "bob-pw-2"
 
@@ -259,3 +260,23 @@ def test_logout_then_the_token_is_refused(site):
     assert out.status == 200 and out.json == {"return": "Your token has been cleared"}
     refused = user.call("GET", "/keys")
     assert refused.status == 401 and refused.json["status"] == 401 and "revoked" in refused.json["return"]
+
+
+def test_rx_api_detaches_with_d_logs_to_its_file_and_stops_on_sigterm(site, tmp_path):
+    conf = other_config(site.box, tmp_path)
+    cfg = load_master(conf)
+    script = Path(sys.executable).parent / "rx-api"
+    argv = [str(script)] if script.exists() else [sys.executable, "-m", "rx.api.daemon"]
+    daemon = Daemon.detach("rx-api", [*argv, "-c", str(conf)], cfg.api_pidfile, Path(cfg.api_log_file))
+    other = ApiServer(site.box, cfg.api_port, daemon)
+    try:
+        def answers() -> bool:
+            try:
+                return other.call("GET", "/", auth=False).status == 200
+            except OSError:  # the pidfile comes before the port
+                return False
+        wait_for(answers, what="the detached rx-api")
+        assert "rx-api" in Path(cfg.api_log_file).read_text() and "ready" in Path(cfg.api_log_file).read_text()
+    finally:
+        daemon.stop()
+    wait_for(lambda: not Path(cfg.api_pidfile).exists(), what="rx-api to remove its pidfile")
