@@ -175,7 +175,10 @@ class TokenHandler(BaseHandler):
         items = data if isinstance(data, list) else [data]
         out = []
         for item in items:
-            creds = credentials(item) if isinstance(item, dict) else Credentials()
+            try:
+                creds = credentials(item) if isinstance(item, dict) else Credentials()
+            except RequestError as exc:
+                raise ApiError(exc.status, exc.message) from None
             if not (creds.username and creds.eauth):
                 raise ApiError(400, 'Require "username", "password", and "eauth" params')
             self.rx_principal = Principal(creds.username, creds.eauth, (), self.request.remote_ip or "")
