@@ -21,6 +21,9 @@ from rx.master.services.auth import AuthError, LoginLocked, Principal
 
 log = logging.getLogger("rx.api")
 
+CREDENTIALS_BYTES = 64 * 1024
+"""Bodies of /login, /token and /logout: credentials are small."""
+
 
 class LowstateHandler(BaseHandler):
     """A handler that runs lowstate chunks for the request's user."""
@@ -34,10 +37,13 @@ class LowstateHandler(BaseHandler):
             self._caller = clients.Caller(who, self.rx_token, self.request.remote_ip or "")
         return self._caller
 
-    async def execute(self, data: Any, *, client: str | None = None, inline: bool = False) -> list:
-        """Every chunk's answer in order.  Without `inline`, the request's token is the user (checked first:
-        401 before any 400); with it (/run), each chunk's own token or username/password/eauth."""
+    async def execute(self, data: Any = None, *, client: str | None = None, inline: bool = False) -> list:
+        """Every chunk's answer in order (the chunks of `data`, else of the body).  Without `inline`, the
+        request's token is the user, checked before the body is read (401 before any 400); with it (/run),
+        each chunk's own token or username/password/eauth."""
         session = None if inline else await self.caller()
+        if data is None:
+            data = await self.decoded()
         try:
             raw = chunks(data)
             lows = [parse_low(chunk, client) for chunk in raw]
@@ -132,16 +138,17 @@ class IndexHandler(LowstateHandler):
 
     async def post(self) -> None:
         """A lowstate list, run with the session's token: `{"return": [answer, ...]}`."""
-        self.reply({"return": await self.execute(self.decoded())})
+        self.reply({"return": await self.execute()})
 
 
 class RunHandler(LowstateHandler):
     async def post(self) -> None:
         """A lowstate list whose chunks carry their credentials (no session): `{"return": [answer, ...]}`."""
-        self.reply({"return": await self.execute(self.decoded(), inline=True)})
+        self.reply({"return": await self.execute(inline=True)})
 
 
 class LoginHandler(BaseHandler):
+    max_body = CREDENTIALS_BYTES
     def get(self) -> None:
         self.set_header("WWW-Authenticate", "Session")
         self.reply({"status": 200, "return": "Please log in"})
@@ -149,7 +156,7 @@ class LoginHandler(BaseHandler):
     async def post(self) -> None:
         """Log in: `{"return": [{"token", "expire", "start", "user", "eauth", "perms"}]}`; the token is also in
         the X-Auth-Token header and the session cookie."""
-        data = self.decoded()
+        data = await self.decoded()
         if isinstance(data, list) and len(data) == 1:
             data = data[0]
         if not isinstance(data, dict):
@@ -169,9 +176,10 @@ class LoginHandler(BaseHandler):
 
 
 class TokenHandler(BaseHandler):
+    max_body = CREDENTIALS_BYTES
     async def post(self) -> None:
         """salt-api's /token (pepper -r): `[{"token", "start", "expire", "name", "eauth"}]`, no session."""
-        data = self.decoded()
+        data = await self.decoded()
         items = data if isinstance(data, list) else [data]
         out = []
         for item in items:
@@ -189,6 +197,7 @@ class TokenHandler(BaseHandler):
 
 
 class LogoutHandler(BaseHandler):
+    max_body = CREDENTIALS_BYTES
     async def post(self) -> None:
         """Revoke the request's token and expire the session cookie."""
         await authenticate(self)

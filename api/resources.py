@@ -54,7 +54,7 @@ class MinionsHandler(ClientRoute):
     async def post(self, mid: str | None = None) -> None:
         """Lowstates run with `local_async` (202): `{"return": [{"jid", "minions"}], "_links": {"jobs": [...]}}`."""
         self.need("local_async")
-        jobs = await self.execute(self.decoded(), client="local_async")
+        jobs = await self.execute(client="local_async")
         self.reply({"return": jobs, "_links": {"jobs": [{"href": f"/jobs/{j['jid']}"} for j in jobs if j]}}, 202)
 
 
@@ -123,7 +123,7 @@ class KeysHandler(ClientRoute):
         if mid is None:
             raise ApiError(400, "rx does not generate minion keys on the master (Salt's key.gen_accept): start "
                                 "the minion and accept its key with POST /keys/<id> action=accept")
-        data = self.decoded() or {}
+        data = await self.decoded() or {}
         if isinstance(data, list) and len(data) == 1:
             data = data[0]
         action = data.get("action") if isinstance(data, dict) else None
@@ -161,7 +161,7 @@ class HookHandler(BaseHandler):
             raise ApiError(400, f"hook path: 1-{HOOK_PATH_MAX} characters of letters, digits and _.:@+=- "
                                 "between slashes")
         try:
-            post = self.decoded(lowstate=False)
+            post = await self.decoded(lowstate=False)
         except ApiError as exc:
             if exc.status != 400 or not self.request.headers.get("Content-Type", "").startswith("text/plain"):
                 raise

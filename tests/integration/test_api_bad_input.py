@@ -237,6 +237,8 @@ def test_huge_bodies_are_413_by_length_and_as_they_stream(site):
     finally:
         conn.close()
     assert site.api.call("POST", "/", PING).status == 200
+    login = site.api.call("POST", "/login", raw=b" " * (100 * 1024), auth=False)  # credentials are small
+    assert login.status == 413 and "65536" in login.json["return"]
 
 
 # ---------------------------------------------------------------- slow clients
