@@ -102,6 +102,8 @@ async def serve(cfg: MasterConfig, context: ssl.SSLContext | None, extra_routes:
         scheme = "https" if context is not None else "http"
         log.warning("rx-api %s ready: %s://%s:%d/ (clients: %s)", __version__, scheme, cfg.api_host, cfg.api_port,
                     ", ".join(cfg.api_enable_clients) or "none enabled")
+        if not cfg.external_auth:
+            log.warning("rx-api: external_auth is empty in the master config, so no one can log in (README, rx-api)")
         await stop.wait()
     finally:
         server.stop()
