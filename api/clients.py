@@ -146,9 +146,10 @@ def bind(func: Callable, fun: str, low: Low) -> tuple[list, dict]:
     return args, kwargs
 
 
-def _authorize(check: Callable, caller: Caller, fun: str, args: list, kwargs: dict) -> None:
+def authorize(check: Callable, who: Principal, fun: str, args: list, kwargs: dict) -> None:
+    """`check` (AuthService.authorize_runner or authorize_wheel; it audits), its refusal as PermissionDenied."""
     try:
-        check(caller.who, fun, args, kwargs)
+        check(who, fun, args, kwargs)
     except NotPermitted as exc:
         raise PermissionDenied(str(exc)) from None
 
@@ -161,7 +162,7 @@ async def _runner(ctx: "ApiContext", low: Low, caller: Caller) -> Any:
     fun = str(low.fun)
     func = ctx.runners.registry.resolve(fun)
     args, kwargs = bind(func, fun, low)
-    _authorize(ctx.auth.authorize_runner, caller, fun, args, kwargs)
+    authorize(ctx.auth.authorize_runner, caller.who, fun, args, kwargs)
     if low.client == "runner_async":
         jid = await ctx.runners.start(fun, args, kwargs, timeout=number(low.options, "timeout"),
                                       user=caller.who.owner)
@@ -187,7 +188,7 @@ async def _wheel(ctx: "ApiContext", low: Low, caller: Caller) -> dict:
     if func is None:
         raise RequestError(400, f"no wheel function {fun!r}: rx-api has {', '.join(sorted(WHEEL))}")
     args, kwargs = bind(func, fun, low)
-    _authorize(ctx.auth.authorize_wheel, caller, fun, args, kwargs)
+    authorize(ctx.auth.authorize_wheel, caller.who, fun, args, kwargs)
     jid = new_jid()
     tag = f"rx/wheel/{jid}"
     data = {"fun": f"wheel.{fun}", "jid": jid, "tag": tag, "user": caller.who.owner,
