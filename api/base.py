@@ -174,10 +174,6 @@ class BaseHandler(tornado.web.RequestHandler):
         except RequestError as exc:
             raise ApiError(exc.status, exc.message) from None
 
-    async def principal(self) -> Principal:
-        """The authenticated user (see `authenticate`)."""
-        return await authenticate(self)
-
     # ------------------------------------------------------------ CORS
 
     def _cors(self) -> None:
@@ -212,7 +208,7 @@ class BaseHandler(tornado.web.RequestHandler):
         return "application/x-yaml" in accept or "text/yaml" in accept
 
     def reply(self, data: Any, status: int = 200) -> None:
-        """Answer `data` as JSON (YAML when the client accepts only that)."""
+        """Answer `data` as JSON (YAML when the client's Accept names it)."""
         self.set_status(status)
         if self.wants_yaml():
             self.set_header("Content-Type", "application/x-yaml")
@@ -233,6 +229,7 @@ class BaseHandler(tornado.web.RequestHandler):
         else:
             message = "An unexpected error occurred (see rx-api's log)"
         self.error_message = message
+        self._cors()  # send_error cleared the headers: a page allowed to call rx-api may read its errors too
         if status_code == 401:
             self.set_header("WWW-Authenticate", "Session")
         self.clear_header("Content-Disposition")

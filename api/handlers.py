@@ -94,7 +94,7 @@ async def guarded(coro: Any) -> Any:
         raise ApiError(exc.status, exc.message) from None
     except PermissionDenied as exc:
         raise ApiError(403, str(exc)) from None
-    except (BadRequest, TypeError) as exc:
+    except BadRequest as exc:
         raise ApiError(400, str(exc)) from None
     except MasterUnreachable as exc:
         raise ApiError(503, str(exc)) from None
@@ -149,7 +149,9 @@ class RunHandler(LowstateHandler):
 
 class LoginHandler(BaseHandler):
     max_body = CREDENTIALS_BYTES
+
     def get(self) -> None:
+        """salt-api's parked endpoint: logins are POSTs."""
         self.set_header("WWW-Authenticate", "Session")
         self.reply({"status": 200, "return": "Please log in"})
 
@@ -177,6 +179,7 @@ class LoginHandler(BaseHandler):
 
 class TokenHandler(BaseHandler):
     max_body = CREDENTIALS_BYTES
+
     async def post(self) -> None:
         """salt-api's /token (pepper -r): `[{"token", "start", "expire", "name", "eauth"}]`, no session."""
         data = await self.decoded()
@@ -198,6 +201,7 @@ class TokenHandler(BaseHandler):
 
 class LogoutHandler(BaseHandler):
     max_body = CREDENTIALS_BYTES
+
     async def post(self) -> None:
         """Revoke the request's token and expire the session cookie."""
         await authenticate(self)
