@@ -29,7 +29,7 @@ from rx.client.results import BadRequest, PermissionDenied, Published
 from rx.client.runner import salt_style_args
 from rx.client.runnerload import check_args
 from rx.master.services.auth import NotPermitted, Principal
-from rx.modules import CONTEXT_PARAM, Result
+from rx.modules import CONTEXT_PARAM, CommandError, Result
 from rx.transport.ids import new_jid
 
 if TYPE_CHECKING:
@@ -44,7 +44,8 @@ CLIENT_DOCS = {
     "local_batch": "rolling batches of `batch` minions (a number or `N%`, default 10%): one `{id: return}` item "
                    "per minion in the answer's list",
     "runner": "a runner (docs/runners.md), after the `@runner` right: what it returns (`full_return`: `{tag, "
-              "data: {fun, jid, user, fun_args, return, success}}`). Options: timeout",
+              "data: {fun, jid, user, fun_args, return, success}}`; one that fails returns `ERROR: ...`, success "
+              "false). Options: timeout",
     "runner_async": "a runner in the background, recorded as a job the user owns: `{tag, jid}` (its return: "
                     "GET /jobs/<jid>)",
     "wheel": "a wheel function (below), after the `@wheel` right: `{tag, data: {fun, jid, tag, user, fun_args, "
@@ -89,6 +90,7 @@ async def _local(ctx: "ApiContext", low: Low, caller: Caller) -> Any:
             return shape.pub_data(pub)
         if low.client == "local_subset":
             subset = opts.get("subset", opts.get("sub", 3))
+            subset = int(subset) if isinstance(subset, str) and subset.isdigit() else subset  # a form's text
             if isinstance(subset, bool) or not isinstance(subset, int) or subset < 1:
                 raise BadRequest(f"subset: {str(subset)[:20]!r} is not a whole number >= 1")
             return await client.cmd_subset(low.tgt, low.fun, args, subset=subset, tgt_type=low.tgt_type,
@@ -168,8 +170,11 @@ async def _runner(ctx: "ApiContext", low: Low, caller: Caller) -> Any:
                                       user=caller.who.owner)
         return {"tag": f"rx/job/{jid}", "jid": jid}
     lines: list[str] = []
-    value = await ctx.runners.call(fun, args, kwargs, timeout=number(low.options, "timeout"), emit=lines.append)
     success = True
+    try:
+        value = await ctx.runners.call(fun, args, kwargs, timeout=number(low.options, "timeout"), emit=lines.append)
+    except CommandError as exc:  # the runner failed in a way it explains: its answer, as Salt's runner client says
+        value, success = f"ERROR: {fun}: {exc}", False
     if isinstance(value, Result):
         value, success = value.value, value.retcode == 0
     elif value is None and lines:
