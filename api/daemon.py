@@ -119,6 +119,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = daemon_parser("rx-api", "Serve salt-api's REST API (and the dashboard) for the master on this host.")
     parser.add_argument("--static-dir", default="", help="serve the dashboard from this directory instead of the "
                                                          "installed one (rx/api/static): for working on it")
+    own = {"daemon": "run in the background (log to api_log_file)", "pid_file": "pidfile path (default: api_pidfile)"}
+    for action in parser._actions:  # the shared daemon options name rx-master's settings: say rx-api's
+        action.help = own.get(action.dest, action.help)
     args = parser.parse_args(argv)
     given = {"log_level": args.log_level, "api_pidfile": args.pid_file}
     try:
