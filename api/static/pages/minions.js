@@ -7,6 +7,7 @@ import { clock, field, h, heading, replace } from "../dom.js";
 import { badge, byId, cachedGrains, failure, keyStates, presentMinions, targetTypeSelect } from "./common.js";
 
 const SEEN_KEY = "rx.seen";
+const EVERY_MS = 10e3; // the list is read again this often while the page is open
 
 function lastSeen() {
   try {
@@ -99,8 +100,10 @@ export function mount(ctx, main) {
     }
   });
   load();
+  const every = setInterval(load, EVERY_MS);
   return () => {
     off();
     clearTimeout(timer);
+    clearInterval(every);
   };
 }
