@@ -80,7 +80,7 @@ def _file_pending(box: Sandbox, minion_id: str) -> None:
 
 def api_settings(port: int) -> dict:
     """The master-config keys that start rx-api on 127.0.0.1:`port` with the clients the dashboard uses."""
-    return {"rest_port": port, "rest_host": "127.0.0.1",
+    return {"api_port": port, "api_host": "127.0.0.1",
             "api_enable_clients": ["local", "local_async", "runner", "wheel"]}
 
 

@@ -11,13 +11,14 @@ const ACTIONS = {
 };
 const VERB = { accept: "Accept", reject: "Reject", delete: "Delete" };
 
-/** A glob that matches exactly this id (the wheel key functions take fnmatch patterns). */
+/** A glob that matches exactly this id (the wheel key functions take fnmatch patterns; sent in a list, so a
+ * comma in an id is not read as a separator). */
 export function exactGlob(id) {
   return id.replace(/[*?[\]]/g, (c) => `[${c}]`);
 }
 
 async function fingerprint(api, id) {
-  const found = (await api.wheel("key.finger", { match: exactGlob(id) })) || {};
+  const found = (await api.wheel("key.finger", { match: [exactGlob(id)] })) || {};
   for (const list of Object.values(found)) {
     if (list && typeof list === "object" && typeof list[id] === "string") return list[id];
   }
@@ -25,7 +26,7 @@ async function fingerprint(api, id) {
 }
 
 function actionArgs(action, state, id) {
-  const kwargs = { match: exactGlob(id) };
+  const kwargs = { match: [exactGlob(id)] };
   if (action === "accept" && state === "rejected") kwargs.include_rejected = true;
   if (action === "reject" && state === "accepted") kwargs.include_accepted = true;
   return kwargs;
