@@ -68,13 +68,14 @@ bench: venv
 	$(VENV)/bin/python -m bench
 
 # docs/config.md is generated from config.py, docs/modules.md and docs/runners.md from the docstrings;
-# docs/metrics.md from master/metrics/catalog.py; tests/unit/test_config.py, test_moduledocs.py,
-# test_runner_docs.py and test_metrics.py fail when they are stale.
+# docs/metrics.md from master/metrics/catalog.py, docs/api.md from api/app.py's routes; tests/unit/test_config.py,
+# test_moduledocs.py, test_runner_docs.py, test_metrics.py and test_api_docs.py fail when they are stale.
 docs: venv
 	$(VENV)/bin/python -m rx.config --markdown > docs/config.md
 	$(VENV)/bin/python -m rx.minion.moduledocs --markdown > docs/modules.md
 	$(VENV)/bin/python -m rx.client.runnerdocs --markdown > docs/runners.md
 	$(VENV)/bin/python -m rx.master.metrics --markdown > docs/metrics.md
+	$(VENV)/bin/python -m rx.api --markdown > docs/api.md
 	$(VENV)/bin/python -m rx.client.completion --write share
 	$(VENV)/bin/python -m rx.client.manpage --write share
 

@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Mapping
 
 import yaml
 
+from rx.apiconfig import ApiSettings, check_api
 from rx.authconfig import AuthSettings, check_auth
 from rx.configspec import (DIR, FILE, PORT, SECONDS, ConfigError, Rule, check_settings, dsn_ok, keys, narrow, one_of,
                            regexes_ok, setting, user_exists)
@@ -88,7 +89,7 @@ class _Common:
 
 
 @dataclass(frozen=True)
-class MasterConfig(AuthSettings, _Common):
+class MasterConfig(ApiSettings, AuthSettings, _Common):
     """Everything `rx-master`, `rx-key` and the local client read from `master`."""
 
     ROLE: ClassVar[str] = "master"
@@ -390,6 +391,7 @@ def load_master_config(config_dir: str | None = None, overrides: Mapping[str, An
         except TargetError as exc:
             raise ConfigError(f"{path}: nodegroups: {exc}", path=str(path), key="nodegroups") from None
     check_auth(path, values)
+    check_api(path, values)
     if values.get("autosign_file"):
         values["autosign_file"] = os.path.join(values.get("root_dir", "/"), values["autosign_file"])
     roots = values.get("file_roots", MasterConfig.__dataclass_fields__["file_roots"].default_factory())

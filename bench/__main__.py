@@ -21,6 +21,8 @@ each figure the median of several runs:
               each master process is killed mid-stream, MWorker RSS over a soak
   metrics     master CPU the Prometheus metrics cost per return and per event
               (bench/metrics_cost.py; no daemons)
+  api_rest    rx-api: POST / local test.ping to 10 real minions vs the LocalClient,
+              and login + run for 100 concurrent API users (bench/api_rest.py)
 
 Results are merged into bench/results.json (each entry keeps its own date and
 commit) and bench/RESULTS.md is rewritten from it; the "## Analysis" part of
@@ -50,13 +52,13 @@ from typing import Any, Callable
 from rx.config import default_workers
 from tests.support.procs import cpu_seconds, pss_kb, rss_kb, tree_memory
 
-from . import jobstore, metrics_cost, reliability
+from . import api_rest, jobstore, metrics_cost, reliability
 from .sandbox import BenchSandbox, installed_venv, script, timed
 from .swarm import SwarmGroup, max_minions_per_process, processes_needed, raise_nofile
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
-SECTIONS = ("startup", "real", "salt", "swarm", "throughput", "jobstore", "reliability", "metrics")
+SECTIONS = ("startup", "real", "salt", "swarm", "throughput", "jobstore", "reliability", "metrics", "api_rest")
 ANALYSIS_HEADING = "## Analysis"
 
 TARGETS = {
@@ -488,6 +490,7 @@ def render_md(r: dict, analysis: str) -> str:
     L += jobstore.render(r.get("jobstore"))
     L += reliability.render(r.get("reliability"))
     L += metrics_cost.render_section(r.get("metrics"))
+    L += api_rest.render(r.get("api_rest"))
 
     L += ["## Memory", "", "| Process(es) | rx RSS | rx PSS | Salt RSS | Salt PSS |", "|---|---|---|---|---|"]
     r10 = r.get("real", {}).get("10", {})
@@ -644,6 +647,10 @@ def main(argv: list[str] | None = None) -> None:
         new["metrics"] = metrics_cost.bench_metrics(say)
         new["metrics"]["measured"] = st
 
+    def run_api_rest() -> None:
+        new["api_rest"] = api_rest.bench_api_rest(min(args.real), args.runs, 20 if args.quick else 100, say)
+        new["api_rest"]["measured"] = st
+
     if "throughput" in args.sections and "real" not in args.sections:
         args.real = [min(args.real)]
     if "throughput" in args.sections and "swarm" not in args.sections:
@@ -653,8 +660,10 @@ def main(argv: list[str] | None = None) -> None:
     wanted["jobstore"] = "jobstore" in args.sections
     wanted["reliability"] = "reliability" in args.sections
     wanted["metrics"] = "metrics" in args.sections
+    wanted["api_rest"] = "api_rest" in args.sections
     for name, fn in (("startup", run_startup), ("real", run_real), ("salt", run_salt), ("swarm", run_swarm),
-                     ("jobstore", run_jobstore), ("reliability", run_reliability), ("metrics", run_metrics)):
+                     ("jobstore", run_jobstore), ("reliability", run_reliability), ("metrics", run_metrics),
+                     ("api_rest", run_api_rest)):
         if wanted[name]:
             sections.append((name, fn))
     failures = []

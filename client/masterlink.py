@@ -48,7 +48,7 @@ class MasterLink:
     """Talks to the master on this host through its local socket, as the master's user."""
 
     def __init__(self, config_dir: str | None = None, *, cfg: MasterConfig | None = None,
-                 token: str | None = None, source: str = "") -> None:
+                 token: str | None = None, source: str = "", events: EventService | None = None) -> None:
         self.cfg = cfg or load_master_config(config_dir)
         self.token = token
         """An eauth token: every request is for its user (None: the root key's holder, or for a client who
@@ -56,7 +56,9 @@ class MasterLink:
         self.source = source
         """Where a token's requests come from (rx-api: the HTTP client's address), for the audit log."""
         self._req: RequestClient | None = None
-        self._events: EventService | None = None
+        self._events: EventService | None = events
+        self._own_events = events is None
+        """`events`: a bus (and transport) shared by many clients of one process (rx-api); not closed by aclose."""
         self._checked = False
         self._door: UserDoor | None | bool = False
         self.jid_alias: dict[str, str] = {}
@@ -78,7 +80,7 @@ class MasterLink:
         if self._req is not None:
             await self._req.aclose()
             self._req = None
-        if self._events is not None:
+        if self._events is not None and self._own_events:
             self._events.close()
             self._events = None
 

@@ -32,6 +32,7 @@ __all__ = ["RUNNERS", "RunnerContext", "NeedsConfirmation", "CommandError", "Bad
            "EXIT_NEEDS_CONFIRMATION"]
 
 RUNNERS: dict[str, str] = {
+    "cache": "cache",
     "event": "event",
     "jobs": "jobs",
     "manage": "manage",

@@ -12,7 +12,7 @@ from rx.master.services.jobs import job_info
 from rx.runners import BadRequest, Result, RunnerContext
 from rx.transport.ids import is_jid
 
-__all__ = ["active", "exit_success", "last_run", "list_jobs", "lookup_jid", "print_job"]
+__all__ = ["active", "exit_success", "last_run", "list_job", "list_jobs", "lookup_jid", "print_job"]
 
 TIME_FORMATS = ("%Y, %b %d %H:%M:%S.%f", "%Y, %b %d %H:%M:%S", "%Y, %b %d %H:%M", "%Y, %b %d")
 
@@ -82,6 +82,17 @@ async def list_jobs(ctx: RunnerContext, search_function: Any = None, search_targ
     query = _query(search_function, search_target, search_user, start_time, end_time, limit,
                    ("search_function", "search_target", "search_user"))
     return await ctx.services().jobs.list_jobs(query)
+
+
+async def list_job(ctx: RunnerContext, jid: Any) -> Any:
+    """One job: `{jid, Function, Arguments, Target, Target-type, User, StartTime, Minions, Result}`, Result being
+    `{id: {return, retcode, success, start_time, end_time}}` of the minions that returned (Salt's shape; rx-api's
+    `GET /jobs/<jid>` is built on it).
+
+    CLI example: rx-run jobs.list_job 20261122051020123456
+    """
+    jid = _jid(jid)
+    return {"jid": jid, **(await ctx.services().jobs.print_job(jid))[jid]}
 
 
 async def lookup_jid(ctx: RunnerContext, jid: Any, returned: bool = True, missing: bool = False) -> Any:

@@ -10,6 +10,8 @@ SYNC_PREFIX = "rx/sync/"
 JOB_PREFIX = "rx/job/"
 MINION_PREFIX = "rx/minion/"
 JOB_CACHE_PREFIX = "rx/job_cache/"
+NETAPI_HOOK = "rx/netapi/hook"
+"""rx-api's `POST /hook/<path>` fires `rx/netapi/hook/<path>` (Salt's salt/netapi/hook/<path>)."""
 KEY_ACTS = ("pending", "denied", "accept", "reject", "delete", "evict")
 GRAINS_TAGS = ("start", "grains")
 """Minion events whose `grains` the master caches for targeting."""
@@ -25,6 +27,10 @@ def job_ret_prefix(jid: str) -> str:
 
 def job_ret(jid: str, minion_id: str) -> str:
     return job_ret_prefix(jid) + minion_id
+
+
+def netapi_hook(path: str) -> str:
+    return f"{NETAPI_HOOK}/{path}" if path else NETAPI_HOOK
 
 
 def minion_prefix(minion_id: str) -> str:

@@ -1,7 +1,8 @@
 """The audit log (`audit_log_file`): one JSON line per request a user or root makes of the master.
 
 Fields: `time` (UTC, ISO 8601), `user`, `eauth` (`""` for the root key, `publisher_acl` for a local
-user, else the back end), `action` (publish, preview, lookup, login, logout, runner, wheel), `target`,
+user, `-` for an rx-api request without a valid token, else the back end), `action` (publish, preview,
+lookup, login, logout, runner, wheel; `api`: one rx-api request, with `method`, `path`, `status`), `target`,
 `tgt_type`, `fun`, `outcome` (`allowed`, `refused`, `failed`, `locked`), `reason`, and where known
 `jid`, `minions` (how many were expected), `source`.  Every master process that decides a request
 (the workers, the user-socket relay, rx-api) appends to the same file: each line is one write(2)

@@ -104,7 +104,7 @@ def test_the_wheel_installs_into_a_clean_venv_and_runs(dist, tmp_path):
         assert json.loads(r.stdout) == {"fresh": True}
     finally:
         del ENV["RX_CONFIG_DIR"]
-    for name in ("rx-master", "rx-minion", "rx-key", "rx-run"):
+    for name in ("rx-master", "rx-minion", "rx-key", "rx-run", "rx-api"):
         assert run(venv / "bin" / name, "--help", **env_dir).stdout.startswith("usage:")
     for rel in ("share/man/man1/rx.1", "share/bash-completion/completions/rx", "share/zsh/site-functions/_rx-key",
                 "share/fish/vendor_completions.d/rx-call.fish"):

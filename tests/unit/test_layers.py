@@ -22,9 +22,11 @@ FORBIDDEN = {
     "minion": ("rx.master", "rx.client"),
     "master": ("rx.minion", "rx.client"),
     "runners": ("rx.minion", "rx.master.store"),
+    "api": ("rx.minion",),
     "targeting.py": ("rx.master", "rx.minion", "rx.client", "rx.modules", "rx.config"),
     "config.py": ("rx.master", "rx.minion", "rx.client", "rx.modules"),
     "authconfig.py": ("rx.master", "rx.minion", "rx.client", "rx.modules"),
+    "apiconfig.py": ("rx.master", "rx.minion", "rx.client", "rx.modules", "rx.api"),
     "acl.py": ("rx.master", "rx.minion", "rx.client", "rx.modules", "rx.config"),
     "pathsafe.py": ("rx.transport", "rx.master", "rx.minion", "rx.client", "rx.modules", "rx.config", "rx.targeting"),
     "grainsfile.py": ("rx.transport", "rx.master", "rx.minion", "rx.client", "rx.modules", "rx.config", "rx.targeting"),
@@ -61,6 +63,14 @@ def test_layers(path):
         assert not [m for m in mods if m == "zmq" or m.startswith("zmq.")], f"{rel} imports zmq outside transport/"
     if top == "client":
         assert not [m for m in mods if m.startswith("rx.master.store")], f"{rel}: clients use rx.master.services"
+
+
+@pytest.mark.parametrize("path", PRODUCT, ids=_rel)
+def test_nothing_imports_the_api(path):
+    """rx-api sits on top: no daemon, client or runner depends on it."""
+    rel = path.relative_to(ROOT)
+    if rel.parts[0] != "api":
+        assert not [m for m in _imports(path) if m == "rx.api" or m.startswith("rx.api.")], f"{rel} imports rx.api"
 
 
 @pytest.mark.parametrize("path", PRODUCT, ids=_rel)
