@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Mapping
 
 import yaml
 
+from rx.apieventsconfig import ApiEventSettings
 from rx.authconfig import AuthSettings, check_auth
 from rx.configspec import (DIR, FILE, PORT, SECONDS, ConfigError, Rule, check_settings, dsn_ok, keys, narrow, one_of,
                            regexes_ok, setting, user_exists)
@@ -88,7 +89,7 @@ class _Common:
 
 
 @dataclass(frozen=True)
-class MasterConfig(AuthSettings, _Common):
+class MasterConfig(ApiEventSettings, AuthSettings, _Common):
     """Everything `rx-master`, `rx-key` and the local client read from `master`."""
 
     ROLE: ClassVar[str] = "master"
