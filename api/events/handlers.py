@@ -88,10 +88,12 @@ class _Stream:
     authenticate: Authenticate
     client: Client | None = None
     who: Principal
+    _gone = False
 
     def _attach(self, prefixes: list[str], last_id: int | None) -> list[Record]:
         self._wake = asyncio.Event()
         self._gone = False
+        self._gone_future: asyncio.Future = asyncio.get_running_loop().create_future()
         self.client, first = self.hub.attach(self.hub.access(self.who), prefixes, last_id, self._wake.set,
                                              self._hangup)
         self._recheck_at = time.monotonic() + self.hub.token_recheck
@@ -125,6 +127,23 @@ class _Stream:
 
     async def _keepalive(self) -> None:
         pass
+
+    def _went(self) -> None:
+        """The client went away or was dropped: the writer stops, whatever it waits for."""
+        self._gone = True
+        if self.client is not None:
+            self._wake.set()
+            if not self._gone_future.done():
+                self._gone_future.set_result(None)
+
+    async def _unless_gone(self, write: Awaitable) -> None:
+        """Wait for a write to reach the client, or for the client to go (a connection closed under a pending
+        write may leave its future unresolved); StreamClosedError when it went."""
+        if not self._gone:
+            await asyncio.wait([asyncio.ensure_future(write), self._gone_future],
+                               return_when=asyncio.FIRST_COMPLETED)
+        if self._gone:
+            raise tornado.iostream.StreamClosedError()
 
     def _detach(self) -> None:
         if self.client is not None:
@@ -172,23 +191,20 @@ class EventsHandler(_Stream, tornado.web.RequestHandler):
             self.write(frame)
             size += len(frame)
             if size >= WRITE_CHUNK:
-                await self.flush()
+                await self._unless_gone(self.flush())
                 size = 0
-        await self.flush()
+        await self._unless_gone(self.flush())
 
     async def _keepalive(self) -> None:
         self.write(wire.SSE_KEEPALIVE)
-        await self.flush()
+        await self._unless_gone(self.flush())
 
     def _hangup(self) -> None:
-        self._gone = True
-        self._wake.set()
+        self._went()
         self.request.connection.close()  # type: ignore[union-attr]
 
     def on_connection_close(self) -> None:
-        self._gone = True
-        if self.client is not None:
-            self._wake.set()
+        self._went()
 
 
 class EventSocket(_Stream, tornado.websocket.WebSocketHandler):
@@ -244,14 +260,14 @@ class EventSocket(_Stream, tornado.websocket.WebSocketHandler):
                 for text in self._render(got, view):
                     last = self._send_text(text)
                 if last is not None:
-                    await last
+                    await self._unless_gone(last)
                 got = await self._next()
             if got:
                 sent = self._send_text(self.hub.closing(got).ws)
                 if sent is not None:
-                    await sent
+                    await self._unless_gone(sent)
                 self.close(1000, "stream ended")
-        except tornado.websocket.WebSocketClosedError:
+        except (tornado.websocket.WebSocketClosedError, tornado.iostream.StreamClosedError):
             pass
         finally:
             self._detach()
@@ -263,11 +279,8 @@ class EventSocket(_Stream, tornado.websocket.WebSocketHandler):
         return [wire.dumps(msg) for msg in view.update(events)] + [rec.ws for rec in records if rec.notice]
 
     def _hangup(self) -> None:
-        self._gone = True
-        self._wake.set()
+        self._went()
         self.close(1013, "too slow: dropped")
 
     def on_close(self) -> None:
-        self._gone = True
-        if self.client is not None:
-            self._wake.set()
+        self._went()
