@@ -7,15 +7,11 @@ required and re-checked; Salt's tags on request."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import os
 import secrets
 import socket
-import subprocess
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -23,23 +19,14 @@ from typing import Iterator
 import pytest
 
 from rx.client.synclocal import LocalClient
-from rx.master.services import event_service
 from tests.support.daemon import Daemon
-from tests.support.eventsapi import Event, SseStream, WsStream, start_server
+from tests.support.eventsapi import (Event, SseStream, WsStream, add_file_user, fire, login, revoke, start_server,
+                                     wait_live)
 from tests.support.procs import free_port, wait_for
 from tests.support.sandbox import Sandbox
 
 PASSWORDS = {"admin": "admin-" + secrets.token_urlsafe(8), "bob": "bob-" + secrets.token_urlsafe(8)}
 CLIENT_QUEUE = 200
-
-
-@dataclass(frozen=True)
-class Fired:
-    tag: str
-    data: dict
-
-    def to_wire(self) -> dict:
-        return self.data
 
 
 @dataclass
@@ -50,59 +37,10 @@ class Site:
     tokens: dict[str, str]
 
     def fire(self, events: list[tuple[str, dict]]) -> None:
-        """Fire events on the master's bus, as any process of the master's user can."""
-        async def go() -> None:
-            service = event_service(self.box.cfg)
-            try:
-                assert await service.fire([Fired(t, d) for t, d in events])
-            finally:
-                service.close()
-        asyncio.run(go())
+        fire(self.box.cfg, events)
 
     def login(self, user: str) -> str:
-        return login(self.box, user)
-
-
-def login(box: Sandbox, user: str) -> str:
-    from rx.master.services.auth import open_auth
-    from rx.master.store import open_stores, store_config
-
-    async def go() -> str:
-        stores = open_stores(store_config(box.cfg))
-        try:
-            return (await open_auth(box.cfg, stores).login("file", user, PASSWORDS[user], source="test")).token
-        finally:
-            await stores.aclose()
-    return asyncio.run(go())
-
-
-def revoke(box: Sandbox, token: str) -> None:
-    from rx.master.services.auth import open_auth
-    from rx.master.store import open_stores, store_config
-
-    async def go() -> None:
-        stores = open_stores(store_config(box.cfg))
-        try:
-            assert await open_auth(box.cfg, stores).revoke(token)
-        finally:
-            await stores.aclose()
-    asyncio.run(go())
-
-
-def wait_live(site: Site, port: int, token: str) -> None:
-    """Until the server's hub is subscribed: a probe event fired on the bus reaches a stream."""
-    stream = SseStream(port, token, query="tag=test/probe/")
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            site.fire([("test/probe/x", {})])
-            try:
-                stream.next(0.5, lambda e: e.tag == "test/probe/x")
-                return
-            except AssertionError:
-                assert time.monotonic() < deadline, "the events server never saw the bus"
-    finally:
-        stream.close()
+        return login(self.box.cfg, user, PASSWORDS[user])
 
 
 @pytest.fixture(scope="module")
@@ -110,9 +48,7 @@ def site(module_sandbox: Sandbox) -> Iterator[Site]:
     box = module_sandbox
     passwords = box.root / "eauth-users"
     for name, pw in PASSWORDS.items():
-        done = subprocess.run([sys.executable, "-m", "rx.master.auth", "--add-user", name, "--file", str(passwords),
-                               "--password-stdin"], input=pw + "\n", capture_output=True, text=True)
-        assert done.returncode == 0, done.stderr
+        add_file_user(passwords, name, pw)
     box.master_overrides = {
         "external_auth": {"file": {"^filename": str(passwords), "admin": [".*", "@runner"],
                                    "bob": [{"m1": ["test.ping"]}]}},
@@ -123,9 +59,9 @@ def site(module_sandbox: Sandbox) -> Iterator[Site]:
     port = free_port()
     api = start_server(box.root / "api-events.log", box.master_dir, port, "--token-recheck", "1")
     try:
-        tokens = {user: login(box, user) for user in PASSWORDS}
+        tokens = {user: login(box.cfg, user, pw) for user, pw in PASSWORDS.items()}
+        wait_live(box.cfg, port, tokens["admin"])
         s = Site(box, api, port, tokens)
-        wait_live(s, port, tokens["admin"])
         yield s
     finally:
         api.stop()
@@ -161,7 +97,7 @@ def test_a_revoked_token_ends_the_stream(site):
     token = site.login("admin")
     stream = SseStream(site.port, token, query="tag=test/nothing/")
     assert stream.status == 200
-    revoke(site.box, token)
+    assert revoke(site.box.cfg, token)
     closed = stream.next(match=lambda e: e.tag == "rx/api/closed")
     assert "no longer valid" in closed.data["reason"]
     assert stream.ended.wait(10)
@@ -296,7 +232,7 @@ def test_salt_event_tags(site):
     port = free_port()
     api = start_server(site.box.root / "api-salt.log", site.box.master_dir, port, "--set", "salt_event_tags=true")
     try:
-        wait_live(site, port, site.tokens["admin"])
+        wait_live(site.box.cfg, port, site.tokens["admin"])
         stream = SseStream(port, site.tokens["admin"], query="tag=salt/job/")
         jid = ping(site)
         got = stream.collect(lambda g: len([e for e in g if jid in e.tag]) == 3)

@@ -97,6 +97,77 @@ def start_server(log: Path, config_dir: str | Path, port: int, *args: str) -> Da
     return daemon
 
 
+def add_file_user(passwords: Path, name: str, password: str) -> None:
+    """A user of the `file` eauth back end (rx.master.auth --add-user)."""
+    import subprocess
+    done = subprocess.run([sys.executable, "-m", "rx.master.auth", "--add-user", name, "--file", str(passwords),
+                           "--password-stdin"], input=password + "\n", capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+def _with_auth(cfg: Any, act: Callable[[Any], Any]) -> Any:
+    from rx.master.services.auth import open_auth
+    from rx.master.store import open_stores, store_config
+
+    async def go() -> Any:
+        stores = open_stores(store_config(cfg))
+        try:
+            return await act(open_auth(cfg, stores))
+        finally:
+            await stores.aclose()
+    return asyncio.run(go())
+
+
+def login(cfg: Any, user: str, password: str) -> str:
+    """A token for a `file` eauth user, from the master's own AuthService (what rx-api's /login does)."""
+    return _with_auth(cfg, lambda auth: _token(auth.login("file", user, password, source="test")))
+
+
+async def _token(login: Any) -> str:
+    return (await login).token
+
+
+def revoke(cfg: Any, token: str) -> bool:
+    return _with_auth(cfg, lambda auth: auth.revoke(token))
+
+
+def fire(cfg: Any, events: list[tuple[str, dict]]) -> None:
+    """Fire events on the master's bus, as any process of the master's user can."""
+    from rx.master.services import event_service
+
+    @dataclasses.dataclass(frozen=True)
+    class Fired:
+        tag: str
+        data: dict
+
+        def to_wire(self) -> dict:
+            return self.data
+
+    async def go() -> None:
+        service = event_service(cfg)
+        try:
+            assert await service.fire([Fired(t, d) for t, d in events]), "the master is not running"
+        finally:
+            service.close()
+    asyncio.run(go())
+
+
+def wait_live(cfg: Any, port: int, token: str, timeout: float = 30.0) -> None:
+    """Until the server's hub is subscribed to the bus: a probe event fired reaches a stream."""
+    stream = SseStream(port, token, query="tag=test/probe/")
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            fire(cfg, [("test/probe/x", {})])
+            try:
+                stream.next(0.5, lambda e: e.tag == "test/probe/x")
+                return
+            except AssertionError:
+                assert time.monotonic() < deadline, "the events server never saw the bus"
+    finally:
+        stream.close()
+
+
 # ---------------------------------------------------------------- clients
 
 
