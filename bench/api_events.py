@@ -147,12 +147,14 @@ def render_section(res: dict | None) -> list[str]:
     """The RESULTS.md section."""
     if not res:
         return []
+    measured = res.get("measured", {})
     return ["## rx-api event stream (`GET /events`)", "",
-            f"Measured {res.get('measured', {}).get('date', '?')} at commit `{res.get('measured', {}).get('commit', '?')}`.",
+            f"Measured {measured.get('date', '?')} at commit `{measured.get('commit', '?')}`.",
             "", "| Measurement | Result |", "|---|---|",
             f"| events fired on the bus ({res['seconds']:g} s at {res['rate']}/s asked) | {res['fired']} "
             f"({res['fire_rate']:.0f}/s) |",
-            f"| SSE clients / dropped / events missing | {res['clients']} / {res['dropped_clients']} / {res['missing']} |",
+            f"| SSE clients / dropped / events missing | {res['clients']} / {res['dropped_clients']} / "
+            f"{res['missing']} |",
             f"| events each client got (min-max) | {res['delivered_min']}-{res['delivered_max']} |",
             f"| delivery rate, slowest client (first event to last) | {res['delivery_rate']:.0f} events/s |",
             f"| events server CPU | {res['server_cpu_s']:.1f} s |", ""]
