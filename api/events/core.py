@@ -42,6 +42,15 @@ GAP_TAG = "rx/api/gap"
 """Sent to a client whose Last-Event-ID is older than the replay window (or unknown): events were missed."""
 CLOSED_TAG = "rx/api/closed"
 """The last thing a client gets when rx-api ends its stream (token expired or revoked, rx-api stopping)."""
+NOTICES = (
+    (BUS_TAG, "yes", "the master's bus was lost (`state: lost`: rx-master stopped or restarted) or is back "
+                     "(`state: back`); events fired in between were missed. `state: down` (no id) greets a client "
+                     "that connects while the bus is away"),
+    (GAP_TAG, "no", "`Last-Event-ID` is older than the replay window, or not an id this rx-api sent: some events "
+                    "were missed; everything still kept follows (`last_event_id`, `oldest`, `newest`)"),
+    (CLOSED_TAG, "no", "rx-api ends the stream: the token expired or was revoked, or rx-api is stopping (`reason`)"),
+)
+"""rx-api's own events (tag, has an id, meaning): every client gets them, whatever its `tag` filter."""
 
 
 @dataclass(eq=False)

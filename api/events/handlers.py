@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from typing import Any, Awaitable, Callable
 
@@ -37,6 +38,15 @@ MAX_CLIENT_MESSAGES = 64
 """Messages a WebSocket client may send (it only needs to say it is ready); more closes the socket."""
 WRITE_CHUNK = 1 << 20
 """Bytes written before waiting for the client to take them, while replaying the window."""
+
+
+_TOKEN_IN_URI = re.compile(r"(?P<q>[?&](?:salt_)?token=)[^&#]*|^(?P<p>/ws/)[^/?#]+")
+
+
+def redact_uri(uri: str) -> str:
+    """A request URI with any token it carries (`?token=`, `?salt_token=`, `/ws/<token>`) shown as `***`: for
+    access logs (rx-api's Application `log_function`)."""
+    return _TOKEN_IN_URI.sub(lambda m: (m["q"] or m["p"]) + "***", uri)
 
 
 def event_routes(hub: EventHub, authenticate: Authenticate) -> list[tuple[str, type, dict]]:
@@ -151,7 +161,7 @@ class _Stream:
 
 
 class EventsHandler(_Stream, tornado.web.RequestHandler):
-    """GET /events: server-sent events (salt-api's format, with `id:` lines)."""
+    """Server-sent events (salt-api's format, with `id:` lines)."""
 
     def initialize(self, hub: EventHub, authenticate: Authenticate) -> None:
         self.hub, self.authenticate = hub, authenticate
@@ -208,7 +218,7 @@ class EventsHandler(_Stream, tornado.web.RequestHandler):
 
 
 class EventSocket(_Stream, tornado.websocket.WebSocketHandler):
-    """/ws and /ws/<token>: the same events over a WebSocket, once the client sends `websocket client ready`."""
+    """The same events over a WebSocket, once the client sends `websocket client ready`."""
 
     def initialize(self, hub: EventHub, authenticate: Authenticate) -> None:
         self.hub, self.authenticate = hub, authenticate

@@ -11,6 +11,7 @@ import base64
 import json
 import os
 import secrets
+import signal
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ from tests.support.daemon import Daemon
 from tests.support.eventsapi import (Event, SseStream, WsStream, add_file_user, fire, login, revoke, start_server,
                                      wait_live)
 from tests.support.procs import free_port, wait_for
-from tests.support.sandbox import Sandbox
+from tests.support.sandbox import Sandbox, master_child
 
 PASSWORDS = {"admin": "admin-" + secrets.token_urlsafe(8), "bob": "bob-" + secrets.token_urlsafe(8)}
 CLIENT_QUEUE = 200
@@ -226,6 +227,7 @@ def test_websocket_gets_the_same_events(site):
     assert set(summary.data["jobs"][jid]["minions"]) == {"m1", "m2"}
     for ws in (by_header, by_path, formatted):
         ws.close()
+    assert "GET /ws/*** " in Path(site.api.log).read_text() and token not in Path(site.api.log).read_text()
 
 
 def test_salt_event_tags(site):
@@ -244,6 +246,20 @@ def test_salt_event_tags(site):
         stream.close()
     finally:
         api.stop()
+
+
+def test_event_publisher_killed_the_stream_resumes(site):
+    """The master's supervisor restarts a killed event publisher (a new bus socket, the same master): the hub
+    notices the socket was replaced and subscribes again."""
+    stream = SseStream(site.port, site.tokens["admin"], query="tag=test/eventpub/")
+    victim = master_child(site.box.master.pid, "event-publisher")
+    assert victim is not None
+    os.kill(victim, signal.SIGKILL)
+    assert stream.next(match=lambda e: e.tag == "rx/api/bus").data["state"] == "lost"
+    assert stream.next(match=lambda e: e.tag == "rx/api/bus").data["state"] == "back"
+    site.fire([("test/eventpub/after", {"ok": True})])
+    assert stream.next().data == {"ok": True}
+    stream.close()
 
 
 def test_master_restart_the_stream_resumes(site):

@@ -34,13 +34,21 @@ from .procs import DEADLINE, wait_for
 
 def make_app(hub: Any, auth: Any) -> Any:
     """A tornado Application serving the event routes, authenticating with `auth.check_token`."""
+    import tornado.log
     import tornado.web
 
     from rx.api.events import event_routes
+    from rx.api.events.handlers import redact_uri
 
     async def authenticate(handler: tornado.web.RequestHandler) -> Any:
         return await auth.check_token(handler.request.headers.get("X-Auth-Token", ""), source=handler.request.remote_ip)
-    return tornado.web.Application(event_routes(hub, authenticate))
+
+    def log_request(handler: tornado.web.RequestHandler) -> None:
+        status = handler.get_status()
+        log = tornado.log.access_log.info if status < 400 else tornado.log.access_log.warning
+        log("%d %s %s (%s) %.2fms", status, handler.request.method, redact_uri(handler.request.uri or ""),
+            handler.request.remote_ip, 1000.0 * handler.request.request_time())
+    return tornado.web.Application(event_routes(hub, authenticate), log_function=log_request)
 
 
 async def serve(config_dir: str, port: int, overrides: dict[str, Any], token_recheck: float | None = None) -> None:

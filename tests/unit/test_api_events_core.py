@@ -265,3 +265,16 @@ def test_formatted_view_keeps_a_bounded_number_of_jobs():
     for i in range(10):
         view.update([(f"salt/job/{i}/new", {"jid": str(i), "minions": []})])
     assert list(view.jobs) == ["7", "8", "9"]
+
+
+@pytest.mark.parametrize("uri,shown", [
+    ("/events?token=abc&tag=x", "/events?token=***&tag=x"),
+    ("/events?tag=x&salt_token=abc", "/events?tag=x&salt_token=***"),
+    ("/ws/abc-def_1", "/ws/***"),
+    ("/ws/abc?format_events", "/ws/***?format_events"),
+    ("/events?tag=rx/token=1", "/events?tag=rx/token=1"),
+    ("/ws?tag=a", "/ws?tag=a"),
+])
+def test_tokens_are_kept_out_of_access_logs(uri, shown):
+    from rx.api.events.handlers import redact_uri
+    assert redact_uri(uri) == shown
