@@ -76,6 +76,7 @@ docs: venv
 	$(VENV)/bin/python -m rx.client.runnerdocs --markdown > docs/runners.md
 	$(VENV)/bin/python -m rx.master.metrics --markdown > docs/metrics.md
 	$(VENV)/bin/python -m rx.api --markdown > docs/api.md
+	$(VENV)/bin/python -m rx.api.events --markdown > docs/api-events.md
 	$(VENV)/bin/python -m rx.client.completion --write share
 	$(VENV)/bin/python -m rx.client.manpage --write share
 
