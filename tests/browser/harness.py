@@ -8,14 +8,16 @@ The browser is Debian's chromium (tests/support/install_browser.sh), launched by
 from __future__ import annotations
 
 import asyncio
+import glob
 import shutil
 import subprocess
 import sys
 import tempfile
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from rx.master.store.file_keys import FileKeyStore
 from rx.transport.crypto import Identity
@@ -57,12 +59,19 @@ class Dash:
     def fingerprint(self, minion_id: str) -> str:
         """The fingerprint of a key as the master files it (what the confirmation dialog must show)."""
         from tests.support.sandbox import key_fingerprint
-        return key_fingerprint(self.box.cfg, minion_id)
+        return _beside_the_browser(key_fingerprint, self.box.cfg, minion_id)
 
     def key_state(self, minion_id: str) -> str | None:
         """Where the master's key store files `minion_id` now."""
-        found = asyncio.run(FileKeyStore(self.box.cfg.pki_dir).find(minion_id.replace("[", "[[]")))
+        found = _beside_the_browser(asyncio.run, FileKeyStore(self.box.cfg.pki_dir).find(glob.escape(minion_id)))
         return next((k.state for k in found if k.id == minion_id), None)
+
+
+def _beside_the_browser(fn: Callable[..., Any], *args: Any) -> Any:
+    """Run `fn` in a thread of its own: Playwright's sync API keeps an asyncio loop running in this one, so
+    the store's coroutines (asyncio.run) cannot run here."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(fn, *args).result()
 
 
 def _add_user(path: Path) -> None:

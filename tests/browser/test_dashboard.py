@@ -37,7 +37,8 @@ def run(page, dash, tgt: str, fun: str, args: str = "", tgt_type: str = "list") 
 
 
 def test_the_page_has_a_strict_content_security_policy(dash):
-    with urllib.request.urlopen(dash.url, timeout=10) as resp:
+    request = urllib.request.Request(dash.url, headers={"Accept": "text/html"})
+    with urllib.request.urlopen(request, timeout=10) as resp:
         csp = resp.headers.get("Content-Security-Policy", "")
         html = resp.read().decode()
     assert "script-src 'self'" in csp and "unsafe-inline" not in csp and "default-src 'none'" in csp, csp
@@ -146,7 +147,7 @@ ARGS = [
     ("a\\ b c", ["a b", "c"], {}),
     ("1 -2 1.5 true False null 0644", [1, -2, 1.5, True, False, None, "0644"], {}),
     ("timeout=5 cwd=/tmp 'name=a b'", [], {"timeout": 5, "cwd": "/tmp", "name": "a b"}),
-    ("[1,2] {\"a\":1} [broken", [[1, 2], {"a": 1}, "[broken"], {}),
+    ("[1,2] '{\"a\":1}' {\"a\":1} [broken", [[1, 2], {"a": 1}, "{a:1}", "[broken"], {}),
     ("<img src=x onerror=y>", ["<img"], {"src": "x", "onerror": "y>"}),
 ]
 
