@@ -37,7 +37,9 @@ def dash(chromium: str) -> Iterator[Dash]:
 
 
 @pytest.fixture(scope="module")
-def browser(chromium: str) -> Iterator[Any]:
+def browser(chromium: str, dash: Dash) -> Iterator[Any]:
+    """Started after the fleet: Playwright's sync API keeps an asyncio loop running in this thread, where the
+    sandbox's own asyncio.run calls would fail."""
     from playwright.sync_api import sync_playwright
     with sync_playwright() as playwright:
         browser = launch(playwright, chromium)

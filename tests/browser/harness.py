@@ -66,6 +66,11 @@ class Dash:
         found = _beside_the_browser(asyncio.run, FileKeyStore(self.box.cfg.pki_dir).find(glob.escape(minion_id)))
         return next((k.state for k in found if k.id == minion_id), None)
 
+    def accepted_but_stopped(self, minion_id: str) -> None:
+        """A minion that started once (its key accepted, its grains cached) and is stopped now."""
+        _beside_the_browser(self.box.start_minion, minion_id)
+        self.box.minions.pop(minion_id).stop()
+
 
 def _beside_the_browser(fn: Callable[..., Any], *args: Any) -> Any:
     """Run `fn` in a thread of its own: Playwright's sync API keeps an asyncio loop running in this one, so

@@ -1,6 +1,7 @@
-"""Issue #14, the dashboard in a real headless Chromium against a real rx-master, four real minions and a real
-rx-api: log in, three pings streaming in, a failing command marked, a pending key accepted after its fingerprint
-is shown, and HTML in a minion id, a grain and a return shown as text (no element made, no dialog)."""
+"""Issue #14, the dashboard in a real headless Chromium against a real rx-master, real minions and a real rx-api:
+log in, three pings streaming in, a failing command marked, a minion that did not return listed with the reason,
+a pending key accepted after its fingerprint is shown, and HTML in a minion id, a grain and a return shown as
+text (no element made, no dialog)."""
 
 from __future__ import annotations
 
@@ -26,12 +27,13 @@ def log_in(page, dash) -> None:
     expect(page.locator("#stream-state")).to_have_text("events: live")
 
 
-def run(page, dash, tgt: str, fun: str, args: str = "", tgt_type: str = "list") -> None:
+def run(page, dash, tgt: str, fun: str, args: str = "", tgt_type: str = "list", wait: int = 15) -> None:
     page.goto(f"{dash.url}#/run")
     page.get_by_label("Target", exact=True).fill(tgt)
     page.get_by_label("Target type").select_option(tgt_type)
     page.get_by_label("Function").fill(fun)
     page.get_by_label("Arguments").fill(args)
+    page.get_by_label("Wait (seconds)").fill(str(wait))
     page.get_by_role("button", name="Run").click()
     expect(page.locator(".job-state")).to_have_text("Done.")
 
@@ -85,6 +87,18 @@ def test_three_pings_stream_in(watched, dash):
     assert watched.errors == []
 
 
+def test_the_minion_list_is_filtered_by_the_masters_matcher(watched, dash):
+    page = watched.page
+    log_in(page, dash)
+    page.goto(f"{dash.url}#/minions")
+    expect(page.locator("tr[data-minion='m2'] .badge.up")).to_be_visible()
+    page.get_by_label("Target", exact=True).fill("L@m1,m3 or m2 and G@os:NoSuchOS")
+    page.get_by_label("Target type").select_option("compound")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator(".summary")).to_contain_text("2 minion(s), 2 up matching")
+    assert page.locator("tbody tr").evaluate_all("rows => rows.map(r => r.dataset.minion)") == ["m1", "m3"]
+
+
 def test_a_failing_command_is_marked_failed(watched, dash):
     page = watched.page
     log_in(page, dash)
@@ -95,6 +109,20 @@ def test_a_failing_command_is_marked_failed(watched, dash):
     expect(page.get_by_role("heading", name="Results")).to_be_visible()
     expect(page.locator("li.result.failed[data-minion='m1'] .badge")).to_have_text("failed, retcode 3")
     expect(page.locator("dl.facts")).to_contain_text("cmd.run")
+
+
+def test_a_minion_that_did_not_return_is_listed_with_the_reason(watched, dash):
+    page = watched.page
+    dash.accepted_but_stopped("m5")
+    log_in(page, dash)
+    run(page, dash, "m1,m5", "test.ping", wait=2)
+    expect(page.locator("li.result.ok[data-minion='m1']")).to_be_visible()
+    gone = page.locator("li.result.missing[data-minion='m5']")
+    expect(gone.locator(".badge")).to_have_text("did not return")
+    expect(gone.locator("pre")).to_have_text("Minion did not return: it is not connected to the master.")
+    expect(page.locator(".counts")).to_have_text("1 of 2 returned, 1 ok, 0 failed, 1 did not return")
+    page.locator(".job h2 a").click()
+    expect(page.locator("li.result.missing[data-minion='m5'] pre")).to_contain_text("not connected")
 
 
 def test_a_pending_key_is_accepted_after_its_fingerprint_is_shown(watched, dash):

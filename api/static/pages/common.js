@@ -13,8 +13,10 @@ export const TARGET_TYPES = [
 export const KEY_LISTS = [["minions", "accepted"], ["minions_pre", "pending"], ["minions_rejected", "rejected"],
                           ["minions_denied", "denied"]];
 
-export function targetTypeSelect(value = "glob") {
-  return h("select", { name: "tgt_type" }, TARGET_TYPES.map(([v, label]) => h("option", { value: v, selected: v === value }, label)));
+/** The target type choice; `pillar: false` leaves pillar out (the master's grains cache cannot match it). */
+export function targetTypeSelect(value = "glob", { pillar = true } = {}) {
+  const types = TARGET_TYPES.filter(([v]) => pillar || v !== "pillar");
+  return h("select", { name: "tgt_type" }, types.map(([v, label]) => h("option", { value: v, selected: v === value }, label)));
 }
 
 /** {id: key state} from wheel key.list_all. */

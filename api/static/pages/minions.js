@@ -50,7 +50,7 @@ function row(id, key, present, grains, seen) {
 
 export function mount(ctx, main) {
   const tgt = h("input", { name: "tgt", value: "*", autocomplete: "off", spellcheck: "false" });
-  const type = targetTypeSelect();
+  const type = targetTypeSelect("glob", { pillar: false });
   const apply = h("button", { type: "submit", class: "primary" }, "Filter");
   const form = h("form", { class: "inline", role: "search", "aria-label": "Filter minions" },
     field("Target", tgt, "matched by the master, as a job's target"), field("Target type", type), apply);
