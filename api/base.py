@@ -14,6 +14,7 @@ error shape), never a stack trace.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -32,6 +33,8 @@ COOKIE = "session_id"
 """salt-api's session cookie name (it holds the token)."""
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 CORS_HEADERS = "Content-Type, X-Auth-Token, X-Requested-With, Authorization, Last-Event-ID"
+INLINE_DECODE_BYTES = 64 * 1024
+"""Bodies up to this are parsed on the event loop; larger ones in a thread."""
 CHUNK_SLACK = 1024 * 1024
 """How far past max_request_body_size tornado's own check sits (a chunk declared larger than this is its 400)."""
 ANONYMOUS = Principal("-", "-")
@@ -106,6 +109,8 @@ class BaseHandler(tornado.web.RequestHandler):
     answers in JSON (or YAML when asked), errors in salt-api's shape, an audit line when it ends."""
 
     audited = True
+    max_body: int | None = None
+    """A tighter bound than max_request_body_size for this route (logins: credentials are small)."""
 
     def initialize(self) -> None:
         self.ctx: ApiContext = context_of(self)
@@ -129,12 +134,12 @@ class BaseHandler(tornado.web.RequestHandler):
         self.ctx.stats.requests += 1
         self.ctx.stats.current += 1
         self._cors()
-        limit = self.ctx.cfg.max_request_body_size
+        limit = self.body_limit
         length = self.request.headers.get("Content-Length", "")
         if length.isdigit() and int(length) > limit:
             self._too_big = True
-            raise ApiError(413, f"the request body is {int(length)} bytes; the limit is {limit} "
-                                "(max_request_body_size)")
+            raise ApiError(413, f"the request body is {int(length)} bytes; the limit is {limit}"
+                                + (" (max_request_body_size)" if limit == self.ctx.cfg.max_request_body_size else ""))
         # the server's own bound answers 400: let a chunked body reach data_received's 413 first
         self.request.connection.set_max_body_size(limit + CHUNK_SLACK)
 
@@ -142,28 +147,32 @@ class BaseHandler(tornado.web.RequestHandler):
         if self._too_big:
             return
         self.body += chunk
-        limit = self.ctx.cfg.max_request_body_size
+        limit = self.body_limit
         if len(self.body) > limit:  # answered at once; tornado closes the connection instead of reading the rest
             self._too_big = True
             self.body = bytearray()
-            error = ApiError(413, f"the request body is over the limit of {limit} bytes (max_request_body_size)")
+            error = ApiError(413, f"the request body is over the limit of {limit} bytes")
             self.send_error(413, exc_info=(ApiError, error, None))
 
-    def decoded(self, *, lowstate: bool = True) -> Any:
+    @property
+    def body_limit(self) -> int:
+        limit = self.ctx.cfg.max_request_body_size
+        return min(limit, self.max_body) if self.max_body else limit
+
+    async def decoded(self, *, lowstate: bool = True) -> Any:
         """The request body as Python values (None if empty); ApiError for one too big, of a type salt-api
-        does not take, or that does not parse."""
+        does not take, or that does not parse.  A large body is parsed in a thread (YAML is slow), so one
+        request cannot hold up the others."""
         if self._too_big:
-            raise ApiError(413, f"the request body is over the limit of {self.ctx.cfg.max_request_body_size} bytes "
-                                "(max_request_body_size)")
+            raise ApiError(413, f"the request body is over the limit of {self.body_limit} bytes")
         self.ctx.stats.bytes_read += len(self.body)
+        body, ctype = bytes(self.body), self.request.headers.get("Content-Type")
         try:
-            return decode_body(self.request.headers.get("Content-Type"), bytes(self.body), lowstate=lowstate)
+            if len(body) <= INLINE_DECODE_BYTES:
+                return decode_body(ctype, body, lowstate=lowstate)
+            return await asyncio.to_thread(decode_body, ctype, body, lowstate=lowstate)
         except RequestError as exc:
             raise ApiError(exc.status, exc.message) from None
-
-    async def principal(self) -> Principal:
-        """The authenticated user (see `authenticate`)."""
-        return await authenticate(self)
 
     # ------------------------------------------------------------ CORS
 
@@ -199,7 +208,7 @@ class BaseHandler(tornado.web.RequestHandler):
         return "application/x-yaml" in accept or "text/yaml" in accept
 
     def reply(self, data: Any, status: int = 200) -> None:
-        """Answer `data` as JSON (YAML when the client accepts only that)."""
+        """Answer `data` as JSON (YAML when the client's Accept names it)."""
         self.set_status(status)
         if self.wants_yaml():
             self.set_header("Content-Type", "application/x-yaml")
@@ -220,6 +229,7 @@ class BaseHandler(tornado.web.RequestHandler):
         else:
             message = "An unexpected error occurred (see rx-api's log)"
         self.error_message = message
+        self._cors()  # send_error cleared the headers: a page allowed to call rx-api may read its errors too
         if status_code == 401:
             self.set_header("WWW-Authenticate", "Session")
         self.clear_header("Content-Disposition")

@@ -29,7 +29,7 @@ from rx.client.results import BadRequest, PermissionDenied, Published
 from rx.client.runner import salt_style_args
 from rx.client.runnerload import check_args
 from rx.master.services.auth import NotPermitted, Principal
-from rx.modules import CONTEXT_PARAM, Result
+from rx.modules import CONTEXT_PARAM, CommandError, Result
 from rx.transport.ids import new_jid
 
 if TYPE_CHECKING:
@@ -44,7 +44,8 @@ CLIENT_DOCS = {
     "local_batch": "rolling batches of `batch` minions (a number or `N%`, default 10%): one `{id: return}` item "
                    "per minion in the answer's list",
     "runner": "a runner (docs/runners.md), after the `@runner` right: what it returns (`full_return`: `{tag, "
-              "data: {fun, jid, user, fun_args, return, success}}`). Options: timeout",
+              "data: {fun, jid, user, fun_args, return, success}}`; one that fails returns `ERROR: ...`, success "
+              "false). Options: timeout",
     "runner_async": "a runner in the background, recorded as a job the user owns: `{tag, jid}` (its return: "
                     "GET /jobs/<jid>)",
     "wheel": "a wheel function (below), after the `@wheel` right: `{tag, data: {fun, jid, tag, user, fun_args, "
@@ -89,6 +90,7 @@ async def _local(ctx: "ApiContext", low: Low, caller: Caller) -> Any:
             return shape.pub_data(pub)
         if low.client == "local_subset":
             subset = opts.get("subset", opts.get("sub", 3))
+            subset = int(subset) if isinstance(subset, str) and subset.isdigit() else subset  # a form's text
             if isinstance(subset, bool) or not isinstance(subset, int) or subset < 1:
                 raise BadRequest(f"subset: {str(subset)[:20]!r} is not a whole number >= 1")
             return await client.cmd_subset(low.tgt, low.fun, args, subset=subset, tgt_type=low.tgt_type,
@@ -146,9 +148,10 @@ def bind(func: Callable, fun: str, low: Low) -> tuple[list, dict]:
     return args, kwargs
 
 
-def _authorize(check: Callable, caller: Caller, fun: str, args: list, kwargs: dict) -> None:
+def authorize(check: Callable, who: Principal, fun: str, args: list, kwargs: dict) -> None:
+    """`check` (AuthService.authorize_runner or authorize_wheel; it audits), its refusal as PermissionDenied."""
     try:
-        check(caller.who, fun, args, kwargs)
+        check(who, fun, args, kwargs)
     except NotPermitted as exc:
         raise PermissionDenied(str(exc)) from None
 
@@ -161,14 +164,17 @@ async def _runner(ctx: "ApiContext", low: Low, caller: Caller) -> Any:
     fun = str(low.fun)
     func = ctx.runners.registry.resolve(fun)
     args, kwargs = bind(func, fun, low)
-    _authorize(ctx.auth.authorize_runner, caller, fun, args, kwargs)
+    authorize(ctx.auth.authorize_runner, caller.who, fun, args, kwargs)
     if low.client == "runner_async":
         jid = await ctx.runners.start(fun, args, kwargs, timeout=number(low.options, "timeout"),
                                       user=caller.who.owner)
         return {"tag": f"rx/job/{jid}", "jid": jid}
     lines: list[str] = []
-    value = await ctx.runners.call(fun, args, kwargs, timeout=number(low.options, "timeout"), emit=lines.append)
     success = True
+    try:
+        value = await ctx.runners.call(fun, args, kwargs, timeout=number(low.options, "timeout"), emit=lines.append)
+    except CommandError as exc:  # the runner failed in a way it explains: its answer, as Salt's runner client says
+        value, success = f"ERROR: {fun}: {exc}", False
     if isinstance(value, Result):
         value, success = value.value, value.retcode == 0
     elif value is None and lines:
@@ -187,7 +193,7 @@ async def _wheel(ctx: "ApiContext", low: Low, caller: Caller) -> dict:
     if func is None:
         raise RequestError(400, f"no wheel function {fun!r}: rx-api has {', '.join(sorted(WHEEL))}")
     args, kwargs = bind(func, fun, low)
-    _authorize(ctx.auth.authorize_wheel, caller, fun, args, kwargs)
+    authorize(ctx.auth.authorize_wheel, caller.who, fun, args, kwargs)
     jid = new_jid()
     tag = f"rx/wheel/{jid}"
     data = {"fun": f"wheel.{fun}", "jid": jid, "tag": tag, "user": caller.who.owner,

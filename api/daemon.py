@@ -107,6 +107,8 @@ async def serve(cfg: MasterConfig, context: ssl.SSLContext | None, extra_routes:
         scheme = "https" if context is not None else "http"
         log.warning("rx-api %s ready: %s://%s:%d/ (clients: %s)", __version__, scheme, cfg.api_host, cfg.api_port,
                     ", ".join(cfg.api_enable_clients) or "none enabled")
+        if not cfg.external_auth:
+            log.warning("rx-api: external_auth is empty in the master config, so no one can log in (README, rx-api)")
         await stop.wait()
     finally:
         server.stop()
@@ -123,6 +125,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = daemon_parser("rx-api", "Serve salt-api's REST API (and the dashboard) for the master on this host.")
     parser.add_argument("--static-dir", default="", help="serve the dashboard from this directory instead of the "
                                                          "installed one (rx/api/static): for working on it")
+    own = {"daemon": "run in the background (log to api_log_file)", "pid_file": "pidfile path (default: api_pidfile)"}
+    for action in parser._actions:  # the shared daemon options name rx-master's settings: say rx-api's
+        action.help = own.get(action.dest, action.help)
     args = parser.parse_args(argv)
     given = {"log_level": args.log_level, "api_pidfile": args.pid_file}
     try:

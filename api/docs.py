@@ -42,7 +42,7 @@ An error is `{"status": code, "return": message}` (salt-api's JSON error shape),
 | 403 | a client not in `api_enable_clients`; a function or target outside the user's rights (nothing is published: the master's worker refused it); the CSRF rule; a CORS preflight from an origin not allowed |
 | 404 | no such path, job or file |
 | 406 | a request body type salt-api does not take |
-| 413 | a body over `max_request_body_size` (from its Content-Length, or as it streams) |
+| 413 | a body over `max_request_body_size` (/login, /token, /logout: 64 KiB), from its Content-Length or as it streams |
 | 429 | logins locked out (`auth_failures_max` failures within a minute for the user or the address; `Retry-After` says for how long) |
 | 502 | the master answered that it failed (see its log) |
 | 503 | the master is not running on this host, or a store it needs is unavailable |

@@ -26,6 +26,9 @@ attribute), connections to rx-api only, no framing (api/static/index.html carrie
 
 log = logging.getLogger("rx.api")
 
+CREDENTIALS_BYTES = 64 * 1024
+"""Bodies of /login, /token and /logout: credentials are small."""
+
 
 class LowstateHandler(BaseHandler):
     """A handler that runs lowstate chunks for the request's user."""
@@ -39,10 +42,13 @@ class LowstateHandler(BaseHandler):
             self._caller = clients.Caller(who, self.rx_token, self.request.remote_ip or "")
         return self._caller
 
-    async def execute(self, data: Any, *, client: str | None = None, inline: bool = False) -> list:
-        """Every chunk's answer in order.  Without `inline`, the request's token is the user (checked first:
-        401 before any 400); with it (/run), each chunk's own token or username/password/eauth."""
+    async def execute(self, data: Any = None, *, client: str | None = None, inline: bool = False) -> list:
+        """Every chunk's answer in order (the chunks of `data`, else of the body).  Without `inline`, the
+        request's token is the user, checked before the body is read (401 before any 400); with it (/run),
+        each chunk's own token or username/password/eauth."""
         session = None if inline else await self.caller()
+        if data is None:
+            data = await self.decoded()
         try:
             raw = chunks(data)
             lows = [parse_low(chunk, client) for chunk in raw]
@@ -93,7 +99,7 @@ async def guarded(coro: Any) -> Any:
         raise ApiError(exc.status, exc.message) from None
     except PermissionDenied as exc:
         raise ApiError(403, str(exc)) from None
-    except (BadRequest, TypeError) as exc:
+    except BadRequest as exc:
         raise ApiError(400, str(exc)) from None
     except MasterUnreachable as exc:
         raise ApiError(503, str(exc)) from None
@@ -138,24 +144,27 @@ class IndexHandler(LowstateHandler):
 
     async def post(self) -> None:
         """A lowstate list, run with the session's token: `{"return": [answer, ...]}`."""
-        self.reply({"return": await self.execute(self.decoded())})
+        self.reply({"return": await self.execute()})
 
 
 class RunHandler(LowstateHandler):
     async def post(self) -> None:
         """A lowstate list whose chunks carry their credentials (no session): `{"return": [answer, ...]}`."""
-        self.reply({"return": await self.execute(self.decoded(), inline=True)})
+        self.reply({"return": await self.execute(inline=True)})
 
 
 class LoginHandler(BaseHandler):
+    max_body = CREDENTIALS_BYTES
+
     def get(self) -> None:
+        """salt-api's parked endpoint: logins are POSTs."""
         self.set_header("WWW-Authenticate", "Session")
         self.reply({"status": 200, "return": "Please log in"})
 
     async def post(self) -> None:
         """Log in: `{"return": [{"token", "expire", "start", "user", "eauth", "perms"}]}`; the token is also in
         the X-Auth-Token header and the session cookie."""
-        data = self.decoded()
+        data = await self.decoded()
         if isinstance(data, list) and len(data) == 1:
             data = data[0]
         if not isinstance(data, dict):
@@ -175,9 +184,11 @@ class LoginHandler(BaseHandler):
 
 
 class TokenHandler(BaseHandler):
+    max_body = CREDENTIALS_BYTES
+
     async def post(self) -> None:
         """salt-api's /token (pepper -r): `[{"token", "start", "expire", "name", "eauth"}]`, no session."""
-        data = self.decoded()
+        data = await self.decoded()
         items = data if isinstance(data, list) else [data]
         out = []
         for item in items:
@@ -195,6 +206,8 @@ class TokenHandler(BaseHandler):
 
 
 class LogoutHandler(BaseHandler):
+    max_body = CREDENTIALS_BYTES
+
     async def post(self) -> None:
         """Revoke the request's token and expire the session cookie."""
         await authenticate(self)

@@ -15,6 +15,7 @@ from rx.api.handlers import LowstateHandler, guarded
 from rx.api.lowstate import RequestError, enabled_check
 from rx.api.wheel import exact
 from rx.master.services import UnknownJob
+from rx.client.results import PermissionDenied
 from rx.master.services.auth import Principal
 from rx.transport.ids import is_jid
 from rx.transport.tags import netapi_hook
@@ -54,14 +55,22 @@ class MinionsHandler(ClientRoute):
     async def post(self, mid: str | None = None) -> None:
         """Lowstates run with `local_async` (202): `{"return": [{"jid", "minions"}], "_links": {"jobs": [...]}}`."""
         self.need("local_async")
-        jobs = await self.execute(self.decoded(), client="local_async")
+        jobs = await self.execute(client="local_async")
         self.reply({"return": jobs, "_links": {"jobs": [{"href": f"/jobs/{j['jid']}"} for j in jobs if j]}}, 202)
 
 
 class JobsHandler(ClientRoute):
-    def _may_run(self, who: Principal, fun: str) -> bool:
+    def _allowed(self, who: Principal, fun: str, args: list, kwargs: dict, own: str) -> None:
+        """Allow the runner `fun` with these arguments by the user's runner right (audited by the auth
+        service), else, when `own` says why, as the user's own jobs (audited here); ApiError 403 otherwise."""
         rights = self.ctx.auth.rights(who)
-        return rights is None or rights.allows_spec(RUNNER, fun)
+        if own and rights is not None and not rights.allows_spec(RUNNER, fun, args, kwargs):
+            self.ctx.auth.audit(who, RUNNER, "allowed", fun=fun, reason=own)
+            return
+        try:
+            clients.authorize(self.ctx.auth.authorize_runner, who, fun, args, kwargs)
+        except PermissionDenied as exc:
+            raise ApiError(403, str(exc)) from None
 
     async def get(self, jid: str | None = None) -> None:
         """`GET /jobs`: `{"return": [{jid: job}]}` (jobs.list_jobs; filters as query arguments); `GET /jobs/<jid>`:
@@ -69,9 +78,8 @@ class JobsHandler(ClientRoute):
         jobs only."""
         self.need("runner")
         caller = await self.caller()
-        who = caller.who
         if jid is None:
-            await self._list(caller)
+            await self._list(caller.who)
             return
         if not is_jid(jid):
             raise ApiError(404, f"no job {jid[:40]!r} (a jid is 20 digits)")
@@ -80,15 +88,13 @@ class JobsHandler(ClientRoute):
             record = await self.ctx.services.jobs.job(jid)
         except UnknownJob:
             raise ApiError(404, f"no job {jid} in the job cache") from None
-        if not self._may_run(who, "jobs.list_job") and self.ctx.auth.may_see(who, record):
-            self.ctx.auth.audit(who, RUNNER, "allowed", fun="jobs.list_job", jid=jid, reason="the user's own job")
-        else:
-            await guarded(self._authorize(who, "jobs.list_job"))
+        own = "the user's own job" if self.ctx.auth.may_see(caller.who, record) else ""
+        self._allowed(caller.who, "jobs.list_job", [jid], {}, own)
         info = await guarded(self.ctx.runners.call("jobs.list_job", [jid], {}))
         returns = {mid: r.get("return") for mid, r in info.get("Result", {}).items()}
         self.reply({"info": [info], "return": [returns]})
 
-    async def _list(self, caller: clients.Caller) -> None:
+    async def _list(self, who: Principal) -> None:
         kwargs: dict[str, Any] = {k: self.get_query_argument(k) for k in LIST_FILTERS
                                   if self.get_query_argument(k, None) is not None}
         if "limit" in kwargs:
@@ -96,15 +102,11 @@ class JobsHandler(ClientRoute):
                 raise ApiError(400, "limit: a whole number >= 0")
             kwargs["limit"] = int(kwargs["limit"])
         self.audit_fields = {"clients": ["runner"], "fun": "jobs.list_jobs"}
-        if self._may_run(caller.who, "jobs.list_jobs"):
-            await guarded(self._authorize(caller.who, "jobs.list_jobs"))
-        else:
-            kwargs["search_user"] = caller.who.owner
-            self.ctx.auth.audit(caller.who, RUNNER, "allowed", fun="jobs.list_jobs", reason="the user's own jobs")
+        rights = self.ctx.auth.rights(who)
+        if rights is not None and not rights.allows_spec(RUNNER, "jobs.list_jobs", [], kwargs):
+            kwargs["search_user"] = [who.owner]  # a list: the name is taken whole, never split at commas
+        self._allowed(who, "jobs.list_jobs", [], kwargs, "the user's own jobs")
         self.reply({"return": [await guarded(self.ctx.runners.call("jobs.list_jobs", [], kwargs))]})
-
-    async def _authorize(self, who: Principal, fun: str) -> None:
-        clients._authorize(self.ctx.auth.authorize_runner, clients.Caller(who, "", ""), fun, [], {})
 
 
 class KeysHandler(ClientRoute):
@@ -123,7 +125,7 @@ class KeysHandler(ClientRoute):
         if mid is None:
             raise ApiError(400, "rx does not generate minion keys on the master (Salt's key.gen_accept): start "
                                 "the minion and accept its key with POST /keys/<id> action=accept")
-        data = self.decoded() or {}
+        data = await self.decoded() or {}
         if isinstance(data, list) and len(data) == 1:
             data = data[0]
         action = data.get("action") if isinstance(data, dict) else None
@@ -161,7 +163,7 @@ class HookHandler(BaseHandler):
             raise ApiError(400, f"hook path: 1-{HOOK_PATH_MAX} characters of letters, digits and _.:@+=- "
                                 "between slashes")
         try:
-            post = self.decoded(lowstate=False)
+            post = await self.decoded(lowstate=False)
         except ApiError as exc:
             if exc.status != 400 or not self.request.headers.get("Content-Type", "").startswith("text/plain"):
                 raise

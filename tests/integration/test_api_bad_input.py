@@ -174,6 +174,8 @@ def test_disabled_clients_are_403_and_cors_is_opt_in(site, tmp_path):
         pre = other.call("OPTIONS", "/", headers={"Origin": "https://ui.example", "Access-Control-Request-Method": "POST"})
         assert pre.status == 204 and pre.headers["Access-Control-Allow-Origin"] == "https://ui.example"
         assert "X-Auth-Token" in pre.headers["Access-Control-Allow-Headers"]
+        refused = other.call("GET", "/keys", headers={"Origin": "https://ui.example"})
+        assert refused.status == 403 and refused.headers["Access-Control-Allow-Origin"] == "https://ui.example"
         evil = other.call("OPTIONS", "/", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
         assert evil.status == 403 and "Access-Control-Allow-Origin" not in evil.headers
     finally:
@@ -237,6 +239,8 @@ def test_huge_bodies_are_413_by_length_and_as_they_stream(site):
     finally:
         conn.close()
     assert site.api.call("POST", "/", PING).status == 200
+    login = site.api.call("POST", "/login", raw=b" " * (100 * 1024), auth=False)  # credentials are small
+    assert login.status == 413 and "65536" in login.json["return"]
 
 
 # ---------------------------------------------------------------- slow clients

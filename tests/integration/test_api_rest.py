@@ -10,8 +10,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 from typing import Iterator
 
