@@ -33,6 +33,8 @@ RING_MAX_BYTES = 64 << 20
 """Bytes of encoded events the replay window keeps at most (big returns shorten it)."""
 CLIENT_MAX_BYTES = 32 << 20
 """Bytes of encoded events one client may have waiting before it is dropped."""
+MAX_CLIENTS = 1000
+"""Streams one rx-api serves at once; one more is refused (503) rather than let memory grow without bound."""
 OWNERS_MAX = 100_000
 """Jobs whose owner the hub remembers (to route their returns)."""
 NOTICE_PREFIX = "rx/api/"
@@ -51,6 +53,10 @@ NOTICES = (
     (CLOSED_TAG, "no", "rx-api ends the stream: the token expired or was revoked, or rx-api is stopping (`reason`)"),
 )
 """rx-api's own events (tag, has an id, meaning): every client gets them, whatever its `tag` filter."""
+
+
+class TooManyClients(Exception):
+    """The hub already serves MAX_CLIENTS streams."""
 
 
 @dataclass(eq=False)
@@ -162,7 +168,7 @@ class HubCore:
 
     def __init__(self, *, replay: int = 5000, client_queue: int = 10000, salt_tags: bool = False,
                  first_id: int | None = None, ring_bytes: int = RING_MAX_BYTES,
-                 client_bytes: int = CLIENT_MAX_BYTES) -> None:
+                 client_bytes: int = CLIENT_MAX_BYTES, max_clients: int = MAX_CLIENTS) -> None:
         self.replay = replay
         self.client_queue = client_queue
         self.salt_tags = salt_tags
@@ -171,6 +177,7 @@ class HubCore:
         self.ring_bytes = 0
         self.ring_max_bytes = ring_bytes
         self.client_bytes = client_bytes
+        self.max_clients = max_clients
         self.owners: OrderedDict[str, str] = OrderedDict()
         self.clients: tuple[Client, ...] = ()
         self.bus_up = False
@@ -234,7 +241,10 @@ class HubCore:
     def attach(self, access: Access, prefixes: Sequence[str], last_id: int | None, notify: Callable[[], None],
                hangup: Callable[[], None], now: float | None = None) -> tuple[Client, list[Record]]:
         """A new client, and what it gets before the live events: a gap notice if `last_id` is not in the
-        window, the records after `last_id` it may see, a notice if the bus is down."""
+        window, the records after `last_id` it may see, a notice if the bus is down.  TooManyClients when
+        `max_clients` streams are open."""
+        if len(self.clients) >= self.max_clients:
+            raise TooManyClients(f"rx-api serves {self.max_clients} event streams already; try again later")
         client = Client(access, prefixes, self.client_queue, self.client_bytes, notify, hangup)
         now = time.time() if now is None else now
         first: list[Record] = []

@@ -23,7 +23,7 @@ import tornado.web
 import tornado.websocket
 
 from rx.api.events import wire
-from rx.api.events.core import Client, Record
+from rx.api.events.core import Client, Record, TooManyClients
 from rx.api.events.formatted import FormattedView
 from rx.api.events.hub import EventHub
 from rx.api.events.salttags import to_salt
@@ -102,12 +102,17 @@ class _Stream:
 
     def _attach(self, prefixes: list[str], last_id: int | None) -> list[Record]:
         self._wake = asyncio.Event()
-        self._gone = False
         self._gone_future: asyncio.Future = asyncio.get_running_loop().create_future()
         self.client, first = self.hub.attach(self.hub.access(self.who), prefixes, last_id, self._wake.set,
                                              self._hangup)
         self._recheck_at = time.monotonic() + self.hub.token_recheck
         return first
+
+    def _attach_or_refuse(self, prefixes: list[str], last_id: int | None) -> list[Record]:
+        try:
+            return self._attach(prefixes, last_id)
+        except TooManyClients as exc:
+            raise tornado.web.HTTPError(503, reason=str(exc)) from None
 
     def _hangup(self) -> None:
         raise NotImplementedError
@@ -176,7 +181,7 @@ class EventsHandler(_Stream, tornado.web.RequestHandler):
         self.set_header("Content-Type", "text/event-stream")
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")
-        first = self._attach(prefixes, last_id)
+        first = self._attach_or_refuse(prefixes, last_id)
         try:
             self.write(wire.SSE_PREAMBLE)
             await self._send(first)
@@ -232,6 +237,8 @@ class EventSocket(_Stream, tornado.websocket.WebSocketHandler):
         self.who = await authenticated(self, self.authenticate, token)
         self._params = stream_params(self)
         self._formatted = "format_events" in self.request.query_arguments
+        if len(self.hub.clients) >= self.hub.max_clients:
+            raise tornado.web.HTTPError(503, reason=f"rx-api serves {self.hub.max_clients} event streams already")
         await super().get(token)
 
     @property
@@ -265,6 +272,10 @@ class EventSocket(_Stream, tornado.websocket.WebSocketHandler):
         view = FormattedView() if self._formatted else None
         try:
             got: list[Record] | str = self._attach(*self._params)
+        except TooManyClients:
+            self.close(1013, "too many event streams")
+            return
+        try:
             while not isinstance(got, str):
                 last = None
                 for text in self._render(got, view):
@@ -287,6 +298,10 @@ class EventSocket(_Stream, tornado.websocket.WebSocketHandler):
             return [rec.ws for rec in records]
         events = [to_salt(rec.tag, rec.data, rec.ts) for rec in records if not rec.notice]
         return [wire.dumps(msg) for msg in view.update(events)] + [rec.ws for rec in records if rec.notice]
+
+    async def _keepalive(self) -> None:
+        if self.ws_connection is None or self.ws_connection.is_closing():
+            self._went()
 
     def _hangup(self) -> None:
         self._went()

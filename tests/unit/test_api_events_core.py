@@ -157,6 +157,17 @@ def test_a_client_is_dropped_by_bytes_too():
     assert slow.dropped and sink.hung_up == 1
 
 
+def test_streams_are_bounded_in_number():
+    from rx.api.events.core import TooManyClients
+    h = hub(max_clients=2)
+    first, _, _ = attach(h)
+    attach(h)
+    with pytest.raises(TooManyClients):
+        attach(h)
+    h.detach(first)
+    attach(h)
+
+
 def test_the_filter_counts_only_what_the_client_gets():
     h = hub(client_queue=10)
     client, _, sink = attach(h, prefixes=["wanted/"])

@@ -37,3 +37,18 @@ POLICY = AuthPolicy(external_auth={"file": {"^filename": "/nonexistent", "ops": 
 ])
 def test_who_sees_every_jobs_events(who, all_jobs):
     assert sees_all_jobs_of(AuthService(POLICY, None))(who) is all_jobs  # type: ignore[arg-type]
+
+
+def test_open_hub_reads_the_master_config(tmp_path):
+    """open_hub without rx-api's AuthService takes the rights from the config itself; nothing is opened."""
+    from rx.api.events import open_hub
+    from rx.config import load_master_config
+    (tmp_path / "master").write_text(
+        f"root_dir: {tmp_path}\napi_event_replay: 7\napi_event_client_queue: 11\napi_event_keepalive: 2.5\n"
+        "salt_event_tags: true\nexternal_auth:\n  file:\n    ^filename: users\n    ops: ['@jobs']\n    dev: ['.*']\n")
+    cfg = load_master_config(str(tmp_path))
+    hub = open_hub(cfg)
+    assert (hub.replay, hub.client_queue, hub.keepalive, hub.salt_tags) == (7, 11, 2.5, True)
+    assert hub.events.pub_path == cfg.event_pub_ipc and hub.pidfile == cfg.pidfile
+    assert hub.access(Principal("ops", "file")).all_jobs and not hub.access(Principal("dev", "file")).all_jobs
+    assert hub.access(Principal("dev", "file")).owner == "file:dev"
