@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import re
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -47,6 +48,19 @@ def test_the_page_has_a_strict_content_security_policy(dash):
     assert resp.headers.get("X-Content-Type-Options") == "nosniff"
     assert not re.search(r"<script(?![^>]*\bsrc=)", html), "an inline script"
     assert not re.search(r"\son[a-z]+\s*=", html), "an inline event handler"
+
+
+STATIC = Path(__file__).resolve().parents[2] / "api" / "static"
+SVG_NS = '"http://www.w3.org/2000/svg"'
+HTML_SINKS = re.compile(r"\b(innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval|Function)\b\s*[=(]")
+
+
+def test_no_dashboard_module_parses_text_as_html_or_code():
+    sources = {p.relative_to(STATIC).as_posix(): p.read_text() for p in STATIC.rglob("*.js")}
+    assert {"app.js", "dom.js", "pages/run.js"} <= set(sources)
+    assert {name: HTML_SINKS.findall(text) for name, text in sources.items() if HTML_SINKS.search(text)} == {}
+    for name, text in sources.items():  # every address is relative (rx-api itself); the SVG namespace is a name
+        assert not re.search(r"https?://|//[a-z0-9.-]+\.[a-z]{2,}/", text.replace(SVG_NS, "")), name
 
 
 def test_log_in_with_the_keyboard(watched, dash):

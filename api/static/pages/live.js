@@ -24,14 +24,14 @@ function eventRow(ev) {
 export function mount(ctx, main) {
   const filter = h("input", { name: "tag", autocomplete: "off", spellcheck: "false", placeholder: "rx/job/*" });
   const pause = h("button", { type: "button", "aria-pressed": "false" }, "Pause");
-  const speak = h("input", { type: "checkbox", name: "announce" });
+  const speak = h("input", { type: "checkbox", name: "announce", id: "announce-events" });
   const clear = h("button", { type: "button" }, "Clear");
   const count = h("p", { class: "summary" });
   const list = h("ol", { class: "events", role: "log", "aria-live": "off", "aria-label": "Events, newest first" });
   main.append(heading("Live events"),
     h("form", { class: "inline", role: "search", "aria-label": "Filter events" },
       field("Tag filter", filter, "a glob: rx/job/*/ret/*, rx/key, salt/job/*"),
-      h("div", { class: "field check" }, speak, h("label", { for: (speak.id = "announce-events") }, "Read new events aloud")),
+      h("div", { class: "field check" }, speak, h("label", { for: "announce-events" }, "Read new events aloud")),
       pause, clear),
     count, list);
 
@@ -59,6 +59,7 @@ export function mount(ctx, main) {
   speak.addEventListener("change", () => list.setAttribute("aria-live", speak.checked ? "polite" : "off"));
   pause.addEventListener("click", () => {
     paused = !paused;
+    seen = 0;
     pause.setAttribute("aria-pressed", String(paused));
     pause.textContent = paused ? "Resume" : "Pause";
     render();
@@ -80,7 +81,6 @@ export function mount(ctx, main) {
     while (list.children.length > SHOWN) list.lastChild.remove();
     count.textContent = `${list.children.length} shown of ${events.length} received.`;
   });
-  pause.addEventListener("click", () => { seen = 0; });
   render();
   return off;
 }
