@@ -11,7 +11,7 @@ export DEMO_PUB_PORT DEMO_RET_PORT
 
 PYTEST_ARGS ?=
 
-.PHONY: help venv demo stop clean-demo test bench docs pg-server shells install-completion install-man dist
+.PHONY: help venv demo stop clean-demo test bench docs pg-server shells browser install-completion install-man dist
 
 help:
 	@echo "make demo        venv + a sandbox master and 3 minions under .demo/, then rx '*' test.ping"
@@ -23,6 +23,7 @@ help:
 	@echo "make venv        create .venv and pip install -e '.[test]'"
 	@echo "make pg-server   install Debian's postgresql (as root, when initdb is missing) for the PostgreSQL tests"
 	@echo "make shells      install Debian's zsh and fish (as root, when missing) for the completion tests"
+	@echo "make browser     install Debian's chromium (as root, when missing) for the dashboard's browser tests"
 	@echo "make install-completion  bash, zsh and fish completion of rx, rx-key, rx-run, rx-call under $(PREFIX)/share"
 	@echo "make install-man         their man pages under $(PREFIX)/share/man (PREFIX=..., DESTDIR=... to change)"
 	@echo "make dist        python -m build: the sdist and the wheel in dist/"
@@ -49,9 +50,9 @@ stop:
 clean-demo:
 	@$(if $(wildcard $(VENV)/bin/python),$(DEMO) clean,echo "No $(VENV) here: nothing to clean (make demo creates it).")
 
-# The PostgreSQL job-store tests start a real server (tests/support/postgres.py); without one they skip and
-# say why (-rs).
-test: venv pg-server shells
+# The PostgreSQL job-store tests start a real server (tests/support/postgres.py), the dashboard's tests a real
+# headless Chromium (tests/browser); without one they skip and say why (-rs).
+test: venv pg-server shells browser
 	$(VENV)/bin/python -m pytest -q -rs tests $(PYTEST_ARGS)
 
 pg-server:
@@ -59,6 +60,9 @@ pg-server:
 
 shells:
 	@sh tests/support/install_shells.sh
+
+browser:
+	@sh tests/support/install_browser.sh
 
 bench: venv
 	$(VENV)/bin/python -m bench
@@ -72,6 +76,7 @@ docs: venv
 	$(VENV)/bin/python -m rx.client.runnerdocs --markdown > docs/runners.md
 	$(VENV)/bin/python -m rx.master.metrics --markdown > docs/metrics.md
 	$(VENV)/bin/python -m rx.api --markdown > docs/api.md
+	$(VENV)/bin/python -m rx.api.events --markdown > docs/api-events.md
 	$(VENV)/bin/python -m rx.client.completion --write share
 	$(VENV)/bin/python -m rx.client.manpage --write share
 

@@ -23,6 +23,7 @@ from typing import Any, ClassVar, Mapping
 import yaml
 
 from rx.apiconfig import ApiSettings, check_api
+from rx.apieventsconfig import ApiEventSettings
 from rx.authconfig import AuthSettings, check_auth
 from rx.configspec import (DIR, FILE, PORT, SECONDS, ConfigError, Rule, check_settings, dsn_ok, keys, narrow, one_of,
                            regexes_ok, setting, user_exists)
@@ -89,7 +90,7 @@ class _Common:
 
 
 @dataclass(frozen=True)
-class MasterConfig(ApiSettings, AuthSettings, _Common):
+class MasterConfig(ApiEventSettings, ApiSettings, AuthSettings, _Common):
     """Everything `rx-master`, `rx-key` and the local client read from `master`."""
 
     ROLE: ClassVar[str] = "master"

@@ -9,6 +9,7 @@ from typing import Mapping
 import yaml
 
 from rx.apiconfig import ApiSettings
+from rx.apieventsconfig import ApiEventSettings
 from rx.authconfig import AuthSettings
 from rx.config import MasterConfig, MinionConfig, _Common
 from rx.configspec import keys, markdown_table
@@ -37,13 +38,16 @@ path (the path defaults included) is taken under `root_dir`; an absolute one is 
 
 def reference_markdown() -> str:
     """docs/config.md: every key of master and minion with type, default, allowed values and doc."""
-    common, auth, api = keys(_Common), keys(AuthSettings), keys(ApiSettings)
+    common, auth, api, events = keys(_Common), keys(AuthSettings), keys(ApiSettings), keys(ApiEventSettings)
     parts = [_REFERENCE_INTRO, "## Both files\n", markdown_table(common.values(), ("master", "minion"))]
     for cls in (MasterConfig, MinionConfig):
-        own = [key for name, key in keys(cls).items() if name not in common and name not in auth and name not in api]
+        own = [key for name, key in keys(cls).items()
+               if name not in common and name not in auth and name not in api and name not in events]
         parts += [f"## `{cls.ROLE}`\n", markdown_table(own, (cls.ROLE,))]
     parts.insert(-2, "### `master`: users who are not root (README, Users and rights)\n")
     parts.insert(-2, markdown_table(auth.values(), ("master",)))
     parts.insert(-2, "### `master`: rx-api (README, rx-api; docs/api.md)\n")
     parts.insert(-2, markdown_table(api.values(), ("master",)))
+    parts.insert(-2, "### `master`: rx-api's event stream (docs/api-events.md)\n")
+    parts.insert(-2, markdown_table(events.values(), ("master",)))
     return "\n".join(parts)

@@ -88,8 +88,12 @@ async def serve(cfg: MasterConfig, context: ssl.SSLContext | None, extra_routes:
 
     from rx.api.app import make_app
     from rx.api.context import STATIC_DIR, open_context
+    from rx.api.base import authenticate
+    from rx.api.events import event_routes, open_hub
     ctx = open_context(cfg, static_dir=Path(static_dir) if static_dir else STATIC_DIR)
-    server = HTTPServer(make_app(ctx, extra_routes), ssl_options=context, xheaders=False, decompress_request=False,
+    hub = open_hub(cfg, auth=ctx.auth)
+    routes = [*event_routes(hub, authenticate), *extra_routes]
+    server = HTTPServer(make_app(ctx, routes), ssl_options=context, xheaders=False, decompress_request=False,
                         idle_connection_timeout=HEADER_SECONDS, body_timeout=BODY_SECONDS,
                         max_header_size=MAX_HEADER_BYTES, max_body_size=cfg.max_request_body_size,
                         max_buffer_size=cfg.max_request_body_size + 2 * MAX_HEADER_BYTES)
@@ -99,6 +103,7 @@ async def serve(cfg: MasterConfig, context: ssl.SSLContext | None, extra_routes:
         loop.add_signal_handler(sig, stop.set)
     try:
         server.listen(cfg.api_port, address=cfg.api_host)
+        await hub.start()
         scheme = "https" if context is not None else "http"
         log.warning("rx-api %s ready: %s://%s:%d/ (clients: %s)", __version__, scheme, cfg.api_host, cfg.api_port,
                     ", ".join(cfg.api_enable_clients) or "none enabled")
@@ -107,6 +112,7 @@ async def serve(cfg: MasterConfig, context: ssl.SSLContext | None, extra_routes:
         await stop.wait()
     finally:
         server.stop()
+        await hub.stop()
         try:
             await asyncio.wait_for(server.close_all_connections(), STOP_SECONDS)
         except asyncio.TimeoutError:

@@ -19,6 +19,11 @@ from rx.client.results import BadRequest, ClientError, MasterError, MasterUnreac
 from rx.master.services import StoreError, UnknownJob
 from rx.master.services.auth import AuthError, LoginLocked, Principal
 
+DASHBOARD_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+                 "form-action 'none'; base-uri 'none'; frame-ancestors 'none'")
+"""The dashboard's Content-Security-Policy: its own scripts and styles only (no inline script or style
+attribute), connections to rx-api only, no framing (api/static/index.html carries the same in a <meta>)."""
+
 log = logging.getLogger("rx.api")
 
 CREDENTIALS_BYTES = 64 * 1024
@@ -131,7 +136,8 @@ class IndexHandler(LowstateHandler):
         if "text/html" in self.request.headers.get("Accept", "") and index.is_file():
             self.audited = False
             self.set_header("Content-Type", "text/html; charset=utf-8")
-            self.set_header("Content-Security-Policy", "default-src 'self'; frame-ancestors 'none'; base-uri 'none'")
+            self.set_header("Content-Security-Policy", DASHBOARD_CSP)
+            self.set_header("Referrer-Policy", "no-referrer")
             self.finish(await asyncio.to_thread(index.read_bytes))
             return
         self.reply({"return": "Welcome", "clients": sorted(self.ctx.enabled)})

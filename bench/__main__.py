@@ -23,6 +23,8 @@ each figure the median of several runs:
               (bench/metrics_cost.py; no daemons)
   api_rest    rx-api: POST / local test.ping to 10 real minions vs the LocalClient,
               and login + run for 100 concurrent API users (bench/api_rest.py)
+  api_events  rx-api's /events: events fired on the bus at a rate reach N SSE
+              clients, none dropped (bench/api_events.py; --events RATE,CLIENTS,S)
 
 Results are merged into bench/results.json (each entry keeps its own date and
 commit) and bench/RESULTS.md is rewritten from it; the "## Analysis" part of
@@ -52,13 +54,14 @@ from typing import Any, Callable
 from rx.config import default_workers
 from tests.support.procs import cpu_seconds, pss_kb, rss_kb, tree_memory
 
-from . import api_rest, jobstore, metrics_cost, reliability
+from . import api_events, api_rest, jobstore, metrics_cost, reliability
 from .sandbox import BenchSandbox, installed_venv, script, timed
 from .swarm import SwarmGroup, max_minions_per_process, processes_needed, raise_nofile
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
-SECTIONS = ("startup", "real", "salt", "swarm", "throughput", "jobstore", "reliability", "metrics", "api_rest")
+SECTIONS = ("startup", "real", "salt", "swarm", "throughput", "jobstore", "reliability", "metrics", "api_rest",
+            "api_events")
 ANALYSIS_HEADING = "## Analysis"
 
 TARGETS = {
@@ -491,6 +494,7 @@ def render_md(r: dict, analysis: str) -> str:
     L += reliability.render(r.get("reliability"))
     L += metrics_cost.render_section(r.get("metrics"))
     L += api_rest.render(r.get("api_rest"))
+    L += api_events.render_section(r.get("api_events"))
 
     L += ["## Memory", "", "| Process(es) | rx RSS | rx PSS | Salt RSS | Salt PSS |", "|---|---|---|---|---|"]
     r10 = r.get("real", {}).get("10", {})
@@ -562,6 +566,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--throughput-jobs", type=int, default=10, help="jobs published at once for returns/s")
     p.add_argument("--reliability-minions", type=int, default=20, help="real minions for the reliability section")
     p.add_argument("--soak", type=float, help="seconds of the reliability soak (default 600; --quick 60)")
+    p.add_argument("--events", default="5000,20,10", help="api_events: events/s, SSE clients, seconds")
     p.add_argument("--dev-install", action="store_true",
                    help="time the CLI from this interpreter (editable install) instead of a clean bench/.rxvenv")
     p.add_argument("--no-salt", action="store_true", help="skip the Salt comparison")
@@ -651,6 +656,11 @@ def main(argv: list[str] | None = None) -> None:
         new["api_rest"] = api_rest.bench_api_rest(min(args.real), args.runs, 20 if args.quick else 100, say)
         new["api_rest"]["measured"] = st
 
+    def run_api_events() -> None:
+        rate, clients, secs = args.events.split(",")
+        new["api_events"] = api_events.bench_api_events(int(rate), int(clients), float(secs), say)
+        new["api_events"]["measured"] = st
+
     if "throughput" in args.sections and "real" not in args.sections:
         args.real = [min(args.real)]
     if "throughput" in args.sections and "swarm" not in args.sections:
@@ -661,9 +671,10 @@ def main(argv: list[str] | None = None) -> None:
     wanted["reliability"] = "reliability" in args.sections
     wanted["metrics"] = "metrics" in args.sections
     wanted["api_rest"] = "api_rest" in args.sections
+    wanted["api_events"] = "api_events" in args.sections
     for name, fn in (("startup", run_startup), ("real", run_real), ("salt", run_salt), ("swarm", run_swarm),
                      ("jobstore", run_jobstore), ("reliability", run_reliability), ("metrics", run_metrics),
-                     ("api_rest", run_api_rest)):
+                     ("api_rest", run_api_rest), ("api_events", run_api_events)):
         if wanted[name]:
             sections.append((name, fn))
     failures = []

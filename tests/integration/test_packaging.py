@@ -31,6 +31,12 @@ SKIP = shutil.ignore_patterns(".venv", ".git", "build", "dist", "__pycache__", "
 ENV = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "RX_CONFIG_DIR")}
 
 
+def _dashboard_files() -> set[str]:
+    """The dashboard's files (rx-api serves them at / and /static/): package_data must ship every one."""
+    static = ROOT / "api" / "static"
+    return {p.relative_to(static).as_posix() for p in static.rglob("*") if p.is_file()}
+
+
 def run(*argv: str | Path, timeout: float = 300, **kw) -> subprocess.CompletedProcess:
     r = subprocess.run([str(a) for a in argv], capture_output=True, text=True, timeout=timeout, env=ENV,
                        stdin=subprocess.DEVNULL, **kw)
@@ -67,6 +73,7 @@ def test_the_sdist_holds_the_sources_docs_and_generated_files(dist):
     assert {"README.md", "setup.cfg", "pyproject.toml", "client/cli.py", "share/man/man1/rx.1",
             "share/bash-completion/completions/rx-key", "share/zsh/site-functions/_rx"} <= names
     assert not {n for n in names if n.startswith(("tests/", "bench/", ".venv"))}
+    assert {f"api/static/{f}" for f in _dashboard_files()} <= names
 
 
 def test_the_wheel_installs_into_a_clean_venv_and_runs(dist, tmp_path):
@@ -75,6 +82,8 @@ def test_the_wheel_installs_into_a_clean_venv_and_runs(dist, tmp_path):
         meta = z.read(f"rx_exec-{__version__}.dist-info/METADATA").decode()
         assert f"Name: {DIST_NAME}\n" in meta and f"Version: {__version__}\n" in meta
         assert not [n for n in z.namelist() if n.startswith(("rx/tests/", "rx/bench/", "tests/", "bench/"))]
+        shipped = {n for n in z.namelist() if n.startswith("rx/api/static/")}
+        assert shipped == {f"rx/api/static/{f}" for f in _dashboard_files()}, "the wheel lacks dashboard files"
     venv = tmp_path / "venv"
     run(sys.executable, "-m", "venv", "--without-pip", venv)  # no system site-packages, nothing installed
     py = venv / "bin" / "python"
