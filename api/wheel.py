@@ -40,7 +40,8 @@ CONFIG_SHOWN = frozenset({
     "job_store_backend", "jid_node", "postgres_pool_size", "key_store_backend", "grains_store_backend",
     "session_store_backend", "nodegroups", "file_roots", "fileserver_followsymlinks", "file_ignore_regex",
     "file_ignore_glob", "file_buffer_size", "file_recv", "file_recv_max_size", "pillar_roots",
-    "pillar_source_merging_strategy", "pillar_merge_lists"})
+    "pillar_source_merging_strategy", "pillar_merge_lists", "api_event_replay", "api_event_client_queue",
+    "api_event_keepalive", "salt_event_tags"})
 """The settings config.values returns (an allow-list: see the module's docstring)."""
 CONFIG_WITHHELD = frozenset({"external_auth", "publisher_acl", "postgres_dsn", "ssl_key", "rest_cherrypy",
                              "rest_tornado"})
