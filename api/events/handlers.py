@@ -154,9 +154,13 @@ class _Stream:
     async def _unless_gone(self, write: Awaitable) -> None:
         """Wait for a write to reach the client, or for the client to go (a connection closed under a pending
         write may leave its future unresolved); StreamClosedError when it went."""
+        done = asyncio.ensure_future(write)
         if not self._gone:
-            await asyncio.wait([asyncio.ensure_future(write), self._gone_future],
-                               return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait([done, self._gone_future], return_when=asyncio.FIRST_COMPLETED)
+        if done.done() and not done.cancelled() and done.exception() is not None:
+            self._went()
+        elif not done.done():  # its error, if it ever has one, is the one already known: the client went
+            done.add_done_callback(lambda f: f.cancelled() or f.exception())
         if self._gone:
             raise tornado.iostream.StreamClosedError()
 

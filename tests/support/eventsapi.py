@@ -240,6 +240,7 @@ class SseStream(_Stream):
         if token:
             hdrs["X-Auth-Token"] = token
         self.conn.request("GET", "/events" + (f"?{query}" if query else ""), headers=hdrs)
+        self._sock = self.conn.sock
         self.response = self.conn.getresponse()
         self.status = self.response.status
         self.headers = self.response.headers
@@ -273,6 +274,11 @@ class SseStream(_Stream):
             self.events.put(None)
 
     def close(self) -> None:
+        """Shut the socket first: the reader thread may be blocked in a read that holds the response's lock."""
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.conn.close()
 
 
