@@ -193,6 +193,13 @@ def test_a_return_of_a_job_the_hub_did_not_see_published_is_not_shown_to_a_user(
     assert bob.take() == []
 
 
+def test_a_minion_named_new_does_not_set_a_jobs_owner():
+    h = hub()
+    bob, _, _ = attach(h, BOB)
+    h.ingest(job("1", "root", ["new"]) + [("rx/job/1/ret/new", {"id": "new", "user": "file:bob"})], T0)
+    assert bob.take() == []
+
+
 def test_replay_applies_the_same_rights():
     h = hub()
     h.ingest(job("1", "root") + job("2", "file:bob"), T0)
