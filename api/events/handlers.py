@@ -86,9 +86,16 @@ def stream_params(handler: tornado.web.RequestHandler) -> tuple[list[str], int |
     return prefixes, int(last)
 
 
-def _write_error(handler: tornado.web.RequestHandler, status_code: int) -> None:
+def _write_error(handler: tornado.web.RequestHandler, status_code: int, exc_info: Any = None) -> None:
+    """salt-api's error body; an error that carries a `message` (and `headers`) for the caller, as rx-api's
+    ApiError does, is shown with it, anything else by its status's reason (never a traceback)."""
+    exc = exc_info[1] if exc_info else None
+    message = getattr(exc, "message", None)
+    for name, value in (getattr(exc, "headers", None) or {}).items():
+        handler.set_header(name, value)
     handler.set_header("Content-Type", "application/json")
-    handler.finish(wire.dumps({"status": status_code, "return": handler._reason}))
+    handler.finish(wire.dumps({"status": status_code,
+                               "return": message if isinstance(message, str) else handler._reason}))
 
 
 class _Stream:
@@ -176,7 +183,7 @@ class EventsHandler(_Stream, tornado.web.RequestHandler):
         self.hub, self.authenticate = hub, authenticate
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        _write_error(self, status_code)
+        _write_error(self, status_code, kwargs.get("exc_info"))
 
     async def get(self) -> None:
         token = self.get_query_argument("token", "") or self.get_query_argument("salt_token", "")
@@ -185,6 +192,7 @@ class EventsHandler(_Stream, tornado.web.RequestHandler):
         self.set_header("Content-Type", "text/event-stream")
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")
+        self._transforms = []  # no gzip (compress_response): every batch must reach the client as it is written
         first = self._attach_or_refuse(prefixes, last_id)
         try:
             self.write(wire.SSE_PREAMBLE)
@@ -235,7 +243,7 @@ class EventSocket(_Stream, tornado.websocket.WebSocketHandler):
         self._messages = 0
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        _write_error(self, status_code)
+        _write_error(self, status_code, kwargs.get("exc_info"))
 
     async def get(self, token: str = "") -> None:
         self.who = await authenticated(self, self.authenticate, token)

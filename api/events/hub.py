@@ -80,12 +80,14 @@ class EventHub(HubCore):
                 self._lost("the bus loop failed (see rx-api's log)")
                 await asyncio.sleep(RETRY_SECONDS)
 
-    def _bus_file(self) -> tuple[int, int] | None:
+    def _bus_file(self) -> tuple[int, int, int] | None:
+        """The bus socket's identity: a new socket file (an event publisher restarted) may reuse the old one's
+        inode number, never its creation time."""
         try:
             st = os.stat(self.events.pub_path)
         except OSError:
             return None
-        return st.st_dev, st.st_ino
+        return st.st_dev, st.st_ino, st.st_ctime_ns
 
     async def _follow(self) -> None:
         """One subscription, from its start to the bus going away."""
