@@ -261,6 +261,7 @@ class HubCore:
         if not self.bus_up:
             first.append(self._one_off(BUS_TAG, {"state": "down", "message": "the master's event bus is not "
                                                  "reachable (is rx-master running?); rx-api keeps trying"}, now))
+        client.delivered = len(first)
         self.clients = (*self.clients, client)
         self.counts["served"] += 1
         return client, first

@@ -175,6 +175,19 @@ class _Stream:
         if self.client is not None:
             self.hub.detach(self.client)
 
+    def on_finish(self) -> None:
+        """The audit line (as rx-api writes one per request): who, the path (its token hidden), the status and
+        how many events the stream delivered; for a WebSocket, when the handshake ends."""
+        auth = getattr(self.hub, "auth", None)
+        if auth is None or not hasattr(auth, "audit"):
+            return
+        request = self.request  # type: ignore[attr-defined]
+        status = self.get_status()  # type: ignore[attr-defined]
+        who = getattr(self, "who", None) or Principal("-", "-", (), request.remote_ip or "")
+        outcome = "allowed" if status < 400 else "refused" if status in (401, 403, 503) else "failed"
+        auth.audit(who, "api", outcome, method=request.method, path=redact_uri(request.path), status=status,
+                   events=self.client.delivered if self.client is not None else None)
+
 
 class EventsHandler(_Stream, tornado.web.RequestHandler):
     """Server-sent events (salt-api's format, with `id:` lines)."""

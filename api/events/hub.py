@@ -36,9 +36,12 @@ class EventHub(HubCore):
     """Start it in rx-api's event loop (`await hub.start()`), stop it there (`await hub.stop()`)."""
 
     def __init__(self, events: EventService, *, sees_all_jobs: Callable[[Principal], bool], pidfile: str = "",
-                 keepalive: float = 15.0, token_recheck: float = TOKEN_RECHECK, **core: Any) -> None:
+                 keepalive: float = 15.0, token_recheck: float = TOKEN_RECHECK, auth: Any = None,
+                 **core: Any) -> None:
+        """`auth`: what writes the audit log (rx.master.services.auth.AuthService.audit), None for none."""
         super().__init__(**core)
         self.events = events
+        self.auth = auth
         self.pidfile = pidfile
         self.keepalive = keepalive
         self.token_recheck = token_recheck

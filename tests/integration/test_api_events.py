@@ -96,6 +96,30 @@ def test_no_stream_without_a_valid_token(site, token):
     assert WsStream(site.port, f"/ws/{token or 'none'}").status == 401
 
 
+def audit_lines(site: Site) -> list[dict]:
+    return [json.loads(line) for line in Path(site.box.cfg.audit_log_file).read_text().splitlines()]
+
+
+def test_every_stream_has_an_audit_line_without_its_token(site):
+    token = site.tokens["bob"]
+    before = len(audit_lines(site))
+    stream = SseStream(site.port, token, query="tag=test/audit/")
+    site.fire([("test/audit/1", {})])
+    stream.next()
+    stream.close()
+    SseStream(site.port, "forged-" + "y" * 40).close()
+    ws = WsStream(site.port, f"/ws/{token}")
+    ws.close()
+    wait_for(lambda: len([e for e in audit_lines(site)[before:] if e["action"] == "api"]) >= 3, what="3 audit lines")
+    lines = [e for e in audit_lines(site)[before:] if e["action"] == "api"]
+    sse = next(e for e in lines if e["path"] == "/events" and e["status"] == 200)
+    assert (sse["user"], sse["eauth"], sse["outcome"], sse["events"]) == ("bob", "file", "allowed", 1)
+    refused = next(e for e in lines if e["status"] == 401)
+    assert (refused["user"], refused["outcome"], refused["path"]) == ("-", "refused", "/events")
+    assert next(e for e in lines if e["path"] == "/ws/***")["status"] == 101
+    assert token not in Path(site.box.cfg.audit_log_file).read_text()
+
+
 def test_a_revoked_token_ends_the_stream(site):
     token = site.login("admin")
     stream = SseStream(site.port, token, query="tag=test/nothing/")
