@@ -26,8 +26,9 @@ __all__ = ["open_hub", "event_routes"]
 
 def open_hub(cfg: Any, *, auth: Any = None) -> "EventHub":
     """The hub for a master config: its bus, the api_event_* settings, salt_event_tags.  `auth` (an
-    rx.master.services.auth.AuthService) decides who sees every job's events; without it one is made from
-    the config's external_auth and publisher_acl (rights only: no token store, no audit log)."""
+    rx.master.services.auth.AuthService) decides who sees every job's events and writes each stream's audit
+    line; without it one is made from the config's external_auth and publisher_acl (rights only: no token
+    store, no audit log)."""
     import dataclasses
 
     from rx.api.events.hub import EventHub, sees_all_jobs_of
@@ -37,7 +38,7 @@ def open_hub(cfg: Any, *, auth: Any = None) -> "EventHub":
     if auth is None:
         policy = dataclasses.replace(narrow(cfg, AuthPolicy), audit_log_file="")
         auth = AuthService(policy, None)  # type: ignore[arg-type]
-    return EventHub(event_service(cfg), sees_all_jobs=sees_all_jobs_of(auth), pidfile=cfg.pidfile,
+    return EventHub(event_service(cfg), sees_all_jobs=sees_all_jobs_of(auth), auth=auth, pidfile=cfg.pidfile,
                     keepalive=cfg.api_event_keepalive, replay=cfg.api_event_replay,
                     client_queue=cfg.api_event_client_queue, salt_tags=cfg.salt_event_tags)
 

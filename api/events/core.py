@@ -25,7 +25,7 @@ from typing import Callable, Iterable, Sequence
 
 from rx.api.events import wire
 from rx.api.events.salttags import to_salt
-from rx.transport.tags import JOB_PREFIX
+from rx.transport.tags import JOB_PREFIX, job_new
 
 log = logging.getLogger("rx.api.events")
 
@@ -192,7 +192,7 @@ class HubCore:
             jid = job_of(tag)
             owner = None
             if jid:
-                if tag.endswith("/new") and isinstance(data.get("user"), str):
+                if tag == job_new(jid) and isinstance(data.get("user"), str):
                     owner = self._remember(jid, data["user"])
                 else:
                     owner = self.owners.get(jid)
@@ -261,6 +261,7 @@ class HubCore:
         if not self.bus_up:
             first.append(self._one_off(BUS_TAG, {"state": "down", "message": "the master's event bus is not "
                                                  "reachable (is rx-master running?); rx-api keeps trying"}, now))
+        client.delivered = len(first)
         self.clients = (*self.clients, client)
         self.counts["served"] += 1
         return client, first

@@ -65,7 +65,9 @@ salt-api allows, `/events` also takes it as `?token=` (or `?salt_token=`) and th
 (`/ws/<token>`), for browsers whose EventSource and WebSocket cannot set headers: such tokens end up in
 proxies' and servers' access logs, so prefer the header or the cookie. No token or a bad one: 401 with
 `{{"status": 401, "return": "..."}}`. The token is checked again every {hub.TOKEN_RECHECK:g} seconds: once it
-expires or is revoked (`/logout`) the stream ends with `rx/api/closed`.
+expires or is revoked (`/logout`) the stream ends with `rx/api/closed`. Each stream is a line in the audit log
+(`action: api`, the path with any token in it shown as `***`, the status, the events it delivered), written
+when it ends (a WebSocket's when its handshake ends).
 
 Query parameters (both routes): `tag=PREFIX` keeps only events whose tag starts with it (repeat it for
 several, at most {handlers.MAX_PREFIXES}; rx-api's own notices always pass), `last_event_id=ID` (as the

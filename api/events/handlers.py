@@ -86,9 +86,16 @@ def stream_params(handler: tornado.web.RequestHandler) -> tuple[list[str], int |
     return prefixes, int(last)
 
 
-def _write_error(handler: tornado.web.RequestHandler, status_code: int) -> None:
+def _write_error(handler: tornado.web.RequestHandler, status_code: int, exc_info: Any = None) -> None:
+    """salt-api's error body; an error that carries a `message` (and `headers`) for the caller, as rx-api's
+    ApiError does, is shown with it, anything else by its status's reason (never a traceback)."""
+    exc = exc_info[1] if exc_info else None
+    message = getattr(exc, "message", None)
+    for name, value in (getattr(exc, "headers", None) or {}).items():
+        handler.set_header(name, value)
     handler.set_header("Content-Type", "application/json")
-    handler.finish(wire.dumps({"status": status_code, "return": handler._reason}))
+    handler.finish(wire.dumps({"status": status_code,
+                               "return": message if isinstance(message, str) else handler._reason}))
 
 
 class _Stream:
@@ -154,15 +161,32 @@ class _Stream:
     async def _unless_gone(self, write: Awaitable) -> None:
         """Wait for a write to reach the client, or for the client to go (a connection closed under a pending
         write may leave its future unresolved); StreamClosedError when it went."""
+        done = asyncio.ensure_future(write)
         if not self._gone:
-            await asyncio.wait([asyncio.ensure_future(write), self._gone_future],
-                               return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait([done, self._gone_future], return_when=asyncio.FIRST_COMPLETED)
+        if done.done() and not done.cancelled() and done.exception() is not None:
+            self._went()
+        elif not done.done():  # its error, if it ever has one, is the one already known: the client went
+            done.add_done_callback(lambda f: f.cancelled() or f.exception())
         if self._gone:
             raise tornado.iostream.StreamClosedError()
 
     def _detach(self) -> None:
         if self.client is not None:
             self.hub.detach(self.client)
+
+    def on_finish(self) -> None:
+        """The audit line (as rx-api writes one per request): who, the path (its token hidden), the status and
+        how many events the stream delivered; for a WebSocket, when the handshake ends."""
+        auth = getattr(self.hub, "auth", None)
+        if auth is None or not hasattr(auth, "audit"):
+            return
+        request = self.request  # type: ignore[attr-defined]
+        status = self.get_status()  # type: ignore[attr-defined]
+        who = getattr(self, "who", None) or Principal("-", "-", (), request.remote_ip or "")
+        outcome = "allowed" if status < 400 else "refused" if status in (401, 403, 503) else "failed"
+        auth.audit(who, "api", outcome, method=request.method, path=redact_uri(request.path), status=status,
+                   events=self.client.delivered if self.client is not None else None)
 
 
 class EventsHandler(_Stream, tornado.web.RequestHandler):
@@ -172,7 +196,7 @@ class EventsHandler(_Stream, tornado.web.RequestHandler):
         self.hub, self.authenticate = hub, authenticate
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        _write_error(self, status_code)
+        _write_error(self, status_code, kwargs.get("exc_info"))
 
     async def get(self) -> None:
         token = self.get_query_argument("token", "") or self.get_query_argument("salt_token", "")
@@ -181,6 +205,7 @@ class EventsHandler(_Stream, tornado.web.RequestHandler):
         self.set_header("Content-Type", "text/event-stream")
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")
+        self._transforms = []  # no gzip (compress_response): every batch must reach the client as it is written
         first = self._attach_or_refuse(prefixes, last_id)
         try:
             self.write(wire.SSE_PREAMBLE)
@@ -231,7 +256,7 @@ class EventSocket(_Stream, tornado.websocket.WebSocketHandler):
         self._messages = 0
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        _write_error(self, status_code)
+        _write_error(self, status_code, kwargs.get("exc_info"))
 
     async def get(self, token: str = "") -> None:
         self.who = await authenticated(self, self.authenticate, token)

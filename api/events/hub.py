@@ -36,9 +36,12 @@ class EventHub(HubCore):
     """Start it in rx-api's event loop (`await hub.start()`), stop it there (`await hub.stop()`)."""
 
     def __init__(self, events: EventService, *, sees_all_jobs: Callable[[Principal], bool], pidfile: str = "",
-                 keepalive: float = 15.0, token_recheck: float = TOKEN_RECHECK, **core: Any) -> None:
+                 keepalive: float = 15.0, token_recheck: float = TOKEN_RECHECK, auth: Any = None,
+                 **core: Any) -> None:
+        """`auth`: what writes the audit log (rx.master.services.auth.AuthService.audit), None for none."""
         super().__init__(**core)
         self.events = events
+        self.auth = auth
         self.pidfile = pidfile
         self.keepalive = keepalive
         self.token_recheck = token_recheck
@@ -80,12 +83,14 @@ class EventHub(HubCore):
                 self._lost("the bus loop failed (see rx-api's log)")
                 await asyncio.sleep(RETRY_SECONDS)
 
-    def _bus_file(self) -> tuple[int, int] | None:
+    def _bus_file(self) -> tuple[int, int, int] | None:
+        """The bus socket's identity: a new socket file (an event publisher restarted) may reuse the old one's
+        inode number, never its creation time."""
         try:
             st = os.stat(self.events.pub_path)
         except OSError:
             return None
-        return st.st_dev, st.st_ino
+        return st.st_dev, st.st_ino, st.st_ctime_ns
 
     async def _follow(self) -> None:
         """One subscription, from its start to the bus going away."""

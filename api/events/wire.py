@@ -11,6 +11,7 @@ summaries as bare JSON (rx.api.events.formatted).
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 SSE_PREAMBLE = b"retry: 400\n"
@@ -30,9 +31,26 @@ def _plain(value: Any) -> Any:
     return repr(value)
 
 
+def _sanitized(value: Any) -> Any:
+    """`value` with every mapping key a string and every float finite (else its text), for the JSON that
+    browsers parse: a minion's event may carry msgpack keys or numbers JSON has no form for."""
+    if isinstance(value, dict):
+        return {k if isinstance(k, str) else str(_plain(k) if isinstance(k, (bytes, bytearray)) else k):
+                _sanitized(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_sanitized(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
 def dumps(value: Any) -> str:
-    """JSON as salt-api writes it (ASCII only, so no line separator can reach a `data:` line)."""
-    return json.dumps(value, default=_plain)
+    """JSON as salt-api writes it (ASCII only, so no line separator can reach a `data:` line), always valid
+    JSON whatever the event holds."""
+    try:
+        return json.dumps(value, default=_plain, allow_nan=False)
+    except (TypeError, ValueError):
+        return json.dumps(_sanitized(value), default=_plain, allow_nan=False)
 
 
 def event_json(tag: str, data: Any) -> bytes:

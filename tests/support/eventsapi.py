@@ -40,15 +40,26 @@ def make_app(hub: Any, auth: Any) -> Any:
     from rx.api.events import event_routes
     from rx.api.events.handlers import redact_uri
 
+    class ApiError(tornado.web.HTTPError):
+        """As rx-api's: a status and a message for the caller."""
+
+        def __init__(self, status: int, message: str) -> None:
+            super().__init__(status)
+            self.message = message
+
     async def authenticate(handler: tornado.web.RequestHandler) -> Any:
-        return await auth.check_token(handler.request.headers.get("X-Auth-Token", ""), source=handler.request.remote_ip)
+        """No token: rx-api's ApiError; a bad one: the AuthService's own TokenInvalid (both are 401)."""
+        token = handler.request.headers.get("X-Auth-Token", "")
+        if not token:
+            raise ApiError(401, "Please log in")
+        return await auth.check_token(token, source=handler.request.remote_ip)
 
     def log_request(handler: tornado.web.RequestHandler) -> None:
         status = handler.get_status()
         log = tornado.log.access_log.info if status < 400 else tornado.log.access_log.warning
         log("%d %s %s (%s) %.2fms", status, handler.request.method, redact_uri(handler.request.uri or ""),
             handler.request.remote_ip, 1000.0 * handler.request.request_time())
-    return tornado.web.Application(event_routes(hub, authenticate), log_function=log_request)
+    return tornado.web.Application(event_routes(hub, authenticate), log_function=log_request, compress_response=True)
 
 
 async def serve(config_dir: str, port: int, overrides: dict[str, Any], token_recheck: float | None = None) -> None:
@@ -240,6 +251,7 @@ class SseStream(_Stream):
         if token:
             hdrs["X-Auth-Token"] = token
         self.conn.request("GET", "/events" + (f"?{query}" if query else ""), headers=hdrs)
+        self._sock = self.conn.sock
         self.response = self.conn.getresponse()
         self.status = self.response.status
         self.headers = self.response.headers
@@ -273,6 +285,11 @@ class SseStream(_Stream):
             self.events.put(None)
 
     def close(self) -> None:
+        """Shut the socket first: the reader thread may be blocked in a read that holds the response's lock."""
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.conn.close()
 
 

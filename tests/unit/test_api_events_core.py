@@ -193,6 +193,13 @@ def test_a_return_of_a_job_the_hub_did_not_see_published_is_not_shown_to_a_user(
     assert bob.take() == []
 
 
+def test_a_minion_named_new_does_not_set_a_jobs_owner():
+    h = hub()
+    bob, _, _ = attach(h, BOB)
+    h.ingest(job("1", "root", ["new"]) + [("rx/job/1/ret/new", {"id": "new", "user": "file:bob"})], T0)
+    assert bob.take() == []
+
+
 def test_replay_applies_the_same_rights():
     h = hub()
     h.ingest(job("1", "root") + job("2", "file:bob"), T0)
@@ -244,6 +251,16 @@ def test_ws_message_is_salt_apis_data_line_with_the_id_inside():
 def test_json_takes_what_msgpack_may_carry():
     assert json.loads(wire.event_json("t", {"b": b"\xffok", "t": (1, 2)})) == {"tag": "t", "data": {"b": "\ufffdok",
                                                                                                 "t": [1, 2]}}
+    odd = {b"k": 1, 2: [float("nan"), {(1, 2): float("inf")}], None: True}
+    assert json.loads(wire.event_json("t", odd)) == {"tag": "t", "data": {"k": 1, "2": ["nan", {"(1, 2)": "inf"}],
+                                                                         "None": True}}
+
+
+def test_an_event_json_cannot_carry_does_not_stop_the_hub():
+    h = hub()
+    client, _, _ = attach(h)
+    h.ingest([("odd", {b"k": float("nan")}), ("next", {})], T0)
+    assert [r.tag for r in client.take()] == ["odd", "next"]
 
 
 # ---------------------------------------------------------------- format_events
