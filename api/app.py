@@ -11,6 +11,7 @@ from typing import Any, Sequence
 import tornado.web
 
 from rx.api.context import ApiContext
+from rx.api.events.handlers import redact_uri
 from rx.api.handlers import (IndexHandler, LoginHandler, LogoutHandler, MetricsHandler, NotFoundHandler, RunHandler,
                              StaticHandler, StatsHandler, TokenHandler)
 from rx.api.resources import HookHandler, JobsHandler, KeysHandler, MinionsHandler
@@ -87,5 +88,5 @@ def make_app(ctx: ApiContext, extra_routes: Sequence[tuple[str, type, dict]] = (
 
 
 def _log_request(handler: tornado.web.RequestHandler) -> None:
-    log.info("%s %s %d %.1fms", handler.request.method, handler.request.path, handler.get_status(),
+    log.info("%s %s %d %.1fms", handler.request.method, redact_uri(handler.request.path), handler.get_status(),
              1000 * handler.request.request_time())

@@ -24,6 +24,7 @@ import tornado.web
 import yaml
 
 from rx.api.context import ApiContext
+from rx.api.events.handlers import redact_uri
 from rx.api.lowstate import TOKEN_RE, RequestError, decode_body
 from rx.master.services.auth import AuthError, Principal
 
@@ -237,10 +238,10 @@ class BaseHandler(tornado.web.RequestHandler):
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         if isinstance(value, tornado.web.HTTPError):
-            log.debug("%s %s: %d %s", self.request.method, self.request.path, value.status_code,
+            log.debug("%s %s: %d %s", self.request.method, redact_uri(self.request.path), value.status_code,
                      getattr(value, "message", "") or value.log_message or "")
         else:
-            log.error("%s %s failed", self.request.method, self.request.path, exc_info=(typ, value, tb))
+            log.error("%s %s failed", self.request.method, redact_uri(self.request.path), exc_info=(typ, value, tb))
 
     # ------------------------------------------------------------ audit
 
@@ -254,7 +255,7 @@ class BaseHandler(tornado.web.RequestHandler):
             return
         outcome = "allowed" if status < 400 else "refused" if status in (401, 403, 413, 429) else "failed"
         who = self.rx_principal or Principal(ANONYMOUS.user, ANONYMOUS.eauth, (), self.request.remote_ip or "")
-        self.ctx.auth.audit(who, "api", outcome, method=self.request.method, path=self.request.path,
+        self.ctx.auth.audit(who, "api", outcome, method=self.request.method, path=redact_uri(self.request.path),
                             status=status, reason=self.error_message, **self.audit_fields)
 
     def on_connection_close(self) -> None:

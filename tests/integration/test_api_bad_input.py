@@ -117,6 +117,19 @@ def test_the_query_token_is_for_get_only(site):
     assert site.api.call("POST", f"/?token={site.api.token}", PING, auth=False).status == 401
 
 
+def test_a_token_in_the_url_is_never_written_to_a_log(site):
+    """EventSource and Salt's `/ws/<token>` carry the token in the URL: neither rx-api's log nor the audit log
+    shows it (a log reader must not be able to take over the session)."""
+    token = site.as_user("alice", ALICE).token
+    status, _headers, _body = site.raw("GET", f"/ws/{token}")
+    assert status in (400, 426), status  # not a WebSocket handshake
+    status, _headers, _body = site.raw("GET", f"/keys?token={token}&x=1")
+    assert status == 200
+    site.audited(action="api", path="/ws/***")
+    assert token not in Path(site.cfg.audit_log_file).read_text()
+    assert token not in site.api.daemon.output()
+
+
 # ---------------------------------------------------------------- rights (403)
 
 def test_a_job_outside_the_users_rights_is_403_and_nothing_is_published(site):
