@@ -2,11 +2,12 @@
 minions (web1, web2, db1) on 127.0.0.1, every file under .demo/ in the checkout, no root needed.
 
     python -m tests.support.demo start   stop any old sandbox, build a fresh one, accept the keys,
-                                         run `rx '*' test.ping` and `rx '*' cmd.run 'uname -a'`
+                                         run `rx '*' test.ping` and `rx '*' cmd.run 'uname -a'`, start
+                                         rx-api (the dashboard) with a `demo` user and a random password
     python -m tests.support.demo stop    stop the sandbox daemons (by their pidfiles); keeps .demo/
     python -m tests.support.demo clean   stop, then remove .demo/ (and its short sock dir in /tmp, if any)
 
-Environment: DEMO_PUB_PORT (default 24505), DEMO_RET_PORT (default 24506), DEMO_DIR (default
+Environment: DEMO_PUB_PORT (default 24505), DEMO_RET_PORT (default 24506), DEMO_API_PORT (default 28000), DEMO_DIR (default
 <checkout>/.demo).  Run from the checkout with the venv's python (the Makefile does).
 """
 
@@ -17,6 +18,7 @@ import functools
 import hashlib
 import json
 import os
+import secrets
 import shlex
 import shutil
 import signal
@@ -40,7 +42,10 @@ MASTER_DEADLINE = 15.0       # seconds for the master to open its sockets
 KEYS_DEADLINE = 30.0         # seconds for the minion keys to show up as pending
 PING_DEADLINE = 60.0         # seconds for every minion to answer test.ping
 STOP_DEADLINE = 15.0         # seconds a daemon gets to exit after SIGTERM
-DAEMON_NAMES = ("rx-master", "rx-minion", "rx.master.daemon", "rx.minion.daemon")
+DAEMON_NAMES = ("rx-master", "rx-minion", "rx-api", "rx.master.daemon", "rx.minion.daemon", "rx.api.daemon")
+DEMO_USER = "demo"
+PASSWORD_FILE = "dashboard-password"  # the demo user's password, 0600, shown at the end
+USERS_FILE = "eauth-users"            # the `file` eauth back end's hashed passwords
 
 T = TypeVar("T")
 
@@ -95,7 +100,7 @@ def sandbox(demo: Path) -> Sandbox:
 
 
 def daemons_of(demo: Path) -> list[tuple[str, str, Path]]:
-    """(name, pidfile, log) of the sandbox's minions, then its master, from their config files."""
+    """(name, pidfile, log) of the sandbox's minions, then rx-api and the master, from their config files."""
     out = []
     for conf in sorted(demo.glob("*/minion")):
         cfg = load_minion(conf.parent)
@@ -103,6 +108,7 @@ def daemons_of(demo: Path) -> list[tuple[str, str, Path]]:
     master_dir = demo / DEMO_LAYOUT.master_conf
     if (master_dir / "master").exists():
         cfg = load_master(master_dir)
+        out.append(("rx-api", cfg.api_pidfile, Path(cfg.api_log_file)))
         out.append(("rx-master", cfg.pidfile, Path(cfg.log_file)))
     return out
 
@@ -234,6 +240,11 @@ def build(demo: Path) -> Sandbox:
     sock_dir = short_sock_dir(demo, box)
     if sock_dir:
         box.master_defaults["sock_dir"] = sock_dir
+    box.master_defaults.update({
+        "api_port": port("DEMO_API_PORT", 28000),
+        "api_enable_clients": ["local", "local_async", "local_batch", "local_subset", "runner", "runner_async",
+                               "wheel"],
+        "external_auth": {"file": {"^filename": str(demo / USERS_FILE), DEMO_USER: [".*", "@runner", "@wheel"]}}})
     box.write_master_config()
     for m in MINIONS:
         box.write_minion_config(m)
@@ -270,6 +281,29 @@ def bring_up(box: Sandbox) -> None:
     run_shown("rx", "*", "test.ping")
     run_shown("rx", "*", "cmd.run", "uname -a")
 
+    say(f"Starting rx-api -d (REST API and dashboard) with a `{DEMO_USER}` user (file eauth, random password)")
+    add_demo_user(box.root)
+    cfg = box.cfg
+    try:
+        api = Daemon.detach("rx-api", [*box.command("rx-api"), "-c", str(box.master_dir)], cfg.api_pidfile,
+                            Path(cfg.api_log_file), timeout=MASTER_DEADLINE)
+    except StartError as exc:
+        raise DemoError(f"{exc}\n    If the port is taken, pick another: make demo DEMO_API_PORT=38000") from None
+    note(f"rx-api running, pid {api.pid}, on http://127.0.0.1:{cfg.api_port}/")
+
+
+def add_demo_user(demo: Path) -> None:
+    """The demo user with a fresh random password: hashed in the eauth file, in clear in a 0600 file to show."""
+    password = secrets.token_urlsafe(12)
+    done = subprocess.run([sys.executable, "-m", "rx.master.auth", "--add-user", DEMO_USER, "--file",
+                           str(demo / USERS_FILE), "--password-stdin"], input=password + "\n", capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        raise DemoError(f"could not add the demo user: {done.stderr.strip()}")
+    fd = os.open(demo / PASSWORD_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(password + "\n")
+
 
 def how_to_use(box: Sandbox) -> str:
     """What to type to keep using the sandbox."""
@@ -285,6 +319,10 @@ def how_to_use(box: Sandbox) -> str:
     rx 'web*' cmd.run 'id -un' --out json
     rx-key -L
     rx-run jobs.list_jobs
+
+    Dashboard and REST API (salt-api's routes): http://127.0.0.1:{box.cfg.api_port}/
+              user `{DEMO_USER}`, eauth `file`, password: {(box.root / PASSWORD_FILE).read_text().strip()}
+              (also in {shown(box.root / PASSWORD_FILE)})
 
     Configs:  {shown(box.master_dir / "master")}, {d}/{{{','.join(MINIONS)}}}/minion
     Logs:     {shown(box.cfg.log_file)}, {minion_log}
