@@ -93,6 +93,15 @@ def test_fun_labels_read_the_shared_list_no_more_once_it_is_full(tmp_path):
     assert labels("m.c") == c.OTHER and not (tmp_path / "funs").exists()
 
 
+def test_jid_time_keeps_a_bounded_cache():
+    """A worker reads the time of every return's jid: its cache of seconds must not grow with uptime (the
+    reliability soak found a worker's RSS growing by it)."""
+    from rx.master.metrics import recorder
+    for n in range(10 * recorder._SECONDS_KEPT):
+        assert jid_time(new_jid(1_700_000_000 + n)) == pytest.approx(1_700_000_000 + n, abs=1e-4)
+        assert len(recorder._SECONDS) <= recorder._SECONDS_KEPT
+
+
 def test_jid_time_reads_both_kinds_of_jid():
     assert jid_time(JidClock(None, 7).next(now=1_700_000_000.1234)) == pytest.approx(1_700_000_000.1234, abs=1e-4)
     assert jid_time(new_jid(1_700_000_000.5)) == pytest.approx(1_700_000_000.5, abs=1e-4)
