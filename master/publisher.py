@@ -22,6 +22,8 @@ _drops = RateLimitedLog(log)
 RELIST_SECONDS = 1.0
 """An unknown claim has the accepted keys listed again if they changed, or at most this often (a change
 within the file system's timestamp granularity is not seen as one)."""
+LEFT_MAX = 200_000
+"""Minions whose last-seen time the report keeps; past it the oldest are forgotten."""
 VERIFIED_MAX = 200_000
 """Claims remembered as verified (a reconnect storm checks each once); past it the memory starts over."""
 
@@ -40,6 +42,18 @@ class Presence:
         self._ids: dict[bytes, str] = {}
         self._version: object = None
         self._listed = 0.0
+        self._left, self._shown = self._previous()
+
+    def _previous(self) -> tuple[dict[str, float], set[str]]:
+        """Last-seen times from the report a previous publisher left: its connected minions were last seen
+        when it last wrote (a restarted master keeps telling when each minion was last connected)."""
+        try:
+            old = self._run(self.store.read())
+        except (StoreError, OSError):
+            return {}, set()
+        if old is None:
+            return {}, set()
+        return {**old.left, **{m: old.updated for m in old.minions}}, set()
 
     def _run(self, coro: Any) -> Any:
         return self.loop.run_until_complete(coro)
@@ -74,8 +88,16 @@ class Presence:
         return None
 
     def publish(self, minions: dict[str, dict]) -> None:
+        now = time.time()
+        for gone in self._shown - minions.keys():
+            self._left[gone] = now
+        for here in minions:
+            self._left.pop(here, None)
+        if len(self._left) > LEFT_MAX:
+            self._left = dict(sorted(self._left.items(), key=lambda kv: kv[1])[-LEFT_MAX:])
+        self._shown = set(minions)
         try:
-            self._run(self.store.publish(minions))
+            self._run(self.store.publish(minions, self._left))
         except OSError as exc:
             _drops(logging.ERROR, "cannot write the presence report: %s", exc)
 

@@ -19,8 +19,8 @@ import rx
 from rx.client.results import MasterUnreachable
 from rx.runners import BadRequest, NeedsConfirmation, RunnerContext
 
-__all__ = ["status", "up", "down", "present", "not_present", "joined", "not_joined", "alived", "not_alived",
-           "list_state", "list_not_state", "versions"]
+__all__ = ["status", "up", "down", "last_seen", "present", "not_present", "joined", "not_joined", "alived",
+           "not_alived", "list_state", "list_not_state", "versions"]
 
 OFFLINE, OLDER, SAME, NEWER, MASTER = "Minion offline", "Minion requires update", "Up to date", \
     "Minion newer than master", "Master"
@@ -144,6 +144,27 @@ async def list_not_state(ctx: RunnerContext, subset: Any = None) -> list[str]:
     wanted = _subset(subset)
     accepted = (await ctx.services().keys.listing())["accepted"]
     return sorted(m for m in accepted if m not in connected and (wanted is None or m in wanted))
+
+
+async def last_seen(ctx: RunnerContext, subset: Any = None) -> dict:
+    """When each accepted minion was last connected to this master, from live presence (nothing is sent to
+    them): `{id: {"up": true, "since": time it connected, "last_seen": now}}` for the connected ones, `{"up":
+    false, "since": null, "last_seen": time it was last connected}` for the others (`last_seen` null: not seen
+    since the presence report began).  Times are Unix seconds.  `subset`: only these ids.  rx only: Salt has
+    no such runner.
+
+    CLI example: rx-run manage.last_seen subset=web1,web2
+    """
+    from rx.master.services import MasterNotRunning
+    from rx.master.services.presence import PresenceService
+    try:
+        seen = await PresenceService(ctx.cfg.sock_dir).last_seen()
+    except MasterNotRunning as exc:
+        raise MasterUnreachable(str(exc)) from None
+    accepted = (await ctx.services().keys.listing())["accepted"]
+    wanted = _subset(subset)
+    never = {"up": False, "since": None, "last_seen": None}
+    return {m: seen.get(m, never) for m in sorted(accepted) if wanted is None or m in wanted}
 
 
 present = joined = alived = list_state

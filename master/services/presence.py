@@ -20,3 +20,16 @@ class PresenceService:
             raise MasterNotRunning("the master is not running on this host, so no minion is connected to it "
                                    "(no live presence report); start it with: rx-master -d")
         return report.minions
+
+    async def last_seen(self) -> dict[str, dict]:
+        """`{id: {"up": bool, "since": time connected or None, "last_seen": time or None}}` of every minion the
+        publisher has seen connected (up: now; down: when it was last connected, kept across master restarts);
+        MasterNotRunning if no running master reports it."""
+        report = await self.store.read()
+        if report is None or not report.live:
+            raise MasterNotRunning("the master is not running on this host, so it cannot tell when minions were "
+                                   "last connected (no live presence report); start it with: rx-master -d")
+        out = {m: {"up": False, "since": None, "last_seen": t} for m, t in report.left.items()}
+        out.update({m: {"up": True, "since": info.get("since"), "last_seen": report.updated}
+                    for m, info in report.minions.items()})
+        return out

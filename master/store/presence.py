@@ -28,6 +28,8 @@ class PresenceReport:
     updated: float = 0.0
     pid: int = 0
     """the publisher process that wrote it"""
+    left: dict[str, float] = field(default_factory=dict)
+    """`{id: time}` of minions not connected now: when the publisher last saw each connected (last seen)."""
 
     @property
     def live(self) -> bool:
@@ -44,8 +46,8 @@ class PresenceReport:
 
 
 class PresenceStore(Protocol):
-    async def publish(self, minions: dict[str, dict]) -> None:
-        """Replace the report with `minions` (by this process)."""
+    async def publish(self, minions: dict[str, dict], left: dict[str, float] | None = None) -> None:
+        """Replace the report with `minions` and `left` (by this process)."""
 
     async def read(self) -> PresenceReport | None:
         """The last report, or None if there is none."""
@@ -58,11 +60,11 @@ class FilePresenceStore:
         """The last report read and the file's (inode, mtime, size) then: readers that ask often (every
         client's lookup) decode the file once per change."""
 
-    async def publish(self, minions: dict[str, dict]) -> None:
+    async def publish(self, minions: dict[str, dict], left: dict[str, float] | None = None) -> None:
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as f:
-            f.write(encode({"pid": os.getpid(), "updated": time.time(), "minions": minions}))
+            f.write(encode({"pid": os.getpid(), "updated": time.time(), "minions": minions, "left": left or {}}))
         os.replace(tmp, self.path)
 
     async def read(self) -> PresenceReport | None:
@@ -77,7 +79,8 @@ class FilePresenceStore:
             return None
         try:
             data: Any = decode(raw)
-            report = PresenceReport(dict(data["minions"]), float(data["updated"]), int(data["pid"]))
+            report = PresenceReport(dict(data["minions"]), float(data["updated"]), int(data["pid"]),
+                                    {str(k): float(v) for k, v in dict(data.get("left") or {}).items()})
         except (DecodeError, KeyError, TypeError, ValueError):
             raise StoreError(f"the presence report {self.path} is corrupt (the publisher rewrites it within a "
                              "second of the next change)") from None

@@ -137,6 +137,10 @@ def test_a_minion_that_did_not_return_is_listed_with_the_reason(watched, dash):
     expect(page.locator(".counts")).to_have_text("1 of 2 returned, 1 ok, 0 failed, 1 did not return")
     page.locator(".job h2 a").click()
     expect(page.locator("li.result.missing[data-minion='m5'] pre")).to_contain_text("not connected")
+    page.goto(f"{dash.url}#/minions")
+    row = page.locator("tr[data-minion='m5']")
+    expect(row.locator("td").first).to_have_text("down")
+    expect(row.locator("td").last).to_have_text(re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$"))  # last seen
 
 
 def test_a_pending_key_is_accepted_after_its_fingerprint_is_shown(watched, dash):

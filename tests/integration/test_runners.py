@@ -62,16 +62,24 @@ def test_presence_follows_the_minions_connections_without_a_ping(fleet):
         assert out_json(fleet, "manage.not_present") == []
         assert jobs.drain(0.5) == [], "presence runners published a job"
 
+    before_kill = time.time()
     fleet.minions["m2"].kill()
     wait_for(lambda: present(fleet) == ["m1"], interval=0.2, what="m2 gone from presence after SIGKILL")
+    gone = time.time()
     for name in ("manage.not_present", "manage.not_alived", "manage.not_joined", "manage.list_not_state"):
         assert out_json(fleet, name) == ["m2"], name
+    seen = out_json(fleet, "manage.last_seen")
+    assert seen["m1"]["up"] is True and seen["m1"]["since"] <= before_kill
+    assert seen["m2"]["up"] is False and before_kill - 1 <= seen["m2"]["last_seen"] <= gone, (seen, before_kill, gone)
 
     fleet.stop_master()
     r = run(fleet, "manage.present")
     assert r.returncode == 5 and "master is not running" in r.stderr, (r.returncode, r.stderr)
     fleet.start_master()
     wait_for(lambda: present(fleet) == ["m1"], interval=0.2, what="m1 present again after the master restarted")
+    again = out_json(fleet, "manage.last_seen")
+    assert again["m2"] == seen["m2"], "a restarted master still knows when m2 was last connected"
+    assert again["m1"]["up"] is True
 
 
 def test_presence_outlives_a_key_rotation_and_follows_key_deletion(fleet):

@@ -36,6 +36,13 @@ export async function presentMinions(api) {
   return out && typeof out === "object" ? out : {};
 }
 
+/** {id: {up, since, last_seen}} of the accepted minions: when each was last connected (runner manage.last_seen:
+ * the publisher's presence, kept across master restarts; nothing is sent to the minions). */
+export async function lastSeen(api) {
+  const out = await api.runner("manage.last_seen", {});
+  return out && typeof out === "object" && !Array.isArray(out) ? out : {};
+}
+
 /** {id: grains} of the minions a target expression matches, by the master's matcher over its grains cache
  * (runner cache.grains); `tgt` "*" for all. */
 export async function cachedGrains(api, tgt = "*", tgtType = "glob") {

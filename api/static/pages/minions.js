@@ -1,28 +1,13 @@
 // The minion list: up or down (presence, from manage.present: nothing is sent to the minions), key state
-// (wheel key.list_all), os and ip (the master's grains cache, runner cache.grains), last seen.  The filter is a
+// (wheel key.list_all), os and ip (the master's grains cache, runner cache.grains), last seen (runner
+// manage.last_seen: when the publisher last saw each connected, kept across master restarts).  The filter is a
 // target expression matched by the master (cache.grains with tgt and tgt_type): the same matcher a job uses,
 // without publishing anything.
 
 import { clock, field, h, heading, replace } from "../dom.js";
-import { badge, byId, cachedGrains, failure, keyStates, presentMinions, targetTypeSelect } from "./common.js";
+import { badge, byId, cachedGrains, failure, keyStates, lastSeen, presentMinions, targetTypeSelect } from "./common.js";
 
-const SEEN_KEY = "rx.seen";
 const EVERY_MS = 10e3; // the list is read again this often while the page is open
-
-function lastSeen() {
-  try {
-    return JSON.parse(localStorage.getItem(SEEN_KEY) || "{}") || {};
-  } catch {
-    return {};
-  }
-}
-
-function remember(ids) {
-  const seen = lastSeen();
-  const now = Date.now();
-  for (const id of ids) seen[id] = now;
-  localStorage.setItem(SEEN_KEY, JSON.stringify(seen));
-}
 
 function osName(g) {
   if (!g || typeof g !== "object") return "";
@@ -38,7 +23,8 @@ function address(g, connected) {
 
 function row(id, key, present, grains, seen) {
   const up = present !== undefined;
-  const when = up ? "now" : seen ? clock(seen) : "not seen by this browser";
+  const last = seen && typeof seen.last_seen === "number" ? seen.last_seen : null;
+  const when = up ? "now" : last !== null ? clock(last) : "never (by this master)";
   return h("tr", { dataset: { minion: id } },
     h("th", { scope: "row" }, id),
     h("td", {}, key === "accepted" ? badge(up ? "up" : "down") : badge("-", "none")),
@@ -66,11 +52,9 @@ export function mount(ctx, main) {
     summary.textContent = "Loading…";
     try {
       const filtered = !(tgt.value.trim() === "*" && type.value === "glob");
-      const [keys, present, grains] = await Promise.all([
+      const [keys, present, grains, seen] = await Promise.all([
         keyStates(ctx.api), presentMinions(ctx.api).catch(() => ({})),
-        cachedGrains(ctx.api, tgt.value.trim() || "*", type.value)]);
-      remember(Object.keys(present));
-      const seen = lastSeen();
+        cachedGrains(ctx.api, tgt.value.trim() || "*", type.value), lastSeen(ctx.api).catch(() => ({}))]);
       const ids = filtered ? Object.keys(grains) : [...new Set([...Object.keys(keys), ...Object.keys(present)])];
       ids.sort(byId);
       const up = ids.filter((id) => present[id] !== undefined).length;
