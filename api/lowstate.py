@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl
 import yaml
 
 from rx.apiconfig import API_CLIENTS
+from rx.client.plainyaml import load_plain
 from rx.transport.ids import FUN_RE, TARGET_TYPES
 
 MAX_CHUNKS = 50
@@ -49,16 +50,6 @@ class RequestError(Exception):
 
 
 # ---------------------------------------------------------------- bodies
-
-class _NoAliasLoader(yaml.SafeLoader):
-    """safe_load without anchors and aliases: a few lines of aliases can stand for an exponentially large
-    document once serialised again (the "billion laughs")."""
-
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            raise yaml.YAMLError("YAML aliases (*name) are not accepted in a request body")
-        return super().compose_node(parent, index)
-
 
 def media_type(content_type: str | None) -> str:
     """`application/json; charset=utf-8` -> `application/json`."""
@@ -99,8 +90,8 @@ def _json(text: str) -> Any:
 
 def _yaml(text: str, what: str) -> Any:
     try:
-        return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader without aliases
-    except (yaml.YAMLError, RecursionError) as exc:
+        return load_plain(text)
+    except yaml.YAMLError as exc:
         raise RequestError(400, f"{what} is not valid YAML: {str(exc)[:200]}") from None
 
 
