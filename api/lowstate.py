@@ -51,6 +51,19 @@ class RequestError(Exception):
 
 # ---------------------------------------------------------------- bodies
 
+INLINE_JSON_BYTES = 64 * 1024
+INLINE_TEXT_BYTES = 4 * 1024
+"""Bodies rx-api parses on its event loop: JSON (C, about 10 ms a MiB) up to INLINE_JSON_BYTES, YAML and forms
+(pure Python, about 10 µs a byte: 64 KiB of YAML is most of a second) up to INLINE_TEXT_BYTES; larger ones are
+parsed in rx-api's few decoding threads, so a body sent before any login (/login, /run) cannot stall it."""
+
+
+def parse_inline(content_type: str | None, size: int) -> bool:
+    """Whether a body of this type and size is parsed on the event loop (else in a decoding thread)."""
+    kind = BODY_TYPES.get(media_type(content_type))
+    return size <= (INLINE_JSON_BYTES if kind == "json" else INLINE_TEXT_BYTES)
+
+
 def media_type(content_type: str | None) -> str:
     """`application/json; charset=utf-8` -> `application/json`."""
     return (content_type or "").split(";", 1)[0].strip().lower()
