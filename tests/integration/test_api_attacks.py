@@ -1,12 +1,13 @@
 """Attacks on rx-api as deployed (real rx-master, minions m1 and m2, the `rx-api` process), each one that worked
 before its fix: a YAML alias bomb in a form argument sent before any login (/run), YAML integers and dates
 Python cannot make (500s), a runner that never ends (event.watch, state.event) held for ever and kept running
-for a client that left, one user holding every event stream, and a regular-expression target that backtracks
-without end and holds a master worker for hours."""
+for a client that left, one user holding every event stream, idle connections using up rx-api's file
+descriptors, and a regular-expression target that backtracks without end and holds a master worker for hours."""
 
 from __future__ import annotations
 
 import json
+import resource
 import socket
 import urllib.parse
 from pathlib import Path
@@ -14,8 +15,9 @@ from typing import Iterator
 
 import pytest
 
+from rx.api.daemon import HEADER_SECONDS
 from rx.api.events.core import MAX_CLIENTS_PER_USER
-from tests.support.api import ApiServer, add_file_users, api_config
+from tests.support.api import ApiServer, add_file_users, api_config, other_config
 from tests.support.procs import wait_for
 from tests.support.sandbox import Sandbox
 
@@ -151,6 +153,35 @@ def test_one_user_cannot_take_every_event_stream(site):
     finally:
         for s in held:
             s.close()
+
+
+# ---------------------------------------------------------------- connections
+
+def test_many_idle_connections_do_not_leave_rx_api_without_file_descriptors(site, tmp_path):
+    """Slow clients are cut off after 15 s, but each holds a descriptor until then: with the usual soft limit of
+    1024 (systemd's default), 1,100 connections that send nothing made rx-api refuse everyone meanwhile."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 4096:
+        pytest.skip(f"the hard limit on open files is {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))  # what the rx-api started now inherits
+    try:
+        other = ApiServer.start(site.box, config_dir=other_config(site.box, tmp_path), log="rx-api-fds.log")
+    finally:  # this process needs room for the connections itself
+        ours = soft if soft == resource.RLIM_INFINITY or soft >= 4096 else 4096
+        resource.setrlimit(resource.RLIMIT_NOFILE, (ours, hard))
+    idle = []
+    try:
+        for _ in range(1100):
+            try:
+                idle.append(socket.create_connection(("127.0.0.1", other.port), timeout=2))
+            except OSError:
+                break
+        assert len(idle) > 1024  # before: answered only once they were cut off, HEADER_SECONDS later
+        assert other.call("GET", "/", auth=False, timeout=HEADER_SECONDS - 5).status == 200
+    finally:
+        for s in idle:
+            s.close()
+        other.stop()
 
 
 # ---------------------------------------------------------------- targets (last: before its fix it hangs a worker)
