@@ -27,13 +27,10 @@ LONG_ID = "web01-prod-eu-west-1.example.internal"
 
 
 class Site:
+    """The daemons, and the audit log and raw connections to rx-api."""
+
     def __init__(self, box: Sandbox, api: ApiServer) -> None:
         self.box, self.api, self.cfg = box, api, box.cfg
-
-    def as_user(self, name: str, password: str) -> ApiServer:
-        other = ApiServer(self.box, self.api.port, self.api.daemon)
-        other.login(name, password)
-        return other
 
     def lines(self, **fields: object) -> list[dict]:
         lines = [json.loads(line) for line in Path(self.cfg.audit_log_file).read_text().splitlines()]
@@ -136,7 +133,7 @@ def test_a_runner_is_stopped_when_its_client_goes_away(site):
 def test_one_user_cannot_take_every_event_stream(site):
     """MAX_CLIENTS streams in all, and nothing per user: one login could hold them all (and rx-api's file
     descriptors), and a WebSocket that never said it was ready was not even counted."""
-    bob = site.as_user("bob", BOB)
+    bob = site.api.as_user("bob", BOB)
     auth = b"X-Auth-Token: " + bob.token.encode() + b"\r\n"
     held = [site.connect(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                          b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" + auth + b"\r\n")]
@@ -190,7 +187,7 @@ def test_a_regex_target_that_backtracks_is_refused_instead_of_holding_a_master_w
     """Any user (bob may run test.ping on m1 only) could send a pcre target the master expands before it checks
     the rights: `(.*)*@` against a 37-character minion id backtracks for hours in a master worker."""
     site.box.preaccept(LONG_ID)
-    bob = site.as_user("bob", BOB)
+    bob = site.api.as_user("bob", BOB)
     try:
         for chunk in ({"tgt": "(.*)*@", "tgt_type": "pcre"}, {"tgt": "m1 or E@(.*)*@", "tgt_type": "compound"}):
             answer = bob.call("POST", "/", [{"client": "local", "fun": "test.ping", **chunk}], timeout=60)
