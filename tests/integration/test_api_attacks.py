@@ -1,11 +1,13 @@
 """Attacks on rx-api as deployed (real rx-master, minions m1 and m2, the `rx-api` process), each one that worked
 before its fix: a YAML alias bomb in a form argument sent before any login (/run), YAML integers and dates
 Python cannot make (500s), a runner that never ends (event.watch, state.event) held for ever and kept running
-for a client that left, one user holding every event stream, idle connections using up rx-api's file
-descriptors, and a regular-expression target that backtracks without end and holds a master worker for hours."""
+for a client that left, one user holding every event stream, a lockout escaped by spelling the name otherwise,
+idle connections using up rx-api's file descriptors, and a regular-expression target that backtracks without
+end and holds a master worker for hours."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import resource
 import socket
@@ -150,6 +152,29 @@ def test_one_user_cannot_take_every_event_stream(site):
     finally:
         for s in held:
             s.close()
+
+
+# ---------------------------------------------------------------- logins
+
+def test_a_lockout_holds_for_every_spelling_of_the_name(site):
+    """Failures were counted per name as typed: against a back end that ignores case (LDAP, sssd), each of the
+    2**n spellings of a name got its own auth_failures_max guesses a minute, from as many addresses."""
+    body = {"username": "carol", "password": "guess", "eauth": "file"}
+    for n in range(site.cfg.auth_failures_max):
+        status, _headers, _answer = _login_from(site, f"127.0.3.{n + 1}", body)
+        assert status == 401
+    status, _headers, answer = _login_from(site, "127.0.3.100", {**body, "username": "CaRoL"})
+    assert status == 429 and b"too many failed logins" in answer
+
+
+def _login_from(site: Site, source: str, body: dict) -> tuple[int, dict, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", site.api.port, timeout=60, source_address=(source, 0))
+    try:
+        conn.request("POST", "/login", body=json.dumps(body), headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        return resp.status, dict(resp.getheaders()), resp.read()
+    finally:
+        conn.close()
 
 
 # ---------------------------------------------------------------- connections
