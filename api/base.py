@@ -15,8 +15,10 @@ error shape), never a stack trace.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -25,7 +27,7 @@ import yaml
 
 from rx.api.context import ApiContext
 from rx.api.events.handlers import redact_uri
-from rx.api.lowstate import TOKEN_RE, RequestError, decode_body
+from rx.api.lowstate import TOKEN_RE, RequestError, decode_body, parse_inline
 from rx.master.services.auth import AuthError, Principal
 
 log = logging.getLogger("rx.api")
@@ -34,8 +36,10 @@ COOKIE = "session_id"
 """salt-api's session cookie name (it holds the token)."""
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 CORS_HEADERS = "Content-Type, X-Auth-Token, X-Requested-With, Authorization, Last-Event-ID"
-INLINE_DECODE_BYTES = 64 * 1024
-"""Bodies up to this are parsed on the event loop; larger ones in a thread."""
+DECODERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="rx-api-decode")
+"""Where bodies too big to parse on the event loop are parsed (rx.api.lowstate.parse_inline): two threads at
+most, so bodies sent before any login neither starve the loop of the GIL nor hold the default executor's
+threads (logins check passwords there)."""
 CHUNK_SLACK = 1024 * 1024
 """How far past max_request_body_size tornado's own check sits (a chunk declared larger than this is its 400)."""
 ANONYMOUS = Principal("-", "-")
@@ -169,9 +173,10 @@ class BaseHandler(tornado.web.RequestHandler):
         self.ctx.stats.bytes_read += len(self.body)
         body, ctype = bytes(self.body), self.request.headers.get("Content-Type")
         try:
-            if len(body) <= INLINE_DECODE_BYTES:
+            if parse_inline(ctype, len(body)):
                 return decode_body(ctype, body, lowstate=lowstate)
-            return await asyncio.to_thread(decode_body, ctype, body, lowstate=lowstate)
+            return await asyncio.get_running_loop().run_in_executor(
+                DECODERS, functools.partial(decode_body, ctype, body, lowstate=lowstate))
         except RequestError as exc:
             raise ApiError(exc.status, exc.message) from None
 

@@ -18,6 +18,7 @@ salt-api passes them.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable
@@ -26,7 +27,7 @@ from rx.api.lowstate import Low, RequestError, number
 from rx.api.wheel import WHEEL
 from rx.client import saltshape as shape
 from rx.client.results import BadRequest, PermissionDenied, Published
-from rx.client.runner import salt_style_args
+from rx.client.runner import ASYNC_LINES_MAX, salt_style_args
 from rx.client.runnerload import check_args
 from rx.master.services.auth import NotPermitted, Principal
 from rx.modules import CONTEXT_PARAM, CommandError, Result
@@ -45,9 +46,10 @@ CLIENT_DOCS = {
                    "per minion in the answer's list",
     "runner": "a runner (docs/runners.md), after the `@runner` right: what it returns (`full_return`: `{tag, "
               "data: {fun, jid, user, fun_args, return, success}}`; one that fails returns `ERROR: ...`, success "
-              "false). Options: timeout",
+              "false). Options: timeout. It is stopped after `max_wait_seconds` (or `timeout` if longer), and when "
+              "the client goes away (event.watch, state.event run until stopped)",
     "runner_async": "a runner in the background, recorded as a job the user owns: `{tag, jid}` (its return: "
-                    "GET /jobs/<jid>)",
+                    "GET /jobs/<jid>); stopped after `max_wait_seconds` (or `timeout` if longer)",
     "wheel": "a wheel function (below), after the `@wheel` right: `{tag, data: {fun, jid, tag, user, fun_args, "
              "return, success}}`",
 }
@@ -165,16 +167,23 @@ async def _runner(ctx: "ApiContext", low: Low, caller: Caller) -> Any:
     func = ctx.runners.registry.resolve(fun)
     args, kwargs = bind(func, fun, low)
     authorize(ctx.auth.authorize_runner, caller.who, fun, args, kwargs)
+    timeout = number(low.options, "timeout")
+    limit = max(timeout or 0.0, ctx.cfg.max_wait_seconds)  # event.watch and the like run until stopped
     if low.client == "runner_async":
-        jid = await ctx.runners.start(fun, args, kwargs, timeout=number(low.options, "timeout"),
-                                      user=caller.who.owner)
+        jid = await ctx.runners.start(fun, args, kwargs, timeout=timeout, user=caller.who.owner, limit=limit)
         return {"tag": f"rx/job/{jid}", "jid": jid}
     lines: list[str] = []
     success = True
+
+    def keep(line: str) -> None:
+        if len(lines) < ASYNC_LINES_MAX:
+            lines.append(line)
     try:
-        value = await ctx.runners.call(fun, args, kwargs, timeout=number(low.options, "timeout"), emit=lines.append)
+        value = await asyncio.wait_for(ctx.runners.call(fun, args, kwargs, timeout=timeout, emit=keep), limit)
     except CommandError as exc:  # the runner failed in a way it explains: its answer, as Salt's runner client says
         value, success = f"ERROR: {fun}: {exc}", False
+    except asyncio.TimeoutError:
+        value, success = lines or f"ERROR: {fun}: still running after {limit:g}s (max_wait_seconds): stopped", False
     if isinstance(value, Result):
         value, success = value.value, value.retcode == 0
     elif value is None and lines:

@@ -6,7 +6,8 @@ checks the rules that keep it safe: TLS on any address but loopback unless `disa
 certificate and key, a free port.  It publishes every job with the user's token, so the master's workers
 check the rights; the master need not run for rx-api to start (those requests are 503 until it does).
 Bounds against slow clients: headers must arrive within HEADER_SECONDS, a body within BODY_SECONDS; a
-connection idle that long is closed; bodies are at most `max_request_body_size`.
+connection idle that long is closed; bodies are at most `max_request_body_size`; the soft limit on open files
+is raised (OPEN_FILES) so that many such clients do not leave rx-api without descriptors.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import resource
 import signal
 import socket
 import ssl
@@ -36,6 +38,10 @@ BODY_SECONDS = 30.0
 """A request body must arrive within this."""
 MAX_HEADER_BYTES = 64 * 1024
 STOP_SECONDS = 5.0
+OPEN_FILES = 65536
+"""File descriptors rx-api asks for (its soft limit is raised to this, within the hard limit): every client holds
+one until it is served or cut off, and a soft limit of 1024 (systemd's default) is 1024 idle connections away
+from refusing everyone."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +96,7 @@ async def serve(cfg: MasterConfig, context: ssl.SSLContext | None, extra_routes:
     from rx.api.context import STATIC_DIR, open_context
     from rx.api.base import authenticate
     from rx.api.events import event_routes, open_hub
+    raise_open_files()
     ctx = open_context(cfg, static_dir=Path(static_dir) if static_dir else STATIC_DIR)
     hub = open_hub(cfg, auth=ctx.auth)
     routes = [*event_routes(hub, authenticate), *extra_routes]
@@ -119,6 +126,14 @@ async def serve(cfg: MasterConfig, context: ssl.SSLContext | None, extra_routes:
             log.warning("rx-api: connections still open after %gs; closing anyway", STOP_SECONDS)
         await ctx.aclose()
         log.warning("rx-api stopped")
+
+
+def raise_open_files(wanted: int = OPEN_FILES) -> None:
+    """Raise the soft limit on open files to `wanted` (or the hard limit, if lower); never lower it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -34,6 +34,11 @@ class LowstateHandler(BaseHandler):
     """A handler that runs lowstate chunks for the request's user."""
 
     _caller: clients.Caller | None = None
+    _gone = False
+
+    def initialize(self) -> None:
+        super().initialize()
+        self._calls: set[asyncio.Future] = set()
 
     async def caller(self) -> clients.Caller:
         """The request's user (authenticated once per request)."""
@@ -62,12 +67,32 @@ class LowstateHandler(BaseHandler):
         for chunk, low in zip(raw, lows):
             caller, temporary = (session, "") if session is not None else await self.inline_caller(chunk)
             try:
-                answer = await guarded(clients.run(self.ctx, low, caller))
+                answer = await guarded(self.unless_gone(clients.run(self.ctx, low, caller)))
             finally:
                 if temporary:
                     await self.ctx.auth.revoke(temporary, source=caller.source)
             out.extend(answer) if isinstance(answer, clients.Spread) else out.append(answer)
         return out
+
+    async def unless_gone(self, call: Any) -> Any:
+        """Await a chunk's call, stopped when the client goes away: a job's wait or a runner (event.watch)
+        keeps nothing running for a client that is gone."""
+        task = asyncio.ensure_future(call)
+        self._calls.add(task)
+        try:
+            return await task
+        except asyncio.CancelledError:
+            if not self._gone:
+                raise
+            raise ApiError(499, "the client closed the connection before the answer") from None
+        finally:
+            self._calls.discard(task)
+
+    def on_connection_close(self) -> None:
+        self._gone = True
+        for task in list(self._calls):
+            task.cancel()
+        super().on_connection_close()
 
     async def inline_caller(self, chunk: dict) -> tuple[clients.Caller, str]:
         """The caller a /run chunk names (its token, or a login for this request only: that token is revoked

@@ -20,6 +20,7 @@ from urllib.parse import parse_qsl
 import yaml
 
 from rx.apiconfig import API_CLIENTS
+from rx.client.plainyaml import load_plain
 from rx.transport.ids import FUN_RE, TARGET_TYPES
 
 MAX_CHUNKS = 50
@@ -50,14 +51,17 @@ class RequestError(Exception):
 
 # ---------------------------------------------------------------- bodies
 
-class _NoAliasLoader(yaml.SafeLoader):
-    """safe_load without anchors and aliases: a few lines of aliases can stand for an exponentially large
-    document once serialised again (the "billion laughs")."""
+INLINE_JSON_BYTES = 64 * 1024
+INLINE_TEXT_BYTES = 4 * 1024
+"""Bodies rx-api parses on its event loop: JSON (C, about 10 ms a MiB) up to INLINE_JSON_BYTES, YAML and forms
+(pure Python, about 10 µs a byte: 64 KiB of YAML is most of a second) up to INLINE_TEXT_BYTES; larger ones are
+parsed in rx-api's few decoding threads, so a body sent before any login (/login, /run) cannot stall it."""
 
-    def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            raise yaml.YAMLError("YAML aliases (*name) are not accepted in a request body")
-        return super().compose_node(parent, index)
+
+def parse_inline(content_type: str | None, size: int) -> bool:
+    """Whether a body of this type and size is parsed on the event loop (else in a decoding thread)."""
+    kind = BODY_TYPES.get(media_type(content_type))
+    return size <= (INLINE_JSON_BYTES if kind == "json" else INLINE_TEXT_BYTES)
 
 
 def media_type(content_type: str | None) -> str:
@@ -99,8 +103,8 @@ def _json(text: str) -> Any:
 
 def _yaml(text: str, what: str) -> Any:
     try:
-        return yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader without aliases
-    except (yaml.YAMLError, RecursionError) as exc:
+        return load_plain(text)
+    except yaml.YAMLError as exc:
         raise RequestError(400, f"{what} is not valid YAML: {str(exc)[:200]}") from None
 
 

@@ -23,8 +23,10 @@ class UsageError(Exception):
 def parse_value(text: str) -> Any:
     """A CLI argument as a YAML scalar (so 1 is an int, true a bool); anything else stays a string."""
     import yaml
+
+    from rx.client.plainyaml import load_plain  # text from rx-api's users too: no aliases, bounded integers
     try:
-        value = yaml.safe_load(text)
+        value = load_plain(text)
     except yaml.YAMLError:
         return text
     if type(value) is int and not _DECIMAL.fullmatch(text.strip()):

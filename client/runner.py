@@ -90,8 +90,9 @@ class AsyncRunnerClient:
         return await self.start(fun, args, kwargs, timeout=timeout, confirm=confirm, user=user)
 
     async def start(self, fun: str, args: list, kwargs: dict, *, timeout: float | None = None, confirm: bool = False,
-                    user: str = "") -> str:
-        """`cmd_async` with the arguments taken exactly as given."""
+                    user: str = "", limit: float | None = None) -> str:
+        """`cmd_async` with the arguments taken exactly as given; `limit`: the job is stopped after that many
+        seconds (rx-api's ceiling: a user's runner never runs for ever)."""
         self.check(fun, args, kwargs)
         from rx.master.services import open_services
         from rx.master.services.runner_jobs import RunnerJobs
@@ -101,12 +102,13 @@ class AsyncRunnerClient:
         finally:
             services.close()
         _spawn({"config_dir": self.cfg.config_dir, "jid": job.jid, "fun": fun,
-                "arg": args, "kwarg": kwargs, "timeout": timeout, "confirm": confirm})
+                "arg": args, "kwarg": kwargs, "timeout": timeout, "confirm": confirm, "limit": limit})
         return job.jid
 
     async def run_job(self, jid: str, fun: str, args: list, kwargs: dict, *, timeout: float | None,
-                      confirm: bool) -> None:
-        """Run a recorded runner job and store its return (what the background process does)."""
+                      confirm: bool, limit: float | None = None) -> None:
+        """Run a recorded runner job and store its return (what the background process does); stopped after
+        `limit` seconds when given (its return: the lines it printed, else an error)."""
         from rx.master.services import UnknownJob, open_services
         from rx.master.services.runner_jobs import RunnerJobs
         lines: list[str] = []
@@ -115,12 +117,14 @@ class AsyncRunnerClient:
             if len(lines) < ASYNC_LINES_MAX:
                 lines.append(line)
         try:
-            value, retcode = await self.call(fun, args, kwargs, timeout=timeout, confirm=confirm, jid=jid,
-                                             emit=keep), 0
+            value, retcode = await asyncio.wait_for(self.call(fun, args, kwargs, timeout=timeout, confirm=confirm,
+                                                              jid=jid, emit=keep), limit), 0
             if isinstance(value, Result):
                 value, retcode = value.value, value.retcode
             elif value is None and lines:
                 value = lines
+        except asyncio.TimeoutError:
+            value, retcode = lines or f"ERROR: {fun}: still running after {limit:g}s: stopped", 1
         except Exception as exc:
             value, retcode = f"ERROR: {fun}: {exc}", getattr(exc, "exit_code", 1) or 1
         services = open_services(self.cfg)

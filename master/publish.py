@@ -18,14 +18,17 @@ from __future__ import annotations
 
 import hmac
 import logging
+import signal
+import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from rx.master.access import Refused, principal_of, record
 from rx.master.context import WorkerContext, error, store_log
 from rx.master.services.auth import ROOT, NotPermitted, Principal
 from rx.master.store import JobExists, JobRecord, ReturnsLost, StoreError, UnknownJob
-from rx.targeting import MinionFacts, TargetError, compile_target, expand_nodegroups
+from rx.targeting import MinionFacts, Target, TargetError, compile_target, expand_nodegroups
 from rx.transport.errors import ErrorKind, ProtocolError
 from rx.transport.codec import encode
 from rx.transport.events import JobNewEvent
@@ -37,6 +40,10 @@ from rx.transport.topics import BROADCAST, bucket
 
 log = logging.getLogger("rx.master.handlers")
 
+TARGET_SECONDS = 2.0
+"""Longest the expansion of one target over the accepted minions may take: a regular expression that
+backtracks without end (pcre `(.*)*@` on a 40-character id runs for hours) is refused past it, instead of
+holding the worker, and so every publish, preview and return it serves."""
 LOOKUP_REPLY_BYTES = 8 * 1024 * 1024
 """Returns past this many encoded bytes go to the next `lookup` reply (always one at least: a return is
 at most 12 MB, under the 16 MB frame limit)."""
@@ -63,8 +70,35 @@ async def match(ctx: WorkerContext, tgt: str | list, tgt_type: str, delimiter: s
     grains = await ctx.stores.grains.get_many(ids) if target.uses_grains else {}
     pillars = await ctx.pillar.cache.get_many(ids) if target.uses_pillar and ctx.pillar is not None else {}
     facts = [MinionFacts(i, grains.get(i), pillars.get(i)) for i in ids]
-    minions, no_grains = target.select(facts)
+    minions, no_grains = select_within(target, facts, TARGET_SECONDS)
     return Expected(tgt, tgt_type, minions, no_grains)
+
+
+class _TooSlow(Exception):
+    pass
+
+
+def _expired(signum: int, frame: Any) -> None:
+    raise _TooSlow()
+
+
+def select_within(target: Target, facts: list[MinionFacts], seconds: float) -> tuple[list[str], list[str]]:
+    """`target.select(facts)`, or TargetError once it has run `seconds`: a timer signal interrupts it (Python's
+    regular expressions check for signals as they backtrack).  Unbounded outside the main thread (no signals)."""
+    if threading.current_thread() is not threading.main_thread():
+        return target.select(facts)
+    previous = signal.signal(signal.SIGALRM, _expired)
+    try:
+        try:
+            signal.setitimer(signal.ITIMER_REAL, seconds)
+            return target.select(facts)
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+    except _TooSlow:
+        signal.signal(signal.SIGALRM, previous)
+        raise TargetError(f"the target took more than {seconds:g}s to match the accepted minions (a regular "
+                          "expression that backtracks, such as (.*)*x?): refused") from None
 
 
 def _root_key_ok(ctx: WorkerContext, load: dict) -> bool:

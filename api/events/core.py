@@ -35,6 +35,9 @@ CLIENT_MAX_BYTES = 32 << 20
 """Bytes of encoded events one client may have waiting before it is dropped."""
 MAX_CLIENTS = 1000
 """Streams one rx-api serves at once; one more is refused (503) rather than let memory grow without bound."""
+MAX_CLIENTS_PER_USER = 50
+"""Streams one user may hold at once (a dashboard tab holds one): one user cannot take every stream (and the
+file descriptors behind them) from the others."""
 OWNERS_MAX = 100_000
 """Jobs whose owner the hub remembers (to route their returns)."""
 NOTICE_PREFIX = "rx/api/"
@@ -56,7 +59,7 @@ NOTICES = (
 
 
 class TooManyClients(Exception):
-    """The hub already serves MAX_CLIENTS streams."""
+    """The hub already serves MAX_CLIENTS streams, or MAX_CLIENTS_PER_USER of this user's."""
 
 
 @dataclass(eq=False)
@@ -168,7 +171,8 @@ class HubCore:
 
     def __init__(self, *, replay: int = 5000, client_queue: int = 10000, salt_tags: bool = False,
                  first_id: int | None = None, ring_bytes: int = RING_MAX_BYTES,
-                 client_bytes: int = CLIENT_MAX_BYTES, max_clients: int = MAX_CLIENTS) -> None:
+                 client_bytes: int = CLIENT_MAX_BYTES, max_clients: int = MAX_CLIENTS,
+                 max_per_user: int = MAX_CLIENTS_PER_USER) -> None:
         self.replay = replay
         self.client_queue = client_queue
         self.salt_tags = salt_tags
@@ -178,6 +182,7 @@ class HubCore:
         self.ring_max_bytes = ring_bytes
         self.client_bytes = client_bytes
         self.max_clients = max_clients
+        self.max_per_user = max_per_user
         self.owners: OrderedDict[str, str] = OrderedDict()
         self.clients: tuple[Client, ...] = ()
         self.bus_up = False
@@ -242,9 +247,8 @@ class HubCore:
                hangup: Callable[[], None], now: float | None = None) -> tuple[Client, list[Record]]:
         """A new client, and what it gets before the live events: a gap notice if `last_id` is not in the
         window, the records after `last_id` it may see, a notice if the bus is down.  TooManyClients when
-        `max_clients` streams are open."""
-        if len(self.clients) >= self.max_clients:
-            raise TooManyClients(f"rx-api serves {self.max_clients} event streams already; try again later")
+        `max_clients` streams, or `max_per_user` of this user's, are open."""
+        self.room(access)
         client = Client(access, prefixes, self.client_queue, self.client_bytes, notify, hangup)
         now = time.time() if now is None else now
         first: list[Record] = []
@@ -265,6 +269,13 @@ class HubCore:
         self.clients = (*self.clients, client)
         self.counts["served"] += 1
         return client, first
+
+    def room(self, access: Access) -> None:
+        """TooManyClients unless one more stream may open for this user."""
+        if len(self.clients) >= self.max_clients:
+            raise TooManyClients(f"rx-api serves {self.max_clients} event streams already; try again later")
+        if sum(c.access.owner == access.owner for c in self.clients) >= self.max_per_user:
+            raise TooManyClients(f"{access.owner} has {self.max_per_user} event streams open already: close one")
 
     def detach(self, client: Client) -> None:
         self.clients = tuple(c for c in self.clients if c is not client)

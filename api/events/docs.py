@@ -116,6 +116,10 @@ other client is slowed. A burst larger than the queue drops the clients that can
 default (10,000 events) is far above what the bus carries in the time a client needs to read. The replay
 window keeps at most `api_event_replay` events and {core.RING_MAX_BYTES >> 20} MiB.
 
+One rx-api serves at most {core.MAX_CLIENTS} streams, and one user at most {core.MAX_CLIENTS_PER_USER} of them (/events
+and WebSockets together; a WebSocket counts from its handshake, before it says it is ready): one more is a 503,
+so a single login cannot take every stream, or the file descriptors behind them, from the others.
+
 When rx-master stops or restarts, rx-api keeps running: every client gets `rx/api/bus` `state: lost`, rx-api
 subscribes again as soon as the bus answers, and they get `state: back`.
 """,

@@ -262,8 +262,10 @@ class EventSocket(_Stream, tornado.websocket.WebSocketHandler):
         self.who = await authenticated(self, self.authenticate, token)
         self._params = stream_params(self)
         self._formatted = "format_events" in self.request.query_arguments
-        if len(self.hub.clients) >= self.hub.max_clients:
-            raise tornado.web.HTTPError(503, reason=f"rx-api serves {self.hub.max_clients} event streams already")
+        try:
+            self.hub.room(self.hub.access(self.who))
+        except TooManyClients as exc:
+            raise tornado.web.HTTPError(503, reason=str(exc)) from None
         await super().get(token)
 
     @property
@@ -275,14 +277,19 @@ class EventSocket(_Stream, tornado.websocket.WebSocketHandler):
         return 4096
 
     def open(self, *args: Any, **kwargs: Any) -> None:
-        pass
+        """The stream is attached (and counted) at once; it is sent once the client says it is ready (a client
+        that never does is dropped when its queue fills, as a slow one)."""
+        try:
+            self._first: list[Record] = self._attach(*self._params)
+        except TooManyClients:
+            self.close(1013, "too many event streams")
 
     def on_message(self, message: str | bytes) -> None:
         self._messages += 1
         if self._messages > MAX_CLIENT_MESSAGES:
             self.close(1008, "too many messages")
             return
-        if message == wire.WS_READY and self._task is None:
+        if message == wire.WS_READY and self._task is None and self.client is not None:
             self._task = asyncio.get_running_loop().create_task(self._pump())
         self._send_text(wire.WS_ACK)
 
@@ -295,11 +302,7 @@ class EventSocket(_Stream, tornado.websocket.WebSocketHandler):
 
     async def _pump(self) -> None:
         view = FormattedView() if self._formatted else None
-        try:
-            got: list[Record] | str = self._attach(*self._params)
-        except TooManyClients:
-            self.close(1013, "too many event streams")
-            return
+        got: list[Record] | str = self._first
         try:
             while not isinstance(got, str):
                 last = None
@@ -334,3 +337,4 @@ class EventSocket(_Stream, tornado.websocket.WebSocketHandler):
 
     def on_close(self) -> None:
         self._went()
+        self._detach()  # a client that closes before it is ready has no pump to detach it

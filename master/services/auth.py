@@ -174,7 +174,8 @@ class AuthService:
         source) hold; LoginFailed otherwise (the same words for an unknown user and a wrong password)."""
         now = self.clock()
         who = Principal(username, eauth, (), source)
-        keys = [f"user:{eauth}:{username}"] + ([f"source:{source}"] if source else [])
+        # the name casefolded: a back end that ignores case (LDAP, sssd) must not give each spelling its own count
+        keys = [f"user:{eauth}:{username.casefold()}"] + ([f"source:{source}"] if source else [])
         until = await self.tokens.locked_until(keys, now)
         if until > now:
             self.audit(who, "login", "locked", reason=f"locked out for {until - now:.0f} more seconds")

@@ -100,6 +100,12 @@ class ApiServer:
         self.token = entry["token"]
         return entry
 
+    def as_user(self, username: str, password: str, eauth: str = "file") -> "ApiServer":
+        """Another client of the same rx-api, logged in as that user."""
+        other = ApiServer(self.box, self.port, self.daemon)
+        other.login(username, password, eauth)
+        return other
+
     def stop(self) -> None:
         self.daemon.stop()
 

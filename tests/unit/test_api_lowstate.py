@@ -7,8 +7,9 @@ import json
 
 import pytest
 
-from rx.api.lowstate import (MAX_CHUNKS, MAX_DEPTH, Credentials, Low, RequestError, check_shape, chunks, credentials,
-                             decode_body, enabled_check, number, parse_low)
+from rx.api.lowstate import (INLINE_JSON_BYTES, INLINE_TEXT_BYTES, MAX_CHUNKS, MAX_DEPTH, Credentials, Low,
+                             RequestError, check_shape, chunks, credentials, decode_body, enabled_check, number,
+                             parse_inline, parse_low)
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
@@ -27,6 +28,9 @@ DECODED = [
     (FORM, b"fun=test.kwarg&kwarg=%7Ba%3A+1%7D", {"fun": "test.kwarg", "kwarg": {"a": 1}}),
     (FORM, b"tgt=a&tgt=b", {"tgt": ["a", "b"]}),
     (FORM, b"mode=0644", {"mode": "0644"}),
+    (FORM, b"fun=test.echo&arg=%26a+%5B1%5D%2C+%2Aa", {"fun": "test.echo", "arg": ["&a [1], *a"]}),  # alias: text
+    (FORM, b"fun=test.echo&arg=" + b"1%3A" * 200 + b"1", {"fun": "test.echo", "arg": ["1:" * 200 + "1"]}),
+    (YAML, b"- 0b" + b"1" * 64, [2 ** 64 - 1]),
     (JSON, b"", None),
 ]
 
@@ -56,9 +60,22 @@ REFUSED_BODIES = [
     (YAML, b"a: !!binary aGVsbG8=", 400, "bytes value"),
     (YAML, b"a: !!python/object:os.system {}", 400, "not valid YAML"),
     (YAML, b"a: [", 400, "not valid YAML"),
+    (YAML, b"a: " + b"9" * 5000, 400, "out of range"),
+    (YAML, b"a: " + b"1:" * 20_000 + b"1", 400, "out of range"),  # base 60: quadratic to compute
+    (YAML, b"a: 2001-02-30", 400, "not valid YAML"),
+    (YAML, b"[" * 5000 + b"]" * 5000, 400, "not valid YAML"),
     (FORM, b"kwarg=%5B1%5D", 400, "kwarg must be a YAML mapping"),
     (FORM, b"&".join(b"k%d=1" % i for i in range(2000)), 400, "form body is not valid"),
 ]
+
+
+@pytest.mark.parametrize("ctype,size,inline", [
+    (JSON, INLINE_JSON_BYTES, True), (JSON, INLINE_JSON_BYTES + 1, False), ("text/plain", 10_000, True),
+    (YAML, INLINE_TEXT_BYTES, True), (YAML, INLINE_TEXT_BYTES + 1, False), (YAML, 10_000, False),
+    (FORM, 10_000, False), ("application/xml", 10, True),
+])
+def test_only_small_or_json_bodies_are_parsed_on_the_event_loop(ctype, size, inline):
+    assert parse_inline(ctype, size) is inline
 
 
 @pytest.mark.parametrize("ctype,body,status,words", REFUSED_BODIES)
