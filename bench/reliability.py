@@ -18,6 +18,7 @@ import time
 from typing import Any, Callable
 
 from rx.client.local import LocalClient
+from rx.client.results import MasterUnreachable
 from tests.support.procs import children_of, comm, is_running, rss_kb, wait_for
 from tests.support.sandbox import master_child, stored_returns
 
@@ -31,8 +32,13 @@ SAMPLE_EVERY = 5.0
 
 
 def _all_answer(box: BenchSandbox, ids: list[str]) -> bool:
-    with LocalClient(cfg=box.cfg) as c:
-        return c.cmd("*", "test.ping", timeout=2) == {m: True for m in ids}
+    """Whether every minion answers a ping; False while the master is not up yet (after a kill -9 its old
+    sockets are still on disk until the new master replaces them, so "ready" can come early)."""
+    try:
+        with LocalClient(cfg=box.cfg) as c:
+            return c.cmd("*", "test.ping", timeout=2) == {m: True for m in ids}
+    except MasterUnreachable:
+        return False
 
 
 def _recovery(box: BenchSandbox, ids: list[str], how: str) -> float:
