@@ -565,7 +565,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--throughput-size", type=int, help="swarm size for returns/s (default 1000)")
     p.add_argument("--throughput-jobs", type=int, default=10, help="jobs published at once for returns/s")
     p.add_argument("--reliability-minions", type=int, default=20, help="real minions for the reliability section")
-    p.add_argument("--soak", type=float, help="seconds of the reliability soak (default 600; --quick 60)")
+    p.add_argument("--soak", type=float, help="seconds of the reliability soak (default 1800: a worker warms up for ~10 min; --quick 60)")
     p.add_argument("--events", default="5000,20,10", help="api_events: events/s, SSE clients, seconds")
     p.add_argument("--dev-install", action="store_true",
                    help="time the CLI from this interpreter (editable install) instead of a clean bench/.rxvenv")
@@ -582,7 +582,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     a.storm_runs = a.storm_runs or (1 if a.quick else 3)
     a.real = ints(a.real) if a.real else ([10] if a.quick else [10, 50])
     a.runs = a.runs or (3 if a.quick else 5)
-    a.soak = a.soak or (60.0 if a.quick else 600.0)
+    a.soak = a.soak or (60.0 if a.quick else 1800.0)
     a.throughput_size = a.throughput_size or (1000 if 1000 in a.sizes else max(a.sizes))
     only = set(a.only.split(",")) if a.only else set(SECTIONS)
     only -= set(a.skip.split(",")) if a.skip else set()
