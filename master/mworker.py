@@ -20,7 +20,7 @@ from rx.master.autosign import AutoSign
 from rx.master.context import DropLog, WorkerContext, WorkerSettings
 from rx.master.filerecv import FileRecv, RecvSettings
 from rx.master.fileserver import FileServer, file_server_settings
-from rx.master.handlers import LOCAL_LANE, dispatch, network_lane
+from rx.master.handlers import LOCAL_LANE, dispatch, dispatch_many, network_lane
 from rx.master.heard import PRESENCE_FILE, SharedPresence
 from rx.master.metrics.process import WorkerMetrics
 from rx.master.metrics.shared import metrics_dir
@@ -39,13 +39,15 @@ log = logging.getLogger(__name__)
 FLUSH_SECONDS = 1.0
 LANES = (
     Lane(max_requests=16, max_bytes=MAX_FRAME_BYTES),
-    Lane(max_requests=64, max_bytes=MAX_FRAME_BYTES),
+    Lane(max_requests=64, max_bytes=MAX_FRAME_BYTES, batch=64),
     Lane(max_requests=32, max_bytes=32 * NETWORK_MAX_CLEAR_BYTES,
          shed=encode(ErrorReply(ErrorKind.UNAVAILABLE, "the master is busy; retry later").to_wire())),
     Lane(max_requests=0, max_bytes=0, shed=encode(ErrorReply(ErrorKind.BAD_REQUEST, "malformed request").to_wire())),
 )
 """The lanes handlers.LOCAL_LANE, SEALED_LANE, CLEAR_LANE and REFUSED: the first two stop the reading of their
-source when full (backpressure), a clear request that finds its lane full is answered "busy" at once."""
+source when full (backpressure), a clear request that finds its lane full is answered "busy" at once.  The
+sealed lane is handed to `handlers.dispatch_many` whole: its returns are stored with one write (up to the
+first request of another command, answered after them)."""
 
 
 async def run(cfg: MasterConfig, index: int = 0) -> None:
@@ -93,21 +95,24 @@ LANE_NAMES = ("local", "sealed", "clear", "clear")
 
 
 def _handler(wctx: WorkerContext, *, local: bool, index: int, lane: str = "sealed") -> Handler:
-    """Answers one request from one source; never lets a request end the loop.  Its time goes to the
-    lane's `rx_request_seconds`."""
+    """Answers requests from one lane (the sealed lane's several at once, the others' one at a time); never
+    lets a request end the loop.  Their time goes to the lane's `rx_request_seconds` (a batch's shared out)."""
     internal_log = DropLog(f"mworker {index}: unexpected error handling a request", "failed", level=logging.ERROR,
                            interval=INTERNAL_LOG_INTERVAL, traceback=True)
     observe = wctx.metrics.lanes[lane].observe
+    many = lane == "sealed"
 
-    async def handle(frames: list[bytes]) -> bytes:
+    async def handle(bodies: list[list[bytes]]) -> list[bytes]:
         start = perf_counter()
         try:
-            reply = await dispatch(wctx, frames, local=local)
+            replies = await dispatch_many(wctx, bodies) if many else [await dispatch(wctx, bodies[0], local=local)]
         except Exception as exc:
             internal_log(f"{exc.__class__.__name__}: {exc}"[:500])
-            reply = ErrorReply(ErrorKind.INTERNAL, "internal error; see the master log").to_wire()
-        encoded = encode(reply)
-        observe(perf_counter() - start)
+            replies = [ErrorReply(ErrorKind.INTERNAL, "internal error; see the master log").to_wire()] * len(bodies)
+        encoded = [encode(reply) for reply in replies]
+        each = (perf_counter() - start) / len(encoded)
+        for _ in encoded:
+            observe(each)
         return encoded
     return handle
 

@@ -180,7 +180,7 @@ class ZmqSubscriber:
 class ZmqRequestServer:
     """A DEALER per source, connected to a request router's worker end, and one task.  While nothing is
     queued it waits for a source to signal; otherwise it reads what the sources have queued into the
-    lanes, answers one request and starts again.  The sockets are used through zmq's non-blocking calls
+    lanes, answers the first requests of the first non-empty lane (up to its batch) and starts again.  The sockets are used through zmq's non-blocking calls
     and one file-descriptor watch each (fewer wake-ups than a future per receive)."""
 
     def __init__(self, ctx: zmq.asyncio.Context, sources: Sequence[Source], lanes: Sequence[Lane]) -> None:
@@ -227,11 +227,16 @@ class ZmqRequestServer:
                 await self._take(sock, frames, triage)
 
     async def _answer(self, lane: int, handle: Handler) -> None:
-        """Answer the first request of `lane`.  A method, so that neither the request nor its reply stays
-        referenced while the server waits for the next one (a large return would stay in memory)."""
-        sock, envelope, body, size = self._queues[lane].popleft()
-        self._bytes[lane] -= size
-        await self._send(sock, [*envelope, await handle(body)])
+        """Hand the first requests of `lane` (up to its batch) to its handler and send the replies; requests it
+        did not answer go back to the front of the lane.  A method, so that neither the requests nor their
+        replies stay referenced while the server waits for the next ones (large returns would stay in memory)."""
+        queue = self._queues[lane]
+        taken = [queue.popleft() for _ in range(min(self._lanes[lane].batch, len(queue)))]
+        replies = await handle([body for _sock, _envelope, body, _size in taken])
+        for (sock, envelope, _body, size), reply in zip(taken, replies):
+            self._bytes[lane] -= size
+            await self._send(sock, [*envelope, reply])
+        queue.extendleft(reversed(taken[len(replies):]))
 
     def _signalled(self) -> None:
         # zmq's descriptor is edge-triggered: reading EVENTS re-arms it (else the loop would spin on it)

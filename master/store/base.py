@@ -14,7 +14,7 @@ from __future__ import annotations
 import fnmatch
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Hashable, Protocol
+from typing import Any, Hashable, Protocol, Sequence
 
 from rx.transport.keyprint import fingerprint
 from rx.transport.errors import ProtocolError
@@ -181,6 +181,12 @@ class JobStore(Protocol):
         NotExpected (carrying the job's JobTarget) if the minion is not in the job's expected set, unless
         `expected_only` is false (the caller found that the minion may match the target after all).
         The check costs no extra store round trip: the job's expected set is cached per process."""
+
+    async def store_returns(self, rows: Sequence[tuple[str, str, dict]]) -> list[bool | StoreError]:
+        """Several `(jid, id, data)` returns, each checked as store_return checks it (expected minions only) and
+        stored in one write: per row True (stored), False (one was already stored), or the StoreError
+        store_return would have raised for it (NotExpected, UnknownJob, StoreUnavailable...).  Raises
+        StoreUnavailable when the write itself fails (none of them is stored then)."""
 
     async def returns(self, jid: str) -> dict[str, dict]:
         """`{id: return data}` stored for a job; UnknownJob."""
