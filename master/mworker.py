@@ -1,10 +1,11 @@
 """MWorker process: takes requests fair-queued from the request server and answers each.
 
-One server reads both sources (the local socket and the network) into lanes before each request it
-answers, and answers the operator's requests first, then minions' sealed requests (returns, events),
-then clear ones (`_auth`); clear requests beyond their lane are answered "busy" at once.  So whatever
-arrives on the network, an operator's request waits at most for the request in hand, and a flood of
-`_auth` delays a minion's return by at most the request in hand and the sealed ones before it."""
+One server reads both sources (the local socket and the network) into lanes before each turn, and answers
+the operator's requests first, then minions' sealed requests (returns, events: the returns at the lane's
+head together, stored with one write), then clear ones (`_auth`); clear requests beyond their lane are
+answered "busy" at once.  So whatever arrives on the network, an operator's request waits at most for the
+requests in hand (a run of small returns and one other request), and a flood of `_auth` delays a minion's
+return by at most the requests in hand and the sealed ones before it."""
 
 from __future__ import annotations
 
@@ -37,9 +38,12 @@ from rx.transport.roles import Handler, Lane, Source, ipc_url, open_transport
 log = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 1.0
+BATCH_BYTES = 1 << 20
+"""Most bytes of sealed requests handled together (a larger one is handled alone): batching pays for small
+returns, and a batch of large ones would hold more memory than the one request in hand."""
 LANES = (
     Lane(max_requests=16, max_bytes=MAX_FRAME_BYTES),
-    Lane(max_requests=64, max_bytes=MAX_FRAME_BYTES, batch=64),
+    Lane(max_requests=64, max_bytes=MAX_FRAME_BYTES, batch=64, batch_bytes=BATCH_BYTES),
     Lane(max_requests=32, max_bytes=32 * NETWORK_MAX_CLEAR_BYTES,
          shed=encode(ErrorReply(ErrorKind.UNAVAILABLE, "the master is busy; retry later").to_wire())),
     Lane(max_requests=0, max_bytes=0, shed=encode(ErrorReply(ErrorKind.BAD_REQUEST, "malformed request").to_wire())),

@@ -83,6 +83,9 @@ class Lane:
     shed: bytes = b""
     batch: int = 1
     """Most requests of the lane handed to its handler at once (several returns stored with one write)."""
+    batch_bytes: int = 0
+    """...and most bytes: a request that would take a batch past it waits for the next (the first one always
+    goes), so a batch of large requests holds no more memory than one of them."""
 
 
 @dataclass(frozen=True)

@@ -230,8 +230,12 @@ class ZmqRequestServer:
         """Hand the first requests of `lane` (up to its batch) to its handler and send the replies; requests it
         did not answer go back to the front of the lane.  A method, so that neither the requests nor their
         replies stay referenced while the server waits for the next ones (large returns would stay in memory)."""
-        queue = self._queues[lane]
-        taken = [queue.popleft() for _ in range(min(self._lanes[lane].batch, len(queue)))]
+        queue, most, room = self._queues[lane], self._lanes[lane].batch, self._lanes[lane].batch_bytes
+        taken = [queue.popleft()]
+        room -= taken[0][3]
+        while queue and len(taken) < most and queue[0][3] <= room:
+            room -= queue[0][3]
+            taken.append(queue.popleft())
         replies = await handle([body for _sock, _envelope, body, _size in taken])
         for (sock, envelope, _body, size), reply in zip(taken, replies):
             self._bytes[lane] -= size
