@@ -27,6 +27,9 @@ TOP = 15
 TRIVIAL = 0.97
 """A frame on at least this share of its thread's samples (and never running itself) is left out of the
 cumulative list: it is the thread's scaffolding."""
+NATIVE_ENV = "RX_BENCH_NATIVE_PROFILE"
+"""With this set, C frames are sampled too (libzmq, SQLite, OpenSSL: py-spy --native, which pauses the process
+for each sample, so it runs slower while sampled)."""
 KEEP_ENV = "RX_BENCH_KEEP_PROFILE"
 """With this set to a path, the raw stacks (py-spy's collapsed format, with line numbers) are kept there."""
 _FRAME = re.compile(r"^(?P<fun>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
@@ -52,8 +55,9 @@ class Profiler:
         exe = py_spy()
         if exe is None:
             return cls(pid, None, out, "py-spy is not installed (pip install py-spy)")
-        proc = subprocess.Popen([exe, "record", "--pid", str(pid), "--rate", str(rate), "--nonblocking",
-                                 "--full-filenames", "--format", "raw", "--output", str(out), "--duration", "3600"],
+        how = ["--native"] if os.environ.get(NATIVE_ENV) else ["--nonblocking"]
+        proc = subprocess.Popen([exe, "record", "--pid", str(pid), "--rate", str(rate), *how, "--full-filenames",
+                                 "--format", "raw", "--output", str(out), "--duration", "3600"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         time.sleep(0.3)  # attached
         if proc.poll() is not None:

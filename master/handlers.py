@@ -19,7 +19,7 @@ from rx.master.file_cmds import handle_file_list, handle_file_recv, handle_file_
 from rx.master.minion_cmds import handle_auth, handle_minion_event, handle_missed, handle_return, handle_returns
 from rx.master.pillar.handler import handle_pillar
 from rx.master.publish import handle_lookup, handle_preview, handle_publish
-from rx.master.store import StoreError
+from rx.master.store import SessionKeys, StoreError
 from rx.transport import filemsgs as fm, messages as m, pillarmsgs
 from rx.transport.callmsgs import CALL_RETURN, CallReturn
 from rx.transport.codec import MAX_OBJECTS, NETWORK_MAX_CLEAR_BYTES, NETWORK_MAX_OBJECTS, DecodeError, decode
@@ -93,13 +93,15 @@ async def dispatch_many(ctx: WorkerContext, bodies: list[list[bytes]]) -> list[d
     replies are for that prefix of `bodies` only (the caller keeps the rest for the next call)."""
     replies: list[dict] = []
     returns: list[tuple[int, _Opened, JobReturn]] = []
+    session: SessionKeys | None = None
     for frames in bodies:
         req = _parse(frames, False)
         if not isinstance(req, AesRequest):
             replies.append(req if isinstance(req, dict) else await dispatch(ctx, frames))
             continue
         try:
-            opened = await _open(ctx, req)
+            session = session or await ctx.stores.session.current()  # read once a batch
+            opened = await _open(ctx, req, session)
         except (StoreError, OSError) as exc:
             replies.append(_unavailable(exc))
             continue
@@ -176,15 +178,17 @@ class _Opened:
         return seal_reply(self.key, self.req, self.serial, reply)
 
 
-async def _open(ctx: WorkerContext, req: AesRequest) -> _Opened | dict:
+async def _open(ctx: WorkerContext, req: AesRequest, session: SessionKeys | None = None) -> _Opened | dict:
     """Authenticate a sealed request (an accepted minion's key opens it, it is fresh, its nonce is new where
-    that is checked); the error reply if it does not."""
+    that is checked); the error reply if it does not.  `session`: the session keys read for its batch."""
     if not await ctx.stores.keys.is_accepted(req.id):
         drop_log(f"sealed request from {req.id!r}, which is not an accepted minion")
         return error(ErrorKind.AUTH, "not an accepted minion: authenticate again")
-    session = await ctx.stores.session.current()
+    if session is None:
+        session = await ctx.stores.session.current()
     try:
-        key, cmd = open_request(session.secret, session.serial, req, time.time(), ctx.settings.auth_window_seconds)
+        key, cmd = open_request(session.secret, session.serial, req, time.time(), ctx.settings.auth_window_seconds,
+                                ctx.request_keys)
     except StaleSerial:
         return error(ErrorKind.REAUTH, "session key rotated: authenticate again")
     except Rejected as exc:

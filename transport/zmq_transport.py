@@ -197,6 +197,8 @@ class ZmqRequestServer:
         self._lanes = list(lanes)
         self._queues: list[deque[tuple[zmq.Socket, list[bytes], list[bytes], int]]] = [deque() for _ in self._lanes]
         self._bytes = [0] * len(self._lanes)
+        self._held = [i for i, lane in enumerate(self._lanes) if not lane.shed]
+        """The lanes that hold back reading when full (those without a shed reply)."""
         self._signal = asyncio.Event()
 
     async def serve(self, handlers: Sequence[Handler]) -> None:
@@ -275,8 +277,10 @@ class ZmqRequestServer:
 
     def _full(self) -> bool:
         """A lane without a shed reply is full: read no more (what waits stays in zmq, then in TCP)."""
-        return any(not lane.shed and (len(q) >= lane.max_requests or b >= lane.max_bytes)
-                   for lane, q, b in zip(self._lanes, self._queues, self._bytes))
+        for i in self._held:
+            if len(self._queues[i]) >= self._lanes[i].max_requests or self._bytes[i] >= self._lanes[i].max_bytes:
+                return True
+        return False
 
     async def _send(self, sock: zmq.Socket, frames: list[bytes]) -> None:
         """Send a reply (envelope and body); zmq takes every part of a message once it took the first."""
@@ -310,13 +314,29 @@ class ZmqFrameSink:
 
 
 class ZmqEventSink(ZmqFrameSink):
-    """Fires events into the bus: [tag, msgpack data]."""
+    """Fires events into the bus: [tag, msgpack data].  An event is handed to zmq at once when its queue
+    has room (it nearly always has: 100,000 events), without an asyncio future; else it waits for room."""
 
     def __init__(self, ctx: zmq.asyncio.Context, url: str) -> None:
         super().__init__(ctx, url, linger_ms=1000)
+        self._now = zmq.Socket.shadow(self._sock.underlying)
+        self._waiting = 0
 
     async def fire(self, tag: str, data: dict) -> None:
-        await self._sock.send_multipart([tag.encode(), encode(data)])
+        frames = [tag.encode(), encode(data)]
+        if not self._waiting:  # nothing queued behind a full queue: this one may go first
+            try:
+                self._now.send(frames[0], _SNDMORE | _NOBLOCK)
+            except zmq.Again:
+                pass
+            else:
+                self._now.send(frames[1])  # zmq takes every part of a message once it took the first
+                return
+        self._waiting += 1
+        try:
+            await self._sock.send_multipart(frames)
+        finally:
+            self._waiting -= 1
 
 
 class ZmqEventSource:

@@ -380,7 +380,10 @@ def move_aside(path: Path) -> Path:
 
 def _insert_returns(c: "sqlite3.Connection", rows: list[tuple[str, str, bytes]]) -> list[bool]:
     """Insert returns in one transaction (one commit for all); which were new.  The write lock is taken first
-    (BEGIN IMMEDIATE), so a busy database fails before anything is written and the whole call can be retried."""
+    (BEGIN IMMEDIATE), so a busy database fails before anything is written and the whole call can be retried.
+    One return is one statement (a transaction of its own: cheaper than BEGIN and COMMIT around it)."""
+    if len(rows) == 1:
+        return [c.execute("INSERT OR IGNORE INTO ret VALUES (?, ?, ?)", rows[0]).rowcount == 1]
     c.execute("BEGIN IMMEDIATE")
     try:
         fresh = [c.execute("INSERT OR IGNORE INTO ret VALUES (?, ?, ?)", row).rowcount == 1 for row in rows]
