@@ -104,8 +104,9 @@ async def handle_return(ctx: WorkerContext, minion_id: str, ret: JobReturn) -> d
 
 
 async def handle_returns(ctx: WorkerContext, returns: list[tuple[str, JobReturn]]) -> list[dict]:
-    """Several returns (minion id, return) stored with one store write, then their events fired; each is
-    answered as handle_return answers it (a return from outside its job's expected set takes that path).
+    """Several returns (minion id, return) stored with one store write, then their events fired together (a
+    job's as one bus message); each is answered as handle_return answers it (a return from outside its job's
+    expected set takes that path).
     StoreError when the write fails: none is stored then."""
     metrics = ctx.metrics
     events = [JobRetEvent(minion_id, ret) for minion_id, ret in returns]
@@ -122,10 +123,10 @@ async def handle_returns(ctx: WorkerContext, returns: list[tuple[str, JobReturn]
         each = (time.perf_counter() - start) / len(returns)
         for _ in returns:
             metrics.store_writes["store_return"].observe(each)
-    replies = []
+    replies, fired = [], []
     for (minion_id, ret), event, data, result in zip(returns, events, datas, results):
         if result is True:
-            await ctx.events.fire(event.tag, data)
+            fired.append((event.tag, data))
             metrics.returned(ret, return_outcome(ret))
             replies.append(Ack().to_wire())
         elif result is False:
@@ -141,6 +142,8 @@ async def handle_returns(ctx: WorkerContext, returns: list[tuple[str, JobReturn]
             except (StoreError, OSError) as exc:
                 store_log(str(exc))
                 replies.append(error(ErrorKind.UNAVAILABLE, "the master cannot use its store right now; retry later"))
+    if fired:
+        await ctx.events.fire_many(fired)
     return replies
 
 

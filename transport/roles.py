@@ -122,6 +122,10 @@ class EventSink(Protocol):
 
     async def fire(self, tag: str, data: dict) -> None: ...
 
+    async def fire_many(self, events: Sequence[tuple[str, dict]]) -> None:
+        """Fire several (tag, data) events; those of one job's returns may travel as one message (the
+        event sources take them apart)."""
+
     def close(self) -> None: ...
 
 

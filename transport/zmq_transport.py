@@ -2,7 +2,8 @@
 
 Sockets come from a context created in the process that uses it (after any fork).  Every
 inbound frame is handed upward as bytes; decoding and authentication happen in the sans-IO
-layers.  This module and rx.transport.zmq_devices are the only places that import zmq.
+layers.  This module, rx.transport.zmq_events (the event bus) and rx.transport.zmq_devices are the only
+places that import zmq.
 """
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import secrets
-import time
 from collections import deque
 from typing import Any, AsyncIterator, Sequence
 
@@ -19,8 +18,8 @@ import zmq
 import zmq.asyncio
 
 from rx.transport.codec import MAX_FRAME_BYTES, MAX_OBJECTS, NETWORK_MAX_OBJECTS, DecodeError, decode, encode
-from rx.transport.tags import SYNC_PREFIX, sync_tag
 from rx.transport.roles import Handler, Lane, LinkEvent, RequestTimeout, Source, Triage
+from rx.transport.zmq_events import ZmqEventSink, ZmqEventSource, open_event_source
 from rx.transport.zmq_devices import REPLY_HWM, WORKER_HWM
 
 log = logging.getLogger(__name__)
@@ -31,7 +30,6 @@ RECONNECT_MS = 200
 RECONNECT_MAX_MS = 5_000
 WORKER_RECONNECT_MS = 20
 """Workers reconnect this fast, so they are back within 20 ms of a request-server restart."""
-SYNC_MAX_WAIT_MS = 50
 READ_BURST = 256
 """Most requests a worker reads from one source into its lanes before it answers the next one."""
 _EVENTS, _POLLIN, _POLLOUT, _RCVMORE, _NOBLOCK, _SNDMORE = map(
@@ -313,65 +311,6 @@ class ZmqFrameSink:
         self._sock.close()
 
 
-class ZmqEventSink(ZmqFrameSink):
-    """Fires events into the bus: [tag, msgpack data].  An event is handed to zmq at once when its queue
-    has room (it nearly always has: 100,000 events), without an asyncio future; else it waits for room."""
-
-    def __init__(self, ctx: zmq.asyncio.Context, url: str) -> None:
-        super().__init__(ctx, url, linger_ms=1000)
-        self._now = zmq.Socket.shadow(self._sock.underlying)
-        self._waiting = 0
-
-    async def fire(self, tag: str, data: dict) -> None:
-        frames = [tag.encode(), encode(data)]
-        if not self._waiting:  # nothing queued behind a full queue: this one may go first
-            try:
-                self._now.send(frames[0], _SNDMORE | _NOBLOCK)
-            except zmq.Again:
-                pass
-            else:
-                self._now.send(frames[1])  # zmq takes every part of a message once it took the first
-                return
-        self._waiting += 1
-        try:
-            await self._sock.send_multipart(frames)
-        finally:
-            self._waiting -= 1
-
-
-class ZmqEventSource:
-    def __init__(self, sock: zmq.asyncio.Socket) -> None:
-        self._sock = sock
-
-    async def batch(self, timeout: float) -> list[tuple[str, dict]]:
-        """One wake-up per burst, not one per event (a job to 10,000 minions); malformed events are skipped."""
-        if not await self._sock.poll(max(1, int(timeout * 1000))):
-            return []
-        raw = zmq.Socket.shadow(self._sock.underlying)
-        out: list[tuple[str, dict]] = []
-        while True:
-            try:
-                frames = raw.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return out
-            event = _event(frames)
-            if event is not None:
-                out.append(event)
-
-    def close(self) -> None:
-        self._sock.close(linger=0)
-
-
-def _event(frames: list[bytes]) -> tuple[str, dict] | None:
-    if len(frames) != 2 or frames[0].startswith(SYNC_PREFIX.encode()):
-        return None
-    try:
-        tag, data = frames[0].decode(), decode(frames[1])
-    except (UnicodeDecodeError, DecodeError):
-        return None
-    return (tag, data) if isinstance(data, dict) else None
-
-
 class ZmqTransport:
     def __init__(self, shared: zmq.asyncio.Context | None = None) -> None:
         self._own = shared is None
@@ -394,29 +333,7 @@ class ZmqTransport:
 
     async def event_source(self, pub_url: str, pull_url: str, prefixes: Sequence[str], *,
                            timeout: float = 5.0) -> ZmqEventSource:
-        token = sync_tag(secrets.token_hex(8)).encode()
-        sub = self.ctx.socket(zmq.SUB)
-        sub.setsockopt(zmq.LINGER, 0)
-        sub.setsockopt(zmq.RCVHWM, 1_000_000)
-        for p in (*prefixes, token.decode()):
-            sub.setsockopt(zmq.SUBSCRIBE, p.encode())
-        sub.connect(pub_url)
-        push = self.ctx.socket(zmq.PUSH)
-        push.setsockopt(zmq.LINGER, 0)
-        push.connect(pull_url)
-        deadline = time.monotonic() + timeout
-        wait_ms = 1
-        try:
-            while time.monotonic() < deadline:
-                await push.send_multipart([token, encode({})])
-                if await sub.poll(wait_ms) and (await recv_multipart(sub))[0] == token:
-                    sub.setsockopt(zmq.UNSUBSCRIBE, token)
-                    return ZmqEventSource(sub)
-                wait_ms = min(wait_ms * 2, SYNC_MAX_WAIT_MS)
-        finally:
-            push.close(linger=0)
-        sub.close(linger=0)
-        raise RequestTimeout(f"the event bus at {pub_url} does not answer")
+        return await open_event_source(self.ctx, pub_url, pull_url, prefixes, timeout)
 
     def close(self) -> None:
         if self._own:

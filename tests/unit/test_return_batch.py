@@ -26,6 +26,9 @@ class Bus:
     async def fire(self, tag: str, data: dict) -> None:
         self.fired.append(tag)
 
+    async def fire_many(self, events: list[tuple[str, dict]]) -> None:
+        self.fired.extend(tag for tag, _data in events)
+
     def close(self) -> None:
         pass
 
