@@ -219,9 +219,12 @@ class ZmqRequestServer:
         """Read what the sources have queued into the lanes (a burst each, while the lanes have room)."""
         for sock, triage in self._sources:
             for _ in range(READ_BURST):
-                if self._full() or not sock.get(_EVENTS) & _POLLIN:
+                if self._full():
                     break
-                frames = [sock.recv(_NOBLOCK)]
+                try:
+                    frames = [sock.recv(_NOBLOCK)]
+                except zmq.Again:  # (no EVENTS check per request: it is a poll(2) each time)
+                    break
                 while sock.get(_RCVMORE):
                     frames.append(sock.recv(_NOBLOCK))
                 await self._take(sock, frames, triage)
