@@ -14,7 +14,7 @@ from __future__ import annotations
 import fnmatch
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Hashable, Protocol, Sequence
+from typing import Any, Awaitable, Callable, Hashable, Protocol, Sequence
 
 from rx.transport.keyprint import fingerprint
 from rx.transport.errors import ProtocolError
@@ -64,6 +64,25 @@ class JobTarget:
     def of(cls, record: JobRecord) -> "JobTarget":
         job = record.job
         return cls(job.tgt, job.tgt_type, job.delimiter, frozenset(record.minions))
+
+
+async def expected_rows(check: Callable[[str, str, bool], Awaitable[None]], rows: Sequence[tuple[str, str, dict]]
+                        ) -> tuple[list[bool | StoreError], dict[tuple[str, str], tuple[int, dict]]]:
+    """store_returns' first step in every backend: each row checked by `check(jid, id, True)` (a backend's
+    store_return checks).  Returns the answers so far (the StoreError of a refused row, False elsewhere)
+    and the rows to write, {(jid, id): (index, data)} (a second copy of a row in the batch stays False: a
+    duplicate)."""
+    out: list[bool | StoreError] = []
+    todo: dict[tuple[str, str], tuple[int, dict]] = {}
+    for jid, minion_id, data in rows:
+        try:
+            await check(jid, minion_id, True)
+        except StoreError as exc:
+            out.append(exc)
+            continue
+        todo.setdefault((jid, minion_id), (len(out), data))
+        out.append(False)
+    return out, todo
 
 
 class ExpectedCache:

@@ -22,7 +22,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence, TypeVar
 
 from rx.master.store.base import (PROBE_FUNS, ExpectedCache, JobExists, JobQuery, JobRecord, JobTarget,
-                                  NotExpected, StoreError, Trimmed, UnknownJob, check_record)
+                                  NotExpected, StoreError, Trimmed, UnknownJob, check_record, expected_rows)
 from rx.master.store.errors import StoreUnavailable
 from rx.master.store.pg_db import PgDb
 from rx.transport.codec import DecodeError, decode, encode
@@ -186,17 +186,7 @@ class PgJobStore:
     async def store_returns(self, rows: Sequence[tuple[str, str, dict]]) -> list[bool | StoreError]:
         """Each return checked as store_return checks it, those that pass inserted by one statement (one round
         trip); if one's job was purged meanwhile, they are stored one by one instead."""
-        out: list[bool | StoreError] = []
-        todo: dict[tuple[str, str], tuple[int, dict]] = {}
-        for jid, minion_id, data in rows:
-            try:
-                await self._expected(jid, minion_id, True)
-            except StoreError as exc:
-                out.append(exc)
-                continue
-            if (jid, minion_id) not in todo:  # a second copy in the same batch is a duplicate
-                todo[(jid, minion_id)] = (len(out), data)
-            out.append(False)
+        out, todo = await expected_rows(self._expected, rows)
         if not todo:
             return out
         values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(todo))

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from rx.master.store.base import (PROBE_FUNS, ExpectedCache, JobExists, JobQuery, JobRecord, JobTarget,
-                                  NotExpected, StoreError, Trimmed, UnknownJob, check_record)
+                                  NotExpected, StoreError, Trimmed, UnknownJob, check_record, expected_rows)
 from rx.master.store.errors import ReturnsLost, StoreUnavailable
 from rx.master.store.sqlite_db import Db
 from rx.transport.codec import DecodeError, decode, encode
@@ -175,21 +175,13 @@ class SqliteJobStore:
 
     async def store_returns(self, rows: Sequence[tuple[str, str, dict]]) -> list[bool | StoreError]:
         """Each return checked as store_return checks it, those that pass inserted in one transaction."""
-        out: list[bool | StoreError] = []
-        todo: list[tuple[int, tuple[str, str, bytes]]] = []
-        for jid, minion_id, data in rows:
-            try:
-                await self._expected(jid, minion_id, True)
-            except StoreError as exc:
-                out.append(exc)
-                continue
-            todo.append((len(out), (jid, minion_id, encode(data))))
-            out.append(False)
+        out, todo = await expected_rows(self._expected, rows)
         if todo:
-            fresh = await self.db.run(lambda c: _insert_returns(c, [row for _, row in todo]),
-                                      written=[row[:2] for _, row in todo])
-            for (i, _row), stored in zip(todo, fresh):
-                out[i] = stored
+            keys = list(todo)
+            fresh = await self.db.run(lambda c: _insert_returns(c, [(*key, encode(todo[key][1])) for key in keys]),
+                                      written=keys)
+            for key, stored in zip(keys, fresh):
+                out[todo[key][0]] = stored
         return out
 
     async def _expected(self, jid: str, minion_id: str, expected_only: bool) -> None:

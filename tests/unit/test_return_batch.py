@@ -17,20 +17,7 @@ from rx.transport.ids import new_jid
 from rx.transport.messages import AesRequest, Job, JobReturn
 from rx.transport.replies import is_error
 from rx.transport.secure import open_reply, seal_request
-
-
-class Bus:
-    def __init__(self) -> None:
-        self.fired: list[str] = []
-
-    async def fire(self, tag: str, data: dict) -> None:
-        self.fired.append(tag)
-
-    async def fire_many(self, events: list[tuple[str, dict]]) -> None:
-        self.fired.extend(tag for tag, _data in events)
-
-    def close(self) -> None:
-        pass
+from tests.support.bus import RecordingBus
 
 
 class Minion:
@@ -53,8 +40,8 @@ async def _setup(stores) -> tuple[WorkerContext, str, dict[str, Minion]]:
     jid = new_jid()
     job = Job(jid=jid, fun="test.ping", arg=[], kwarg={}, tgt="web*", tgt_type="glob", ts=time.time())
     await stores.jobs.create_job(JobRecord(job, ["web1", "web2"]))
-    ctx = WorkerContext(identity=None, stores=stores, root_key="", events=Bus(), publisher=Bus(),  # type: ignore
-                        settings=WorkerSettings(False, 300.0, 0, 4505, {}))
+    ctx = WorkerContext(identity=None, stores=stores, root_key="", events=RecordingBus(),  # type: ignore
+                        publisher=RecordingBus(), settings=WorkerSettings(False, 300.0, 0, 4505, {}))
     return ctx, jid, minions
 
 
