@@ -1,9 +1,12 @@
 """Where a master process spends its CPU: py-spy samples it, and the samples are summarised by code.
 
 py-spy (installed from PyPI: `pip install py-spy`, or `.[bench]`) attaches to a running process
-without stopping it (`--nonblocking`) and records the Python stack of its running threads only (an
-idle thread, waiting in epoll or a lock, is not sampled), so a function's share of the samples is its
-share of the process's CPU.  C code (libzmq, SQLite, OpenSSL) counts to the Python line that called it.
+without stopping it (`--nonblocking`) and records the Python stack of its threads that are running or
+runnable (one waiting in epoll or for a lock is not sampled), so a function's share of the samples is
+about its share of the process's CPU.  On a busy machine a thread just woken waits for a CPU as runnable:
+the event loop's `select` then takes more samples than the CPU it uses.  C code (libzmq, SQLite, OpenSSL)
+counts to the Python line that called it; zmq's own I/O thread is not sampled (its CPU is in the
+per-process figures).
 
     summary = Profiler.start(pid).stop()   # {"samples", "rate", "own": [...], "cumulative": [...], "modules": [...]}
 """
@@ -144,7 +147,8 @@ def render(prof: dict | None, title: str) -> list[str]:
     if prof.get("profiler") != "py-spy" or "own" not in prof:
         return [f"{title}: no profile ({prof.get('why', '?')}).", ""]
     L = [f"{title}: py-spy, {prof['samples']:,} samples at {prof['rate']} Hz over {prof['seconds']:.1f} s "
-         "(samples of the running thread only; C code counts to the Python line that called it).", "",
+         "(samples of the main thread while running or runnable; C code counts to the Python line that called it; "
+         "zmq's I/O thread is not sampled).", "",
          "| own % | function (by the frame that was running) | cumulative % | function (anywhere on the stack) |",
          "|---|---|---|---|"]
     for a, b in zip(prof["own"], prof["cumulative"]):

@@ -32,7 +32,7 @@ def batch_prefix(tag: str) -> str | None:
     (`rx/job/<jid>/ret/`); None for every other tag."""
     if tag.startswith(JOB_PREFIX):
         i = tag.find("/ret/", len(JOB_PREFIX))
-        if i > 0:
+        if i > len(JOB_PREFIX):
             return tag[:i + 5]
     return None
 
