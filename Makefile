@@ -68,6 +68,7 @@ browser:
 	@sh tests/support/install_browser.sh
 
 bench: venv
+	$(VENV)/bin/python -m pip install -q 'py-spy>=0.3,<1'
 	$(VENV)/bin/python -m bench
 
 # docs/config.md is generated from config.py, docs/modules.md and docs/runners.md from the docstrings;

@@ -14,6 +14,9 @@ each figure the median of several runs:
               (LocalClient), returns lost, master RSS with N connected
   throughput  returns/s the master takes from the swarm (J jobs to N swarm
               minions, published at once)
+  returns     returns/s the master sustains and its CPU per return, from pre-sealed
+              returns of pre-authenticated sessions in another process, with a
+              py-spy profile of one MWorker (bench/returns.py)
   jobstore    returns/s into each job store backend (SQLite, PostgreSQL) with
               1, 2 and 4 writer processes (bench/jobstore.py)
   reliability issue #9's faults on real daemons (bench/reliability.py):
@@ -54,14 +57,14 @@ from typing import Any, Callable
 from rx.config import default_workers
 from tests.support.procs import cpu_seconds, pss_kb, rss_kb, tree_memory
 
-from . import api_events, api_rest, jobstore, metrics_cost, reliability
+from . import api_events, api_rest, jobstore, metrics_cost, reliability, returns
 from .sandbox import BenchSandbox, installed_venv, script, timed
 from .swarm import SwarmGroup, max_minions_per_process, processes_needed, raise_nofile
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
-SECTIONS = ("startup", "real", "salt", "swarm", "throughput", "jobstore", "reliability", "metrics", "api_rest",
-            "api_events")
+SECTIONS = ("startup", "real", "salt", "swarm", "throughput", "returns", "jobstore", "reliability", "metrics",
+            "api_rest", "api_events")
 ANALYSIS_HEADING = "## Analysis"
 
 TARGETS = {
@@ -414,6 +417,7 @@ def evaluate(r: dict) -> list[dict]:
     rows.append({"target": "cold auth of 10,000 minions < 30 s", "measured": f"{a:.1f}s" if a else "not measured",
                  "met": None if a is None else a < TARGETS["auth10k_s"]})
     rows += reliability.target_rows(get("reliability"))
+    rows += returns.target_rows(get("returns"))
     return rows
 
 
@@ -490,6 +494,7 @@ def render_md(r: dict, analysis: str) -> str:
                      f"(publish + all returns) | {j['rate']:.1f} jobs/s (lost {j['lost_returns']}) |")
     L.append("")
 
+    L += returns.render(r.get("returns"))
     L += jobstore.render(r.get("jobstore"))
     L += reliability.render(r.get("reliability"))
     L += metrics_cost.render_section(r.get("metrics"))
@@ -564,6 +569,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--swarm-procs", type=int, help="swarm processes (default: as few as the fd limit allows)")
     p.add_argument("--throughput-size", type=int, help="swarm size for returns/s (default 1000)")
     p.add_argument("--throughput-jobs", type=int, default=10, help="jobs published at once for returns/s")
+    p.add_argument("--returns-minions", type=int, help="sessions sending returns in the returns section (default "
+                                                          "1000; --quick 500)")
+    p.add_argument("--returns-jobs", type=int, default=20, help="jobs each session returns in the returns section")
+    p.add_argument("--returns-rate", type=float, default=2000.0, help="the returns section's paced run: returns/s")
     p.add_argument("--reliability-minions", type=int, default=20, help="real minions for the reliability section")
     p.add_argument("--soak", type=float, help="seconds of the reliability soak (default 1800: a worker warms up for ~10 min; --quick 60)")
     p.add_argument("--events", default="5000,20,10", help="api_events: events/s, SSE clients, seconds")
@@ -638,6 +647,11 @@ def main(argv: list[str] | None = None) -> None:
                                                   args.workers, args.swarm_procs, args.idle_wait, tp_size,
                                                   args.throughput_jobs, tp_runs=3), st)
 
+    def run_returns() -> None:
+        new["returns"] = returns.bench_returns(args.returns_minions or (500 if args.quick else 1000), args.returns_jobs,
+                                               min(args.runs, 3), args.returns_rate, args.workers, True, say)
+        new["returns"]["measured"] = st
+
     def run_jobstore() -> None:
         new["jobstore"] = jobstore.bench_jobstore(["sqlite", "postgres"], [1, 2, 4],
                                                   5_000 if args.quick else 20_000, say)
@@ -667,14 +681,15 @@ def main(argv: list[str] | None = None) -> None:
         args.sizes, args.storm_sizes = [args.throughput_size], []
     wanted = {"startup": "startup" in args.sections, "real": bool({"real", "throughput"} & args.sections),
               "salt": "salt" in args.sections, "swarm": bool({"swarm", "throughput"} & args.sections)}
+    wanted["returns"] = "returns" in args.sections
     wanted["jobstore"] = "jobstore" in args.sections
     wanted["reliability"] = "reliability" in args.sections
     wanted["metrics"] = "metrics" in args.sections
     wanted["api_rest"] = "api_rest" in args.sections
     wanted["api_events"] = "api_events" in args.sections
     for name, fn in (("startup", run_startup), ("real", run_real), ("salt", run_salt), ("swarm", run_swarm),
-                     ("jobstore", run_jobstore), ("reliability", run_reliability), ("metrics", run_metrics),
-                     ("api_rest", run_api_rest), ("api_events", run_api_events)):
+                     ("returns", run_returns), ("jobstore", run_jobstore), ("reliability", run_reliability),
+                     ("metrics", run_metrics), ("api_rest", run_api_rest), ("api_events", run_api_events)):
         if wanted[name]:
             sections.append((name, fn))
     failures = []

@@ -19,6 +19,7 @@ from rx.transport.events import Event
 from rx.transport.jidclock import JidClock
 from rx.transport.replies import ErrorReply
 from rx.transport.roles import EventSink, FrameSink
+from rx.transport.secure import RequestKeys
 
 if TYPE_CHECKING:
     from rx.master.pillar import PillarService
@@ -68,6 +69,8 @@ class WorkerContext:
     """What this worker counts for /metrics (rx.master.metrics); in memory only unless given a directory."""
     auth: "AuthService | None" = None
     """Users who are not root: tokens, rights, the audit log (rx.master.access); None: only the root key."""
+    request_keys: RequestKeys = field(default_factory=RequestKeys)
+    """The minions' request keys this worker derived lately (rx.transport.secure)."""
 
     async def fire(self, event: Event) -> None:
         await self.events.fire(event.tag, event.to_wire())

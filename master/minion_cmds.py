@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 
-from rx.master.context import WorkerContext, drop_log, error, evict_log
+from rx.master.context import WorkerContext, drop_log, error, evict_log, store_log
 from rx.master.metrics.process import return_outcome
 from rx.master.store import JobTarget, KeyStoreError, NotExpected, StoreError, UnknownJob
 from rx.targeting import MinionFacts, TargetError, compile_target
@@ -101,6 +101,50 @@ async def handle_return(ctx: WorkerContext, minion_id: str, ret: JobReturn) -> d
     await ctx.events.fire(event.tag, data)
     metrics.returned(ret, return_outcome(ret))
     return Ack().to_wire()
+
+
+async def handle_returns(ctx: WorkerContext, returns: list[tuple[str, JobReturn]]) -> list[dict]:
+    """Several returns (minion id, return) stored with one store write, then their events fired together (a
+    job's as one bus message); each is answered as handle_return answers it (a return from outside its job's
+    expected set takes that path).
+    StoreError when the write fails: none is stored then."""
+    metrics = ctx.metrics
+    events = [JobRetEvent(minion_id, ret) for minion_id, ret in returns]
+    datas = [event.to_wire() for event in events]
+    start = time.perf_counter()
+    try:
+        results = await ctx.stores.jobs.store_returns([(ret.jid, minion_id, data)
+                                                       for (minion_id, ret), data in zip(returns, datas)])
+    except (StoreError, OSError):
+        for _minion_id, ret in returns:
+            metrics.returned(ret, "unavailable")
+        raise
+    finally:
+        each = (time.perf_counter() - start) / len(returns)
+        for _ in returns:
+            metrics.store_writes["store_return"].observe(each)
+    replies, fired = [], []
+    for (minion_id, ret), event, data, result in zip(returns, events, datas, results):
+        if result is True:
+            fired.append((event.tag, data))
+            metrics.returned(ret, return_outcome(ret))
+            replies.append(Ack().to_wire())
+        elif result is False:
+            drop_log(f"duplicate return for {ret.jid} from {minion_id}")
+            metrics.returned(ret, "duplicate")
+            replies.append(error(ErrorKind.DUPLICATE, "return already stored"))
+        elif isinstance(result, UnknownJob):
+            metrics.returned(ret, "unknown_job")
+            replies.append(error(ErrorKind.UNKNOWN_JOB, f"no job {ret.jid}"))
+        else:  # NotExpected (may it match now?) or StoreUnavailable for this one: as if it came alone
+            try:
+                replies.append(await handle_return(ctx, minion_id, ret))
+            except (StoreError, OSError) as exc:
+                store_log(str(exc))
+                replies.append(error(ErrorKind.UNAVAILABLE, "the master cannot use its store right now; retry later"))
+    if fired:
+        await ctx.events.fire_many(fired)
+    return replies
 
 
 async def _store_return(ctx: WorkerContext, jid: str, minion_id: str, data: dict, expected_only: bool) -> bool:

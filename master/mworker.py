@@ -1,10 +1,11 @@
 """MWorker process: takes requests fair-queued from the request server and answers each.
 
-One server reads both sources (the local socket and the network) into lanes before each request it
-answers, and answers the operator's requests first, then minions' sealed requests (returns, events),
-then clear ones (`_auth`); clear requests beyond their lane are answered "busy" at once.  So whatever
-arrives on the network, an operator's request waits at most for the request in hand, and a flood of
-`_auth` delays a minion's return by at most the request in hand and the sealed ones before it."""
+One server reads both sources (the local socket and the network) into lanes before each turn, and answers
+the operator's requests first, then minions' sealed requests (returns, events: the returns at the lane's
+head together, stored with one write), then clear ones (`_auth`); clear requests beyond their lane are
+answered "busy" at once.  So whatever arrives on the network, an operator's request waits at most for the
+requests in hand (a run of small returns and one other request), and a flood of `_auth` delays a minion's
+return by at most the requests in hand and the sealed ones before it."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from rx.master.autosign import AutoSign
 from rx.master.context import DropLog, WorkerContext, WorkerSettings
 from rx.master.filerecv import FileRecv, RecvSettings
 from rx.master.fileserver import FileServer, file_server_settings
-from rx.master.handlers import LOCAL_LANE, dispatch, network_lane
+from rx.master.handlers import LOCAL_LANE, dispatch, dispatch_many, network_lane
 from rx.master.heard import PRESENCE_FILE, SharedPresence
 from rx.master.metrics.process import WorkerMetrics
 from rx.master.metrics.shared import metrics_dir
@@ -37,15 +38,20 @@ from rx.transport.roles import Handler, Lane, Source, ipc_url, open_transport
 log = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 1.0
+BATCH_BYTES = 1 << 20
+"""Most bytes of sealed requests handled together (a larger one is handled alone): batching pays for small
+returns, and a batch of large ones would hold more memory than the one request in hand."""
 LANES = (
     Lane(max_requests=16, max_bytes=MAX_FRAME_BYTES),
-    Lane(max_requests=64, max_bytes=MAX_FRAME_BYTES),
+    Lane(max_requests=64, max_bytes=MAX_FRAME_BYTES, batch=64, batch_bytes=BATCH_BYTES),
     Lane(max_requests=32, max_bytes=32 * NETWORK_MAX_CLEAR_BYTES,
          shed=encode(ErrorReply(ErrorKind.UNAVAILABLE, "the master is busy; retry later").to_wire())),
     Lane(max_requests=0, max_bytes=0, shed=encode(ErrorReply(ErrorKind.BAD_REQUEST, "malformed request").to_wire())),
 )
 """The lanes handlers.LOCAL_LANE, SEALED_LANE, CLEAR_LANE and REFUSED: the first two stop the reading of their
-source when full (backpressure), a clear request that finds its lane full is answered "busy" at once."""
+source when full (backpressure), a clear request that finds its lane full is answered "busy" at once.  The
+sealed lane is handed to `handlers.dispatch_many` whole: its returns are stored with one write (up to the
+first request of another command, answered after them)."""
 
 
 async def run(cfg: MasterConfig, index: int = 0) -> None:
@@ -93,21 +99,24 @@ LANE_NAMES = ("local", "sealed", "clear", "clear")
 
 
 def _handler(wctx: WorkerContext, *, local: bool, index: int, lane: str = "sealed") -> Handler:
-    """Answers one request from one source; never lets a request end the loop.  Its time goes to the
-    lane's `rx_request_seconds`."""
+    """Answers requests from one lane (the sealed lane's several at once, the others' one at a time); never
+    lets a request end the loop.  Their time goes to the lane's `rx_request_seconds` (a batch's shared out)."""
     internal_log = DropLog(f"mworker {index}: unexpected error handling a request", "failed", level=logging.ERROR,
                            interval=INTERNAL_LOG_INTERVAL, traceback=True)
     observe = wctx.metrics.lanes[lane].observe
+    many = lane == "sealed"
 
-    async def handle(frames: list[bytes]) -> bytes:
+    async def handle(bodies: list[list[bytes]]) -> list[bytes]:
         start = perf_counter()
         try:
-            reply = await dispatch(wctx, frames, local=local)
+            replies = await dispatch_many(wctx, bodies) if many else [await dispatch(wctx, bodies[0], local=local)]
         except Exception as exc:
             internal_log(f"{exc.__class__.__name__}: {exc}"[:500])
-            reply = ErrorReply(ErrorKind.INTERNAL, "internal error; see the master log").to_wire()
-        encoded = encode(reply)
-        observe(perf_counter() - start)
+            replies = [ErrorReply(ErrorKind.INTERNAL, "internal error; see the master log").to_wire()] * len(bodies)
+        encoded = [encode(reply) for reply in replies]
+        each = (perf_counter() - start) / len(encoded)
+        for _ in encoded:
+            observe(each)
         return encoded
     return handle
 

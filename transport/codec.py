@@ -6,6 +6,7 @@ network is one error value for the caller to log and drop.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import msgpack
@@ -102,9 +103,21 @@ _SIZED = {0xC4: (1, 0), 0xC5: (2, 0), 0xC6: (4, 0), 0xC7: (1, 1), 0xC8: (2, 1), 
 _CONTAINERS = {0xDC: (2, 1), 0xDD: (4, 1), 0xDE: (2, 2), 0xDF: (4, 2)}
 
 
+_packers = threading.local()
+PACKER_KEEP_BYTES = 1 << 20
+"""A packer whose last document was larger is dropped (its buffer grew to that size and would stay)."""
+
+
 def encode(obj: Any) -> bytes:
-    """Serialise with strict types: unknown Python types are an error, not pickled."""
-    return msgpack.packb(obj, use_bin_type=True)
+    """Serialise with strict types: unknown Python types are an error, not pickled.  One packer per thread is
+    kept (msgpack.packb makes a new one, with a new buffer, each call: 1.6 µs for a return's map, 0.9 reused)."""
+    packer = getattr(_packers, "packer", None)
+    if packer is None:
+        packer = _packers.packer = msgpack.Packer(use_bin_type=True)
+    out = packer.pack(obj)  # the packer starts over after an error too
+    if len(out) > PACKER_KEEP_BYTES:
+        _packers.packer = None
+    return out
 
 
 def _surely_within(frame: bytes, max_objects: int) -> bool:

@@ -65,7 +65,9 @@ class Subscriber(Protocol):
     def close(self) -> None: ...
 
 
-Handler = Callable[[list[bytes]], Awaitable[bytes]]
+Handler = Callable[[list[list[bytes]]], Awaitable[list[bytes]]]
+"""Answers requests of one lane (each its body frames): the replies of the first one or more, in order; the
+server keeps the requests not answered for the next call."""
 Triage = Callable[[list[bytes]], int]
 """Which lane a request (its body frames) waits in: an index into the server's lanes."""
 
@@ -79,6 +81,11 @@ class Lane:
     max_requests: int
     max_bytes: int
     shed: bytes = b""
+    batch: int = 1
+    """Most requests of the lane handed to its handler at once (several returns stored with one write)."""
+    batch_bytes: int = 0
+    """...and most bytes: a request that would take a batch past it waits for the next (the first one always
+    goes), so a batch of large requests holds no more memory than one of them."""
 
 
 @dataclass(frozen=True)
@@ -90,12 +97,13 @@ class Source:
 
 
 class RequestServer(Protocol):
-    """A worker's end of the request channel.  Before each request it answers, it reads what every source
-    has queued into the lanes; then it answers one request from the first non-empty lane.  So a request
-    in a lane waits at most for the request being handled and those in the lanes before it."""
+    """A worker's end of the request channel.  Before each call of a handler, it reads what every source
+    has queued into the lanes; then it hands the first non-empty lane's first requests (up to the lane's
+    `batch`) to that lane's handler.  So a request in a lane waits at most for the requests being handled
+    and those in the lanes before it."""
 
     async def serve(self, handlers: Sequence[Handler]) -> None:
-        """Answer requests until cancelled: `handlers[i](body frames) -> reply bytes` for lane i."""
+        """Answer requests until cancelled: `handlers[i]([body frames, ...]) -> [reply bytes, ...]` for lane i."""
 
     def close(self) -> None: ...
 
@@ -113,6 +121,10 @@ class EventSink(Protocol):
     """Fires events into the master's local bus."""
 
     async def fire(self, tag: str, data: dict) -> None: ...
+
+    async def fire_many(self, events: Sequence[tuple[str, dict]]) -> None:
+        """Fire several (tag, data) events; those of one job's returns may travel as one message (the
+        event sources take them apart)."""
 
     def close(self) -> None: ...
 

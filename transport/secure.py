@@ -64,11 +64,32 @@ def seal_request(req_key: bytes, minion_id: str, serial: int, cmd: str, load: di
     return AesRequest(id=minion_id, serial=serial, nonce=nonce, ct=ct)
 
 
-def open_request(secret: bytes, serial: int, req: AesRequest, now: float, window: float) -> tuple[bytes, SecureCommand]:
-    """Master side: returns (request key, command). The id is proven by the key that opened it."""
+class RequestKeys:
+    """The request keys derived lately (deriving one costs more than opening a small request), per (serial,
+    id) under one session secret: a new secret, or more than KEYS_MAX of them, starts the table over."""
+
+    KEYS_MAX = 50_000
+
+    def __init__(self) -> None:
+        self._secret = b""
+        self._keys: dict[tuple[int, str], bytes] = {}
+
+    def get(self, secret: bytes, serial: int, minion_id: str) -> bytes:
+        if secret != self._secret or len(self._keys) >= self.KEYS_MAX:
+            self._secret, self._keys = secret, {}
+        key = self._keys.get((serial, minion_id))
+        if key is None:
+            key = self._keys[(serial, minion_id)] = request_key(secret, serial, minion_id)
+        return key
+
+
+def open_request(secret: bytes, serial: int, req: AesRequest, now: float, window: float,
+                 keys: RequestKeys | None = None) -> tuple[bytes, SecureCommand]:
+    """Master side: returns (request key, command). The id is proven by the key that opened it.  `keys`:
+    where the request keys derived before are kept."""
     if req.serial != serial:
         raise StaleSerial(req.serial, serial)
-    key = request_key(secret, serial, req.id)
+    key = keys.get(secret, serial, req.id) if keys is not None else request_key(secret, serial, req.id)
     try:
         plain = Aead(key).open(req.nonce, req.ct, request_aad(req.id, serial))
     except CryptoError as exc:

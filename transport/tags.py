@@ -33,6 +33,23 @@ def netapi_hook(path: str) -> str:
     return f"{NETAPI_HOOK}/{path}" if path else NETAPI_HOOK
 
 
+def batch_prefix(tag: str) -> str | None:
+    """The prefix under which events with this tag may travel several in one bus message: a job's returns
+    (`rx/job/<jid>/ret/`); None for every other tag."""
+    if tag.startswith(JOB_PREFIX):
+        i = tag.find("/ret/", len(JOB_PREFIX))
+        if i > len(JOB_PREFIX):
+            return tag[:i + 5]
+    return None
+
+
+def subscription(prefix: str) -> str:
+    """What a bus subscriber for the tags starting with `prefix` subscribes to: `prefix`, or when it reaches
+    into a job's returns (`rx/job/<jid>/ret/web`), their batch prefix (then it keeps only what `prefix` asks)."""
+    batch = batch_prefix(prefix)
+    return batch if batch is not None and len(prefix) > len(batch) else prefix
+
+
 def minion_prefix(minion_id: str) -> str:
     return f"{MINION_PREFIX}{minion_id}/"
 

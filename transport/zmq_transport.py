@@ -2,7 +2,8 @@
 
 Sockets come from a context created in the process that uses it (after any fork).  Every
 inbound frame is handed upward as bytes; decoding and authentication happen in the sans-IO
-layers.  This module and rx.transport.zmq_devices are the only places that import zmq.
+layers.  This module, rx.transport.zmq_events (the event bus) and rx.transport.zmq_devices are the only
+places that import zmq.
 """
 
 from __future__ import annotations
@@ -10,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-import secrets
-import time
 from collections import deque
 from typing import Any, AsyncIterator, Sequence
 
@@ -19,8 +18,8 @@ import zmq
 import zmq.asyncio
 
 from rx.transport.codec import MAX_FRAME_BYTES, MAX_OBJECTS, NETWORK_MAX_OBJECTS, DecodeError, decode, encode
-from rx.transport.tags import SYNC_PREFIX, sync_tag
 from rx.transport.roles import Handler, Lane, LinkEvent, RequestTimeout, Source, Triage
+from rx.transport.zmq_events import ZmqEventSink, ZmqEventSource, open_event_source
 from rx.transport.zmq_devices import REPLY_HWM, WORKER_HWM
 
 log = logging.getLogger(__name__)
@@ -31,7 +30,6 @@ RECONNECT_MS = 200
 RECONNECT_MAX_MS = 5_000
 WORKER_RECONNECT_MS = 20
 """Workers reconnect this fast, so they are back within 20 ms of a request-server restart."""
-SYNC_MAX_WAIT_MS = 50
 READ_BURST = 256
 """Most requests a worker reads from one source into its lanes before it answers the next one."""
 _EVENTS, _POLLIN, _POLLOUT, _RCVMORE, _NOBLOCK, _SNDMORE = map(
@@ -180,7 +178,7 @@ class ZmqSubscriber:
 class ZmqRequestServer:
     """A DEALER per source, connected to a request router's worker end, and one task.  While nothing is
     queued it waits for a source to signal; otherwise it reads what the sources have queued into the
-    lanes, answers one request and starts again.  The sockets are used through zmq's non-blocking calls
+    lanes, answers the first requests of the first non-empty lane (up to its batch) and starts again.  The sockets are used through zmq's non-blocking calls
     and one file-descriptor watch each (fewer wake-ups than a future per receive)."""
 
     def __init__(self, ctx: zmq.asyncio.Context, sources: Sequence[Source], lanes: Sequence[Lane]) -> None:
@@ -197,6 +195,8 @@ class ZmqRequestServer:
         self._lanes = list(lanes)
         self._queues: list[deque[tuple[zmq.Socket, list[bytes], list[bytes], int]]] = [deque() for _ in self._lanes]
         self._bytes = [0] * len(self._lanes)
+        self._held = [i for i, lane in enumerate(self._lanes) if not lane.shed]
+        """The lanes that hold back reading when full (those without a shed reply)."""
         self._signal = asyncio.Event()
 
     async def serve(self, handlers: Sequence[Handler]) -> None:
@@ -219,19 +219,31 @@ class ZmqRequestServer:
         """Read what the sources have queued into the lanes (a burst each, while the lanes have room)."""
         for sock, triage in self._sources:
             for _ in range(READ_BURST):
-                if self._full() or not sock.get(_EVENTS) & _POLLIN:
+                if self._full():
                     break
-                frames = [sock.recv(_NOBLOCK)]
+                try:
+                    frames = [sock.recv(_NOBLOCK)]
+                except zmq.Again:  # (no EVENTS check per request: it is a poll(2) each time)
+                    break
                 while sock.get(_RCVMORE):
                     frames.append(sock.recv(_NOBLOCK))
                 await self._take(sock, frames, triage)
 
     async def _answer(self, lane: int, handle: Handler) -> None:
-        """Answer the first request of `lane`.  A method, so that neither the request nor its reply stays
-        referenced while the server waits for the next one (a large return would stay in memory)."""
-        sock, envelope, body, size = self._queues[lane].popleft()
-        self._bytes[lane] -= size
-        await self._send(sock, [*envelope, await handle(body)])
+        """Hand the first requests of `lane` (up to its batch) to its handler and send the replies; requests it
+        did not answer go back to the front of the lane.  A method, so that neither the requests nor their
+        replies stay referenced while the server waits for the next ones (large returns would stay in memory)."""
+        queue, most, room = self._queues[lane], self._lanes[lane].batch, self._lanes[lane].batch_bytes
+        taken = [queue.popleft()]
+        room -= taken[0][3]
+        while queue and len(taken) < most and queue[0][3] <= room:
+            room -= queue[0][3]
+            taken.append(queue.popleft())
+        replies = await handle([body for _sock, _envelope, body, _size in taken])
+        for (sock, envelope, _body, size), reply in zip(taken, replies):
+            self._bytes[lane] -= size
+            await self._send(sock, [*envelope, reply])
+        queue.extendleft(reversed(taken[len(replies):]))
 
     def _signalled(self) -> None:
         # zmq's descriptor is edge-triggered: reading EVENTS re-arms it (else the loop would spin on it)
@@ -266,8 +278,10 @@ class ZmqRequestServer:
 
     def _full(self) -> bool:
         """A lane without a shed reply is full: read no more (what waits stays in zmq, then in TCP)."""
-        return any(not lane.shed and (len(q) >= lane.max_requests or b >= lane.max_bytes)
-                   for lane, q, b in zip(self._lanes, self._queues, self._bytes))
+        for i in self._held:
+            if len(self._queues[i]) >= self._lanes[i].max_requests or self._bytes[i] >= self._lanes[i].max_bytes:
+                return True
+        return False
 
     async def _send(self, sock: zmq.Socket, frames: list[bytes]) -> None:
         """Send a reply (envelope and body); zmq takes every part of a message once it took the first."""
@@ -300,49 +314,6 @@ class ZmqFrameSink:
         self._sock.close()
 
 
-class ZmqEventSink(ZmqFrameSink):
-    """Fires events into the bus: [tag, msgpack data]."""
-
-    def __init__(self, ctx: zmq.asyncio.Context, url: str) -> None:
-        super().__init__(ctx, url, linger_ms=1000)
-
-    async def fire(self, tag: str, data: dict) -> None:
-        await self._sock.send_multipart([tag.encode(), encode(data)])
-
-
-class ZmqEventSource:
-    def __init__(self, sock: zmq.asyncio.Socket) -> None:
-        self._sock = sock
-
-    async def batch(self, timeout: float) -> list[tuple[str, dict]]:
-        """One wake-up per burst, not one per event (a job to 10,000 minions); malformed events are skipped."""
-        if not await self._sock.poll(max(1, int(timeout * 1000))):
-            return []
-        raw = zmq.Socket.shadow(self._sock.underlying)
-        out: list[tuple[str, dict]] = []
-        while True:
-            try:
-                frames = raw.recv_multipart(zmq.NOBLOCK)
-            except zmq.Again:
-                return out
-            event = _event(frames)
-            if event is not None:
-                out.append(event)
-
-    def close(self) -> None:
-        self._sock.close(linger=0)
-
-
-def _event(frames: list[bytes]) -> tuple[str, dict] | None:
-    if len(frames) != 2 or frames[0].startswith(SYNC_PREFIX.encode()):
-        return None
-    try:
-        tag, data = frames[0].decode(), decode(frames[1])
-    except (UnicodeDecodeError, DecodeError):
-        return None
-    return (tag, data) if isinstance(data, dict) else None
-
-
 class ZmqTransport:
     def __init__(self, shared: zmq.asyncio.Context | None = None) -> None:
         self._own = shared is None
@@ -365,29 +336,7 @@ class ZmqTransport:
 
     async def event_source(self, pub_url: str, pull_url: str, prefixes: Sequence[str], *,
                            timeout: float = 5.0) -> ZmqEventSource:
-        token = sync_tag(secrets.token_hex(8)).encode()
-        sub = self.ctx.socket(zmq.SUB)
-        sub.setsockopt(zmq.LINGER, 0)
-        sub.setsockopt(zmq.RCVHWM, 1_000_000)
-        for p in (*prefixes, token.decode()):
-            sub.setsockopt(zmq.SUBSCRIBE, p.encode())
-        sub.connect(pub_url)
-        push = self.ctx.socket(zmq.PUSH)
-        push.setsockopt(zmq.LINGER, 0)
-        push.connect(pull_url)
-        deadline = time.monotonic() + timeout
-        wait_ms = 1
-        try:
-            while time.monotonic() < deadline:
-                await push.send_multipart([token, encode({})])
-                if await sub.poll(wait_ms) and (await recv_multipart(sub))[0] == token:
-                    sub.setsockopt(zmq.UNSUBSCRIBE, token)
-                    return ZmqEventSource(sub)
-                wait_ms = min(wait_ms * 2, SYNC_MAX_WAIT_MS)
-        finally:
-            push.close(linger=0)
-        sub.close(linger=0)
-        raise RequestTimeout(f"the event bus at {pub_url} does not answer")
+        return await open_event_source(self.ctx, pub_url, pull_url, prefixes, timeout)
 
     def close(self) -> None:
         if self._own:

@@ -86,7 +86,8 @@ SPECS: tuple[Spec, ...] = (
                      "filed)"},
          source="MWorkers", fixed=tuple((o,) for o in AUTH_OUTCOMES)),
     Spec("rx_request_seconds", HISTOGRAM,
-         "Time an MWorker took to answer a request, from taking it out of its lane to its reply encoded.",
+         "Time an MWorker took to answer a request, from taking it out of its lane to its reply encoded (returns "
+         "answered together share their batch's time equally).",
          ("lane",), {"lane": "`local` (the operator's socket: publish, lookup), `sealed` (minions: returns, "
                              "events, files), `clear` (`_auth`)"},
          buckets=LATENCY_BUCKETS, source="MWorkers", fixed=tuple((lane,) for lane in LANES)),
@@ -98,7 +99,8 @@ SPECS: tuple[Spec, ...] = (
          "Events some subscriber of the master's event bus missed: its queue was full (it does not read). "
          "Only with `metrics_event_drops: true` (absent otherwise: counting costs the relay ~6 µs an event).",
          source="event publisher", optional=True),
-    Spec("rx_job_store_write_seconds", HISTOGRAM, "Time a job store write took, as an MWorker waited for it.",
+    Spec("rx_job_store_write_seconds", HISTOGRAM, "Time a job store write took, as an MWorker waited for it "
+         "(returns stored with one write share its time equally).",
          ("op",), {"op": "`create_job` (a published job's record), `store_return` (a minion's return)"},
          buckets=LATENCY_BUCKETS, source="MWorkers", fixed=tuple((op,) for op in STORE_OPS)),
 )

@@ -14,7 +14,7 @@ from __future__ import annotations
 import fnmatch
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Hashable, Protocol
+from typing import Any, Awaitable, Callable, Hashable, Protocol, Sequence
 
 from rx.transport.keyprint import fingerprint
 from rx.transport.errors import ProtocolError
@@ -64,6 +64,25 @@ class JobTarget:
     def of(cls, record: JobRecord) -> "JobTarget":
         job = record.job
         return cls(job.tgt, job.tgt_type, job.delimiter, frozenset(record.minions))
+
+
+async def expected_rows(check: Callable[[str, str, bool], Awaitable[None]], rows: Sequence[tuple[str, str, dict]]
+                        ) -> tuple[list[bool | StoreError], dict[tuple[str, str], tuple[int, dict]]]:
+    """store_returns' first step in every backend: each row checked by `check(jid, id, True)` (a backend's
+    store_return checks).  Returns the answers so far (the StoreError of a refused row, False elsewhere)
+    and the rows to write, {(jid, id): (index, data)} (a second copy of a row in the batch stays False: a
+    duplicate)."""
+    out: list[bool | StoreError] = []
+    todo: dict[tuple[str, str], tuple[int, dict]] = {}
+    for jid, minion_id, data in rows:
+        try:
+            await check(jid, minion_id, True)
+        except StoreError as exc:
+            out.append(exc)
+            continue
+        todo.setdefault((jid, minion_id), (len(out), data))
+        out.append(False)
+    return out, todo
 
 
 class ExpectedCache:
@@ -181,6 +200,12 @@ class JobStore(Protocol):
         NotExpected (carrying the job's JobTarget) if the minion is not in the job's expected set, unless
         `expected_only` is false (the caller found that the minion may match the target after all).
         The check costs no extra store round trip: the job's expected set is cached per process."""
+
+    async def store_returns(self, rows: Sequence[tuple[str, str, dict]]) -> list[bool | StoreError]:
+        """Several `(jid, id, data)` returns, each checked as store_return checks it (expected minions only) and
+        stored in one write: per row True (stored), False (one was already stored), or the StoreError
+        store_return would have raised for it (NotExpected, UnknownJob, StoreUnavailable...).  Raises
+        StoreUnavailable when the write itself fails (none of them is stored then)."""
 
     async def returns(self, jid: str) -> dict[str, dict]:
         """`{id: return data}` stored for a job; UnknownJob."""

@@ -19,10 +19,10 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Sequence, TypeVar
 
 from rx.master.store.base import (PROBE_FUNS, ExpectedCache, JobExists, JobQuery, JobRecord, JobTarget,
-                                  NotExpected, StoreError, Trimmed, UnknownJob, check_record)
+                                  NotExpected, StoreError, Trimmed, UnknownJob, check_record, expected_rows)
 from rx.master.store.errors import StoreUnavailable
 from rx.master.store.pg_db import PgDb
 from rx.transport.codec import DecodeError, decode, encode
@@ -169,6 +169,50 @@ class PgJobStore:
 
     async def store_return(self, jid: str, minion_id: str, data: dict, *, expected_only: bool = True) -> bool:
         """The job's expected set is cached per process: an expected minion's return is one INSERT."""
+        await self._expected(jid, minion_id, expected_only)
+        row = _row(jid, minion_id, data)
+
+        async def insert(c: "psycopg.AsyncConnection") -> int:
+            cur = await c.execute("INSERT INTO rx_returns VALUES (%s, %s, %s, %s, %s, %s) "
+                                  "ON CONFLICT (jid, id) DO NOTHING", row)
+            return cur.rowcount
+        try:
+            return await self._run(insert) == 1
+        except StoreError as exc:
+            if "rx_returns_jid_fkey" in str(exc):  # purged (or never written) since it was cached
+                raise self._no_record(jid) from None
+            raise
+
+    async def store_returns(self, rows: Sequence[tuple[str, str, dict]]) -> list[bool | StoreError]:
+        """Each return checked as store_return checks it, those that pass inserted by one statement (one round
+        trip); if one's job was purged meanwhile, they are stored one by one instead."""
+        out, todo = await expected_rows(self._expected, rows)
+        if not todo:
+            return out
+        values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(todo))
+        flat = [v for (jid, minion_id), (_i, data) in todo.items() for v in _row(jid, minion_id, data)]
+
+        async def insert(c: "psycopg.AsyncConnection") -> set[tuple[str, str]]:
+            cur = await c.execute(f"INSERT INTO rx_returns VALUES {values} ON CONFLICT (jid, id) DO NOTHING "
+                                  "RETURNING jid, id", flat)
+            return {(jid, minion_id) for jid, minion_id in await cur.fetchall()}
+        try:
+            fresh = await self._run(insert)
+        except StoreError as exc:
+            if "rx_returns_jid_fkey" not in str(exc):
+                raise
+            for (jid, minion_id), (i, data) in todo.items():
+                try:
+                    out[i] = await self.store_return(jid, minion_id, data)
+                except StoreError as one:
+                    out[i] = one
+            return out
+        for key, (i, _data) in todo.items():
+            out[i] = key in fresh
+        return out
+
+    async def _expected(self, jid: str, minion_id: str, expected_only: bool) -> None:
+        """As the SQLite store's: StoreError, UnknownJob, StoreUnavailable, NotExpected."""
         if validate_minion_id(minion_id):
             raise StoreError(f"bad minion id {minion_id!r}")
         if self._unwritten:
@@ -184,20 +228,6 @@ class PgJobStore:
             self._targets.put(jid, target, version)
         if expected_only and minion_id not in target.minions:
             raise NotExpected(jid, minion_id, target)
-        retcode = data.get("retcode")
-        row = (jid, minion_id, retcode if isinstance(retcode, int) and not isinstance(retcode, bool) else None,
-               data.get("success") if isinstance(data.get("success"), bool) else None, time.time(), encode(data))
-
-        async def insert(c: "psycopg.AsyncConnection") -> int:
-            cur = await c.execute("INSERT INTO rx_returns VALUES (%s, %s, %s, %s, %s, %s) "
-                                  "ON CONFLICT (jid, id) DO NOTHING", row)
-            return cur.rowcount
-        try:
-            return await self._run(insert) == 1
-        except StoreError as exc:
-            if "rx_returns_jid_fkey" in str(exc):  # purged (or never written) since it was cached
-                raise self._no_record(jid) from None
-            raise
 
     def _no_record(self, jid: str) -> StoreError:
         if JID_RE.match(jid) and jid >= new_jid(time.time() - RECORD_GRACE_SECONDS):
@@ -298,3 +328,10 @@ class PgJobStore:
 
     async def check(self) -> list[str]:
         return []
+
+
+def _row(jid: str, minion_id: str, data: dict) -> tuple:
+    """A return's row: its retcode and success as columns when they are what they should be."""
+    retcode, success = data.get("retcode"), data.get("success")
+    return (jid, minion_id, retcode if isinstance(retcode, int) and not isinstance(retcode, bool) else None,
+            success if isinstance(success, bool) else None, time.time(), encode(data))

@@ -24,7 +24,7 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, TypeVar
+from typing import TYPE_CHECKING, Callable, Sequence, TypeVar
 
 from rx.master.store.errors import StoreError, StoreUnavailable
 from rx.transport.ids import new_jid
@@ -84,9 +84,9 @@ class Db:
         """What this process noticed lost (a deleted or replaced database), for the owner to report."""
 
     async def run(self, op: Callable[["sqlite3.Connection"], T], *, inline: bool = True,
-                  written: tuple[str, str] | None = None) -> T:
+                  written: Sequence[tuple[str, str]] = ()) -> T:
         """`op(connection)` inline if the database is free (and `inline`), else in a thread that waits for
-        the lock.  `written`: the (jid, id) of the return `op` stores, copied over if the file turns out
+        the lock.  `written`: the (jid, id) of the returns `op` stores, copied over if the file turns out
         to have been replaced.  StoreUnavailable while the files cannot be used."""
         import sqlite3
         if self._pid != os.getpid():  # a forked child: its parent's connections are not its own to close
@@ -115,8 +115,8 @@ class Db:
                 result = await self._in_thread_run(op, slow)
         except sqlite3.Error as exc:
             raise self._failed(exc, fast) from None
-        if written is not None:
-            self._written.append(written)
+        if written:
+            self._written.extend(written)
         return result
 
     async def _in_thread_run(self, op: Callable[["sqlite3.Connection"], T], conn: "sqlite3.Connection") -> T:

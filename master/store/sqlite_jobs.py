@@ -24,10 +24,10 @@ import shutil
 import time
 from collections import OrderedDict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from rx.master.store.base import (PROBE_FUNS, ExpectedCache, JobExists, JobQuery, JobRecord, JobTarget,
-                                  NotExpected, StoreError, Trimmed, UnknownJob, check_record)
+                                  NotExpected, StoreError, Trimmed, UnknownJob, check_record, expected_rows)
 from rx.master.store.errors import ReturnsLost, StoreUnavailable
 from rx.master.store.sqlite_db import Db
 from rx.transport.codec import DecodeError, decode, encode
@@ -168,6 +168,25 @@ class SqliteJobStore:
         return costs no file access before the insert.  For a minion the cached set lacks, the record's
         version is checked (one stat: a jid purged and published again is read again).  A return that comes
         in after its job was purged is kept until the next purge (jids are time-ordered)."""
+        await self._expected(jid, minion_id, expected_only)
+        row = (jid, minion_id, encode(data))
+        return await self.db.run(lambda c: c.execute("INSERT OR IGNORE INTO ret VALUES (?, ?, ?)", row).rowcount == 1,
+                                 written=[(jid, minion_id)])
+
+    async def store_returns(self, rows: Sequence[tuple[str, str, dict]]) -> list[bool | StoreError]:
+        """Each return checked as store_return checks it, those that pass inserted in one transaction."""
+        out, todo = await expected_rows(self._expected, rows)
+        if todo:
+            keys = list(todo)
+            fresh = await self.db.run(lambda c: _insert_returns(c, [(*key, encode(todo[key][1])) for key in keys]),
+                                      written=keys)
+            for key, stored in zip(keys, fresh):
+                out[todo[key][0]] = stored
+        return out
+
+    async def _expected(self, jid: str, minion_id: str, expected_only: bool) -> None:
+        """Whether `minion_id` may return for `jid`: StoreError for a bad id, UnknownJob, StoreUnavailable for
+        a recent job without a record (yet), NotExpected when `expected_only` and it is not expected."""
         if validate_minion_id(minion_id):
             raise StoreError(f"bad minion id {minion_id!r}")
         if self._unwritten:
@@ -183,9 +202,6 @@ class SqliteJobStore:
                 raise
         if expected_only and minion_id not in target.minions:
             raise NotExpected(jid, minion_id, target)
-        row = (jid, minion_id, encode(data))
-        return await self.db.run(lambda c: c.execute("INSERT OR IGNORE INTO ret VALUES (?, ?, ?)", row).rowcount == 1,
-                                 written=(jid, minion_id))
 
     async def _target(self, jid: str, cached: tuple[JobTarget, Any] | None) -> JobTarget:
         """The job's JobTarget from its record: the cached one if the record is the version it was read from."""
@@ -352,6 +368,23 @@ def move_aside(path: Path) -> Path:
         except FileNotFoundError:
             pass
     return aside
+
+
+def _insert_returns(c: "sqlite3.Connection", rows: list[tuple[str, str, bytes]]) -> list[bool]:
+    """Insert returns in one transaction (one commit for all); which were new.  The write lock is taken first
+    (BEGIN IMMEDIATE), so a busy database fails before anything is written and the whole call can be retried.
+    One return is one statement (a transaction of its own: cheaper than BEGIN and COMMIT around it)."""
+    if len(rows) == 1:
+        return [c.execute("INSERT OR IGNORE INTO ret VALUES (?, ?, ?)", rows[0]).rowcount == 1]
+    c.execute("BEGIN IMMEDIATE")
+    try:
+        fresh = [c.execute("INSERT OR IGNORE INTO ret VALUES (?, ?, ?)", row).rowcount == 1 for row in rows]
+        c.execute("COMMIT")
+    except BaseException:
+        if c.in_transaction:
+            c.execute("ROLLBACK")
+        raise
+    return fresh
 
 
 def _version(st: os.stat_result) -> tuple[int, int, int]:

@@ -165,6 +165,23 @@ async def test_another_process_reads_the_record_and_notices_a_new_one(backend, s
     assert await store.returns(JID) == {"web2": {"return": 2}}
 
 
+async def test_several_returns_stored_in_one_write_each_as_alone(store):
+    """store_returns: each row answered as store_return would answer it, in one write."""
+    other, recent = new_jid(NOW + 1), new_jid()
+    await store.create_job(record(minions=["web1", "web2"]))
+    await store.create_job(record(jid=other, minions=["web1"]))
+    assert await store.store_return(JID, "web2", {"return": "first"}) is True
+    rows = [(JID, "web1", {"return": 1}), (JID, "web2", {"return": "again"}), (other, "web1", {"return": 2}),
+            (JID, "db1", {"return": "forged"}), (new_jid(NOW - 5), "web1", {}), (recent, "web1", {}),
+            (JID, "../x", {}), (JID, "web1", {"return": "copy in the same batch"})]
+    got = await store.store_returns(rows)
+    assert got[:3] == [True, False, True] and got[7] is False
+    assert [type(e) for e in got[3:7]] == [NotExpected, UnknownJob, StoreUnavailable, StoreError]
+    assert await store.returns(JID) == {"web1": {"return": 1}, "web2": {"return": "first"}}
+    assert await store.returns(other) == {"web1": {"return": 2}}
+    assert await store.store_returns([]) == []
+
+
 def test_workers_racing_one_return_store_it_once(backend):
     """MWorkers are processes (and masters may share PostgreSQL): a replay racing the original stores once."""
     asyncio.run(_create_and_close(backend, record()))

@@ -45,6 +45,18 @@ def test_encode_refuses_unknown_types(value):
         encode(value)
 
 
+def test_the_kept_packer_encodes_as_packb_after_an_error_and_after_a_large_document():
+    """encode keeps a msgpack Packer per thread: what it writes is what packb writes, whatever came before."""
+    small = {"id": "web1", "return": [1, 2.5, None, b"raw"], "ok": True}
+    assert encode(small) == msgpack.packb(small, use_bin_type=True)
+    with pytest.raises(TypeError):
+        encode({"half": "done", "then": object()})
+    assert encode(small) == msgpack.packb(small, use_bin_type=True)
+    large = {"return": "x" * (codec.PACKER_KEEP_BYTES + 1)}
+    assert encode(large) == msgpack.packb(large, use_bin_type=True)
+    assert encode(small) == msgpack.packb(small, use_bin_type=True)
+
+
 @pytest.mark.parametrize("frame", [bytearray(encode({"a": 1})), memoryview(encode({"a": 1}))], ids=type)
 def test_decode_accepts_buffer_types(frame):
     assert decode(frame) == {"a": 1}

@@ -13,23 +13,13 @@ from rx.master.minion_cmds import handle_return
 from rx.master.store import JobRecord
 from rx.transport.ids import new_jid
 from rx.transport.messages import Job, JobReturn
-
-
-class Bus:
-    def __init__(self) -> None:
-        self.fired: list[str] = []
-
-    async def fire(self, tag: str, data: dict) -> None:
-        self.fired.append(tag)
-
-    def close(self) -> None:
-        pass
+from tests.support.bus import RecordingBus
 
 
 def _ctx(stores) -> WorkerContext:
     settings = WorkerSettings(False, 300.0, 0, 4505, {})
-    return WorkerContext(identity=None, stores=stores, root_key="", events=Bus(), publisher=Bus(),  # type: ignore
-                         settings=settings)
+    return WorkerContext(identity=None, stores=stores, root_key="", events=RecordingBus(),  # type: ignore
+                         publisher=RecordingBus(), settings=settings)
 
 
 @pytest.mark.parametrize("tgt, tgt_type, grains, stored", [

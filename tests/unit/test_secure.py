@@ -14,8 +14,8 @@ from rx.transport.crypto import Aead, Identity, Verifier
 from rx.transport.handshake import private_publish_key, publish_key, request_key
 from rx.transport.messages import (AesRequest, Job, SecureCommand, parse_request, publication_aad,
                                    publication_signed_bytes, request_aad)
-from rx.transport.secure import (BadJob, Malformed, OtherRecipient, Rejected, StaleSerial, open_publication, open_reply, open_request,
-                                 parse_publication, seal_publication, seal_reply, seal_request)
+from rx.transport.secure import (BadJob, Malformed, OtherRecipient, Rejected, RequestKeys, StaleSerial, open_publication,
+                                 open_reply, open_request, parse_publication, seal_publication, seal_reply, seal_request)
 
 WINDOW = 300.0
 SERIAL = 3
@@ -55,6 +55,25 @@ def test_request_round_trip(secret):
     assert got_key == key
     assert cmd.cmd == "_return" and cmd.load == {"jid": JID, "return": True}
     assert b"_return" not in wire["ct"]
+
+
+def test_request_keys_kept_are_the_keys_derived(secret, monkeypatch):
+    """The master keeps the request keys it derived; each is the one request_key derives, per secret and
+    serial (a new session secret starts over), and the table is bounded."""
+    keys = RequestKeys()
+    sealed = seal_request(request_key(secret, SERIAL, "web1"), "web1", SERIAL, "_return", {"jid": JID})
+    for _ in range(2):
+        assert open_request(secret, SERIAL, sealed, time.time(), WINDOW, keys)[0] == request_key(secret, SERIAL, "web1")
+    other = os.urandom(32)
+    assert keys.get(other, SERIAL, "web1") == request_key(other, SERIAL, "web1")
+    assert keys.get(other, SERIAL + 1, "web1") == request_key(other, SERIAL + 1, "web1")
+    with pytest.raises(Rejected):  # a request sealed under the old secret does not open with the new one's key
+        open_request(other, SERIAL, sealed, time.time(), WINDOW, keys)
+    monkeypatch.setattr(RequestKeys, "KEYS_MAX", 3)
+    small = RequestKeys()
+    for i in range(10):
+        assert small.get(secret, SERIAL, f"m{i}") == request_key(secret, SERIAL, f"m{i}")
+        assert len(small._keys) <= 3
 
 
 def test_request_under_an_old_serial_is_stale(secret):

@@ -1,0 +1,154 @@
+"""The master's event bus on zmq: firing events into it (PUSH to the event publisher's PULL) and
+subscribing to it (SUB to its PUB), with several of a job's returns in one message when they are fired
+together (rx.transport.tags.batch_prefix); every consumer reads the bus through ZmqEventSource, which
+takes those apart."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Sequence
+
+import zmq
+import zmq.asyncio
+
+from rx.transport.codec import DecodeError, decode, encode
+from rx.transport.roles import RequestTimeout
+from rx.transport.tags import SYNC_PREFIX, batch_prefix, subscription, sync_tag
+
+SYNC_MAX_WAIT_MS = 50
+_NOBLOCK, _SNDMORE = int(zmq.NOBLOCK), int(zmq.SNDMORE)
+
+
+class ZmqEventSink:
+    """Fires events into the bus: [tag, msgpack data]; several of one batch prefix (rx.transport.tags: a job's
+    returns) as one message, [prefix, b"", suffix, data, suffix, data...], each tag being prefix + suffix.  A
+    message is handed to zmq at once when its queue has room (it nearly always has: 100,000 messages), without
+    an asyncio future; else it waits for room."""
+
+    def __init__(self, ctx: zmq.asyncio.Context, url: str) -> None:
+        self._sock = ctx.socket(zmq.PUSH)
+        self._sock.setsockopt(zmq.LINGER, 1000)
+        self._sock.setsockopt(zmq.SNDHWM, 100_000)
+        self._sock.connect(url)
+        self._now = zmq.Socket.shadow(self._sock.underlying)
+        self._waiting = 0
+
+    async def fire(self, tag: str, data: dict) -> None:
+        await self._put([tag.encode(), encode(data)])
+
+    async def fire_many(self, events: Sequence[tuple[str, dict]]) -> None:
+        batches: dict[str, list[bytes]] = {}
+        for tag, data in events:
+            prefix = batch_prefix(tag)
+            if prefix is None:
+                await self.fire(tag, data)
+            else:
+                batches.setdefault(prefix, []).extend((tag[len(prefix):].encode(), encode(data)))
+        for prefix, parts in batches.items():
+            head = prefix.encode()
+            await self._put([head + parts[0], parts[1]] if len(parts) == 2 else [head, b"", *parts])
+
+    async def _put(self, frames: list[bytes]) -> None:
+        if not self._waiting:  # nothing queued behind a full queue: this one may go first
+            try:
+                self._now.send(frames[0], _SNDMORE | _NOBLOCK)
+            except zmq.Again:
+                pass
+            else:  # zmq takes every part of a message once it took the first
+                for i in range(1, len(frames)):
+                    self._now.send(frames[i], _SNDMORE if i < len(frames) - 1 else 0)
+                return
+        self._waiting += 1
+        try:
+            await self._sock.send_multipart(frames)
+        finally:
+            self._waiting -= 1
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+class ZmqEventSource:
+    def __init__(self, sock: zmq.asyncio.Socket, keep: tuple[str, ...] | None = None) -> None:
+        self._sock = sock
+        self._keep = keep
+        """The prefixes asked for, when some subscription is broader (rx.transport.tags.subscription)."""
+
+    async def batch(self, timeout: float) -> list[tuple[str, dict]]:
+        """One wake-up per burst, not one per event (a job to 10,000 minions); malformed events are skipped."""
+        if not await self._sock.poll(max(1, int(timeout * 1000))):
+            return []
+        raw = zmq.Socket.shadow(self._sock.underlying)
+        out: list[tuple[str, dict]] = []
+        while True:
+            try:
+                frames = raw.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            out.extend(_events(frames))
+        if self._keep is not None:
+            out = [(tag, data) for tag, data in out if tag.startswith(self._keep)]
+        return out
+
+    def close(self) -> None:
+        self._sock.close(linger=0)
+
+
+def _events(frames: list[bytes]) -> list[tuple[str, dict]]:
+    """The events of one bus message: [tag, data], or a batch [prefix, b"", suffix, data, ...]."""
+    if frames[0].startswith(SYNC_PREFIX.encode()):
+        return []
+    if len(frames) == 2:
+        pairs, prefix = [(frames[0], frames[1])], b""
+    elif len(frames) >= 4 and not len(frames) % 2 and frames[1] == b"":
+        pairs, prefix = list(zip(frames[2::2], frames[3::2])), frames[0]
+    else:
+        return []
+    out = []
+    for suffix, raw in pairs:
+        try:
+            tag, data = (prefix + suffix).decode(), decode(raw)
+        except (UnicodeDecodeError, DecodeError):
+            continue
+        if isinstance(data, dict):
+            out.append((tag, data))
+    return out
+
+
+async def open_event_source(ctx: zmq.asyncio.Context, pub_url: str, pull_url: str, prefixes: Sequence[str],
+                            timeout: float) -> ZmqEventSource:
+    """Subscribe to the bus and prove it with a round trip (a sync token fired and seen)."""
+    token = sync_tag(secrets.token_hex(8)).encode()
+    sub = ctx.socket(zmq.SUB)
+    sub.setsockopt(zmq.LINGER, 0)
+    sub.setsockopt(zmq.RCVHWM, 1_000_000)
+    subscriptions = [subscription(p) for p in prefixes]
+    for p in (*subscriptions, token.decode()):
+        sub.setsockopt(zmq.SUBSCRIBE, p.encode())
+    keep = tuple(prefixes) if subscriptions != list(prefixes) else None
+    sub.connect(pub_url)
+    push = ctx.socket(zmq.PUSH)
+    push.setsockopt(zmq.LINGER, 0)
+    push.connect(pull_url)
+    deadline = time.monotonic() + timeout
+    wait_ms = 1
+    try:
+        while time.monotonic() < deadline:
+            await push.send_multipart([token, encode({})])
+            if await sub.poll(wait_ms) and await _first_frame(sub) == token:
+                sub.setsockopt(zmq.UNSUBSCRIBE, token)
+                return ZmqEventSource(sub, keep)
+            wait_ms = min(wait_ms * 2, SYNC_MAX_WAIT_MS)
+    finally:
+        push.close(linger=0)
+    sub.close(linger=0)
+    raise RequestTimeout(f"the event bus at {pub_url} does not answer")
+
+
+async def _first_frame(sock: zmq.asyncio.Socket) -> bytes:
+    """The first frame of a message said to be waiting (b"" if libzmq dropped it meanwhile)."""
+    try:
+        return (await sock.recv_multipart(zmq.NOBLOCK))[0]
+    except zmq.Again:
+        return b""
