@@ -574,7 +574,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--returns-jobs", type=int, default=20, help="jobs each session returns in the returns section")
     p.add_argument("--returns-rate", type=float, default=2000.0, help="the returns section's paced run: returns/s")
     p.add_argument("--reliability-minions", type=int, default=20, help="real minions for the reliability section")
-    p.add_argument("--soak", type=float, help="seconds of the reliability soak (default 1800: a worker warms up for ~10 min; --quick 60)")
+    p.add_argument("--soak", type=float,
+                   help="seconds of the reliability soak (default 1800: a worker warms up for ~10 min; --quick 60)")
     p.add_argument("--events", default="5000,20,10", help="api_events: events/s, SSE clients, seconds")
     p.add_argument("--dev-install", action="store_true",
                    help="time the CLI from this interpreter (editable install) instead of a clean bench/.rxvenv")
