@@ -52,11 +52,8 @@ clean-demo:
 
 # The PostgreSQL job-store tests start a real server (tests/support/postgres.py), the dashboard's tests a real
 # headless Chromium (tests/browser); without one they skip and say why (-rs).
-# Two pytest-xdist workers: the tests that start daemons run in sequence on one (tests/support/serial.py), the
-# unit tests beside them; --basetemp keeps the workers' temporary paths short enough for IPC socket names.
-TEST_TMP ?= /tmp/rx-pytest-$(shell id -u)
 test: venv pg-server shells browser
-	$(VENV)/bin/python -m pytest -q -rs -n 2 --dist loadgroup --basetemp=$(TEST_TMP) tests $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -q -rs tests $(PYTEST_ARGS)
 
 pg-server:
 	@sh tests/support/install_postgres.sh

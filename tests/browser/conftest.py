@@ -73,10 +73,3 @@ def watched(browser: Any, dash: Dash) -> Iterator[Watched]:
         yield Watched(context.new_page())
     finally:
         context.close()
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    from pathlib import Path
-
-    from tests.support.serial import mark_serial
-    mark_serial(items, Path(__file__).parent)

@@ -255,8 +255,3 @@ class ListeningFakeMinion(FakeMinion):
         self.sub.close()
         self.sub_ctx.term()
         super().close()
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    from tests.support.serial import mark_serial
-    mark_serial(items, Path(__file__).parent)
