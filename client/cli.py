@@ -269,7 +269,8 @@ async def run(opts: argparse.Namespace, stream: TextIO) -> int:
             if not jids:
                 print("\nInterrupted.", file=sys.stderr)
             elif len(jids) == 1:
-                print(f"\nInterrupted. The job goes on; look it up later with: rx-run jobs.lookup_jid {jids[0]}",
+                goes_on = "may have been published" if not (published or batch_jobs)[0].minions else "goes on"
+                print(f"\nInterrupted. The job {goes_on}; look it up later with: rx-run jobs.lookup_jid {jids[0]}",
                       file=sys.stderr)
             else:
                 print(f"\nInterrupted. Batch jobs started so far go on; look them up with rx-run jobs.lookup_jid: "

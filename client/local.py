@@ -9,6 +9,7 @@ is the judge, so an event lost on the bus never turns a stored return into a mis
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import random
@@ -129,8 +130,13 @@ class AsyncLocalClient(MasterLink):
         jid = jid or self._new_jid()
         sub = await self._listen(jid, max_wait)
         try:
-            pub = await self.publish(tgt, fun, arg, tgt_type=tgt_type, kwarg=kwarg, jid=jid, delimiter=delimiter,
-                                     private=private, job_expire=job_expire, max_wait=max_wait)
+            try:
+                pub = await self.publish(tgt, fun, arg, tgt_type=tgt_type, kwarg=kwarg, jid=jid, delimiter=delimiter,
+                                         private=private, job_expire=job_expire, max_wait=max_wait)
+            except asyncio.CancelledError:
+                if published is not None:  # interrupted mid-publish: the master may have taken the job
+                    published.append(Published(jid, [], warning="interrupted before the master confirmed the job"))
+                raise
             if published is not None:
                 published.append(pub)
             async for item in self._gather(sub, pub, timeout, gather_job_timeout, max_wait, expect_minions):

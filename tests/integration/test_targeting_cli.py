@@ -193,6 +193,8 @@ def test_bad_input_is_a_clear_error_and_publishes_nothing(grained, args, code, m
 
 @pytest.mark.parametrize("extra", [[], ["-b", "1"]])
 def test_ctrl_c_prints_the_jid(grained, extra):
+    # the job of an earlier case goes on after its Ctrl-C: wait it out, or it would pass for this one
+    wait_for(lambda: not children_of(grained.minions["m1"].pid), timeout=30, what="earlier jobs done")
     p = subprocess.Popen([sys.executable, "-m", "rx.client.cli", "-c", str(grained.master_dir), "m1", "test.sleep",
                           "5", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for(lambda: grained.minions["m1"].alive() and
