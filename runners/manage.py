@@ -3,8 +3,8 @@ sending them anything (present, alived, joined), and which rx version each runs 
 
 Presence: a minion's daemon holds a connection to the publish port carrying a presence claim made with
 its session key (see rx.transport.presence); the publisher counts the claims on live connections.  A
-connection that closes (a stopped or killed minion) drops out at once, one that stops answering the
-port's pings (a host that vanished) within 40 s.  `present`, `alived` and `joined` are Salt's three names
+connection that closes (a stopped or killed minion) drops out at once, one whose host stops answering
+TCP keepalive probes (a host that vanished) within 40 s.  `present`, `alived` and `joined` are Salt's three names
 for that one list, kept so scripts port unchanged; the `not_*` runners are the accepted minions outside
 it.  Only minions with accepted keys are listed.
 """

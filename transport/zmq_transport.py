@@ -20,12 +20,10 @@ import zmq.asyncio
 from rx.transport.codec import MAX_FRAME_BYTES, MAX_OBJECTS, NETWORK_MAX_OBJECTS, DecodeError, decode, encode
 from rx.transport.roles import Handler, Lane, LinkEvent, RequestTimeout, Source, Triage
 from rx.transport.zmq_events import ZmqEventSink, ZmqEventSource, open_event_source
-from rx.transport.zmq_devices import REPLY_HWM, WORKER_HWM
+from rx.transport.zmq_devices import KEEPALIVE, REPLY_HWM, WORKER_HWM
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_MS = 5_000
-HEARTBEAT_TIMEOUT_MS = 15_000
 RECONNECT_MS = 200
 RECONNECT_MAX_MS = 5_000
 WORKER_RECONNECT_MS = 20
@@ -55,8 +53,8 @@ def _client_options(sock: zmq.Socket) -> None:
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.RECONNECT_IVL, RECONNECT_MS)
     sock.setsockopt(zmq.RECONNECT_IVL_MAX, RECONNECT_MAX_MS)
-    sock.setsockopt(zmq.HEARTBEAT_IVL, HEARTBEAT_MS)
-    sock.setsockopt(zmq.HEARTBEAT_TIMEOUT, HEARTBEAT_TIMEOUT_MS)
+    for option, value in KEEPALIVE.items():
+        sock.setsockopt(option, value)
     sock.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME_BYTES)
 
 
@@ -138,7 +136,7 @@ _LINK = {zmq.EVENT_HANDSHAKE_SUCCEEDED: LinkEvent.CONNECTED, zmq.EVENT_DISCONNEC
 
 
 class ZmqSubscriber:
-    """A SUB socket with reconnect and heartbeats; with `watch_link`, a monitor socket attached before
+    """A SUB socket with reconnect and TCP keepalive; with `watch_link`, a monitor socket attached before
     the first connect reports every (re)connection."""
 
     def __init__(self, ctx: zmq.asyncio.Context, url: str, topics: Sequence[bytes], watch_link: bool) -> None:
