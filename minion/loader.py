@@ -35,7 +35,6 @@ from rx.transport.ids import FUN_RE
 
 log = logging.getLogger("rx.minion.loader")
 
-ENTRY_POINT_GROUP = "rx.modules"
 SYNCED_DIR = os.path.join("extmods", "modules")
 """Below the minion's cachedir: where modules synced from the master land."""
 
@@ -100,7 +99,7 @@ def scan(module_dirs: Iterable[str] = (), cachedir: str = "") -> dict[str, list[
         found += _dir_candidates(Path(d), MODULE_DIRS)
     if cachedir:
         found += _dir_candidates(Path(cachedir) / SYNCED_DIR, SYNCED)
-    found += entry_point_candidates()
+    found += entry_point_candidates(cachedir=cachedir)
     found += [Candidate(name, BUILT_IN, f"rx.modules.{file}") for file, name in MODULES.items()]
     table: dict[str, list[Candidate]] = {}
     for c in found:
@@ -142,16 +141,15 @@ def _virtualname(path: Path) -> str:
 _entry_points: list[Candidate] | None = None
 
 
-def entry_point_candidates(refresh: bool = False) -> list[Candidate]:
+def entry_point_candidates(refresh: bool = False, cachedir: str = "") -> list[Candidate]:
     """The `rx.modules` entry points of the installed packages (read once per process, and again on
-    `refresh`: many minions in one process, the swarm, share the one answer).
-
-    They are read by importlib.metadata in a short-lived child process: importing it (email, zipfile,
-    csv, ...) would add 1.5 MB to the minion's resident memory for good (measured: 41.7 -> 43.2 MB)."""
+    `refresh`: many minions in one process, the swarm, share the one answer).  How they are read, and
+    cached in `cachedir`: rx.minion.entrypoints."""
     global _entry_points
     if _entry_points is None or refresh:
+        from rx.minion.entrypoints import installed
         out = []
-        for name, value, dist in _in_child(_read_entry_points):
+        for name, value, dist in installed(cachedir, refresh):
             label = f"{name} = {value}" + (f" from {dist}" if dist else "")
             if not NAME_RE.match(name):
                 log.warning("entry point %s ignored: %r is not a module name", label, name)
@@ -159,41 +157,6 @@ def entry_point_candidates(refresh: bool = False) -> list[Candidate]:
             out.append(Candidate(name, ENTRY_POINT, value, label))
         _entry_points = out
     return _entry_points
-
-
-def _read_entry_points() -> list[list[str]]:
-    from importlib.metadata import entry_points
-    eps = sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name)
-    return [[ep.name, ep.value, f"{ep.dist.name} {ep.dist.version}" if getattr(ep, "dist", None) else ""]
-            for ep in eps]
-
-
-def _in_child(read: Callable[[], Any]) -> Any:
-    """`read()` computed in a forked child process and sent back (msgpack through a pipe); [] with a warning
-    if the child fails."""
-    from rx.transport.codec import DecodeError, decode, encode
-    r, w = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never returns
-        code = 1
-        try:
-            os.close(r)
-            view = memoryview(encode(read()))
-            while view:
-                view = view[os.write(w, view):]
-            code = 0
-        except BaseException:
-            log.warning("cannot read the installed packages' %s entry points", ENTRY_POINT_GROUP, exc_info=True)
-        finally:
-            os._exit(code)
-    os.close(w)
-    with os.fdopen(r, "rb") as f:
-        data = f.read()
-    os.waitpid(pid, 0)
-    try:
-        return decode(data)
-    except DecodeError:
-        return []
 
 
 def collisions(table: dict[str, list[Candidate]]) -> dict[str, list[Candidate]]:
