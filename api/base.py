@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -27,6 +26,7 @@ import yaml
 
 from rx.api.context import ApiContext
 from rx.api.events.handlers import redact_uri
+from rx.api.jsontext import dumps
 from rx.api.lowstate import TOKEN_RE, RequestError, decode_body, parse_inline
 from rx.master.services.auth import AuthError, Principal
 
@@ -221,7 +221,7 @@ class BaseHandler(tornado.web.RequestHandler):
             text = yaml.safe_dump(data, default_flow_style=False, allow_unicode=True)
         else:
             self.set_header("Content-Type", "application/json")
-            text = json.dumps(data, default=_plain)
+            text = dumps(data)
         self.finish(text)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
@@ -266,12 +266,3 @@ class BaseHandler(tornado.web.RequestHandler):
     def on_connection_close(self) -> None:
         self._too_big = True  # a client gone mid-body: stop keeping what it sent
         super().on_connection_close()
-
-
-def _plain(value: Any) -> Any:
-    """What json.dumps cannot write: bytes as text, anything else as its string."""
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value).decode("utf-8", "replace")
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    return str(value)

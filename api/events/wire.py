@@ -10,9 +10,9 @@ summaries as bare JSON (rx.api.events.formatted).
 
 from __future__ import annotations
 
-import json
-import math
 from typing import Any
+
+from rx.api.jsontext import dumps
 
 SSE_PREAMBLE = b"retry: 400\n"
 """What salt-api sends first: browsers reconnect 400 ms after a dropped stream (with Last-Event-ID)."""
@@ -20,37 +20,6 @@ SSE_KEEPALIVE = b": keep-alive\n\n"
 WS_READY = "websocket client ready"
 """The message a WebSocket client sends to start the stream (as salt-api wants it)."""
 WS_ACK = "server received message"
-
-
-def _plain(value: Any) -> Any:
-    """What JSON cannot carry as is: bytes as text (invalid UTF-8 replaced), anything else as its repr."""
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value).decode("utf-8", "replace")
-    if isinstance(value, (set, frozenset, tuple)):
-        return list(value)
-    return repr(value)
-
-
-def _sanitized(value: Any) -> Any:
-    """`value` with every mapping key a string and every float finite (else its text), for the JSON that
-    browsers parse: a minion's event may carry msgpack keys or numbers JSON has no form for."""
-    if isinstance(value, dict):
-        return {k if isinstance(k, str) else str(_plain(k) if isinstance(k, (bytes, bytearray)) else k):
-                _sanitized(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_sanitized(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    return value
-
-
-def dumps(value: Any) -> str:
-    """JSON as salt-api writes it (ASCII only, so no line separator can reach a `data:` line), always valid
-    JSON whatever the event holds."""
-    try:
-        return json.dumps(value, default=_plain, allow_nan=False)
-    except (TypeError, ValueError):
-        return json.dumps(_sanitized(value), default=_plain, allow_nan=False)
 
 
 def event_json(tag: str, data: Any) -> bytes:

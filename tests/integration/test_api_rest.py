@@ -17,52 +17,24 @@ import pytest
 import yaml
 
 from rx.client.events import EventWatch
-from tests.support.api import ApiServer, add_file_users, api_config, other_config
+from tests.support.api import ALICE, BOB, ApiServer, ApiSite, other_config
 from tests.support.daemon import Daemon
 from tests.support.procs import DEADLINE, wait_for
 from tests.support.sandbox import Sandbox, load_master
 
-ALICE, BOB = "alice-pw-1", "bob-pw-2"
-
-
-class Site:
-    def __init__(self, box: Sandbox, api: ApiServer) -> None:
-        self.box, self.api = box, api
-        self.cfg = box.cfg
-
-    def user(self, name: str, password: str) -> ApiServer:
-        """Another client of the same rx-api, logged in as `name`."""
-        other = ApiServer(self.box, self.api.port, self.api.daemon)
-        other.login(name, password)
-        return other
-
-    def audit(self) -> list[dict]:
-        return [json.loads(line) for line in Path(self.cfg.audit_log_file).read_text().splitlines()]
-
-    def audited(self, **fields: object) -> dict:
-        """The last audit line with these fields, waited for (rx-api writes a request's line as it ends)."""
-        def found() -> dict | None:
-            return next((e for e in reversed(self.audit()) if all(e.get(k) == v for k, v in fields.items())), None)
-        return wait_for(found, what=f"an audit line with {fields}")
 
 
 @pytest.fixture(scope="module")
-def site(module_sandbox: Sandbox) -> Iterator[Site]:
+def site(module_sandbox: Sandbox) -> Iterator[ApiSite]:
     box = module_sandbox
-    users = box.root / "eauth-users"
-    add_file_users(users, {"alice": ALICE, "bob": BOB})
-    box.start_master(**api_config(users, {"alice": [".*", "@runner", "@wheel"], "bob": [{"m1": ["test.ping"]}]}))
-    box.start_minion("m1")
-    box.start_minion("m2")
     static = box.root / "static"
     static.mkdir()
     (static / "index.html").write_text("<!doctype html><title>rx</title>")
-    api = ApiServer.start(box, args=("--static-dir", str(static)))
-    api.login("alice", ALICE)
+    site = ApiSite.start(box, static)
     try:
-        yield Site(box, api)
+        yield site
     finally:
-        api.stop()
+        site.api.stop()
 
 
 def test_welcome_and_the_dashboard_hook(site):

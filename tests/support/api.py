@@ -125,3 +125,63 @@ def api_config(users_file: Path, users: Mapping[str, Any], *, clients: list[str]
     """Master settings for rx-api: a free api_port, `file` eauth users with `users`' rights, the clients."""
     return {"api_port": free_port(), "api_enable_clients": ALL_CLIENTS if clients is None else clients,
             "external_auth": {"file": {"^filename": str(users_file), **users}}, **extra}
+
+
+ALICE, BOB = "alice-pw-1", "bob-pw-2"
+"""The passwords of the API suites' two `file` eauth users: alice may do anything, bob only test.ping on m1."""
+
+
+class ApiSite:
+    """rx-master with minions m1 and m2, and rx-api serving `static`, logged in as alice (see `start`)."""
+
+    def __init__(self, box: Sandbox, api: ApiServer) -> None:
+        self.box, self.api, self.cfg = box, api, box.cfg
+
+    @classmethod
+    def start(cls, box: Sandbox, static: Path) -> "ApiSite":
+        users = box.root / "eauth-users"
+        add_file_users(users, {"alice": ALICE, "bob": BOB})
+        box.start_master(**api_config(users, {"alice": [".*", "@runner", "@wheel"], "bob": [{"m1": ["test.ping"]}]}))
+        box.start_minion("m1")
+        box.start_minion("m2")
+        api = ApiServer.start(box, args=("--static-dir", str(static)))
+        api.login("alice", ALICE)
+        return cls(box, api)
+
+    def user(self, name: str, password: str) -> ApiServer:
+        """Another client of the same rx-api, logged in as `name`."""
+        other = ApiServer(self.box, self.api.port, self.api.daemon)
+        other.login(name, password)
+        return other
+
+    def audit(self) -> list[dict]:
+        return [json.loads(line) for line in Path(self.cfg.audit_log_file).read_text().splitlines()]
+
+    def audited(self, **fields: object) -> dict:
+        """The last audit line with these fields, waited for (rx-api writes a request's line as it ends)."""
+        def found() -> dict | None:
+            return next((e for e in reversed(self.audit()) if all(e.get(k) == v for k, v in fields.items())), None)
+        return wait_for(found, what=f"an audit line with {fields}")
+
+    def jobs(self) -> dict:
+        """The job store's job list, read through the master's services as rx-run would."""
+        import asyncio
+
+        from rx.master.services import open_services
+        services = open_services(self.cfg)
+        try:
+            return asyncio.run(services.jobs.list_jobs())
+        finally:
+            services.close()
+
+    def raw(self, method: str, path: str, body: bytes | None = None, headers: dict | None = None,
+            source: str = "127.0.0.1") -> tuple[int, dict, bytes]:
+        """One request through http.client, the path sent exactly as given."""
+        import http.client
+        conn = http.client.HTTPConnection("127.0.0.1", self.api.port, timeout=60, source_address=(source, 0))
+        try:
+            conn.request(method, path, body=body, headers=headers or {})
+            resp = conn.getresponse()
+            return resp.status, dict(resp.getheaders()), resp.read()
+        finally:
+            conn.close()
