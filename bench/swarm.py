@@ -64,8 +64,13 @@ REPO_ROOT = BENCH_DIR.parent
 KEYCACHE_DIR = BENCH_DIR / ".keycache"
 SEED_BYTES = 32
 
-FDS_PER_MINION = 4
-"""DEALER + SUB: one zmq mailbox (eventfd) and one TCP connection each."""
+FDS_PER_MINION = 6
+"""Measured: 1,211 descriptors for 200 minions: DEALER + SUB, one zmq mailbox (eventfd) and one TCP
+connection each, and the SUB's link monitor (the catch-up watcher, as in production), two PAIR sockets with
+a mailbox each."""
+ZMQ_SOCKETS_PER_MINION = 4
+"""DEALER, SUB and the monitor's two PAIR sockets: the zmq context's socket limit (past it libzmq answers
+EMFILE, "Too many open files", whatever the descriptors)."""
 FD_RESERVE = 300
 DEFAULT_PREFIX = "swarm-"
 
@@ -293,7 +298,7 @@ class Swarm:
     async def start(self) -> None:
         raise_nofile()
         self.zctx = zmq.asyncio.Context()
-        self.zctx.set(zmq.MAX_SOCKETS, max(1024, 2 * len(self.ids) + 256))
+        self.zctx.set(zmq.MAX_SOCKETS, max(1024, ZMQ_SOCKETS_PER_MINION * len(self.ids) + 256))
         self.transport = open_transport(shared=self.zctx)
         pki = self.workdir / "pki"
         ensure_private_dir(pki)
@@ -305,7 +310,7 @@ class Swarm:
         for minion_id, ident in zip(self.ids, self.identities):
             grains = self.grains(minion_id) if callable(self.grains) else dict(self.grains or {})
             m = Minion(MinionConfig(id=minion_id, **base), identity=ident, grains=grains, executor=InlineExecutor(),
-                       catch_up=False, persist_seen=False)
+                       persist_seen=False)
             self.minions.append(m)
         self.t_start = time.time()
         for m in self.minions:
