@@ -52,8 +52,13 @@ clean-demo:
 
 # The PostgreSQL job-store tests start a real server (tests/support/postgres.py), the dashboard's tests a real
 # headless Chromium (tests/browser); without one they skip and say why (-rs).
+# Two pytest-xdist workers, each test file whole on one (its module-scoped daemons start once); TEST_WORKERS=0
+# runs everything in one process.  --basetemp keeps temporary paths short enough for IPC socket names.
+TEST_WORKERS ?= 2
+TEST_TMP ?= /tmp/rx-pytest-$(shell id -u)
 test: venv pg-server shells browser
-	$(VENV)/bin/python -m pytest -q -rs tests $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -q -rs $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile) \
+		--basetemp=$(TEST_TMP) tests $(PYTEST_ARGS)
 
 pg-server:
 	@sh tests/support/install_postgres.sh

@@ -10,7 +10,7 @@ import socket
 import time
 from typing import Any, Callable
 
-DEADLINE = 20.0
+DEADLINE = 45.0
 """Default seconds `wait_for` waits."""
 
 _CLK = os.sysconf("SC_CLK_TCK")
