@@ -67,10 +67,14 @@ BURST = 0.005
 class Item:
     """One request: its frame, and what checking its reply needs."""
 
-    __slots__ = ("frame", "req", "key", "pending")
+    __slots__ = ("frame", "req", "key", "pending", "renew")
 
-    def __init__(self, frame: bytes, req: Any = None, key: bytes = b"", pending: Any = None) -> None:
+    def __init__(self, frame: bytes, req: Any = None, key: bytes = b"", pending: Any = None,
+                 renew: Callable[[], "Item"] | None = None) -> None:
         self.frame, self.req, self.key, self.pending = frame, req, key, pending
+        self.renew = renew
+        """What to send instead when no reply came in time: a new `_auth` (the master answers each one once,
+        so the same bytes again are refused as a replay), as a minion does."""
 
 
 class Engine:
@@ -148,7 +152,7 @@ class Engine:
                     if time.monotonic() - t >= RESEND_AFTER:
                         del inflight[rid]
                         per[i] -= 1
-                        queues[i].append(item)
+                        queues[i].append(item.renew() if item.renew else item)
                         st["resent"] += 1
                         offer(i)
         st["unfinished"] = left
@@ -190,7 +194,7 @@ class Generator:
         def item(i: int) -> Item:
             pending = start_auth(self.identities[i], self.ids[i])
             return Item(encode(ClearRequest(m.AUTH, pending.request.to_wire()).to_wire()), key=i.to_bytes(4, "big"),
-                        pending=pending)
+                        pending=pending, renew=lambda: item(i))
         failed: list[str] = []
 
         def handle(it: Item, body: bytes) -> Item | None:

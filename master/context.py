@@ -12,6 +12,7 @@ from rx.master.filerecv import FileRecv
 from rx.master.fileserver import FileServer
 from rx.master.heard import LocalPresence, Presence
 from rx.master.metrics.process import WorkerMetrics
+from rx.master.recentjobs import RecentJobs
 from rx.master.store import Stores
 from rx.transport.crypto import Identity
 from rx.transport.errors import ErrorKind
@@ -71,6 +72,8 @@ class WorkerContext:
     """Users who are not root: tokens, rights, the audit log (rx.master.access); None: only the root key."""
     request_keys: RequestKeys = field(default_factory=RequestKeys)
     """The minions' request keys this worker derived lately (rx.transport.secure)."""
+    recent_jobs: RecentJobs = field(default_factory=RecentJobs)
+    """The job records this worker read last, for the catch-up of reconnecting minions (rx.master.recentjobs)."""
 
     async def fire(self, event: Event) -> None:
         await self.events.fire(event.tag, event.to_wire())

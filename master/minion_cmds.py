@@ -183,12 +183,11 @@ async def handle_missed(ctx: WorkerContext, minion_id: str, req: MissedRequest) 
     jobs = []
     for jid in await ctx.stores.jobs.jids(first):
         try:
-            record = await ctx.stores.jobs.get_job(jid)
+            job, minions = await ctx.recent_jobs.get(jid, ctx.stores.jobs.get_job)
         except StoreError:
             continue
-        if (minion_id in record.minions and not record.job.expired(now)
-                and not await ctx.stores.jobs.has_return(jid, minion_id)):
-            jobs.append(record.job)
+        if minion_id in minions and not job.expired(now) and not await ctx.stores.jobs.has_return(jid, minion_id):
+            jobs.append(job)
             if len(jobs) >= CATCH_UP_MAX_JOBS:
                 break
     return MissedReply(jobs).to_wire()

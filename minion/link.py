@@ -11,6 +11,7 @@ import asyncio
 import enum
 import functools
 import logging
+import random
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -36,6 +37,10 @@ _UNAUTHENTIC = "a reply that does not authenticate"
 DEFAULT_PUBLISH_PORT = 4505
 LOST_SLACK = 1.0
 """Seconds before a disconnect from which missed jobs are asked for (the loss is noticed late)."""
+CATCH_UP_SPREAD = 3.0
+"""A reconnected minion asks for its missed jobs after a random 0-3 s: after a master restart all of them
+reconnect within a second, and 10,000 catch-up requests at once queue longer than a request's timeout, so
+the last ones time out and come again, and the master does their work twice."""
 MISMATCH_LOG_SECONDS = 10.0
 """At most one warning per this many seconds about replies that do not answer our request."""
 
@@ -197,6 +202,7 @@ class MasterLink:
                 lost_at = time.time() - LOST_SLACK
             elif event is LinkEvent.CONNECTED and lost_at is not None:
                 since, lost_at = lost_at, None
+                await asyncio.sleep(random.uniform(0.0, CATCH_UP_SPREAD))
                 for job in await self.missed_jobs(since):
                     run(job)
 
