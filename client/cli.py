@@ -65,7 +65,7 @@ class _Given(argparse.Action):
 
 def build_parser() -> argparse.ArgumentParser:
     from rx.client.output import OUTPUTTERS
-    from rx.transport.messages import JOB_WINDOW
+    from rx.transport.sizes import JOB_WINDOW
     p = _Parser(prog="rx", usage="rx [options] TARGET FUN [ARG ...]",
                 description="Run an execution module function on targeted minions.",
                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -162,7 +162,7 @@ def _check_options(opts: argparse.Namespace) -> None:
         raise UsageError("--gather-job-timeout must be a number of seconds > 0")
     if opts.max_wait is not None and opts.max_wait <= 0:
         raise UsageError("--max-wait must be a number of seconds > 0")
-    from rx.transport.messages import JOB_WINDOW
+    from rx.transport.sizes import JOB_WINDOW
     if opts.job_expire is not None and not 0 <= opts.job_expire <= JOB_WINDOW:
         raise UsageError(f"--job-expire must be a number of seconds from 0 to {JOB_WINDOW:g}")
     if opts.batch_wait < 0:

@@ -12,8 +12,6 @@ import os
 import sys
 from typing import Any, Callable
 
-import yaml
-
 from rx.client.termsafe import escape_controls
 
 OUTPUTTERS = ("nested", "json", "jsonl", "yaml", "txt", "raw")
@@ -74,6 +72,7 @@ def out_txt(data: dict, escape: bool = True, **_: Any) -> str:
 
 
 def out_yaml(data: dict, indent: int | None = 2, **_: Any) -> str:
+    import yaml  # here: `rx --version`, `rx -h` and the other outputters start without it (~25 ms)
     return yaml.safe_dump(_jsonable(data), default_flow_style=False, sort_keys=True,
                           indent=max(2, indent or 2)).rstrip("\n")
 
@@ -142,6 +141,7 @@ def render_value(name: str, value: Any, **opts: Any) -> str:
         return json.dumps(_jsonable(value), indent=opts.get("indent", 4), sort_keys=True, default=_json_default,
                           allow_nan=False)
     if name == "yaml":
+        import yaml
         return yaml.safe_dump(_jsonable(value), default_flow_style=False, sort_keys=True).rstrip("\n")
     items = value if isinstance(value, list) else [value]
     if name == "jsonl":

@@ -2,7 +2,8 @@
 
 importlib.metadata (with email, zipfile, csv ...) costs the minion 1.5 MB of resident memory for good and a
 one-shot `rx-call --local` tens of milliseconds, so the metadata is read in a short-lived forked child,
-and the answer is kept in `<cachedir>/entry_points.cache` beside a fingerprint of the import path (every
+and the answer is kept in `<cachedir>/entry_points.cache` (without a cachedir, as for `rx-call --local` with
+no minion config, in `~/.cache/rx/`) beside a fingerprint of the import path (every
 `sys.path` directory with its modification time).  Installing, upgrading or removing a package adds or
 removes a `*.dist-info` directory, which changes its directory's time: the fingerprint no longer matches
 and the metadata is read again.  The cache is an optimisation only: an unreadable, foreign or stale file
@@ -27,15 +28,21 @@ def installed(cachedir: str = "", refresh: bool = False) -> list[list[str]]:
     """`[name, value, "dist version"]` of every entry point in GROUP, sorted by name; from the cache in
     `cachedir` when its fingerprint still matches (never with `refresh`), else read and cached."""
     fingerprint = _fingerprint()
-    path = os.path.join(cachedir, CACHE_FILE) if cachedir else ""
-    if path and not refresh:
+    path = os.path.join(cachedir or _user_cache(), CACHE_FILE)
+    if not refresh:
         cached = _load(path)
         if cached is not None and cached.get("fingerprint") == fingerprint:
             return cached["entry_points"]
     found = _in_child(_read)
-    if path and found is not None:
+    if found is not None:
         _store(path, {"v": _VERSION, "fingerprint": fingerprint, "entry_points": found})
     return found or []
+
+
+def _user_cache() -> str:
+    """Where the cache goes without a minion cachedir (`rx-call --local` with no minion config): the user's
+    cache directory, as XDG says."""
+    return os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "rx")
 
 
 def _fingerprint() -> list[list[Any]]:

@@ -15,15 +15,13 @@ from rx.transport import fields as f
 from rx.transport.errors import ProtocolError
 from rx.transport.fields import check_jid, serial_bytes
 from rx.transport.ids import FUN_RE, MINION_ID_MAX, TARGET_TYPES
-from rx.transport.sizes import NONCE_BYTES, SIGNATURE_BYTES
+from rx.transport.sizes import JOB_WINDOW, NONCE_BYTES, SIGNATURE_BYTES
 
 MAX_TARGET_LEN = 64 * 1024
 MAX_TARGET_ITEMS = 100_000
 MAX_FUNS = 64
 MAX_RETCODE = 2**31 - 1
 MAX_TIMEOUT = 10 * 365 * 86400.0
-JOB_WINDOW = 300.0
-"""Minions refuse a job older than this by the master's clock (stale); no job's expiry is later."""
 
 # command names (the master dispatches them through explicit tables)
 AUTH = "_auth"
