@@ -533,8 +533,8 @@ def render_md(r: dict, analysis: str) -> str:
           "counts returns that never came (summed over all runs). CPU s: CPU time used during one ping by the whole "
           "master (all its processes), the swarm processes and the LocalClient process (medians); all share the "
           "same cores. Each simulated minion watches its publish connection and asks for the jobs it missed after a "
-          "reconnection, as rx-minion does (rows measured before that was so say so). Master restarted: rx-master stopped (SIGTERM) and started again with the N minions "
-          "connected, then `test.ping` to all (5 s timeout) until one ping gets all N returns: seconds from the "
+          "reconnection, as rx-minion does (rows measured before that was so say so). Master restarted: "
+          "rx-master stopped (SIGTERM) and started again with the N minions connected, then `test.ping` to all (5 s timeout) until one ping gets all N returns: seconds from the "
           "stop to the end of that ping, the pings it took, and the master's largest RSS between pings.", ""]
 
     tp = r.get("throughput", {})

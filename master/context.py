@@ -101,3 +101,9 @@ store_log = DropLog("the job store failed; answering \"retry later\"", "failed",
 
 def error(kind: ErrorKind, message: str) -> dict:
     return ErrorReply(kind, message).to_wire()
+
+
+def unavailable(exc: Exception) -> dict:
+    """The reply to a request the store or the disk failed (logged, rate-limited): the sender retries."""
+    store_log(str(exc))
+    return error(ErrorKind.UNAVAILABLE, "the master cannot use its store right now; retry later (see its log)")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 from rx.master.call_cmds import handle_call_return
-from rx.master.context import WorkerContext, drop_log, error, store_log
+from rx.master.context import WorkerContext, drop_log, error, unavailable
 from rx.master.file_cmds import handle_file_list, handle_file_recv, handle_file_stat, handle_serve_file
 from rx.master.minion_cmds import handle_auth, handle_minion_event, handle_missed, handle_return, handle_returns
 from rx.master.pillar.handler import handle_pillar
@@ -83,7 +83,7 @@ async def dispatch(ctx: WorkerContext, frames: list[bytes], *, local: bool = Fal
         opened = await _open(ctx, req)
         return opened if isinstance(opened, dict) else await _answer(ctx, opened)
     except (StoreError, OSError) as exc:
-        return _unavailable(exc)
+        return unavailable(exc)
 
 
 async def dispatch_many(ctx: WorkerContext, bodies: list[list[bytes]]) -> list[dict]:
@@ -103,7 +103,7 @@ async def dispatch_many(ctx: WorkerContext, bodies: list[list[bytes]]) -> list[d
             session = session or await ctx.stores.session.current()  # read once a batch
             opened = await _open(ctx, req, session)
         except (StoreError, OSError) as exc:
-            replies.append(_unavailable(exc))
+            replies.append(unavailable(exc))
             continue
         if isinstance(opened, dict):
             replies.append(opened)
@@ -120,7 +120,7 @@ async def dispatch_many(ctx: WorkerContext, bodies: list[list[bytes]]) -> list[d
         try:
             replies.append(await _answer(ctx, opened))
         except (StoreError, OSError) as exc:
-            replies.append(_unavailable(exc))
+            replies.append(unavailable(exc))
         return replies
     await _store_returns(ctx, returns, replies)
     return replies
@@ -134,7 +134,7 @@ async def _store_returns(ctx: WorkerContext, returns: list[tuple[int, "_Opened",
     try:
         answers = await handle_returns(ctx, [(opened.req.id, ret) for _i, opened, ret in returns])
     except (StoreError, OSError) as exc:
-        answers = [_unavailable(exc)] * len(returns)
+        answers = [unavailable(exc)] * len(returns)
         for (i, _opened, _ret), answer in zip(returns, answers):
             replies[i] = answer
     else:
@@ -158,11 +158,6 @@ def _parse(frames: list[bytes], local: bool) -> ClearRequest | AesRequest | dict
         drop_log(f"{len(frames[0])}-byte clear request: over {NETWORK_MAX_CLEAR_BYTES} bytes or dressed as sealed")
         return error(ErrorKind.BAD_REQUEST, "malformed request")
     return req
-
-
-def _unavailable(exc: Exception) -> dict:
-    store_log(str(exc))
-    return error(ErrorKind.UNAVAILABLE, "the master cannot use its store right now; retry later (see its log)")
 
 
 @dataclass(frozen=True)

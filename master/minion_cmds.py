@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import time
 
-from rx.master.context import WorkerContext, drop_log, error, evict_log, store_log
+from rx.master.context import WorkerContext, drop_log, error, evict_log, unavailable
 from rx.master.metrics.process import return_outcome
 from rx.master.store import JobTarget, KeyStoreError, NotExpected, StoreError, UnknownJob
 from rx.targeting import MinionFacts, TargetError, compile_target
@@ -140,8 +140,7 @@ async def handle_returns(ctx: WorkerContext, returns: list[tuple[str, JobReturn]
             try:
                 replies.append(await handle_return(ctx, minion_id, ret))
             except (StoreError, OSError) as exc:
-                store_log(str(exc))
-                replies.append(error(ErrorKind.UNAVAILABLE, "the master cannot use its store right now; retry later"))
+                replies.append(unavailable(exc))
     if fired:
         await ctx.events.fire_many(fired)
     return replies

@@ -42,18 +42,19 @@ class Presence:
         self._ids: dict[bytes, str] = {}
         self._version: object = None
         self._listed = 0.0
-        self._left, self._shown = self._previous()
+        self._left = self._previous()
+        self._shown: set[str] = set()
 
-    def _previous(self) -> tuple[dict[str, float], set[str]]:
+    def _previous(self) -> dict[str, float]:
         """Last-seen times from the report a previous publisher left: its connected minions were last seen
         when it last wrote (a restarted master keeps telling when each minion was last connected)."""
         try:
             old = self._run(self.store.read())
         except (StoreError, OSError):
-            return {}, set()
+            return {}
         if old is None:
-            return {}, set()
-        return {**old.left, **{m: old.updated for m in old.minions}}, set()
+            return {}
+        return {**old.left, **{m: old.updated for m in old.minions}}
 
     def _run(self, coro: Any) -> Any:
         return self.loop.run_until_complete(coro)

@@ -176,8 +176,9 @@ class ZmqSubscriber:
 class ZmqRequestServer:
     """A DEALER per source, connected to a request router's worker end, and one task.  While nothing is
     queued it waits for a source to signal; otherwise it reads what the sources have queued into the
-    lanes, answers the first requests of the first non-empty lane (up to its batch) and starts again.  The sockets are used through zmq's non-blocking calls
-    and one file-descriptor watch each (fewer wake-ups than a future per receive)."""
+    lanes, answers the first requests of the first non-empty lane (up to its batch) and starts again.  The
+    sockets are used through zmq's non-blocking calls and one file-descriptor watch each (fewer wake-ups than
+    a future per receive)."""
 
     def __init__(self, ctx: zmq.asyncio.Context, sources: Sequence[Source], lanes: Sequence[Lane]) -> None:
         blocking_api = zmq.Context.shadow(ctx.underlying)

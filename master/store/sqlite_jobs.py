@@ -169,9 +169,8 @@ class SqliteJobStore:
         version is checked (one stat: a jid purged and published again is read again).  A return that comes
         in after its job was purged is kept until the next purge (jids are time-ordered)."""
         await self._expected(jid, minion_id, expected_only)
-        row = (jid, minion_id, encode(data))
-        return await self.db.run(lambda c: c.execute("INSERT OR IGNORE INTO ret VALUES (?, ?, ?)", row).rowcount == 1,
-                                 written=[(jid, minion_id)])
+        rows = [(jid, minion_id, encode(data))]
+        return (await self.db.run(lambda c: _insert_returns(c, rows), written=[(jid, minion_id)]))[0]
 
     async def store_returns(self, rows: Sequence[tuple[str, str, dict]]) -> list[bool | StoreError]:
         """Each return checked as store_return checks it, those that pass inserted in one transaction."""

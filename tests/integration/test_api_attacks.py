@@ -184,7 +184,8 @@ def test_many_idle_connections_do_not_leave_rx_api_without_file_descriptors(site
     1024 (systemd's default), 1,100 connections that send nothing made rx-api refuse everyone meanwhile."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY and hard < 4096:
-        pytest.skip(f"the hard limit on open files is {hard}")
+        pytest.skip(f"needs a hard limit on open files of at least 4096 (this test holds 1,100 connections, and "
+                    f"rx-api raises its own soft limit up to the hard one); this machine's is {hard}")
     resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))  # what the rx-api started now inherits
     try:
         other = ApiServer.start(site.box, config_dir=other_config(site.box, tmp_path), log="rx-api-fds.log")

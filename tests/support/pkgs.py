@@ -5,6 +5,7 @@ entry points: put the directory on sys.path (or PYTHONPATH) and importlib.metada
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 
 def install_dist(site: Path, dist: str, version: str, files: dict[str, str],
@@ -22,4 +23,13 @@ def install_dist(site: Path, dist: str, version: str, files: dict[str, str],
               for group, eps in entry_points.items()]
     (info / "entry_points.txt").write_text("\n".join(groups))
     (info / "RECORD").write_text("")
+    return site
+
+
+def import_site(tmp_path: Path, monkeypatch: Any) -> Path:
+    """A new empty directory `tmp_path/site`, first on sys.path (undone with the monkeypatch), for
+    install_dist."""
+    site = tmp_path / "site"
+    site.mkdir()
+    monkeypatch.syspath_prepend(str(site))
     return site

@@ -9,15 +9,12 @@ import pytest
 
 from rx.minion import entrypoints
 from rx.transport.codec import decode, encode
-from tests.support.pkgs import install_dist
+from tests.support.pkgs import import_site, install_dist
 
 
 @pytest.fixture
 def site(tmp_path, monkeypatch):
-    site = tmp_path / "site"
-    site.mkdir()
-    monkeypatch.syspath_prepend(str(site))
-    return site
+    return import_site(tmp_path, monkeypatch)
 
 
 def _names(cachedir) -> list[str]:

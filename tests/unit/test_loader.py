@@ -18,7 +18,7 @@ from rx.minion.calls import call_one
 from rx.minion.registry import Registry, UnknownFunction
 from rx.modules import ExecContext
 from rx.modules import sys as sysmod
-from tests.support.pkgs import install_dist
+from tests.support.pkgs import import_site, install_dist
 
 GREET = '''
 """Greetings."""
@@ -58,9 +58,7 @@ def _call(reg: Registry, fun: str, *args, **kwargs):
 @pytest.fixture
 def site(tmp_path, monkeypatch):
     """A site directory on sys.path; entry points are read again before and after the test."""
-    site = tmp_path / "site"
-    site.mkdir()
-    monkeypatch.syspath_prepend(str(site))
+    site = import_site(tmp_path, monkeypatch)
     loader.entry_point_candidates(refresh=True)
     yield site
     monkeypatch.undo()

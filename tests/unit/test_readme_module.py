@@ -14,7 +14,7 @@ from rx.minion import loader
 from rx.minion.calls import call_one
 from rx.minion.registry import Registry
 from rx.modules import ExecContext
-from tests.support.pkgs import install_dist
+from tests.support.pkgs import import_site, install_dist
 
 README = (Path(__file__).resolve().parents[2] / "README.md").read_text()
 
@@ -51,10 +51,7 @@ def test_the_readme_module_from_module_dirs(tmp_path):
 
 @pytest.fixture
 def site(tmp_path, monkeypatch):
-    site = tmp_path / "site"
-    site.mkdir()
-    monkeypatch.syspath_prepend(str(site))
-    yield site
+    yield import_site(tmp_path, monkeypatch)
     monkeypatch.undo()
     loader.entry_point_candidates(refresh=True)
 
