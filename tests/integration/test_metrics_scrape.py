@@ -71,20 +71,21 @@ def test_scraped_counters_move_by_what_the_jobs_did(metered):
                    what="both minions connected and their auth counted in /metrics")
     assert val(got, "rx_master_up") == 1
     assert val(got, "rx_keys", state="accepted") == 2 and val(got, "rx_keys", state="pending") == 0
+    before = scrape(port)  # before the stranger's auth: a worker's counts reach /metrics within a second, maybe before
     stranger = FakeMinion(metered, "stranger", accept=False)
     try:
         assert stranger.auth() == "pending"
     finally:
         stranger.close()
-    before = scrape(port)
     with LocalClient(cfg=metered.cfg) as c:
         for _ in range(3):
             assert c.cmd("*", "test.ping") == {"m1": True, "m2": True}
         failed = c.cmd("*", "test.exception", ["boom"], full_return=True)
     assert {m: r["retcode"] for m, r in failed.items()} == {"m1": 1, "m2": 1}
     after = wait_for(lambda: (s := scrape(port)) and delta(s, before, "rx_returns_total", fun="test.exception",
-                                                          outcome="failed") >= 2 and s,
-                     what="the failed returns counted in /metrics")
+                                                          outcome="failed") >= 2
+                     and delta(s, before, "rx_auth_attempts_total", outcome="pending") >= 1 and s,
+                     what="the failed returns and the stranger's auth counted in /metrics")
     assert delta(after, before, "rx_jobs_published_total", fun="test.ping") == 3
     assert delta(after, before, "rx_jobs_published_total", fun="test.exception") == 1
     assert delta(after, before, "rx_job_minions_expected_total", fun="test.ping") == 6
