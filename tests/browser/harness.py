@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from rx.master.store.file_keys import FileKeyStore
+from rx.master.store.presence import open_presence
 from rx.transport.crypto import Identity
 from tests.support.daemon import Daemon, StartError
 from tests.support.procs import DEADLINE, free_port, wait_for
@@ -67,8 +68,15 @@ class Dash:
         return next((k.state for k in found if k.id == minion_id), None)
 
     def accepted_but_stopped(self, minion_id: str) -> None:
-        """A minion that started once (its key accepted, its grains cached) and is stopped now."""
+        """A minion that started once (its key accepted, its grains cached, the master's presence report listing
+        it, so that it has a last-seen time) and is stopped now."""
         _beside_the_browser(self.box.start_minion, minion_id)
+        presence = open_presence(self.box.cfg.sock_dir)
+
+        def listed() -> bool:
+            report = _beside_the_browser(asyncio.run, presence.read())
+            return report is not None and minion_id in report.minions
+        wait_for(listed, what=f"{minion_id} in the master's presence report")
         self.box.minions.pop(minion_id).stop()
 
 
