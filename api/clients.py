@@ -179,10 +179,11 @@ async def _runner(ctx: "ApiContext", low: Low, caller: Caller) -> Any:
         if len(lines) < ASYNC_LINES_MAX:
             lines.append(line)
     try:
-        value = await asyncio.wait_for(ctx.runners.call(fun, args, kwargs, timeout=timeout, emit=keep), limit)
+        async with asyncio.timeout(limit):
+            value = await ctx.runners.call(fun, args, kwargs, timeout=timeout, emit=keep)
     except CommandError as exc:  # the runner failed in a way it explains: its answer, as Salt's runner client says
         value, success = f"ERROR: {fun}: {exc}", False
-    except asyncio.TimeoutError:
+    except TimeoutError:
         value, success = lines or f"ERROR: {fun}: still running after {limit:g}s (max_wait_seconds): stopped", False
     if isinstance(value, Result):
         value, success = value.value, value.retcode == 0

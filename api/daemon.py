@@ -121,8 +121,9 @@ async def serve(cfg: MasterConfig, context: ssl.SSLContext | None, extra_routes:
         server.stop()
         await hub.stop()
         try:
-            await asyncio.wait_for(server.close_all_connections(), STOP_SECONDS)
-        except asyncio.TimeoutError:
+            async with asyncio.timeout(STOP_SECONDS):
+                await server.close_all_connections()
+        except TimeoutError:
             log.warning("rx-api: connections still open after %gs; closing anyway", STOP_SECONDS)
         await ctx.aclose()
         log.warning("rx-api stopped")

@@ -28,8 +28,9 @@ async def send_return(cfg: MinionConfig, call: CallReturn, timeout: float) -> st
     """Deliver `call` to the master; its jid.  ReturnNotSent when it cannot be delivered within `timeout`
     seconds, MasterError when the master refused it."""
     try:
-        return await asyncio.wait_for(_send(cfg, call), timeout)
-    except asyncio.TimeoutError:
+        async with asyncio.timeout(timeout):
+            return await _send(cfg, call)
+    except TimeoutError:
         raise ReturnNotSent(f"the master at {cfg.master}:{cfg.master_port} did not take the return within "
                             f"{timeout:g}s") from None
 

@@ -117,13 +117,14 @@ class AsyncRunnerClient:
             if len(lines) < ASYNC_LINES_MAX:
                 lines.append(line)
         try:
-            value, retcode = await asyncio.wait_for(self.call(fun, args, kwargs, timeout=timeout, confirm=confirm,
-                                                              jid=jid, emit=keep), limit), 0
+            async with asyncio.timeout(limit):
+                value, retcode = await self.call(fun, args, kwargs, timeout=timeout, confirm=confirm, jid=jid,
+                                                 emit=keep), 0
             if isinstance(value, Result):
                 value, retcode = value.value, value.retcode
             elif value is None and lines:
                 value = lines
-        except asyncio.TimeoutError:
+        except TimeoutError:
             value, retcode = lines or f"ERROR: {fun}: still running after {limit:g}s: stopped", 1
         except Exception as exc:
             value, retcode = f"ERROR: {fun}: {exc}", getattr(exc, "exit_code", 1) or 1

@@ -63,10 +63,12 @@ class UserDoor:
         try:
             writer.write(frame(encode(obj)))
             await writer.drain()
-            head = await asyncio.wait_for(reader.readexactly(4), timeout)
-            body = await asyncio.wait_for(reader.readexactly(frame_length(head, MAX_FRAME_BYTES)), timeout)
+            async with asyncio.timeout(timeout):
+                head = await reader.readexactly(4)
+            async with asyncio.timeout(timeout):
+                body = await reader.readexactly(frame_length(head, MAX_FRAME_BYTES))
             return decode(body)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise DoorTimeout(f"the master did not answer within {timeout:g}s") from None
         except (asyncio.IncompleteReadError, ConnectionError):
             raise MasterUnreachable("the master closed the connection (too many requests of yours at once?)") from None

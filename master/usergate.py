@@ -123,12 +123,13 @@ class UserGate:
         self.open += 1
         slot = self.per_uid.setdefault(uid, asyncio.Semaphore(PER_UID))
         try:
-            await asyncio.wait_for(slot.acquire(), READ_SECONDS)  # a user's requests beyond PER_UID wait their turn
+            async with asyncio.timeout(READ_SECONDS):  # a user's requests beyond PER_UID wait their turn
+                await slot.acquire()
             try:
                 await self._serve(reader, writer, uid)
             finally:
                 slot.release()
-        except (asyncio.IncompleteReadError, asyncio.TimeoutError, ProtocolError, ConnectionError):
+        except (asyncio.IncompleteReadError, TimeoutError, ProtocolError, ConnectionError):
             pass
         finally:
             self.open -= 1
@@ -136,8 +137,9 @@ class UserGate:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, uid: int) -> None:
         while True:
-            head = await asyncio.wait_for(reader.readexactly(4), READ_SECONDS)
-            body = await asyncio.wait_for(reader.readexactly(frame_length(head, MAX_USER_REQUEST)), READ_SECONDS)
+            async with asyncio.timeout(READ_SECONDS):
+                head = await reader.readexactly(4)
+                body = await reader.readexactly(frame_length(head, MAX_USER_REQUEST))
             try:
                 reply = await self._answer(body, uid)
             except Exception as exc:  # a store fault, a back end's bug: answered, logged, the relay goes on

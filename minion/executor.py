@@ -226,8 +226,9 @@ class Executor:
         while self.running and (left := deadline - loop.time()) > 0:
             self._ended.clear()
             try:
-                await asyncio.wait_for(self._ended.wait(), left)
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(left):
+                    await self._ended.wait()
+            except TimeoutError:
                 break
         for jid, job in list(self.running.items()):
             job.stop_reason = (f"the minion was stopping: the job was still running after job_stop_timeout "

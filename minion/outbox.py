@@ -11,6 +11,7 @@ does not know, a minion the job did not target) is logged and dropped, as one se
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 
@@ -63,10 +64,9 @@ class Outbox:
                 delay, failed = 1.0, 0
                 continue
             if delay and not self.link.answered.is_set():
-                try:
-                    await asyncio.wait_for(self.link.answered.wait(), delay)
-                except asyncio.TimeoutError:
-                    pass
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await self.link.answered.wait()
             why = await self._send_spooled()
             if why is None:
                 delay, failed = 0.0, 0

@@ -106,8 +106,9 @@ class ZmqRequestClient:
             sock = self._connect()
             try:
                 await sock.send_multipart([rid, b"", body])
-                raw = await asyncio.wait_for(fut, timeout)
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(timeout):  # not wait_for: on 3.11 it loses a cancel that meets the reply
+                    raw = await fut
+            except TimeoutError:
                 continue
             finally:
                 self._waiting.pop(rid, None)

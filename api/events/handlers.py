@@ -141,8 +141,9 @@ class _Stream:
                     return f"the token is no longer valid: {_reason(exc)}"
             wait = min(self.hub.keepalive, max(0.0, self._recheck_at - time.monotonic()))
             try:
-                await asyncio.wait_for(self._wake.wait(), wait)
-            except asyncio.TimeoutError:
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
+            except TimeoutError:
                 await self._keepalive()
             self._wake.clear()
         return ""

@@ -84,7 +84,8 @@ class PgDb:
         with `atomic` in one transaction; tried again once on a fresh connection if the one the pool gave
         was broken; StoreUnavailable or StoreError from the server's errors."""
         try:
-            result = await asyncio.wait_for(self._run(op, atomic), OP_TIMEOUT)
+            async with asyncio.timeout(OP_TIMEOUT):
+                result = await self._run(op, atomic)
         except TimeoutError:
             raise self._unavailable(f"no answer within {OP_TIMEOUT:g}s") from None
         if self._down_since:
