@@ -26,8 +26,11 @@ PEER_HWM = 2
 """Requests the request router queues per connected peer: when they wait, it stops reading that peer's
 connection (TCP backpressure, nothing dropped), so one connection holds at most (PEER_HWM + 1) frames
 in the router, however fast it sends."""
-WORKER_HWM = 2
-"""Requests the request router queues per worker (each worker reads them into its own bounded lanes)."""
+WORKER_HWM = 8
+"""Requests the request router queues per worker, and the worker's socket another as many (each worker reads
+them into its own bounded lanes).  A worker answers the returns it finds queued with one store write and one
+event, so deeper queues mean larger batches: 2 cost ~310 µs of master CPU per return, 8 ~210 (bench/returns.py),
+16 and 32 ~190 for 2x and 4x the bytes a flood of 16 MiB frames can park here (docs/security.md)."""
 REPLY_HWM = 1000
 """Replies queued per peer; a peer that does not read its replies loses those beyond it."""
 SUBSCRIPTION_MAX_BYTES = 64

@@ -62,8 +62,8 @@ def test_auth_flood_does_not_starve_the_operator(sandbox):
     assert "Traceback" not in sandbox.master.output()
 
 
-FRAME_MB = 8
-FRAMES = 96
+FRAME_MB = 4
+FRAMES = 192
 
 
 def _bound_mb(connections: int, workers: int) -> float:
