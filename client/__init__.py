@@ -3,7 +3,11 @@
 The clients are imported on first use, so `rx --version` stays fast.
 """
 
-from typing import Any
+from __future__ import annotations
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (rx --version)
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["AsyncLocalClient", "LocalClient"]
 

@@ -9,16 +9,17 @@ unreachable, auth or permission error; 6 the master failed (internal error, stor
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
-from typing import AsyncIterator, TextIO
 
 from rx import __version__
-from rx.client.cliargs import (LOG_LEVELS, UsageError, add_no_parse, cli_words, no_parse_names, parse_value,
-                               split_args, split_multi, stdin_words)
-from rx.client.complete import KINDS as COMPLETE_KINDS
-from rx.client.results import EXIT_CODES, EXIT_INTERRUPTED, EXIT_NO_MATCH, EXIT_OK, EXIT_USAGE
+from rx.client.cliargs import (COMPLETE_KINDS, LOG_LEVELS, UsageError, add_no_parse, cli_words, no_parse_names,
+                               parse_value, split_args, split_multi, stdin_words)
+from rx.client.exits import EXIT_CODES, EXIT_INTERRUPTED, EXIT_NO_MATCH, EXIT_OK, EXIT_USAGE
 from rx.client.userauth import add_auth_arguments, cli_session
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (rx --version, --help and usage errors)
+if TYPE_CHECKING:
+    from typing import AsyncIterator, TextIO
 
 __all__ = ["ALLOW_CONTROL_HELP", "UsageError", "build_parser", "main", "parse_value", "run", "split_args",
            "split_multi"]
@@ -345,6 +346,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     opts = parse(argv)
+    import logging
     logging.basicConfig(level=LOG_LEVELS[opts.log_level], stream=sys.stderr, format="[%(levelname)s] %(message)s")
     if opts.complete:
         from rx.client.complete import main as complete

@@ -3,16 +3,20 @@ keywords, multi-function argument groups, Salt's `--no-parse=NAME,...`, `--args-
 
 from __future__ import annotations
 
-import logging
 import re
-from typing import Any, Iterable
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (the CLIs' start-up)
+if TYPE_CHECKING:
+    from typing import Any, Iterable
 
 ALL = "*"
 """`--no-parse` with no names (rx's form): every argument stays a string."""
 
-LOG_LEVELS = {"all": logging.DEBUG, "garbage": logging.DEBUG, "trace": logging.DEBUG, "debug": logging.DEBUG,
-              "profile": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR,
-              "critical": logging.CRITICAL, "quiet": logging.CRITICAL + 10}
+_DEBUG, _INFO, _WARNING, _ERROR, _CRITICAL = 10, 20, 30, 40, 50  # logging's levels, without importing logging
+LOG_LEVELS = {"all": _DEBUG, "garbage": _DEBUG, "trace": _DEBUG, "debug": _DEBUG, "profile": _DEBUG, "info": _INFO,
+              "warning": _WARNING, "error": _ERROR, "critical": _CRITICAL, "quiet": _CRITICAL + 10}
+COMPLETE_KINDS = ("minions", "keys", "nodegroups", "functions", "runners")
+"""What `rx --complete KIND` lists (rx.client.complete)."""
 """Salt's console log levels and what they are here (rx has no levels below debug)."""
 
 

@@ -15,11 +15,13 @@ import getpass
 import os
 import stat
 import sys
-from typing import TYPE_CHECKING, AsyncIterator
 
-from rx.client.results import BadRequest, PermissionDenied
+from rx.client.exits import BadRequest, PermissionDenied
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (the CLIs' start-up)
 if TYPE_CHECKING:
+    from typing import AsyncIterator
+
     from rx.config import MasterConfig
 
 TOKEN_FILE = "~/.rx_token"
