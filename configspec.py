@@ -9,7 +9,6 @@ for unknown keys), the generated reference (docs/config.md) and `--print-config`
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import functools
 import json
 import logging
@@ -145,6 +144,7 @@ def check_settings(path: Path, raw: Mapping[str, Any], cls: type) -> dict[str, A
     for name, value in raw.items():
         key = table.get(renamed.get(name, name))
         if key is None:
+            import difflib  # only for a misspelt key's hint: not loaded at every start
             hint = difflib.get_close_matches(str(name), table, n=1)
             log.warning("%s: unknown setting %r ignored%s", path, name, f" (did you mean {hint[0]!r}?)" if hint else "")
             continue

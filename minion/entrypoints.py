@@ -2,8 +2,8 @@
 
 importlib.metadata (with email, zipfile, csv ...) costs the minion 1.5 MB of resident memory for good and a
 one-shot `rx-call --local` tens of milliseconds, so the metadata is read in a short-lived forked child,
-and the answer is kept in `<cachedir>/entry_points.cache` (without a cachedir, as for `rx-call --local` with
-no minion config, in `~/.cache/rx/`) beside a fingerprint of the import path (every
+and the answer is kept in `<cachedir>/entry_points-<crc32 of sys.path>.cache` (without a cachedir, as for
+`rx-call --local` with no minion config, in `~/.cache/rx/`) beside a fingerprint of the import path (every
 `sys.path` directory with its modification time).  Installing, upgrading or removing a package adds or
 removes a `*.dist-info` directory, which changes its directory's time: the fingerprint no longer matches
 and the metadata is read again.  The cache is an optimisation only: an unreadable, foreign or stale file
@@ -28,7 +28,7 @@ def installed(cachedir: str = "", refresh: bool = False) -> list[list[str]]:
     """`[name, value, "dist version"]` of every entry point in GROUP, sorted by name; from the cache in
     `cachedir` when its fingerprint still matches (never with `refresh`), else read and cached."""
     fingerprint = _fingerprint()
-    path = os.path.join(cachedir or _user_cache(), CACHE_FILE)
+    path = cache_path(cachedir)
     if not refresh:
         cached = _load(path)
         if cached is not None and cached.get("fingerprint") == fingerprint:
@@ -43,6 +43,15 @@ def _user_cache() -> str:
     """Where the cache goes without a minion cachedir (`rx-call --local` with no minion config): the user's
     cache directory, as XDG says."""
     return os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "rx")
+
+
+def cache_path(cachedir: str = "") -> str:
+    """The cache file: CACHE_FILE with a checksum of the import path, so interpreters with different paths (two
+    virtualenvs, a test run) each keep their own instead of overwriting one another's at every start."""
+    import zlib
+    stem, ext = os.path.splitext(CACHE_FILE)
+    name = f"{stem}-{zlib.crc32(os.pathsep.join(sys.path).encode('utf-8', 'surrogateescape')):08x}{ext}"
+    return os.path.join(cachedir or _user_cache(), name)
 
 
 def _fingerprint() -> list[list[Any]]:
