@@ -58,6 +58,7 @@ from rx.config import default_workers
 from tests.support.procs import cpu_seconds, pss_kb, rss_kb, tree_memory
 
 from . import api_events, api_rest, jobstore, metrics_cost, reliability, returns, targets15
+from .pyspy import Profiler, render as render_profile
 from .sandbox import BenchSandbox, installed_venv, script, timed
 from .swarm import SwarmGroup, max_minions_per_process, processes_needed, raise_nofile
 
@@ -289,7 +290,7 @@ async def _returns_rate(cfg_dir: str, n: int, jobs: int, timeout: float) -> dict
 
 
 def _swarm_once(n: int, workers: int, procs: int | None, ping_runs: int, tp: tuple[int, int] | None,
-                idle_wait: float, ready_timeout: float) -> dict:
+                idle_wait: float, ready_timeout: float, profile: bool = False) -> dict:
     box = BenchSandbox(workers=workers)
     res: dict[str, Any] = {"n": n, "workers": workers or default_workers(), "catch_up": True}
     group: SwarmGroup | None = None
@@ -304,6 +305,9 @@ def _swarm_once(n: int, workers: int, procs: int | None, ping_runs: int, tp: tup
         group.start()
         group.wait_started()
         c0 = (cpu_seconds(box.master_pids()), cpu_seconds(group.pids()))
+        by0 = returns.cpu_by_process(box.master_pids())
+        profilers = {"mworker-0": Profiler.start(returns.worker_pid(box.master_pids())),
+                     "swarm process 1": Profiler.start(group.pids()[0])} if profile else {}
         st = group.wait_ready(timeout=ready_timeout, on_status=lambda s: say(
             f"swarm {n}: authenticated {s['authenticated']}, subscribed {s['subscribed']}, errors {s['errors']}"))
         res["auth_s"] = st["t_auth_all"] - st["t_start"]
@@ -311,6 +315,10 @@ def _swarm_once(n: int, workers: int, procs: int | None, ping_runs: int, tp: tup
         res["storm_s"] = max(res["auth_s"], res["subscribed_s"])
         res["storm_cpu_s"] = {"master": cpu_seconds(box.master_pids()) - c0[0],
                               "swarm": cpu_seconds(group.pids()) - c0[1]}
+        res["storm_master_cpu_by_process"] = {k: round(v - by0.get(k, 0.0), 2)
+                                              for k, v in returns.cpu_by_process(box.master_pids()).items()}
+        if profilers:
+            res["storm_profile"] = {k: prof.stop() for k, prof in profilers.items()}
         say(f"swarm {n}: cold auth storm: all authenticated {res['auth_s']:.2f}s, all subscribed "
             f"{res['subscribed_s']:.2f}s; CPU s: master {res['storm_cpu_s']['master']:.2f}, "
             f"swarm {res['storm_cpu_s']['swarm']:.2f}")
@@ -364,11 +372,15 @@ def _reconnect_storm(box: BenchSandbox, n: int, deadline: float) -> dict:
     master's memory then and at its largest meanwhile (sampled between pings)."""
     t0 = time.perf_counter()
     box.stop_master()
+    stopped = time.perf_counter() - t0
     box.start_master()
-    attempts, peak = 0, 0.0
+    started = time.perf_counter() - t0
+    say(f"swarm {n}: master restart: stopped after {stopped:.1f}s, started (answering) after {started:.1f}s")
+    attempts, peak, pings = 0, 0.0, []
     while True:
         attempts += 1
         p = asyncio.run(_swarm_ping(str(box.master_dir), timeout=5.0))
+        pings.append({"returned": p["returned"], "end_s": round(time.perf_counter() - t0, 2)})
         mem = tree_memory(box.master_pids())
         peak = max(peak, mem["rss_mb"])
         say(f"swarm {n}: after the master restart, ping {attempts}: {p['returned']}/{n} returned "
@@ -377,7 +389,8 @@ def _reconnect_storm(box: BenchSandbox, n: int, deadline: float) -> dict:
             break
     return {"all_answer_s": time.perf_counter() - t0 if p["returned"] >= n else None, "pings": attempts,
             "last_returned": p["returned"], "master_rss_mb": mem["rss_mb"], "master_pss_mb": mem["pss_mb"],
-            "master_peak_rss_mb": peak}
+            "master_peak_rss_mb": peak, "stopped_s": round(stopped, 2), "started_s": round(started, 2),
+            "ping_log": pings}
 
 
 def bench_swarm(sizes: list[int], storm_sizes: list[int], storm_runs: int, runs: int, workers: int,
@@ -392,7 +405,8 @@ def bench_swarm(sizes: list[int], storm_sizes: list[int], storm_runs: int, runs:
                 r = _swarm_once(n, workers, procs, 0, None, idle_wait=0.5, ready_timeout=ready_timeout)
                 storms.append(r)
             tp = (tp_jobs, tp_runs) if tp_size == n else None
-            res = _swarm_once(n, workers, procs, runs, tp, idle_wait, ready_timeout=ready_timeout)
+            res = _swarm_once(n, workers, procs, runs, tp, idle_wait, ready_timeout=ready_timeout,
+                              profile=n == max(sizes))
             storms.append(res)
         except Exception as exc:  # record it and go on with the other sizes
             say(f"swarm {n}: FAILED: {exc.__class__.__name__}: {exc}")
@@ -474,6 +488,43 @@ def _reconnect_cell(rc: dict | None) -> str:
     return f"{rc['all_answer_s']:.1f}s ({rc['pings']} pings; master {rc['master_peak_rss_mb']:.0f} MB RSS at most)"
 
 
+def _slope(points: list[tuple[float, float]]) -> float | None:
+    """Least-squares slope of y over x (None with fewer than two distinct x)."""
+    if len({x for x, _ in points}) < 2:
+        return None
+    mx, my = statistics.fmean(x for x, _ in points), statistics.fmean(y for _, y in points)
+    return sum((x - mx) * (y - my) for x, y in points) / sum((x - mx) ** 2 for x, _ in points)
+
+
+def _swarm_notes(sw: dict) -> list[str]:
+    """Below the Swarm table: the master's memory per connection (a slope over N), where the largest size's storm
+    and restart spent their time, and the storm's profiles."""
+    L: list[str] = []
+    rows = [(int(n), res) for n, res in sorted(sw.items(), key=lambda kv: int(kv[0])) if res.get("master_connected")]
+    for key, label in (("rss_mb", "RSS"), ("pss_mb", "PSS")):
+        k = _slope([(n, res["master_connected"][key]) for n, res in rows])
+        if k is not None:
+            L.append(f"- Master {label} per connected minion (least-squares slope over N = "
+                     f"{', '.join(f'{n:,}' for n, _ in rows)}): {k * 1024:.1f} KB.")
+    if not rows:
+        return L
+    n, res = rows[-1]
+    by = res.get("storm_master_cpu_by_process")
+    if by:
+        L.append(f"- Master CPU during the {n:,}-minion cold-auth storm, by process: " + ", ".join(
+            f"{k} {v:.1f}s" for k, v in sorted(by.items(), key=lambda kv: -kv[1]) if v >= 0.05) + ".")
+    rc = res.get("reconnect") or {}
+    if rc.get("stopped_s") is not None:
+        L.append(f"- The {n:,}-minion master restart: stopped {rc['stopped_s']:.1f}s after the SIGTERM, answering "
+                 f"{rc['started_s']:.1f}s after it; pings ended at " + ", ".join(
+                     f"{p['end_s']:.1f}s ({p['returned']:,} returned)" for p in rc.get("ping_log", [])) + ".")
+    L.append("")
+    for name, prof in (res.get("storm_profile") or {}).items():
+        L += render_profile(prof, f"Profile of {name} during the {n:,}-minion cold-auth storm of the table (py-spy "
+                                  "attached to it)")
+    return L
+
+
 def _f(x: Any, fmt: str = "{:.3f}", unit: str = "s") -> str:
     return "—" if x is None else fmt.format(x) + unit
 
@@ -536,6 +587,7 @@ def render_md(r: dict, analysis: str) -> str:
           "reconnection, as rx-minion does (rows measured before that was so say so). Master restarted: "
           "rx-master stopped (SIGTERM) and started again with the N minions connected, then `test.ping` to all (5 s timeout) until one ping gets all N returns: seconds from the "
           "stop to the end of that ping, the pings it took, and the master's largest RSS between pings.", ""]
+    L += _swarm_notes(r.get("swarm", {}))
 
     tp = r.get("throughput", {})
     L += ["## Throughput", "", "| Measurement | Result |", "|---|---|"]

@@ -394,11 +394,34 @@ def _stored(cfg: Any, jids: list[str]) -> int:
     return asyncio.run(count())
 
 
-def _cpu_by_process(pids: list[int]) -> dict[str, float]:
+def cpu_by_process(pids: list[int]) -> dict[str, float]:
     out: dict[str, float] = {}
     for pid in pids:
         name = comm(pid) or str(pid)
         out[name] = out.get(name, 0.0) + cpu_seconds([pid])
+    return out
+
+
+def _cpu_by_thread(pids: list[int]) -> dict[str, float]:
+    """CPU seconds of every thread of these processes, by "process/thread" name: libzmq names its I/O thread
+    ZMQbg/IO/0, so the request server's proxy (its main thread) and its socket I/O are told apart."""
+    out: dict[str, float] = {}
+    for pid in pids:
+        proc = comm(pid) or str(pid)
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                    name = f.read().strip()
+                with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            key = f"{proc}/{'main' if tid == str(pid) else name}"
+            out[key] = out.get(key, 0.0) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return out
 
 
@@ -417,12 +440,12 @@ def measure(box: Any, n: int, jobs: int, *, rate: float = 0.0, window: int = 1, 
         sealed = gen.ask({"cmd": "seal", "jids": jids, "size": size}, "sealed", timeout)
         events = EventCount(cfg)
         pids = box.master_pids()
-        profiler = Profiler.start(_worker_pid(pids)) if profile else None
+        profiler = Profiler.start(worker_pid(pids)) if profile else None
         time.sleep(0.5)  # the master idle again after the publishes (and py-spy attached)
-        c0, t0 = _cpu_by_process(pids), time.perf_counter()
+        c0, th0, t0 = cpu_by_process(pids), _cpu_by_thread(pids), time.perf_counter()
         done = gen.ask({"cmd": "go", "window": window, "rate": rate, "timeout": timeout}, "done", timeout + 60)
         seen = events.wait_for(done.get("acked", 0), 10.0)
-        c1, wall = _cpu_by_process(pids), time.perf_counter() - t0
+        c1, th1, wall = cpu_by_process(pids), _cpu_by_thread(pids), time.perf_counter() - t0
         prof = profiler.stop() if profiler is not None else None
     finally:
         if events is not None:
@@ -431,6 +454,7 @@ def measure(box: Any, n: int, jobs: int, *, rate: float = 0.0, window: int = 1, 
     stored = _stored(cfg, jids)
     sent = n * jobs
     master_cpu = {k: round(c1.get(k, 0.0) - v, 3) for k, v in c0.items()}
+    threads = {k: round(th1.get(k, 0.0) - th0.get(k, 0.0), 2) for k in th1}
     cpu = sum(master_cpu.values())
     span = (done["last"] - done["first"]) if done["last"] else 0.0
     res = {"n": n, "jobs": jobs, "rate_offered": rate, "window": window, "size": size, "sent": sent,
@@ -439,7 +463,8 @@ def measure(box: Any, n: int, jobs: int, *, rate: float = 0.0, window: int = 1, 
            "refused": {k: v for k, v in done.items() if k.startswith(("refused_", "bad_reply_"))},
            "events": seen, "seconds": round(span, 3), "returns_per_s": round(stored / span, 1) if span else 0.0,
            "master_cpu_s": round(cpu, 3), "master_cpu_us_per_return": round(1e6 * cpu / stored, 1) if stored else None,
-           "master_cpu_by_process": master_cpu, "window_s": round(wall, 3), "generator_cpu_s": round(done["cpu_s"], 3),
+           "master_cpu_by_process": master_cpu, "master_cpu_by_thread": {k: v for k, v in threads.items() if v >= 0.01},
+           "window_s": round(wall, 3), "generator_cpu_s": round(done["cpu_s"], 3),
            "auth_s": round(auth["seconds"], 2), "seal_s": round(sealed["seconds"], 2), "load": os.getloadavg()[0]}
     if prof is not None:
         res["profile"] = prof
@@ -449,7 +474,7 @@ def measure(box: Any, n: int, jobs: int, *, rate: float = 0.0, window: int = 1, 
     return res
 
 
-def _worker_pid(pids: list[int]) -> int:
+def worker_pid(pids: list[int]) -> int:
     from rx.master.daemon import process_name
     name = process_name("mworker-0")
     pid = next((p for p in pids if comm(p) == name), None)
@@ -533,6 +558,14 @@ def render(res: dict | None) -> list[str]:
           "Master CPU: utime + stime of every master process (/proc) from just before the first send until the "
           "bus relayed the last return event to a subscribed client, divided by the returns stored. Lost: sent "
           "and not in the job store.", ""]
+    s = res.get("max")
+    if s and s["runs"][len(s["runs"]) // 2].get("master_cpu_by_thread"):
+        run = s["runs"][len(s["runs"]) // 2]
+        per = {k: 1e6 * v / run["stored"] for k, v in run["master_cpu_by_thread"].items() if run["stored"]}
+        L += ["Master CPU per return by thread (the median run as fast as the master takes them; /proc/PID/task; "
+              "`ZMQbg/IO/0` is libzmq's I/O thread, `main` the process's own code, in the request server the C "
+              "proxy): " + ", ".join(f"{k} {v:.0f} µs" for k, v in sorted(per.items(), key=lambda kv: -kv[1])) + ".",
+              ""]
     prof = res.get("profile")
     if prof:
         run = prof.get("run", {})
