@@ -101,6 +101,9 @@ class MasterConfig(ApiEventSettings, ApiSettings, AuthSettings, _Common):
     interface: str = setting("0.0.0.0", rule=Rule("an IP address to bind"), doc="address the two TCP ports bind to")
     publish_port: int = setting(4505, rule=PORT, doc="PUB port minions subscribe to")
     ret_port: int = setting(4506, rule=PORT, doc="request port: `_auth`, returns, events")
+    zmq_backlog: int = setting(4096, rule=Rule("a whole number 1-65535", lambda v: 1 <= v <= 65535), doc=(
+        "listen queue of both ports: connections the kernel holds until the master accepts them; a full queue drops "
+        "new ones, which try again 1, 3, 7, 15 s later. The kernel caps it at net.core.somaxconn (Salt: 1000)"))
     metrics_port: int = setting(0, rule=Rule("a port number 0-65535 (0: off)", lambda v: 0 <= v <= 65535),
                                 doc="serve Prometheus metrics at `/metrics` on this port (docs/metrics.md); 0: off")
     metrics_interface: str = setting("127.0.0.1", rule=Rule("an IP address to bind"),
@@ -163,12 +166,9 @@ class MasterConfig(ApiEventSettings, ApiSettings, AuthSettings, _Common):
     postgres_pool_size: int = setting(4, rule=Rule("a whole number 1-100", lambda v: 1 <= v <= 100),
                                       doc="connections each master process (every MWorker, maintenance) may hold to "
                                           "`postgres_dsn`; the server's max_connections must cover them all")
-    key_store_backend: str = setting("files", rule=one_of("files"),
-                                     doc="where minion keys are kept (`<pki_dir>/minions*`, Salt's layout)")
-    grains_store_backend: str = setting("files", rule=one_of("files"),
-                                        doc="where the minions' grains are cached for targeting (`<cachedir>/grains`)")
-    session_store_backend: str = setting("files", rule=one_of("files"),
-                                         doc="where the session secret and key serial are kept (`<pki_dir>/session`)")
+    key_store_backend: str = setting("files", rule=one_of("files"), doc="minion keys: `<pki_dir>/minions*`")
+    grains_store_backend: str = setting("files", rule=one_of("files"), doc="cached grains: `<cachedir>/grains`")
+    session_store_backend: str = setting("files", rule=one_of("files"), doc="session secret: `<pki_dir>/session`")
     nodegroups: Mapping[str, Any] = setting(
         rule=Rule("a mapping of name to target expression"), factory=dict,
         doc="name -> compound expression or list of ids, for `-N` / `N@`; checked at start (cycles, syntax, "

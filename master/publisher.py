@@ -105,4 +105,4 @@ class Presence:
 
 def main(cfg: MasterConfig) -> None:
     devices().publish_fanout(ipc_url(cfg.publish_pull_ipc), tcp_url(cfg.interface, cfg.publish_port),
-                             lambda fmt, *args: _drops(logging.WARNING, fmt, *args), Presence(cfg))
+                             lambda fmt, *args: _drops(logging.WARNING, fmt, *args), Presence(cfg), cfg.zmq_backlog)

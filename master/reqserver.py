@@ -18,4 +18,4 @@ def main(cfg: MasterConfig) -> None:
     local = threading.Thread(target=relays.request_router, name="local-requests", daemon=True,
                              args=([ipc_url(cfg.ret_ipc)], ipc_url(cfg.workers_local_ipc)))
     local.start()
-    relays.request_router([tcp_url(cfg.interface, cfg.ret_port)], ipc_url(cfg.workers_ipc))
+    relays.request_router([tcp_url(cfg.interface, cfg.ret_port)], ipc_url(cfg.workers_ipc), cfg.zmq_backlog)

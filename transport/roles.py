@@ -176,10 +176,11 @@ class PresenceSink(Protocol):
 class Devices(Protocol):
     """The master's relays, each blocking its own process (or thread) until the transport ends."""
 
-    def request_router(self, front: Sequence[str], back: str) -> None: ...
+    def request_router(self, front: Sequence[str], back: str, backlog: int = ...) -> None:
+        """Requests from `front` (bound, `backlog`: its listen queue) go to the workers connected at `back`."""
 
     def publish_fanout(self, pull: str, pub: str, report: Callable[..., None] = ...,
-                       presence: PresenceSink | None = None) -> None:
+                       presence: PresenceSink | None = None, backlog: int = ...) -> None:
         """Publications pushed to `pull` go out on `pub` to the subscribers of their topic; a subscriber
         that asks for any other topic is dropped, and `report(format, *args)` told.  With `presence`, the
         presence claims subscribers send are checked and counted, and who holds one is published."""

@@ -47,19 +47,27 @@ entries alive.  It replaces ZMTP heartbeats, which cost a wake-up of the master'
 pong (0.18 CPU-seconds per second idle with 5,000 minions); the kernel answers probes at no cost to either
 process.  A peer process that hangs with its host up keeps its connection: the client's probes
 (`jobs.find`) tell such a minion apart, `[no response]`."""
+BACKLOG = 4096
+"""Listen queue of a relay's bound sockets (the master's `zmq_backlog`): when 10,000 minions connect at once (a
+cold start, a master restart), connections beyond it are dropped by the kernel and tried again only 1, 3, 7, 15 s
+later; libzmq's default of 100 made a 10,000-minion master restart take ~60 s to answer all (bench: ~30 s at 4096).
+The kernel caps it at net.core.somaxconn."""
 PRESENCE_FLUSH = 0.5
 """Seconds between two publications of the presence table (only when it changed)."""
 
 
 def _run_proxy(front_type: int, front_binds: Sequence[str], back_type: int, back_bind: str,
                relay: Callable[[zmq.Socket, zmq.Socket], None] = zmq.proxy, back_options: dict | None = None, *,
-               peer_hwm: int = RELAY_HWM, worker_hwm: int = RELAY_HWM, reply_hwm: int = RELAY_HWM) -> None:
-    """Bind both ends (IPC ones 0600) and run `relay(front, back)` until the context ends."""
+               peer_hwm: int = RELAY_HWM, worker_hwm: int = RELAY_HWM, reply_hwm: int = RELAY_HWM,
+               backlog: int = BACKLOG) -> None:
+    """Bind both ends (IPC ones 0600, each with a listen queue of `backlog`) and run `relay(front, back)` until the
+    context ends."""
     ctx = zmq.Context()
     front = ctx.socket(front_type)
     back = ctx.socket(back_type)
     for s in (front, back):
         s.setsockopt(zmq.LINGER, 0)
+        s.setsockopt(zmq.BACKLOG, backlog)
     front.setsockopt(zmq.RCVHWM, peer_hwm)
     front.setsockopt(zmq.SNDHWM, reply_hwm)
     back.setsockopt(zmq.SNDHWM, worker_hwm)
@@ -85,14 +93,15 @@ def _run_proxy(front_type: int, front_binds: Sequence[str], back_type: int, back
         ctx.term()
 
 
-def request_router(front: Sequence[str], back: str) -> None:
+def request_router(front: Sequence[str], back: str, backlog: int = BACKLOG) -> None:
     """Requests from `front` (bound) fair-queued to the workers connected at `back`, with small queues
     (PEER_HWM, WORKER_HWM): the backlog is bounded in frames per connection, not only in messages."""
-    _run_proxy(zmq.ROUTER, front, zmq.DEALER, back, peer_hwm=PEER_HWM, worker_hwm=WORKER_HWM, reply_hwm=REPLY_HWM)
+    _run_proxy(zmq.ROUTER, front, zmq.DEALER, back, peer_hwm=PEER_HWM, worker_hwm=WORKER_HWM, reply_hwm=REPLY_HWM,
+               backlog=backlog)
 
 
 def publish_fanout(pull: str, pub: str, report: Callable[..., None] = log.warning,
-                   presence: PresenceSink | None = None) -> None:
+                   presence: PresenceSink | None = None, backlog: int = BACKLOG) -> None:
     """[topic, publication] messages pushed to `pull` go out to the subscribers of that topic on `pub`.
 
     The XPUB takes subscriptions by hand (XPUB_MANUAL): only rx's own topics are applied.  libzmq
@@ -118,7 +127,7 @@ def publish_fanout(pull: str, pub: str, report: Callable[..., None] = log.warnin
                     _subscriptions(out, port, report, claims)
             claims.flush()
     _run_proxy(zmq.PULL, [pull], zmq.XPUB, pub, relay, {zmq.XPUB_MANUAL: 1, zmq.MAXMSGSIZE: SUBSCRIPTION_MAX_BYTES,
-                                                        zmq.RCVHWM: SUBSCRIPTION_HWM, **KEEPALIVE})
+                                                        zmq.RCVHWM: SUBSCRIPTION_HWM, **KEEPALIVE}, backlog=backlog)
 
 
 class _Claims:
