@@ -150,10 +150,35 @@ def bench_startup(runs: int) -> dict:
         res[key] = {"s": median(ts), "min_s": min(ts), "runs": len(ts)}
         say(f"startup: {Path(argv[0]).name} {' '.join(argv[1:])}: median {res[key]['s']:.3f}s")
     python = str(Path(script("rx")[0]).parent / "python") if os.environ.get("RX_BENCH_VENV") else sys.executable
+    for key, argv in (("rx_version", [*script("rx"), "--version"]),
+                      ("rx_call_ping", [*script("rx-call"), "--local", "test.ping"])):
+        res[key]["imports"] = _import_profile(python, argv)
     for key, imports in (("interpreter", ""), ("libraries", MINION_LIBRARIES)):
         res[f"floor_{key}"] = _idle_memory(python, imports)
         say(f"startup: idle memory, {key}: {res[f'floor_{key}']['rss_mb']:.1f} MB RSS")
     return res
+
+
+def _import_profile(python: str, argv: list[str], top: int = 8) -> dict:
+    """Where a command's start-up goes in imports: `python -X importtime` on its script (median of 3 runs of the
+    total), the top-level imports by cumulative time (from the run with the median total), in ms."""
+    cmd = ([argv[0], "-X", "importtime", *argv[1:]] if Path(argv[0]).name.startswith("python")
+           else [python, "-X", "importtime", *argv])  # an entry-point script: run by its venv's interpreter
+    runs = []
+    for _ in range(3):
+        cp = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        tops: dict[str, float] = {}
+        for line in cp.stderr.splitlines():
+            if not line.startswith("import time:") or "|" not in line:
+                continue
+            _self, cumulative, name = line[len("import time:"):].split("|", 2)
+            if cumulative.strip().isdigit() and not name.startswith("  "):  # a top-level import: no indent
+                tops[name.strip()] = tops.get(name.strip(), 0.0) + int(cumulative) / 1000
+        runs.append(tops)
+    runs.sort(key=lambda t: sum(t.values()))
+    tops = runs[len(runs) // 2]
+    return {"total_ms": round(sum(tops.values()), 1),
+            "top": [[k, round(v, 1)] for k, v in sorted(tops.items(), key=lambda kv: -kv[1])[:top]]}
 
 
 MINION_LIBRARIES = ("import asyncio, logging, msgpack, yaml, zmq, zmq.asyncio\n"
@@ -647,6 +672,12 @@ def render_md(r: dict, analysis: str) -> str:
         if key in su:
             L.append(f"| {label} | {su[key]['s']:.3f}s | {su[key]['min_s']:.3f}s |")
     L.append("")
+    for key, label in (("rx_version", "`rx --version`"), ("rx_call_ping", "`rx-call --local test.ping`")):
+        imp = (su.get(key) or {}).get("imports")
+        if imp:
+            L += [f"Imports of {label} (`python -X importtime`, top-level modules by cumulative time, the run with the "
+                  f"median total of 3; `site` includes the interpreter's own start): {imp['total_ms']:.0f} ms in all; "
+                  + ", ".join(f"`{k}` {v:.1f} ms" for k, v in imp["top"]) + ".", ""]
     L.append(analysis.rstrip() + "\n" if analysis else f"{ANALYSIS_HEADING}\n\n(not written yet)\n")
     return "\n".join(L)
 

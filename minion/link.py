@@ -41,6 +41,11 @@ CATCH_UP_SPREAD = 3.0
 """A reconnected minion asks for its missed jobs after a random 0-3 s: after a master restart all of them
 reconnect within a second, and 10,000 catch-up requests at once queue longer than a request's timeout, so
 the last ones time out and come again, and the master does their work twice."""
+CATCH_UP_AGAIN = 5.0
+"""...and asks once more this long (plus a random 0-3 s) after its first answer: a connection counts as up when
+its handshake is done, but the publisher applies its subscription later, so a job published meanwhile is in
+neither the first answer nor the subscription (a 10,000-minion master restart lost a quarter of the first ping
+that way), and a first ask that got no answer at all is made good."""
 MISMATCH_LOG_SECONDS = 10.0
 """At most one warning per this many seconds about replies that do not answer our request."""
 
@@ -202,9 +207,10 @@ class MasterLink:
                 lost_at = time.time() - LOST_SLACK
             elif event is LinkEvent.CONNECTED and lost_at is not None:
                 since, lost_at = lost_at, None
-                await asyncio.sleep(random.uniform(0.0, CATCH_UP_SPREAD))
-                for job in await self.missed_jobs(since):
-                    run(job)
+                for wait in (0.0, CATCH_UP_AGAIN):
+                    await asyncio.sleep(wait + random.uniform(0.0, CATCH_UP_SPREAD))
+                    for job in await self.missed_jobs(since):
+                        run(job)
 
     async def aclose(self) -> None:
         await self.req.aclose()
