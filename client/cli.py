@@ -12,8 +12,8 @@ import argparse
 import sys
 
 from rx import __version__
-from rx.client.cliargs import (COMPLETE_KINDS, LOG_LEVELS, UsageError, add_no_parse, cli_words, no_parse_names,
-                               parse_value, split_args, split_multi, stdin_words)
+from rx.client.cliargs import (COMPLETE_KINDS, LOG_LEVELS, OUTPUTTERS, UsageError, add_no_parse, cli_words,
+                               no_parse_names, parse_value, split_args, split_multi, stdin_words)
 from rx.client.exits import EXIT_CODES, EXIT_INTERRUPTED, EXIT_NO_MATCH, EXIT_OK, EXIT_USAGE
 from rx.client.userauth import add_auth_arguments, cli_session
 
@@ -65,7 +65,6 @@ class _Given(argparse.Action):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from rx.client.output import OUTPUTTERS
     from rx.transport.sizes import JOB_WINDOW
     p = _Parser(prog="rx", usage="rx [options] TARGET FUN [ARG ...]",
                 description="Run an execution module function on targeted minions.",

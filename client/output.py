@@ -12,9 +12,9 @@ import os
 import sys
 from typing import Any, Callable
 
+from rx.client.cliargs import OUTPUTTERS  # declared with the CLIs' arguments: `rx --version` loads no outputter
 from rx.client.termsafe import escape_controls
 
-OUTPUTTERS = ("nested", "json", "jsonl", "yaml", "txt", "raw")
 STREAMING = ("nested", "jsonl", "txt", "raw")
 """Outputters that print each minion as it returns (the others print one document at the end)."""
 HUMAN = ("nested", "txt")
