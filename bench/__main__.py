@@ -534,10 +534,13 @@ def _swarm_notes(sw: dict) -> list[str]:
     if not rows:
         return L
     n, res = rows[-1]
-    by = res.get("storm_master_cpu_by_process")
+    by, cpu = res.get("storm_master_cpu_by_process"), res.get("storm_cpu_s") or {}
     if by:
-        L.append(f"- Master CPU during the {n:,}-minion cold-auth storm, by process: " + ", ".join(
-            f"{k} {v:.1f}s" for k, v in sorted(by.items(), key=lambda kv: -kv[1]) if v >= 0.05) + ".")
+        last = (res.get("storm_runs") or [res])[-1]["storm_s"]  # the storm the profiles and these figures are of
+        L.append(f"- CPU during the last {n:,}-minion cold-auth storm ({last:.1f}s; two cores give {2 * last:.0f} "
+                 f"CPU-seconds in that time): the swarm processes {cpu.get('swarm', 0):.1f}s, "
+                 f"the master {cpu.get('master', 0):.1f}s, by process " + ", ".join(
+                     f"{k} {v:.1f}s" for k, v in sorted(by.items(), key=lambda kv: -kv[1]) if v >= 0.05) + ".")
     rc = res.get("reconnect") or {}
     if rc.get("stopped_s") is not None:
         L.append(f"- The {n:,}-minion master restart: stopped {rc['stopped_s']:.1f}s after the SIGTERM, answering "
@@ -545,8 +548,8 @@ def _swarm_notes(sw: dict) -> list[str]:
                      f"{p['end_s']:.1f}s ({p['returned']:,} returned)" for p in rc.get("ping_log", [])) + ".")
     L.append("")
     for name, prof in (res.get("storm_profile") or {}).items():
-        L += render_profile(prof, f"Profile of {name} during the {n:,}-minion cold-auth storm of the table (py-spy "
-                                  "attached to it)")
+        L += render_profile(prof, f"Profile of {name} during the last {n:,}-minion cold-auth storm (py-spy attached "
+                                  "to it)")
     return L
 
 
