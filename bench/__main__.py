@@ -248,6 +248,11 @@ def bench_real(sizes: list[int], runs: int, workers: int, idle_wait: float, with
             res["ping_runs_s"] = times
             res["ping_failed_runs"] = failed
             say(f"real: {n} minions: `rx '*' test.ping` median {res['ping_s']:.3f}s ({failed} failed runs)")
+            inproc = [asyncio.run(_swarm_ping(str(box.master_dir), timeout=30.0)) for _ in range(runs)]
+            res["inproc"] = {"s": median([x["s"] for x in inproc]), "first_s": median([x["first_s"] for x in inproc]),
+                             "lost": sum(x["lost"] for x in inproc)}
+            say(f"real: {n} minions: in-process AsyncLocalClient test.ping: all returns {res['inproc']['s']:.3f}s, "
+                f"first {res['inproc']['first_s']:.3f}s (medians), lost {res['inproc']['lost']}")
             time.sleep(idle_wait)
             pids = list(box.minion_pids().values())
             res["minion_rss_mb_median"] = median([rss_kb(p) / 1024 for p in pids])
@@ -378,6 +383,7 @@ def _swarm_once(n: int, workers: int, procs: int | None, ping_runs: int, tp: tup
                 res["returns_per_s"] = {"rate": median([r["rate"] for r in rates]), "runs": rates, "jobs": jobs}
             time.sleep(idle_wait)
             res["master_connected"] = tree_memory(box.master_pids())
+            res["master_connected_by_process"] = _memory_by_process(box.master_pids())
             st = group.refresh()
             res["swarm_rss_mb"] = st["rss_kb"] / 1024
             res["swarm_errors"] = st["errors"]
@@ -513,6 +519,12 @@ def _reconnect_cell(rc: dict | None) -> str:
     return f"{rc['all_answer_s']:.1f}s ({rc['pings']} pings; master {rc['master_peak_rss_mb']:.0f} MB RSS at most)"
 
 
+def _memory_by_process(pids: list[int]) -> dict[str, dict[str, float]]:
+    """RSS and PSS in MB of each process, by its name (the master's children name themselves)."""
+    from tests.support.procs import comm
+    return {comm(pid) or str(pid): {"rss_mb": rss_kb(pid) / 1024, "pss_mb": pss_kb(pid) / 1024} for pid in pids}
+
+
 def _slope(points: list[tuple[float, float]]) -> float | None:
     """Least-squares slope of y over x (None with fewer than two distinct x)."""
     if len({x for x, _ in points}) < 2:
@@ -531,6 +543,13 @@ def _swarm_notes(sw: dict) -> list[str]:
         if k is not None:
             L.append(f"- Master {label} per connected minion (least-squares slope over N = "
                      f"{', '.join(f'{n:,}' for n, _ in rows)}): {k * 1024:.1f} KB.")
+    procs = [(n, res["master_connected_by_process"]) for n, res in rows if res.get("master_connected_by_process")]
+    names = set.intersection(*(set(by) for _, by in procs)) if len(procs) >= 2 else set()
+    per = {name: _slope([(n, by[name]["pss_mb"]) for n, by in procs]) for name in names}
+    if per:
+        L.append(f"- Of it, by master process (PSS slope over N = {', '.join(f'{n:,}' for n, _ in procs)}): " + ", ".join(
+            f"{name} {k * 1024:.1f} KB" for name, k in sorted(per.items(), key=lambda kv: -(kv[1] or 0))
+            if k is not None) + ".")
     if not rows:
         return L
     n, res = rows[-1]
@@ -584,6 +603,14 @@ def render_md(r: dict, analysis: str) -> str:
         L.append(f"| {n} | {_f(res.get('ping_s'))} | {_f(s)} | {ratio} | {res.get('ping_failed_runs', '—')} |")
     if salt.get("skipped"):
         L += ["", f"Salt: {salt['skipped']}"]
+    inproc = [(n, res["inproc"]) for n, res in sorted(r.get("real", {}).items(), key=lambda kv: int(kv[0]))
+              if res.get("inproc")]
+    if inproc:
+        L += ["", "Where rx's time goes: the same ping from an AsyncLocalClient already running in the bench's process "
+              "(no CLI start-up, no output), medians: " + "; ".join(
+                  f"{int(n)} minions: first return {x['first_s']:.3f}s, all {x['s']:.3f}s ({x['lost']} lost)"
+                  for n, x in inproc) + ". The rest of the `rx` column is the CLI's own start-up, connection and "
+              "output."]
     L.append("")
 
     L += ["## Swarm (real Minion code, inline execution, N minions in a few processes)", "",
