@@ -24,8 +24,18 @@ log = logging.getLogger(__name__)
 
 FIRST_RETRY = 1.0
 PENDING_RETRY_MAX = 10.0
-BUSY_RETRY_MIN, BUSY_RETRY_MAX = 0.2, 1.0
-"""Seconds before asking again when the master answers busy: spread, and not growing with each answer."""
+BUSY_RETRY_MIN, BUSY_RETRY_MAX, BUSY_RETRY_CAP = 0.2, 1.0, 8.0
+"""Seconds before asking again when the master answers busy (busy_delay)."""
+
+
+def busy_delay(busy: int) -> float:
+    """Seconds to wait after the `busy`-th busy answer in a row (1, 2, ...): uniform between BUSY_RETRY_MIN and a
+    ceiling that doubles from BUSY_RETRY_MAX up to BUSY_RETRY_CAP.  A busy answer means the master's queue of
+    new requests is full: when thousands of minions start at once and each asks again within a second, the
+    master spends its CPU refusing them (the bench's cold-auth storm); spread out, the requests it can take
+    arrive instead, and a minion still asks at least every BUSY_RETRY_CAP seconds."""
+    ceiling = min(BUSY_RETRY_MAX * 2 ** min(max(busy - 1, 0), 16), BUSY_RETRY_CAP)  # (a float overflows past 2**1023)
+    return random.uniform(BUSY_RETRY_MIN, max(ceiling, BUSY_RETRY_MIN))
 
 
 class Authenticator:
@@ -70,22 +80,26 @@ class Authenticator:
 
     async def until_accepted(self) -> Session:
         """Authenticate, retrying forever with capped exponential backoff and jitter."""
-        delay = FIRST_RETRY
+        delay, busy = FIRST_RETRY, 0
         while True:
             cap = self.cfg.auth_retry_max_seconds
             try:
                 status, session = await self.once()
             except RequestTimeout:
+                busy = 0
                 self.req.reset()
                 log.warning("master %s:%d did not answer auth; retrying in %.0fs", self.cfg.master,
                             self.cfg.master_port, delay)
             except AuthError as exc:
-                if exc.reason == "busy":  # its queue of new requests is full (a storm): soon again, not later and later
+                if exc.reason == "busy":  # its queue of new requests is full (a storm): again within seconds
+                    busy += 1
                     log.info("%s; asking again shortly", exc)
-                    await asyncio.sleep(random.uniform(BUSY_RETRY_MIN, BUSY_RETRY_MAX))
+                    await asyncio.sleep(busy_delay(busy))
                     continue
+                busy = 0
                 log.error("authentication failed: %s", exc)
             else:
+                busy = 0
                 if session is not None:
                     log.info("authenticated with the master (key serial %d)", session.serial)
                     return session
