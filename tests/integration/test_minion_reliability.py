@@ -52,9 +52,18 @@ def _gated(gate: Path, text: str) -> str:
 
 
 def _job_started(box, minion_id: str, count: int = 1) -> list[int]:
+    """The minion's job processes: its children that lead their own process group (a job does; a helper the
+    minion runs itself, such as a grains command, stays in the minion's group, which may be the test's own)."""
     pid = box.minions[minion_id].pid
-    return wait_for(lambda: len(kids := children_of(pid)) >= count and kids,
+    return wait_for(lambda: len(kids := [k for k in children_of(pid) if _leads_group(k)]) >= count and kids,
                     what=f"{count} job process(es) on {minion_id}")
+
+
+def _leads_group(pid: int) -> bool:
+    try:
+        return os.getpgid(pid) == pid
+    except ProcessLookupError:
+        return False
 
 
 def _stop_master(box, how: str) -> None:
@@ -202,6 +211,7 @@ def test_kill_9_of_a_minion_kills_its_jobs_process_groups(sandbox):
         c.cmd_async("m1", "cmd.run", ["sleep 300"])
     job = _job_started(sandbox, "m1")[0]
     group = os.getpgid(job)
+    assert group != os.getpgid(0), "the job's process group is the test's own: killing it would kill the test run"
     wait_for(lambda: len(_group_members({group})) >= 2, what="the job's shell to start sleep")
     try:
         sandbox.minions["m1"].stop(signal.SIGKILL)
