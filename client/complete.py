@@ -17,9 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from rx import __version__
-from rx.client.cliargs import COMPLETE_KINDS
 
-KINDS = COMPLETE_KINDS
 CACHE = Path("completion") / "functions.json"
 MAX_CACHED = 20_000
 """At most this many function names are kept (a minion cannot grow the file without bound)."""

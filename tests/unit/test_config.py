@@ -139,6 +139,7 @@ BAD_VALUES = [
     ("master", "publish_port", True), ("master", "publish_port", 4505.0), ("master", "ret_port", -1),
     ("master", "worker_processes", 0), ("master", "worker_processes", 257), ("master", "worker_processes", 1.5),
     ("master", "worker_threads", 0), ("minion", "publish_port", -1), ("minion", "publish_port", 65536),
+    ("master", "zmq_backlog", 0), ("master", "zmq_backlog", 70000), ("master", "zmq_backlog", "lots"),
     ("master", "auto_accept", "yes please"), ("master", "auto_accept", 1),
     ("master", "timeout", 0), ("master", "timeout", -1), ("master", "timeout", "5"), ("master", "timeout", True),
     ("master", "keep_jobs_hours", -1), ("master", "publish_key_rotate_hours", -0.5),
@@ -171,7 +172,8 @@ def test_wrong_type_or_value_names_file_key_and_value(tmp_path, role, key, value
     ("master", "timeout", 0.5), ("master", "timeout", 3), ("master", "publish_port", 1),
     ("master", "publish_port", 65535), ("master", "worker_processes", 256), ("master", "keep_jobs_hours", 0),
     ("master", "log_level", "Error"), ("minion", "master_finger", "AB:" * 31 + "AB"), ("minion", "master_finger", ""),
-    ("minion", "publish_port", 0), ("minion", "publish_port", 65535),
+    ("minion", "publish_port", 0), ("minion", "publish_port", 65535), ("master", "zmq_backlog", 1),
+    ("master", "zmq_backlog", 65535),
 ])
 def test_edge_values_are_allowed(tmp_path, role, key, value):
     settings = {key: value, "id": "m1"} if role == "minion" else {key: value}
