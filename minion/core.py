@@ -13,7 +13,7 @@ from typing import Any, Iterator
 from rx import __version__
 from rx.config import ConfigError, MinionConfig, load_minion_config
 from rx.logsetup import RateLimitedLog
-from rx.minion.calls import call_builtin
+from rx.minion.calls import call_builtin, execute, objects_of, wire_safe
 from rx.minion.executor import Executor
 from rx.minion.fileclient import FileClient
 from rx.minion.gate import Gate, Hold
@@ -28,6 +28,7 @@ from rx.minion.sync import sync_all
 from rx.modules import CommandError, ExecContext
 from rx.targeting import MinionFacts
 from rx.transport import messages as m
+from rx.transport.codec import decode
 from rx.transport.crypto import Identity, load_or_create_identity
 from rx.transport.handshake import Session
 from rx.transport.messages import Job, JobReturn, MinionEvent, Publication
@@ -180,6 +181,8 @@ class Minion:
         builtin = self.registry.builtin(job.fun)
         if builtin is not None:
             result = await call_builtin(builtin, job.fun, job.arg, job.kwarg)
+        elif self.registry.inline(job.fun):
+            result = decode(wire_safe(execute(self.registry, job, self._context()), objects_of(job)))
         else:
             result = await self.executor.run(job)
         with self._isolated("reloading the grains file"):

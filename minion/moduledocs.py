@@ -13,7 +13,7 @@ import sys
 from typing import Callable
 
 from rx.minion.builtins import BUILTIN_MODULES, BUILTINS
-from rx.modules import ALIASES, MODULES, signature_text
+from rx.modules import ALIASES, INLINE, MODULES, signature_text
 
 INTRO = """\
 # rx execution modules
@@ -24,8 +24,10 @@ INTRO = """\
 What a minion can run: `rx '<target>' <module>.<function> [args] [name=value ...]`. The same text is
 what `rx -d <function>` prints and `rx '*' sys.doc <function>` answers (a minion documents the
 modules available on it; `rx '*' sys.list_unavailable` says why the others are not).
-Functions marked *(minion process)* run inside the minion daemon itself, on its own state; every other
-function runs in a process of its own per job. A line "Differs from Salt:" says where rx deliberately
+Functions marked *(minion process)* run inside the minion daemon itself: the `rxutil` ones act on its
+own state; the others only read the job's arguments, the grains or the pillar and return at once, so the
+minion does not fork for them (a job of several functions, or one served by a custom module of the same
+name, forks as any other).  Every other function runs in a process of its own per job, as Salt's do. A line "Differs from Salt:" says where rx deliberately
 does not do what Salt's function of the same name does. Writing, packaging and shipping your own
 modules: README, "Custom execution modules".
 """
@@ -70,7 +72,9 @@ def _sections() -> tuple[list[str], list[str]]:
             else:
                 body += [inspect.cleandoc(mod.__doc__ or ""), ""]
             for fun in getattr(mod, "__all__", ()):
-                body += _function(f"{name}.{fun}", getattr(mod, fun), f" ({file}.py)" if len(files) > 1 else "")
+                where = f" ({file}.py)" if len(files) > 1 else ""
+                where += " *(minion process)*" if f"{name}.{fun}" in INLINE else ""
+                body += _function(f"{name}.{fun}", getattr(mod, fun), where)
         if not files:
             summary = BUILTIN_MODULES.get(name, "")
             body += [summary, ""]

@@ -19,7 +19,7 @@ from typing import Any, Callable, Mapping
 
 from rx.minion import loader
 from rx.minion.builtins import BUILTINS as BUILTIN_FUNCTIONS
-from rx.modules import ALIASES, ExecContext
+from rx.modules import ALIASES, INLINE, ExecContext
 from rx.transport.ids import FUN_RE
 
 log = logging.getLogger("rx.minion.loader")
@@ -87,6 +87,17 @@ class Registry:
         if self._host is None or name not in BUILTIN_NAMES:
             return None
         return functools.partial(BUILTIN_FUNCTIONS[name], self._host)
+
+    def inline(self, fun: Any) -> bool:
+        """Whether the minion runs `fun` in its own process (rx.modules.INLINE): one function, listed there,
+        served by rx's own file.  Only the modules of listed names are imported into the minion process."""
+        if not isinstance(fun, str) or fun not in INLINE:
+            return False
+        try:
+            found = self.module(fun.split(".", 1)[0])
+        except UnknownFunction:
+            return False
+        return found.candidate.source == loader.BUILT_IN and fun.split(".", 1)[1] in found.exported
 
     # ------------------------------------------------------------ modules
 

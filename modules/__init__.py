@@ -54,6 +54,19 @@ ALIASES: dict[str, str] = {
     "saltutil": "rxutil",
 }
 """Module names that call another module's functions (Salt's name -> rx's)."""
+INLINE: frozenset[str] = frozenset({
+    "test.ping", "test.true", "test.false", "test.echo", "test.version", "test.arg", "test.arg_type",
+    "test.kwarg", "test.outputter", "test.retcode", "test.exception",
+    "grains.items", "grains.item", "grains.get", "grains.ls", "grains.has_value", "grains.equals",
+    "grains.filter_by",
+    "pillar.items", "pillar.data", "pillar.item", "pillar.raw", "pillar.get", "pillar.fetch", "pillar.keys",
+    "pillar.ls", "pillar.filter_by",
+})
+"""Functions the minion runs in its own process, without forking a job process, when the file serving
+them is rx's own (not a module_dirs, synced or entry-point file of the same name).  Each returns at once
+from the job's arguments and the minion's state (grains, pillar), blocks on nothing and changes nothing,
+so the fork (most of a test.ping's CPU on the minion) buys no isolation.  A job of several functions
+always forks."""
 CONTEXT_PARAM = "ctx"
 
 
