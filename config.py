@@ -27,8 +27,7 @@ from rx.apieventsconfig import ApiEventSettings
 from rx.authconfig import AuthSettings, check_auth
 from rx.configspec import (DIR, FILE, PORT, SECONDS, ConfigError, Rule, check_settings, dsn_ok, keys, narrow, one_of,
                            regexes_ok, setting, user_exists)
-from rx.transport.filemsgs import ENV_RE
-from rx.transport.ids import validate_minion_id
+from rx.transport.ids import ENV_RE, validate_minion_id
 
 __all__ = ["AF_UNIX_PATH_MAX", "LOG_LEVELS", "MASTER_SOCKETS", "ConfigError", "MasterConfig", "MinionConfig",
            "config_dir_from", "default_workers", "load_master_config", "load_minion_config", "narrow",

@@ -17,12 +17,11 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from rx.client.masterwatch import MasterWatch
 from rx.client.results import BadRequest, MasterError, MasterUnreachable, PermissionDenied
 from rx.client.userauth import read_token
-from rx.client.userdoor import DoorTimeout, PolledReturns, UserDoor
 from rx.config import MasterConfig, load_master_config
 from rx.master.services import MasterNotRunning, event_service
 from rx.master.services.events import EventService
@@ -31,9 +30,12 @@ from rx.transport import messages as m
 from rx.transport.errors import ErrorKind, ProtocolError, ReplyError
 from rx.transport.messages import ClearRequest, LookupRequest
 from rx.transport.replies import Ack, LookupReply, parse_reply
-from rx.transport.usermsgs import LOGIN, LOGOUT, Credentials, LoginRequest, LogoutRequest, Token, UserRequest
 from rx.transport.roles import EventSource, RequestClient, RequestTimeout, Transport, ipc_url
 from rx.transport.tags import job_ret_prefix
+
+if TYPE_CHECKING:
+    from rx.client.userdoor import UserDoor
+    from rx.transport.usermsgs import Token
 
 SYNC_TIMEOUT = 5.0
 WATCH_INTERVAL = 1.0
@@ -71,6 +73,7 @@ class MasterLink:
         if self._door is False:
             self._door = None
             if _unreadable(self.cfg.root_key_path):
+                from rx.client.userdoor import UserDoor  # a user who is not root only: off the root client's path
                 self._door = UserDoor(self.cfg.user_socket, _master_owners(self.cfg))
                 if self.token is None:
                     self.token = read_token()
@@ -142,6 +145,7 @@ class MasterLink:
         does not answer yet (a busy host, an event publisher being restarted) is tried again while the
         master runs."""
         if self.door is not None:
+            from rx.client.userdoor import PolledReturns
             return PolledReturns(self, jid)
         self._live()
         watch, patience = self._patience(ceiling)
@@ -164,6 +168,7 @@ class MasterLink:
         if self.door is not None:
             return await self._door_request(cmd, load, ceiling)
         if self.token:
+            from rx.transport.usermsgs import Credentials
             load = {**load, "auth": Credentials(token=self.token, source=self.source).to_wire()}
         if self._req is None:
             self._req = self._live().request_client(ipc_url(self.cfg.ret_ipc))
@@ -187,6 +192,8 @@ class MasterLink:
                 await asyncio.gather(answer, return_exceptions=True)
 
     async def _door_request(self, cmd: str, load: dict, ceiling: float | None) -> Any:
+        from rx.client.userdoor import DoorTimeout
+        from rx.transport.usermsgs import UserRequest
         assert self.door is not None
         _watch, patience = self._patience(ceiling)
         try:
@@ -199,6 +206,7 @@ class MasterLink:
 
     async def login(self, eauth: str, username: str, password: str) -> Token:
         """A new token from the master (salt-api's login fields); PermissionDenied if refused or locked out."""
+        from rx.transport.usermsgs import LOGIN, LoginRequest, Token
         if self.door is not None:
             raw = await self._door_request(LOGIN, LoginRequest(eauth, username, password).to_wire(), None)
             return self._reply(raw, Token)
@@ -214,6 +222,7 @@ class MasterLink:
 
     async def logout(self, token: str) -> None:
         """Revoke a token (it stops working at once)."""
+        from rx.transport.usermsgs import LOGOUT, LogoutRequest
         if self.door is not None:
             self._reply(await self._door_request(LOGOUT, LogoutRequest(token).to_wire(), None), Ack)
             return

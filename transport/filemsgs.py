@@ -14,6 +14,7 @@ from typing import Any
 
 from rx.transport import fields as f
 from rx.transport.errors import ProtocolError
+from rx.transport.ids import ENV_RE
 
 FILE_LIST = "_file_list"
 FILE_STAT = "_file_hash"
@@ -30,8 +31,6 @@ MAX_FILE_SIZE = 2**50
 MAX_LIST_ENTRIES = 50_000
 """Most files plus directories one list reply holds; past it the master asks for a narrower prefix."""
 SHA256_BYTES = 32
-ENV_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}\Z")
-"""An environment name (`base`, `dev`, `prod-eu`): it names a directory in the minion's cache."""
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 

@@ -13,6 +13,8 @@ MINION_ID_MAX = 255
 _MINION_ID_BAD = re.compile(r"[/\\\x00]")
 JID_RE = re.compile(r"^[0-9]{20}\Z")
 FUN_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*\Z")
+ENV_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}\Z")
+"""A file server or pillar environment name (`base`, `dev`, `prod-eu`): it names a directory in the minion's cache."""
 TARGET_TYPES = ("glob", "pcre", "list", "grain", "grain_pcre", "ipcidr", "compound", "nodegroup", "pillar",
                 "pillar_pcre")
 """Every target type a publish request may name (the matcher in rx.targeting implements them)."""

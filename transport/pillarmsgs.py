@@ -15,7 +15,7 @@ from typing import Any
 
 from rx.transport import fields as f
 from rx.transport.errors import ProtocolError
-from rx.transport.filemsgs import ENV_RE
+from rx.transport.ids import ENV_RE
 
 PILLAR = "_pillar"
 MAX_PILLAR_BYTES = 12 * 1024 * 1024

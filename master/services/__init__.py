@@ -11,17 +11,25 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from rx.master.services.events import EventService, MasterNotRunning
-from rx.master.store.base import JobQuery
 from rx.master.store.errors import KeyStoreError, ReturnsLost, StoreError, UnknownJob
 
 if TYPE_CHECKING:
     from rx.master.services.jobs import JobService
+    from rx.master.store.base import JobQuery
     from rx.master.services.keys import KeyService
     from rx.master.services.status import StatusService
     from rx.master.store import Stores
 
 __all__ = ["Services", "open_services", "event_service", "MasterNotRunning", "StoreError", "UnknownJob",
            "KeyStoreError", "ReturnsLost", "JobQuery"]
+
+
+def __getattr__(name: str) -> Any:
+    """`JobQuery` on first use: the store interfaces are not on a client's path."""
+    if name == "JobQuery":
+        from rx.master.store.base import JobQuery
+        return JobQuery
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Services:
