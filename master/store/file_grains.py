@@ -20,14 +20,24 @@ class FileGrainsStore:
         self._mem: dict[str, tuple[int, dict]] = {}
 
     async def store(self, minion_id: str, grains: dict[str, Any]) -> None:
+        """Replace the minion's file, unless it already holds these grains (a minion's restart, or every
+        minion's after the master's: reading is far cheaper than creating and renaming a file)."""
         if validate_minion_id(minion_id):
             raise StoreError(f"bad minion id {minion_id!r}")
+        data = encode(grains)
+        path = os.path.join(self.root, minion_id)
+        try:
+            with open(path, "rb") as f:
+                if f.read(len(data) + 1) == data:
+                    return
+        except OSError:
+            pass  # none yet (or unreadable): written below
         self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tmp = self.root / f".tmp.{os.getpid()}.{os.urandom(6).hex()}"
+        tmp = os.path.join(self.root, f".tmp.{os.getpid()}.{os.urandom(6).hex()}")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as f:
-            f.write(encode(grains))
-        os.replace(tmp, self.root / minion_id)
+            f.write(data)
+        os.replace(tmp, path)
 
     def _get(self, minion_id: str) -> dict | None:
         if validate_minion_id(minion_id):

@@ -26,6 +26,20 @@ async def test_store_and_get(store, tmp_path):
     assert os.listdir(tmp_path / "grains") == ["web1"]  # no temp files left behind
 
 
+async def test_the_same_grains_again_leave_the_file_alone_and_new_ones_replace_it(store, tmp_path):
+    path = tmp_path / "grains" / "web1"
+    await store.store("web1", {"os": "Linux", "cpu": {"count": 4}})
+    before = os.stat(path)
+    await FileGrainsStore(tmp_path).store("web1", {"os": "Linux", "cpu": {"count": 4}})
+    after = os.stat(path)
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    await store.store("web1", {"os": "Linux", "cpu": {"count": 4}, "extra": 1})  # changed: replaced
+    assert await FileGrainsStore(tmp_path).get("web1") == {"os": "Linux", "cpu": {"count": 4}, "extra": 1}
+    await store.store("web1", {"os": "Linux"})
+    assert await FileGrainsStore(tmp_path).get("web1") == {"os": "Linux"}
+    assert os.listdir(tmp_path / "grains") == ["web1"]
+
+
 async def test_get_many_and_remove(store):
     await store.store("web1", {"os": "Linux"})
     await store.store("web2", {"os": "BSD"})
