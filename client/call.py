@@ -14,6 +14,7 @@ import argparse
 import logging
 import sys
 import time
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from rx import __version__
@@ -67,9 +68,33 @@ def _config(opts: argparse.Namespace) -> Any:
         return None
 
 
+class LazyGrains(Mapping):
+    """This host's grains, computed when a function (or a module's `__virtual__`) first reads them: what
+    `rx-call --local test.ping` never does, and computing them (commands run, files read, custom grains
+    imported) would be most of its time."""
+
+    def __init__(self, minion_id: str, cfg: Any) -> None:
+        self._args = (minion_id, cfg)
+        self._grains: dict[str, Any] | None = None
+
+    def _data(self) -> dict[str, Any]:
+        if self._grains is None:
+            from rx.minion.grains import load_grains
+            self._grains = load_grains(*self._args)
+        return self._grains
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data())
+
+    def __len__(self) -> int:
+        return len(self._data())
+
+
 def run(opts: argparse.Namespace) -> int:
     from rx.minion.calls import execute
-    from rx.minion.grains import load_grains
     from rx.minion.registry import Registry
     from rx.modules import ExecContext
     from rx.transport.ids import FUN_RE
@@ -85,7 +110,7 @@ def run(opts: argparse.Namespace) -> int:
     minion_id = cfg.id if cfg is not None and cfg.id else (opts.id or "local")
     args, kwargs = split_args(opts.args, no_parse=no_parse_names(opts.no_parse))
     registry = Registry(cfg)
-    ctx = ExecContext(minion_id=minion_id, grains=load_grains(minion_id, cfg), config=cfg, registry=registry)
+    ctx = ExecContext(minion_id=minion_id, grains=LazyGrains(minion_id, cfg), config=cfg, registry=registry)
     registry.context = ctx
     job = Job(jid="0" * 20, fun=opts.fun, arg=args, kwarg=kwargs, tgt=[minion_id], tgt_type="list", ts=time.time())
     result = execute(registry, job, ctx)

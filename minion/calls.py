@@ -20,6 +20,7 @@ import functools
 import inspect
 import math
 import traceback
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any, Callable
 
@@ -183,6 +184,8 @@ def plain(value: Any) -> Any:
         return {k if isinstance(k, (str, bytes)) else _repr(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, set, frozenset)):
         return [plain(v) for v in value]
+    if isinstance(value, Mapping):  # not a dict: rx-call's lazy grains, returned as they are
+        return plain(dict(value))
     return _repr(value)
 
 
