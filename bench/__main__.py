@@ -57,15 +57,15 @@ from typing import Any, Callable
 from rx.config import default_workers
 from tests.support.procs import cpu_seconds, pss_kb, rss_kb, tree_memory
 
-from . import api_events, api_rest, jobstore, metrics_cost, reliability, returns, targets15
+from . import api_events, api_rest, jobstore, metrics_cost, reliability, returns, targets15, zmq_floor
 from .pyspy import Profiler, render as render_profile
 from .sandbox import BenchSandbox, installed_venv, script, timed
 from .swarm import SwarmGroup, max_minions_per_process, processes_needed, raise_nofile
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
-SECTIONS = ("startup", "real", "salt", "swarm", "throughput", "returns", "jobstore", "reliability", "metrics",
-            "api_rest", "api_events")
+SECTIONS = ("startup", "real", "salt", "swarm", "zmqfloor", "throughput", "returns", "jobstore", "reliability",
+            "metrics", "api_rest", "api_events")
 ANALYSIS_HEADING = "## Analysis"
 
 TARGETS = {
@@ -142,14 +142,15 @@ def bench_startup(runs: int) -> dict:
         return out
 
     timed([*script("rx"), "--version"])  # warm the page cache
+    python = str(Path(script("rx")[0]).parent / "python") if os.environ.get("RX_BENCH_VENV") else sys.executable
     res = {}
     for key, argv in (("python_baseline", [sys.executable, "-c", "pass"]),
+                      ("cli_libraries", [python, "-c", CLI_LIBRARIES]),
                       ("rx_version", [*script("rx"), "--version"]),
                       ("rx_call_ping", [*script("rx-call"), "--local", "test.ping"])):
         ts = timed(argv)
         res[key] = {"s": median(ts), "min_s": min(ts), "runs": len(ts)}
         say(f"startup: {Path(argv[0]).name} {' '.join(argv[1:])}: median {res[key]['s']:.3f}s")
-    python = str(Path(script("rx")[0]).parent / "python") if os.environ.get("RX_BENCH_VENV") else sys.executable
     for key, argv in (("rx_version", [*script("rx"), "--version"]),
                       ("rx_call_ping", [*script("rx-call"), "--local", "test.ping"])):
         res[key]["imports"] = _import_profile(python, argv)
@@ -181,6 +182,9 @@ def _import_profile(python: str, argv: list[str], top: int = 8) -> dict:
             "top": [[k, round(v, 1)] for k, v in sorted(tops.items(), key=lambda kv: -kv[1])[:top]]}
 
 
+CLI_LIBRARIES = "import asyncio, msgpack, yaml, zmq, zmq.asyncio"
+"""The libraries `rx '*' test.ping` cannot run without (the event loop, the sockets, the config file's YAML, the
+wire's msgpack), imported and nothing else: the floor under the CLI's own time."""
 MINION_LIBRARIES = ("import asyncio, logging, msgpack, yaml, zmq, zmq.asyncio\n"
                     "from cryptography.hazmat.primitives.ciphers.aead import AESGCM\n"
                     "from cryptography.hazmat.primitives.asymmetric import padding, rsa\n"
@@ -643,6 +647,12 @@ def render_md(r: dict, analysis: str) -> str:
           "rx-master stopped (SIGTERM) and started again with the N minions connected, then `test.ping` to all (5 s timeout) until one ping gets all N returns: seconds from the "
           "stop to the end of that ping, the pings it took, and the master's largest RSS between pings.", ""]
     L += _swarm_notes(r.get("swarm", {}))
+    z = r.get("zmq_floor")
+    if z:
+        L += [f"- libzmq alone (bench/zmq_floor.py: a bare socket of each relay's type with its options, "
+              f"{z['n']:,} connections from another process, a request and reply or a publication on each): "
+              f"ROUTER {z['router']['kb_per_connection']:.1f} KB + XPUB {z['xpub']['kb_per_connection']:.1f} KB = "
+              f"{z['kb_per_minion']:.1f} KB per minion, the floor under the master's slope above.", ""]
 
     tp = r.get("throughput", {})
     L += ["## Throughput", "", "| Measurement | Result |", "|---|---|"]
@@ -824,6 +834,13 @@ def main(argv: list[str] | None = None) -> None:
                                                   args.workers, args.swarm_procs, args.idle_wait, tp_size,
                                                   args.throughput_jobs, tp_runs=3), st)
 
+    def run_zmqfloor() -> None:
+        new["zmq_floor"] = zmq_floor.measure(min(3000, max(args.sizes)))
+        new["zmq_floor"]["measured"] = st
+        z = new["zmq_floor"]
+        say(f"zmqfloor: libzmq per connection ({z['n']} connections): ROUTER {z['router']['kb_per_connection']:.1f} "
+            f"KB, XPUB {z['xpub']['kb_per_connection']:.1f} KB: {z['kb_per_minion']:.1f} KB per minion")
+
     def run_returns() -> None:
         new["returns"] = returns.bench_returns(args.returns_minions or (500 if args.quick else 1000), args.returns_jobs,
                                                min(args.runs, 3), args.returns_rate, args.workers, True, say)
@@ -858,6 +875,7 @@ def main(argv: list[str] | None = None) -> None:
         args.sizes, args.storm_sizes = [args.throughput_size], []
     wanted = {"startup": "startup" in args.sections, "real": bool({"real", "throughput"} & args.sections),
               "salt": "salt" in args.sections, "swarm": bool({"swarm", "throughput"} & args.sections)}
+    wanted["zmqfloor"] = "zmqfloor" in args.sections
     wanted["returns"] = "returns" in args.sections
     wanted["jobstore"] = "jobstore" in args.sections
     wanted["reliability"] = "reliability" in args.sections
@@ -865,7 +883,8 @@ def main(argv: list[str] | None = None) -> None:
     wanted["api_rest"] = "api_rest" in args.sections
     wanted["api_events"] = "api_events" in args.sections
     for name, fn in (("startup", run_startup), ("real", run_real), ("salt", run_salt), ("swarm", run_swarm),
-                     ("returns", run_returns), ("jobstore", run_jobstore), ("reliability", run_reliability),
+                     ("zmqfloor", run_zmqfloor), ("returns", run_returns), ("jobstore", run_jobstore),
+                     ("reliability", run_reliability),
                      ("metrics", run_metrics), ("api_rest", run_api_rest), ("api_events", run_api_events)):
         if wanted[name]:
             sections.append((name, fn))
