@@ -188,9 +188,7 @@ CLI_LIBRARIES = "import asyncio, msgpack, yaml, zmq, zmq.asyncio"
 """The libraries `rx '*' test.ping` cannot run without (the event loop, the sockets, the config file's YAML, the
 wire's msgpack), imported and nothing else: the floor under the CLI's own time."""
 MINION_LIBRARIES = ("import asyncio, logging, msgpack, yaml, zmq, zmq.asyncio\n"
-                    "from cryptography.hazmat.primitives.ciphers.aead import AESGCM\n"
-                    "from cryptography.hazmat.primitives.asymmetric import padding, rsa\n"
-                    "from cryptography.hazmat.primitives import hashes, serialization\n")
+                    "from nacl import bindings\n")
 """What rx-minion imports from outside rx before it runs a job: the floor under its idle memory."""
 
 

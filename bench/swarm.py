@@ -51,7 +51,7 @@ import zmq.asyncio
 from rx.config import MasterConfig, MinionConfig
 from rx.minion.core import Minion
 from rx.minion.executor import RunningJob
-from rx.transport.crypto import Identity, ensure_private_dir
+from rx.transport.crypto import Identity, ensure_private_dir, use_sodium_aead
 from rx.transport.messages import Job
 from rx.transport.roles import open_transport
 from tests.support.procs import rss_kb
@@ -689,6 +689,7 @@ def main(argv: list[str] | None = None) -> None:
         log.warning("swarm: patches applied: %s", ", ".join(apply(target="swarm")) or "none")
     if args.child:
         args.count = args.count if args.count is not None else args.n
+        use_sodium_aead()  # the crypto rx-minion uses (rx.minion.daemon)
         sys.exit(asyncio.run(_child(args)))
     soft, hard = raise_nofile()
     group = SwarmGroup(args.master_config, args.n, procs=args.procs, prefix=args.prefix, timeout=args.timeout,

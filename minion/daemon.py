@@ -10,7 +10,7 @@ import sys
 from rx.config import ConfigError, load_minion_config
 from rx.daemonize import daemon_parser, fatal, launch, overrides, print_config_if_asked, remove_pidfile
 from rx.minion.core import Minion
-from rx.transport.crypto import CryptoError
+from rx.transport.crypto import CryptoError, use_sodium_aead
 
 log = logging.getLogger("rx.minion")
 
@@ -21,6 +21,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = daemon_parser("rx-minion", "Run an rx minion.")
     parser.add_argument("--id", help="minion id (default: id setting, else the host name)")
     args = parser.parse_args(argv)
+    sodium = use_sodium_aead()  # before any key is used: then this process never loads cryptography (~8 MB)
     try:
         cfg = load_minion_config(args.config_dir, overrides(args, "id"))
     except ConfigError as exc:
@@ -28,6 +29,8 @@ def main(argv: list[str] | None = None) -> None:
     print_config_if_asked(args, cfg)
 
     def prepare() -> Minion:
+        if not sodium:
+            log.info("AES-256-GCM from cryptography (PyNaCl's libsodium cannot do it on this host): ~8 MB more memory")
         try:
             return Minion(cfg)
         except (OSError, CryptoError) as exc:

@@ -79,7 +79,7 @@ def versions_report() -> str:
 
     from rx.transport.roles import library_versions
     lines = [f"rx: {rx.__version__}", f"Python: {platform.python_version()}"]
-    for dist in ("pyzmq", "msgpack", "cryptography", "PyYAML"):
+    for dist in ("pyzmq", "msgpack", "cryptography", "PyNaCl", "PyYAML"):
         try:
             lines.append(f"{dist}: {metadata.version(dist)}")
         except metadata.PackageNotFoundError:

@@ -1,4 +1,5 @@
-"""Issue #9 item 9: an MWorker's memory (RSS, from /proc) after a large return and under a steady load.
+"""Issue #9 item 9: an MWorker's memory (RSS, from /proc) after a large return and under a steady load; and
+what a running rx-minion maps: libsodium for its crypto, never cryptography's ~8 MB (issue 15).
 
 The bounds are generous (measured: +0.4 to +1.3 MB over the worker's baseline after a 5 MB return,
 against +31 MB before glibc was told to mmap large buffers; under 1 % growth over 30-60 s of test.ping).
@@ -70,6 +71,17 @@ def test_mworker_memory_stays_flat_under_a_steady_load(sandbox):
         first, end = statistics.median(series[:quarter]), statistics.median(series[-quarter:])
         print(f"MWorker {worker}: RSS {first:.0f} kB -> {end:.0f} kB over {SOAK_SECONDS:g}s ({len(series)} samples)")
         assert end <= first * (1 + SOAK_GROWTH), series
+
+
+def test_a_running_minion_does_its_crypto_with_libsodium_and_never_loads_cryptography(sandbox):
+    sandbox.start_master()
+    minion = sandbox.start_minion("m1")
+    with LocalClient(cfg=sandbox.cfg) as c:
+        assert c.cmd("m1", "test.ping") == {"m1": True}  # authenticated, a publication opened, a return sealed
+        assert c.cmd("m1", "cmd.run", ["echo forked"]) == {"m1": "forked"}  # a job process too
+    maps = Path(f"/proc/{minion.pid}/maps").read_text()
+    assert "/nacl/" in maps
+    assert "/cryptography/" not in maps
 
 
 def _the_workers(box) -> list[int]:

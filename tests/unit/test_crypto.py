@@ -1,4 +1,5 @@
-"""rx.transport.crypto: real Ed25519 / X25519 / AES-256-GCM keys, real files in tmp_path."""
+"""rx.transport.crypto: real Ed25519 / X25519 / AES-256-GCM keys, real files in tmp_path; every test on each
+backend (tests/support/cryptobackends.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,12 @@ import pytest
 from rx.transport import crypto
 from rx.transport.crypto import (Aead, CryptoError, Ephemeral, Identity, Verifier, ensure_private_dir, fingerprint,
                                  hkdf, load_or_create_identity, plain_fingerprint, verify, write_secret)
+from tests.support.cryptobackends import backend  # noqa: F401  (a fixture)
+
+
+@pytest.fixture(autouse=True)
+def _every_backend(backend):  # noqa: F811
+    """Each test runs once per backend."""
 
 
 def _mode(path) -> int:
