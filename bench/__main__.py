@@ -156,7 +156,8 @@ def bench_startup(runs: int) -> dict:
     for key, argv in (("rx_version", [*script("rx"), "--version"]),
                       ("rx_call_ping", [*script("rx-call"), "--local", "test.ping"])):
         res[key]["imports"] = _import_profile(python, argv)
-    for key, imports in (("interpreter", ""), ("libraries", MINION_LIBRARIES)):
+    for key, imports in (("interpreter", ""), ("libraries", MINION_LIBRARIES),
+                         ("minion_code", MINION_LIBRARIES + "import rx.minion.daemon\n")):
         res[f"floor_{key}"] = _idle_memory(python, imports)
         say(f"startup: idle memory, {key}: {res[f'floor_{key}']['rss_mb']:.1f} MB RSS")
     return res
@@ -687,7 +688,9 @@ def render_md(r: dict, analysis: str) -> str:
              f"{_f(smt.get('largest_process_rss_mb_median'), '{:.1f}', ' MB')} | |")
     for key, label in (("interpreter", "the floor: the Python interpreter alone, idle"),
                        ("libraries", "the floor: the interpreter with the minion's libraries imported (asyncio, "
-                                     "pyzmq, msgpack, PyYAML, cryptography), no rx code")):
+                                     "pyzmq, msgpack, PyYAML, PyNaCl), no rx code"),
+                       ("minion_code", "the same with rx-minion's modules imported too (`import rx.minion.daemon`), "
+                                       "nothing started")):
         fl = r.get("startup", {}).get(f"floor_{key}") or {}
         L.append(f"| {label} | {_f(fl.get('rss_mb'), '{:.1f}', ' MB')} | {_f(fl.get('pss_mb'), '{:.1f}', ' MB')} | | |")
     for label, rk, sk in (("whole master, idle, no minions", "master_idle_no_minions", "master_idle_no_minions"),

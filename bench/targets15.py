@@ -73,9 +73,11 @@ def target_rows(r: dict) -> list[dict]:
                      None if not rc else rc.get("all_answer_s") is not None and rc["all_answer_s"] <= RECONNECT_10K_S))
     rss, pss = lookup(r, "real", "10", "minion_rss_mb_median"), lookup(r, "real", "10", "minion_pss_mb_median")
     floor = lookup(r, "startup", "floor_libraries", "rss_mb")
+    code = lookup(r, "startup", "floor_minion_code", "rss_mb")
     rows.append(_row(f"idle rx-minion RSS <= {MINION_RSS_MB:g} MB",
                      rss and f"{rss:.1f} MB RSS ({pss:.1f} MB PSS)" + (
-                         f"; its libraries alone: {floor:.1f} MB RSS" if floor else ""),
+                         f"; its libraries alone: {floor:.1f} MB RSS" if floor else "") + (
+                         f", with its modules imported: {code:.1f} MB" if code else ""),
                      None if rss is None else rss <= MINION_RSS_MB))
     for n, ratio in (("10", RATIO_10), ("50", RATIO_50)):
         a, b = lookup(r, "real", n, "ping_s"), lookup(r, "salt", "sizes", n, "ping_s")
