@@ -710,8 +710,9 @@ def render_md(r: dict, analysis: str) -> str:
 
     su = r.get("startup", {})
     L += ["## Start-up", "", "| Command | median | fastest |", "|---|---|---|"]
-    for key, label in (("python_baseline", "`python -c pass` (interpreter alone)"), ("rx_version", "`rx --version`"),
-                       ("rx_call_ping", "`rx-call --local test.ping`")):
+    for key, label in (("python_baseline", "`python -c pass` (interpreter alone)"),
+                       ("cli_libraries", f"`python -c '{CLI_LIBRARIES}'` (the libraries `rx` needs, nothing else)"),
+                       ("rx_version", "`rx --version`"), ("rx_call_ping", "`rx-call --local test.ping`")):
         if key in su:
             L.append(f"| {label} | {su[key]['s']:.3f}s | {su[key]['min_s']:.3f}s |")
     L.append("")
