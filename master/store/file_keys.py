@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import errno
 import fcntl
 import fnmatch
 import os
@@ -75,10 +76,24 @@ class FileKeyStore:
         return path
 
     def _read(self, state: str, minion_id: str) -> bytes | None:
+        """Hot path (every `_auth`): the id is validated, so a plain join stays in the directory, and the file is
+        opened without following a symlink (`_path`'s two realpath walks were ~5% of a worker in an auth storm)."""
+        why = validate_minion_id(minion_id)
+        if why:
+            raise KeyStoreError(f"invalid minion id {minion_id!r}: {why}")
         try:
-            return base64.b64decode(self._path(state, minion_id).read_bytes().strip(), validate=True)
+            fd = os.open(os.path.join(self.dirs[state], minion_id), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except FileNotFoundError:
             return None
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise KeyStoreError(f"minion id {minion_id!r} escapes the key directory (its key file is a symlink)"
+                                    ) from None
+            raise
+        with os.fdopen(fd, "rb") as f:
+            raw = f.read()
+        try:
+            return base64.b64decode(raw.strip(), validate=True)
         except ValueError:
             raise KeyStoreError(f"{state} key for {minion_id!r} is corrupt") from None
 

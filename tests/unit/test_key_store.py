@@ -284,6 +284,14 @@ async def test_symlink_out_of_the_key_dir_is_refused(store, tmp_path):
     assert await store.is_accepted("web1") is False
 
 
+async def test_a_key_file_that_is_a_symlink_is_refused_even_inside_the_key_dir(store, tmp_path):
+    await store.write("accepted", "web2", _key())
+    os.symlink(tmp_path / "pki" / "minions" / "web2", tmp_path / "pki" / "minions" / "web1")
+    with pytest.raises(KeyStoreError, match="symlink"):
+        await store.read("accepted", "web1")
+    assert await store.read("accepted", "web2") is not None
+
+
 @pytest.mark.parametrize("content", [b"not base64!!", b"\xff\xfe", b"QUJD=extra"])
 async def test_corrupt_key_file(store, tmp_path, content):
     (tmp_path / "pki" / "minions" / "web1").write_bytes(content)
