@@ -15,11 +15,11 @@ ALL = "*"
 _DEBUG, _INFO, _WARNING, _ERROR, _CRITICAL = 10, 20, 30, 40, 50  # logging's levels, without importing logging
 LOG_LEVELS = {"all": _DEBUG, "garbage": _DEBUG, "trace": _DEBUG, "debug": _DEBUG, "profile": _DEBUG, "info": _INFO,
               "warning": _WARNING, "error": _ERROR, "critical": _CRITICAL, "quiet": _CRITICAL + 10}
+"""Salt's console log levels and what they are here (rx has no levels below debug)."""
 COMPLETE_KINDS = ("minions", "keys", "nodegroups", "functions", "runners")
+"""What `rx --complete KIND` lists (rx.client.complete)."""
 OUTPUTTERS = ("nested", "json", "jsonl", "yaml", "txt", "raw")
 """The `--out` formats (rx.client.output.FORMATTERS has one each)."""
-"""What `rx --complete KIND` lists (rx.client.complete)."""
-"""Salt's console log levels and what they are here (rx has no levels below debug)."""
 
 
 class UsageError(Exception):

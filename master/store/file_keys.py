@@ -65,10 +65,14 @@ class FileKeyStore:
                 return fn(*args)
         return await asyncio.to_thread(locked)
 
-    def _path(self, state: str, minion_id: str) -> Path:
+    @staticmethod
+    def _check_id(minion_id: str) -> None:
         why = validate_minion_id(minion_id)
         if why:
             raise KeyStoreError(f"invalid minion id {minion_id!r}: {why}")
+
+    def _path(self, state: str, minion_id: str) -> Path:
+        self._check_id(minion_id)
         base = self.dirs[state]
         path = base / minion_id
         if path.resolve().parent != base.resolve():
@@ -78,9 +82,7 @@ class FileKeyStore:
     def _read(self, state: str, minion_id: str) -> bytes | None:
         """Hot path (every `_auth`): the id is validated, so a plain join stays in the directory, and the file is
         opened without following a symlink (`_path`'s two realpath walks were ~5% of a worker in an auth storm)."""
-        why = validate_minion_id(minion_id)
-        if why:
-            raise KeyStoreError(f"invalid minion id {minion_id!r}: {why}")
+        self._check_id(minion_id)
         try:
             fd = os.open(os.path.join(self.dirs[state], minion_id), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except FileNotFoundError:
