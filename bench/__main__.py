@@ -16,7 +16,8 @@ each figure the median of several runs:
               minions, published at once)
   returns     returns/s the master sustains and its CPU per return, from pre-sealed
               returns of pre-authenticated sessions in another process, with a
-              py-spy profile of one MWorker (bench/returns.py)
+              py-spy profile of one MWorker (bench/returns.py), and that CPU taken
+              apart: a worker's Python alone, a zmq hand-off (bench/return_cost.py)
   jobstore    returns/s into each job store backend (SQLite, PostgreSQL) with
               1, 2 and 4 writer processes (bench/jobstore.py)
   reliability issue #9's faults on real daemons (bench/reliability.py):
@@ -57,7 +58,7 @@ from typing import Any, Callable
 from rx.config import default_workers
 from tests.support.procs import cpu_seconds, pss_kb, rss_kb, tree_memory
 
-from . import api_events, api_rest, jobstore, metrics_cost, reliability, returns, targets15, zmq_floor
+from . import api_events, api_rest, jobstore, metrics_cost, reliability, return_cost, returns, targets15, zmq_floor
 from .pyspy import Profiler, render as render_profile
 from .sandbox import BenchSandbox, installed_venv, script, timed
 from .swarm import SwarmGroup, max_minions_per_process, processes_needed, raise_nofile
@@ -849,6 +850,9 @@ def main(argv: list[str] | None = None) -> None:
         new["returns"] = returns.bench_returns(args.returns_minions or (500 if args.quick else 1000), args.returns_jobs,
                                                min(args.runs, 3), args.returns_rate, args.workers, True, say)
         new["returns"]["measured"] = st
+        cost = new["returns"]["parts"] = return_cost.bench_return_cost(min(args.runs, 3))
+        say(f"returns: taken apart: worker Python {cost['worker_python_us']} µs per return by batch size, "
+            f"hand-off {cost['handoff_us']} µs per request and reply by batch size")
 
     def run_jobstore() -> None:
         new["jobstore"] = jobstore.bench_jobstore(["sqlite", "postgres"], [1, 2, 4],

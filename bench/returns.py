@@ -558,6 +558,8 @@ def render(res: dict | None) -> list[str]:
           "Master CPU: utime + stime of every master process (/proc) from just before the first send until the "
           "bus relayed the last return event to a subscribed client, divided by the returns stored. Lost: sent "
           "and not in the job store.", ""]
+    from .return_cost import render_line
+    L += render_line(res.get("parts"))
     s = res.get("max")
     if s and s["runs"][len(s["runs"]) // 2].get("master_cpu_by_thread"):
         run = s["runs"][len(s["runs"]) // 2]

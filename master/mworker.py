@@ -114,9 +114,7 @@ def _handler(wctx: WorkerContext, *, local: bool, index: int, lane: str = "seale
             internal_log(f"{exc.__class__.__name__}: {exc}"[:500])
             replies = [ErrorReply(ErrorKind.INTERNAL, "internal error; see the master log").to_wire()] * len(bodies)
         encoded = [encode(reply) for reply in replies]
-        each = (perf_counter() - start) / len(encoded)
-        for _ in encoded:
-            observe(each)
+        observe((perf_counter() - start) / len(encoded), len(encoded))
         return encoded
     return handle
 

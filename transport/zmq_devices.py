@@ -17,6 +17,7 @@ from rx.transport.codec import MAX_FRAME_BYTES
 from rx.transport.presence import PresenceTable, is_claim, parse_claim
 from rx.transport.roles import PresenceSink
 from rx.transport.topics import is_topic
+from rx.transport.zmq_events import batch_count
 
 log = logging.getLogger("rx.master.publisher")
 
@@ -275,7 +276,7 @@ def _relay_events(inp: zmq.Socket, out: zmq.Socket, most: int = 1000) -> int:
         try:
             out.send_multipart(parts, zmq.NOBLOCK, copy=False)
         except zmq.Again:  # a subscriber it is for is full: send it to the others
-            missed += 1 if len(parts) <= 2 else (len(parts) - 2) // 2  # a batch of a job's returns: each
+            missed += batch_count(len(parts), parts[1].bytes if len(parts) == 3 else b"")  # a batch: each event
             out.setsockopt(zmq.XPUB_NODROP, 0)
             out.send_multipart(parts, copy=False)
             out.setsockopt(zmq.XPUB_NODROP, 1)

@@ -22,9 +22,9 @@ _NOBLOCK, _SNDMORE = int(zmq.NOBLOCK), int(zmq.SNDMORE)
 
 class ZmqEventSink:
     """Fires events into the bus: [tag, msgpack data]; several of one batch prefix (rx.transport.tags: a job's
-    returns) as one message, [prefix, b"", suffix, data, suffix, data...], each tag being prefix + suffix.  A
-    message is handed to zmq at once when its queue has room (it nearly always has: 100,000 messages), without
-    an asyncio future; else it waits for room."""
+    returns) as one message of three frames, [prefix, count, [suffix, data, suffix, data...]] (`batch_frames`),
+    each tag being prefix + suffix.  A message is handed to zmq at once when its queue has room (it nearly always
+    has: 100,000 messages), without an asyncio future; else it waits for room."""
 
     def __init__(self, ctx: zmq.asyncio.Context, url: str) -> None:
         self._sock = ctx.socket(zmq.PUSH)
@@ -38,16 +38,18 @@ class ZmqEventSink:
         await self._put([tag.encode(), encode(data)])
 
     async def fire_many(self, events: Sequence[tuple[str, dict]]) -> None:
-        batches: dict[str, list[bytes]] = {}
+        batches: dict[str, list[str | bytes]] = {}
         for tag, data in events:
             prefix = batch_prefix(tag)
             if prefix is None:
                 await self.fire(tag, data)
             else:
-                batches.setdefault(prefix, []).extend((tag[len(prefix):].encode(), encode(data)))
+                batches.setdefault(prefix, []).extend((tag[len(prefix):], encode(data)))
         for prefix, parts in batches.items():
-            head = prefix.encode()
-            await self._put([head + parts[0], parts[1]] if len(parts) == 2 else [head, b"", *parts])
+            if len(parts) == 2:
+                await self._put([(prefix + str(parts[0])).encode(), bytes(parts[1])])
+            else:
+                await self._put(batch_frames(prefix, parts))
 
     async def _put(self, frames: list[bytes]) -> None:
         if not self._waiting:  # nothing queued behind a full queue: this one may go first
@@ -95,21 +97,48 @@ class ZmqEventSource:
         self._sock.close(linger=0)
 
 
+def batch_frames(prefix: str, parts: Sequence[str | bytes]) -> list[bytes]:
+    """A batch as one bus message: [prefix, how many events (decimal, for the relay's drop count), msgpack of
+    [suffix, data, suffix, data...]], each data still its own msgpack document (bin), so that each event is
+    decoded within the limits it would have alone.  Three frames whatever the batch's size: zmq costs a call
+    per frame on both ends, and the event relay a Python object per frame."""
+    return [prefix.encode(), str(len(parts) // 2).encode(), encode(list(parts))]
+
+
+def batch_count(frames: int, count: bytes) -> int:
+    """How many events a bus message of `frames` frames, the second being `count`, carries (1 unless it is a
+    well-formed batch's)."""
+    if frames == 3 and 0 < len(count) <= BATCH_COUNT_DIGITS and count.isdigit():
+        return int(count)
+    return 1
+
+
+BATCH_COUNT_DIGITS = 6
+
+
 def _events(frames: list[bytes]) -> list[tuple[str, dict]]:
-    """The events of one bus message: [tag, data], or a batch [prefix, b"", suffix, data, ...]."""
+    """The events of one bus message: [tag, data], or a batch (`batch_frames`); what is malformed is skipped."""
     if frames[0].startswith(SYNC_PREFIX.encode()):
         return []
     if len(frames) == 2:
-        pairs, prefix = [(frames[0], frames[1])], b""
-    elif len(frames) >= 4 and not len(frames) % 2 and frames[1] == b"":
-        pairs, prefix = list(zip(frames[2::2], frames[3::2])), frames[0]
+        pairs: list = [(frames[0], frames[1])]
+        prefix = b""
+    elif len(frames) == 3 and frames[1].isdigit():
+        try:
+            flat = decode(frames[2])
+        except DecodeError:
+            return []
+        if not isinstance(flat, list) or len(flat) % 2:
+            return []
+        pairs, prefix = list(zip(flat[0::2], flat[1::2])), frames[0]
     else:
         return []
     out = []
     for suffix, raw in pairs:
         try:
-            tag, data = (prefix + suffix).decode(), decode(raw)
-        except (UnicodeDecodeError, DecodeError):
+            tag = prefix.decode() + (suffix if isinstance(suffix, str) else suffix.decode())
+            data = decode(raw)
+        except (UnicodeDecodeError, DecodeError, AttributeError):
             continue
         if isinstance(data, dict):
             out.append((tag, data))

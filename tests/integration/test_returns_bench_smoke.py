@@ -17,3 +17,11 @@ def test_returns_bench_stores_every_return(sandbox):
         assert (r["sent"], r["stored"], r["acked"], r["events"]) == (N * jobs,) * 4
         assert r["lost"] == 0 and r["unfinished"] == 0 and r["refused"] == {} and r["duplicate"] == 0
         assert r["master_cpu_s"] >= 0 and set(r["master_cpu_by_process"]) >= {"rx-mworker-0", "rx-requests"}
+
+
+def test_return_cost_parts_run():
+    """bench/return_cost.py: the worker's in-process handling stores every return it is given (it raises
+    otherwise), and the hand-off echo answers every request."""
+    from rx.bench.return_cost import handoff, worker_python
+    assert worker_python(4, returns=40, minions=10) > 0
+    assert handoff(1, round_trips=50) >= 0 and handoff(8, round_trips=64) >= 0
