@@ -34,7 +34,7 @@ GATHER_SECONDS = 0.002
 """Under a steady stream of requests (STEADY_REQUESTS in a STEADY_SECONDS), a worker woken for a request waits
 this long before it reads, so that it finds several: each wake-up costs the worker, its libzmq I/O thread and
 the request server a hand-off (with one request in flight, a request and its reply between two processes cost
-~100 µs of CPU on our two-core VM, with 64 together ~6 µs each: bench/return_cost.py); at 2,000 returns/s this
+~130 µs of CPU on our two-core VM, with 64 together ~6 µs each: bench/return_cost.py); at 2,000 returns/s this
 took the master's CPU per return from 476 to 344 µs (bench/returns.py, paced; one run each).  A burst such as
 the returns of a ping to 50 minions is not steady and is not delayed."""
 STEADY_SECONDS = 0.1
