@@ -403,6 +403,15 @@ def _swarm_once(n: int, workers: int, procs: int | None, ping_runs: int, tp: tup
     return res
 
 
+def _ping_times(p: dict) -> str:
+    """One ping of the restart log: when it started, got its first and last return, and ended (older runs logged
+    only the end)."""
+    if p.get("start_s") is None:
+        return f"ended {p['end_s']:.1f}s ({p['returned']:,} returned)"
+    marks = [f"{p[k]:.1f}" if p.get(k) is not None else "-" for k in ("start_s", "first_s", "last_s", "end_s")]
+    return f"{' / '.join(marks)} ({p['returned']:,} returned)"
+
+
 def _reconnect_storm(box: BenchSandbox, n: int, deadline: float) -> dict:
     """Restart the master (SIGTERM, start again) with n swarm minions connected, then ping all of them until
     one ping gets all n returns: seconds from the stop to the end of that ping, the pings it took, and the
@@ -416,8 +425,11 @@ def _reconnect_storm(box: BenchSandbox, n: int, deadline: float) -> dict:
     attempts, peak, pings = 0, 0.0, []
     while True:
         attempts += 1
+        begun = time.perf_counter() - t0
         p = asyncio.run(_swarm_ping(str(box.master_dir), timeout=5.0))
-        pings.append({"returned": p["returned"], "end_s": round(time.perf_counter() - t0, 2)})
+        pings.append({"returned": p["returned"], "end_s": round(time.perf_counter() - t0, 2),
+                      "start_s": round(begun, 2), "first_s": round(begun + p["first_s"], 2) if p["returned"] else None,
+                      "last_s": round(begun + p["s"], 2) if p["returned"] else None})
         mem = tree_memory(box.master_pids())
         peak = max(peak, mem["rss_mb"])
         say(f"swarm {n}: after the master restart, ping {attempts}: {p['returned']}/{n} returned "
@@ -569,8 +581,8 @@ def _swarm_notes(sw: dict) -> list[str]:
     rc = res.get("reconnect") or {}
     if rc.get("stopped_s") is not None:
         L.append(f"- The {n:,}-minion master restart: stopped {rc['stopped_s']:.1f}s after the SIGTERM, answering "
-                 f"{rc['started_s']:.1f}s after it; pings ended at " + ", ".join(
-                     f"{p['end_s']:.1f}s ({p['returned']:,} returned)" for p in rc.get("ping_log", [])) + ".")
+                 f"{rc['started_s']:.1f}s after it; pings (seconds from the stop: started, first return, last return, "
+                 "ended) " + ", ".join(_ping_times(p) for p in rc.get("ping_log", [])) + ".")
     L.append("")
     for name, prof in (res.get("storm_profile") or {}).items():
         L += render_profile(prof, f"Profile of {name} during the last {n:,}-minion cold-auth storm (py-spy attached "
