@@ -24,6 +24,8 @@ import tempfile
 import time
 from typing import Any
 
+from tests.support.procs import cpu_seconds
+
 ROUND_TRIPS = 20_000
 RETURNS = 4_000
 MINIONS = 500
@@ -119,25 +121,19 @@ def handoff(batch: int, round_trips: int = ROUND_TRIPS) -> float:
     sock.send(body)  # connected and warm
     sock.recv()
     mine = resource.getrusage(resource.RUSAGE_SELF)
-    theirs = _cpu_of(pid)
+    theirs = cpu_seconds([pid])
     for _ in range(round_trips // batch):
         for _ in range(batch):
             sock.send(body)
         for _ in range(batch):
             sock.recv()
     after = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = (after.ru_utime + after.ru_stime - mine.ru_utime - mine.ru_stime) + _cpu_of(pid) - theirs
+    cpu = (after.ru_utime + after.ru_stime - mine.ru_utime - mine.ru_stime) + cpu_seconds([pid]) - theirs
     sock.send(b"quit")
     os.waitpid(pid, 0)
     sock.close()
     ctx.term()
     return cpu / (round_trips // batch * batch)
-
-
-def _cpu_of(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def bench_return_cost(runs: int = 3) -> dict:

@@ -38,18 +38,18 @@ class ZmqEventSink:
         await self._put([tag.encode(), encode(data)])
 
     async def fire_many(self, events: Sequence[tuple[str, dict]]) -> None:
-        batches: dict[str, list[str | bytes]] = {}
+        batches: dict[str, list[tuple[str, bytes]]] = {}
         for tag, data in events:
             prefix = batch_prefix(tag)
             if prefix is None:
                 await self.fire(tag, data)
             else:
-                batches.setdefault(prefix, []).extend((tag[len(prefix):], encode(data)))
-        for prefix, parts in batches.items():
-            if len(parts) == 2:
-                await self._put([(prefix + str(parts[0])).encode(), bytes(parts[1])])
+                batches.setdefault(prefix, []).append((tag[len(prefix):], encode(data)))
+        for prefix, pairs in batches.items():
+            if len(pairs) == 1:
+                await self._put([(prefix + pairs[0][0]).encode(), pairs[0][1]])
             else:
-                await self._put(batch_frames(prefix, parts))
+                await self._put(batch_frames(prefix, pairs))
 
     async def _put(self, frames: list[bytes]) -> None:
         if not self._waiting:  # nothing queued behind a full queue: this one may go first
@@ -97,12 +97,16 @@ class ZmqEventSource:
         self._sock.close(linger=0)
 
 
-def batch_frames(prefix: str, parts: Sequence[str | bytes]) -> list[bytes]:
+BATCH_COUNT_DIGITS = 6
+"""Longest count frame a batch may carry (a batch holds at most a worker's lane of returns)."""
+
+
+def batch_frames(prefix: str, pairs: Sequence[tuple[str, bytes]]) -> list[bytes]:
     """A batch as one bus message: [prefix, how many events (decimal, for the relay's drop count), msgpack of
     [suffix, data, suffix, data...]], each data still its own msgpack document (bin), so that each event is
     decoded within the limits it would have alone.  Three frames whatever the batch's size: zmq costs a call
     per frame on both ends, and the event relay a Python object per frame."""
-    return [prefix.encode(), str(len(parts) // 2).encode(), encode(list(parts))]
+    return [prefix.encode(), str(len(pairs)).encode(), encode([x for pair in pairs for x in pair])]
 
 
 def batch_count(frames: int, count: bytes) -> int:
@@ -113,16 +117,16 @@ def batch_count(frames: int, count: bytes) -> int:
     return 1
 
 
-BATCH_COUNT_DIGITS = 6
-
-
 def _events(frames: list[bytes]) -> list[tuple[str, dict]]:
     """The events of one bus message: [tag, data], or a batch (`batch_frames`); what is malformed is skipped."""
     if frames[0].startswith(SYNC_PREFIX.encode()):
         return []
+    try:
+        head = frames[0].decode()
+    except UnicodeDecodeError:
+        return []
     if len(frames) == 2:
-        pairs: list = [(frames[0], frames[1])]
-        prefix = b""
+        pairs = [(head, frames[1])]
     elif len(frames) == 3 and frames[1].isdigit():
         try:
             flat = decode(frames[2])
@@ -130,15 +134,14 @@ def _events(frames: list[bytes]) -> list[tuple[str, dict]]:
             return []
         if not isinstance(flat, list) or len(flat) % 2:
             return []
-        pairs, prefix = list(zip(flat[0::2], flat[1::2])), frames[0]
+        pairs = [(head + suffix, raw) for suffix, raw in zip(flat[0::2], flat[1::2]) if isinstance(suffix, str)]
     else:
         return []
     out = []
-    for suffix, raw in pairs:
+    for tag, raw in pairs:
         try:
-            tag = prefix.decode() + (suffix if isinstance(suffix, str) else suffix.decode())
             data = decode(raw)
-        except (UnicodeDecodeError, DecodeError, AttributeError):
+        except DecodeError:
             continue
         if isinstance(data, dict):
             out.append((tag, data))

@@ -19,7 +19,7 @@ def _batch(parts: list) -> list[bytes]:
 
 @pytest.mark.parametrize("frames, events", [
     ([b"rx/auth", encode({"id": "m"})], [("rx/auth", {"id": "m"})]),
-    (batch_frames(RET, ["web1", encode(ONE), "web2", encode(TWO)]), [(RET + "web1", ONE), (RET + "web2", TWO)]),
+    (batch_frames(RET, [("web1", encode(ONE)), ("web2", encode(TWO))]), [(RET + "web1", ONE), (RET + "web2", TWO)]),
     (_batch(["web1", encode(ONE), "web2"]), []),  # odd: not pairs
     (_batch(["web1", encode([1]), "web2", encode(TWO)]), [(RET + "web2", TWO)]),  # data not a map
     (_batch(["web1", b"\xc1", "web2", encode(TWO)]), [(RET + "web2", TWO)]),  # data not msgpack
